@@ -1,0 +1,20 @@
+# guard as a container: a regular proxy on :8080 by default, or a transparent gateway
+# (see examples/docker-compose.yml). The CA lives in the /data/confdir volume so that
+# clients can trust it across restarts.
+FROM python:3.12-slim
+
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends iptables iproute2 ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY guard ./guard
+COPY rules ./rules
+COPY fixtures ./fixtures
+RUN pip install --no-cache-dir .
+
+VOLUME ["/data"]
+EXPOSE 8080
+ENTRYPOINT ["guard"]
+CMD ["run", "--listen-host", "0.0.0.0", "--confdir", "/data/confdir", "--audit", "/data/audit.jsonl"]

@@ -1,0 +1,9 @@
+"""guard: a child-proof egress proxy for AI agent sandboxes.
+
+Every outbound request is matched against YAML rules and then simulated,
+blocked or allowed. Only :mod:`guard.addon` and :mod:`guard.proxy` import
+mitmproxy; everything else works on guard's own small types so that
+``guard explain``, ``guard test`` and ``guard replay`` run without a proxy.
+"""
+
+__version__ = "0.1.0"

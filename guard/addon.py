@@ -1,0 +1,279 @@
+"""The mitmproxy addon: the only module that touches mitmproxy flows.
+
+Per request: convert the flow to a :class:`guard.request.Request`, decide, then
+simulate (answer here), block (answer here) or allow (mark the flow; only then
+may ``server_connect`` open an upstream socket). Every flow is audited when it
+ends. Any exception blocks the request with a 500 naming the rule: fail closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import inspect
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from mitmproxy import connection, ctx, http, tcp
+from mitmproxy.proxy import server_hooks
+
+from guard.audit.event import FlowRecord, build_event
+from guard.audit.writer import AuditWriter
+from guard.engine import Decision, Engine
+from guard.errors import AuditError, GuardError
+from guard.request import Request, Response
+from guard.synth.simulator import Simulator
+
+log = logging.getLogger("guard")
+
+SANDBOX_HEADER = "x-guard-sandbox"
+ERROR_RULE_ID = "guard.internal-error"
+AUDIT_RULE_ID = "guard.audit-unavailable"
+RAW_TCP_RULE_ID = "guard.raw-tcp"
+META = "guard"  # flow.metadata key holding a _FlowState
+
+
+@dataclass
+class Settings:
+    """Runtime settings from the command line."""
+
+    guard_headers: bool = True
+    sandbox_from: str = "client"  # client | header | proxy-user
+
+
+@dataclass
+class _FlowState:
+    request: Request
+    decision: Decision
+    started: float
+    t0: float
+    changes: list[Any] = field(default_factory=list)
+    error: str | None = None
+    recorded: bool = False
+
+
+class GuardAddon:
+    """Decides every request. ``engine`` may be swapped at any time (hot reload): a request
+    keeps the engine it started with."""
+
+    def __init__(self, engine: Engine, simulator: Simulator, audit: AuditWriter,
+                 settings: Settings | None = None) -> None:
+        self.engine = engine
+        self.simulator = simulator
+        self.audit = audit
+        self.settings = settings or Settings()
+        self._allowed: dict[str, set[tuple[str, int]]] = {}  # client id -> allowed addresses
+        self._proxy_users: dict[str, str] = {}  # client id -> proxy username
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self.upstream_attempts: list[tuple[str, int, bool]] = []  # (host, port, permitted)
+
+    # mitmproxy lifecycle
+
+    def configure(self, updated: set[str]) -> None:
+        # Simulated and blocked requests must never cause an upstream handshake.
+        if ctx.options.connection_strategy != "lazy":
+            ctx.options.connection_strategy = "lazy"
+        if ctx.options.upstream_cert:
+            ctx.options.upstream_cert = False
+
+    def client_disconnected(self, client: connection.Client) -> None:
+        self._allowed.pop(client.id, None)
+        self._proxy_users.pop(client.id, None)
+
+    def http_connect(self, flow: http.HTTPFlow) -> None:
+        user = _proxy_user(flow.request.headers.get("proxy-authorization", ""))
+        if user:
+            self._proxy_users[flow.client_conn.id] = user
+
+    # the decision
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response is not None or META in flow.metadata:
+            return
+        started, t0 = time.time(), time.perf_counter()
+        engine = self.engine
+        req = self._to_request(flow)
+        decision = Decision("error", ERROR_RULE_ID, "")
+        state = _FlowState(req, decision, started, t0)
+        flow.metadata[META] = state
+        try:
+            state.decision = decision = engine.decide(req)
+            if self.audit.broken:
+                raise AuditError(self.audit.broken)
+            if decision.action == "allow":
+                self._allow(flow)
+            elif decision.action == "simulate":
+                result = self.simulator.respond(decision, req)
+                state.changes = result.changes
+                self._answer(flow, result.response, decision)
+                for effect in result.effects:
+                    self._schedule(effect)
+            else:
+                self._answer(flow, block_response(decision), decision)
+        except AuditError as e:
+            state.decision = Decision("block", AUDIT_RULE_ID, str(e))
+            self._fail(flow, state, 503, AUDIT_RULE_ID, str(e))
+        except Exception as e:  # fail closed: whatever broke, the request does not go out
+            rule_id = getattr(e, "rule_id", None) or decision.rule_id
+            message = str(e) if isinstance(e, GuardError) else f"{type(e).__name__}: {e}"
+            log.error("guard: rule %s failed, request blocked: %s", rule_id, message,
+                      exc_info=not isinstance(e, GuardError))
+            state.decision = Decision("error", rule_id, message, decision.rule)
+            self._fail(flow, state, 500, rule_id, message)
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        state = flow.metadata.get(META)
+        if state is None or state.decision.action != "allow" or flow.response is None:
+            return
+        ctype = flow.response.headers.get("content-type", "")
+        if ctype.startswith("text/event-stream") or "chunked" in flow.response.headers.get(
+            "transfer-encoding", ""
+        ) and not flow.response.headers.get("content-length"):
+            flow.response.stream = True
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        state = flow.metadata.get(META)
+        if state is None or flow.response is None:
+            return
+        if self.settings.guard_headers and "X-Guard-Rule" not in flow.response.headers:
+            flow.response.headers["X-Guard-Rule"] = state.decision.rule_id
+            flow.response.headers["X-Guard-Action"] = state.decision.action
+        self._record(flow, state)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        state = flow.metadata.get(META)
+        if state is None:
+            return
+        if state.error is None and flow.error is not None:
+            state.error = flow.error.msg
+        self._record(flow, state)
+
+    # the last gate
+
+    def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
+        address = data.server.address
+        allowed = self._allowed.get(data.client.id, set())
+        permitted = address is not None and (address[0].lower(), address[1]) in allowed
+        if address is not None:
+            self.upstream_attempts.append((address[0], address[1], permitted))
+            del self.upstream_attempts[:-1000]
+        if not permitted:
+            data.server.error = ("guard: upstream connection refused: no allow rule decided "
+                                 f"a request to {address}")
+            log.info("guard: refused upstream connection to %s", address)
+
+    def tcp_start(self, flow: tcp.TCPFlow) -> None:
+        # Raw TCP is never decided by a rule; server_connect refuses its upstream socket.
+        flow.metadata[META] = RAW_TCP_RULE_ID
+        server = flow.server_conn.address
+        client = flow.client_conn.peername
+        req = Request("TCP", "tcp", str(server[0]) if server else "", server[1] if server else 0,
+                      "", client=client[0] if client else "")
+        try:
+            self.audit.write(build_event(FlowRecord(
+                req, RAW_TCP_RULE_ID, "block", "raw TCP is not allowed through guard",
+                started=time.time())))
+        except AuditError as e:
+            log.error("guard: %s", e)
+        flow.kill()
+
+    # helpers
+
+    def _to_request(self, flow: http.HTTPFlow) -> Request:
+        r = flow.request
+        client = flow.client_conn.peername[0] if flow.client_conn.peername else ""
+        headers = tuple((k.lower(), v) for k, v in r.headers.items(multi=True))
+        sandbox = client or "default"
+        if self.settings.sandbox_from == "header":
+            sandbox = r.headers.get(SANDBOX_HEADER) or sandbox
+        elif self.settings.sandbox_from == "proxy-user":
+            sandbox = (self._proxy_users.get(flow.client_conn.id)
+                       or _proxy_user(r.headers.get("proxy-authorization", "")) or sandbox)
+        # The sandbox header is guard's, never the real service's.
+        if SANDBOX_HEADER in r.headers:
+            del r.headers[SANDBOX_HEADER]
+        headers = tuple(h for h in headers if h[0] not in (SANDBOX_HEADER, "proxy-authorization"))
+        host = r.pretty_host.lower().rstrip(".")
+        return Request(
+            method=r.method.upper(), scheme=r.scheme, host=host, port=r.port, path=r.path.split(
+                "?", 1)[0], query=tuple(r.query.items(multi=True)), headers=headers,
+            body=r.get_content(strict=False) or b"", client=client, sandbox=sandbox,
+            sni=flow.client_conn.sni,
+        )
+
+    def _allow(self, flow: http.HTTPFlow) -> None:
+        address = (flow.request.host.lower(), flow.request.port)
+        self._allowed.setdefault(flow.client_conn.id, set()).add(address)
+
+    def _answer(self, flow: http.HTTPFlow, response: Response, decision: Decision) -> None:
+        headers = http.Headers([(k.encode(), v.encode()) for k, v in response.headers])
+        flow.response = http.Response.make(response.status, response.body, headers)
+
+    def _fail(self, flow: http.HTTPFlow, state: _FlowState, status: int, rule_id: str,
+              message: str) -> None:
+        state.error = message
+        flow.response = http.Response.make(status, json.dumps({"error": {
+            "type": "guard_error", "rule": rule_id, "message": message,
+        }}), {"Content-Type": "application/json"})
+
+    def _record(self, flow: http.HTTPFlow, state: _FlowState) -> None:
+        if state.recorded:
+            return
+        state.recorded = True
+        resp = flow.response
+        record = FlowRecord(
+            request=state.request, rule_id=state.decision.rule_id, action=state.decision.action,
+            reason=state.decision.reason, status=resp.status_code if resp else None,
+            response_headers=list(resp.headers.items(multi=True)) if resp else [],
+            response_body=(resp.raw_content or b"") if resp and not resp.stream else b"",
+            upstream=flow.server_conn.timestamp_start is not None, started=state.started,
+            duration_ms=(time.perf_counter() - state.t0) * 1000, changes=state.changes,
+            error=state.error,
+        )
+        try:
+            self.audit.write(build_event(record))
+        except AuditError as e:
+            log.error("guard: %s; blocking all traffic until the audit log is writable", e)
+            if resp is not None and not resp.stream:
+                flow.response = http.Response.make(503, json.dumps({"error": {
+                    "type": "guard_error", "rule": AUDIT_RULE_ID, "message": str(e)}}),
+                    {"Content-Type": "application/json"})
+
+    def _schedule(self, effect: Any) -> None:
+        loop = asyncio.get_running_loop()
+
+        async def run() -> None:
+            try:
+                result = effect()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("guard: after-response effect failed")
+
+        task = loop.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def block_response(decision: Decision) -> Response:
+    """403 JSON naming the rule and the reason."""
+    return Response.json(403, {"error": {
+        "type": "guard_blocked",
+        "message": f"guard blocked this request (rule {decision.rule_id}): {decision.reason}",
+        "rule": decision.rule_id,
+        "reason": decision.reason,
+    }})
+
+
+def _proxy_user(value: str) -> str | None:
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "basic" or not token:
+        return None
+    try:
+        user = base64.b64decode(token.strip()).decode("utf-8", "replace").partition(":")[0]
+    except ValueError:
+        return None
+    return user or None

@@ -1,0 +1,36 @@
+"""The ``guard`` command. Each subcommand lives in its own module exposing
+``register(subparsers)``; the module list below is the whole registry."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from guard import __version__
+
+COMMANDS = ("run", "check", "explain")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="guard",
+        description="A child-proof egress proxy for AI agent sandboxes.",
+    )
+    p.add_argument("--version", action="version", version=f"guard {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        importlib.import_module(f"guard.cli.{name}").register(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        sys.stderr.close()
+        return 0

@@ -1,0 +1,94 @@
+"""``guard run``: start the proxy."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from guard.cli.common import add_rules_options
+from guard.errors import AuditError, RuleError
+
+if TYPE_CHECKING:
+    from guard.proxy import GuardMaster, RunConfig
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("run", help="start the proxy",
+                       description="Start guard. With no options it serves the built-in "
+                       "rule packs on 127.0.0.1:8080 as a regular (explicit) HTTP proxy.")
+    add_run_options(p)
+    p.set_defaults(func=run)
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    add_rules_options(p)
+    p.add_argument("--listen-host", default="127.0.0.1", help="default: 127.0.0.1")
+    p.add_argument("--listen-port", type=int, default=8080, help="default: 8080")
+    p.add_argument("--mode", action="append", default=None, metavar="MODE",
+                   help="mitmproxy mode spec: regular (default), transparent, "
+                   "reverse:https://host, ... (repeatable)")
+    p.add_argument("--confdir", type=Path, default=Path("~/.guard").expanduser(),
+                   help="where the CA lives (default: ~/.guard)")
+    p.add_argument("--audit", type=Path, default=None, metavar="PATH",
+                   help="append audit events (JSON lines) to PATH")
+    p.add_argument("--seed", type=int, default=None,
+                   help="make ids, Faker data and times reproducible (virtual clock)")
+    p.add_argument("--state", type=Path, default=None, metavar="DIR",
+                   help="persist sandbox worlds under DIR (default: in memory)")
+    p.add_argument("--sandbox-from", choices=("client", "header", "proxy-user"),
+                   default="client",
+                   help="what names the sandbox: the client address (default), the "
+                   "X-Guard-Sandbox header, or the proxy username")
+    p.add_argument("--no-guard-headers", dest="guard_headers", action="store_false",
+                   help="do not add X-Guard-Rule / X-Guard-Action to responses")
+    p.add_argument("--quiet", "-q", action="store_true", help="log warnings only")
+
+
+def config_from(args: argparse.Namespace) -> RunConfig:
+    from guard.proxy import RunConfig
+
+    return RunConfig(
+        rules=args.rules, builtin=args.builtin, listen_host=args.listen_host,
+        listen_port=args.listen_port, mode=args.mode or ["regular"],
+        confdir=args.confdir.expanduser(), audit=args.audit, seed=args.seed, state=args.state,
+        guard_headers=args.guard_headers, sandbox_from=args.sandbox_from, quiet=args.quiet,
+    )
+
+
+def banner(m: GuardMaster, cfg: RunConfig) -> None:
+    ca = cfg.confdir / "mitmproxy-ca-cert.pem"
+    addrs = ", ".join(f"{h}:{p}" for h, p in m.listen_addrs()) or "?"
+    rules = len(m.guard.engine.ruleset.rules)
+    host, port = (m.listen_addrs() or [(cfg.listen_host, cfg.listen_port)])[0]
+    proxy = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    print(f"guard: listening on {addrs} (mode {', '.join(cfg.mode)}), {rules} rules", flush=True)
+    print(f"guard: CA certificate {ca}")
+    if cfg.audit:
+        print(f"guard: audit log {cfg.audit}")
+    print("guard: point clients at it with:")
+    for line in (f"HTTPS_PROXY={proxy}", f"HTTP_PROXY={proxy}", f"REQUESTS_CA_BUNDLE={ca}",
+                 f"SSL_CERT_FILE={ca}", f"CURL_CA_BUNDLE={ca}", f"NODE_EXTRA_CA_CERTS={ca}"):
+        print(f"  export {line}")
+    print(f"  (stripe-python: stripe.ca_bundle_path = '{ca}')", flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from guard.proxy import build, serve
+
+    cfg = config_from(args)
+    try:
+        addon = build(cfg)
+    except RuleError as e:
+        for problem in e.problems:
+            print(problem, file=sys.stderr)
+        print(f"guard: not starting: {len(e.problems)} problem(s) in rule files",
+              file=sys.stderr)
+        return 1
+    except AuditError as e:
+        print(f"guard: not starting: {e}", file=sys.stderr)
+        return 1
+    asyncio.run(serve(cfg, addon, lambda master: banner(master, cfg)))
+    return 0

@@ -1,0 +1,62 @@
+"""guard's error tree. Every error guard raises on purpose is one of these::
+
+    GuardError
+     ├── RuleError            a rule file is invalid; carries every problem found
+     ├── TemplateError        a template cannot be loaded or rendered (names the rule)
+     ├── HandlerError         a provider handler failed (names the rule)
+     ├── WorldError           the per-sandbox state store failed
+     └── AuditError           the audit log cannot be written (traffic stops)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class GuardError(Exception):
+    """Base of every error guard raises deliberately."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in a rule file, located by 1-based line and column."""
+
+    path: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}: {self.message}"
+
+
+class RuleError(GuardError):
+    """Rule files failed to load. ``problems`` lists all of them, not only the first."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems, key=lambda p: (p.path, p.line, p.column))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class TemplateError(GuardError):
+    """A template failed to compile or render; ``rule_id`` names the rule that used it."""
+
+    def __init__(self, rule_id: str, message: str) -> None:
+        self.rule_id = rule_id
+        super().__init__(f"rule {rule_id}: {message}")
+
+
+class HandlerError(GuardError):
+    """A provider handler raised; ``rule_id`` names the rule that called it."""
+
+    def __init__(self, rule_id: str, message: str) -> None:
+        self.rule_id = rule_id
+        super().__init__(f"rule {rule_id}: {message}")
+
+
+class WorldError(GuardError):
+    """The world store could not be read or written."""
+
+
+class AuditError(GuardError):
+    """The audit log could not be written. guard stops traffic rather than lose records."""

@@ -1,0 +1,29 @@
+"""A small, strict multipart/form-data parser (RFC 7578) for matching and the outbox."""
+
+from __future__ import annotations
+
+from email.parser import BytesParser
+from email.policy import HTTP
+
+from guard.request import UploadedFile
+
+
+def parse_multipart(content_type: str, body: bytes) -> tuple[tuple[str, str | UploadedFile], ...]:
+    """Parse a multipart body into ordered (name, value) pairs; files become UploadedFile."""
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    message = BytesParser(policy=HTTP).parsebytes(head + body)
+    if not message.is_multipart():
+        return ()
+    out: list[tuple[str, str | UploadedFile]] = []
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        payload = part.get_payload(decode=True) or b""
+        filename = part.get_filename()
+        if filename is not None:
+            out.append((name, UploadedFile(filename, part.get_content_type(), len(payload), payload)))
+        else:
+            charset = part.get_content_charset() or "utf-8"
+            out.append((name, payload.decode(charset, errors="replace")))
+    return tuple(out)

@@ -1,0 +1,119 @@
+"""Run guard: a lean mitmproxy master with only the addons guard needs, plus GuardAddon.
+
+Stock mitmdump dispatches every event to about 40 addons; guard loads the few
+that serve a proxy (core, next-layer, TLS, proxy server, error check), which is
+a large part of why it is faster than mitmdump on the same work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mitmproxy import master, options
+from mitmproxy.addons import core, disable_h2c, errorcheck, next_layer, proxyserver, tlsconfig
+
+from guard.addon import GuardAddon, Settings
+from guard.audit.writer import AuditWriter
+from guard.engine import Engine
+from guard.rules import load_rules
+from guard.synth.simulator import Simulator
+from guard.world.store import WorldStore
+
+log = logging.getLogger("guard")
+
+
+@dataclass
+class RunConfig:
+    rules: list[str] = field(default_factory=list)
+    builtin: bool = True
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8080
+    mode: list[str] = field(default_factory=lambda: ["regular"])
+    confdir: Path = Path("~/.guard").expanduser()
+    audit: Path | None = None
+    seed: int | None = None
+    state: Path | None = None
+    guard_headers: bool = True
+    sandbox_from: str = "client"
+    quiet: bool = False
+
+
+class GuardMaster(master.Master):
+    """A mitmproxy master with guard's addon and the minimum of mitmproxy's own."""
+
+    def __init__(self, opts: options.Options, addon: GuardAddon,
+                 on_running: Callable[[GuardMaster], Any] | None = None) -> None:
+        super().__init__(opts, with_termlog=True)
+        self.guard = addon
+        self.addons.add(
+            core.Core(),
+            disable_h2c.DisableH2C(),
+            proxyserver.Proxyserver(),
+            next_layer.NextLayer(),
+            tlsconfig.TlsConfig(),
+            errorcheck.ErrorCheck(),
+            addon,
+        )
+        self._on_running = on_running
+
+    async def running(self) -> None:
+        await super().running()
+        if self._on_running is not None:
+            self._on_running(self)
+
+    def listen_addrs(self) -> list[tuple[str, int]]:
+        ps = self.addons.get("proxyserver")
+        return [tuple(a[:2]) for a in ps.listen_addrs()]  # type: ignore[union-attr]
+
+
+def option_values(cfg: RunConfig) -> dict[str, Any]:
+    """mitmproxy option values for a run (set after the addons have declared them)."""
+    cfg.confdir.mkdir(parents=True, exist_ok=True)
+    return dict(
+        listen_host=cfg.listen_host,
+        listen_port=cfg.listen_port,
+        mode=cfg.mode,
+        confdir=str(cfg.confdir),
+        connection_strategy="lazy",
+        upstream_cert=False,
+        ssl_insecure=False,
+        termlog_verbosity="warn" if cfg.quiet else "info",
+    )
+
+
+def build(cfg: RunConfig) -> GuardAddon:
+    """Load rules (raising RuleError on any problem), open the audit log (AuditError) and
+    assemble guard's addon. The master itself is made inside the event loop (:func:`start`)."""
+    engine = Engine(load_rules(cfg.rules, builtin=cfg.builtin))
+    worlds = WorldStore(seed=cfg.seed, state_dir=cfg.state)
+    audit = AuditWriter(cfg.audit)
+    audit.open()
+    return GuardAddon(engine, Simulator(worlds), audit,
+                      Settings(guard_headers=cfg.guard_headers, sandbox_from=cfg.sandbox_from))
+
+
+def start(cfg: RunConfig, addon: GuardAddon,
+          on_running: Callable[[GuardMaster], Any] | None = None) -> GuardMaster:
+    """Make the master; call from inside a running event loop, then ``await m.run()``."""
+    m = GuardMaster(options.Options(), addon, on_running)
+    m.options.update(**option_values(cfg))
+    return m
+
+
+async def serve(cfg: RunConfig, addon: GuardAddon,
+                on_running: Callable[[GuardMaster], Any] | None = None) -> None:
+    """Run guard until SIGINT or SIGTERM."""
+    m = start(cfg, addon, on_running)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, m.shutdown)
+        except (NotImplementedError, RuntimeError):
+            pass
+    await m.run()

@@ -1,0 +1,216 @@
+"""Load rule files: parse YAML with positions, validate with pydantic, compile.
+
+Every problem in every file is collected and raised together as one
+:class:`~guard.errors.RuleError`, each as ``path:line:column: message``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from guard.errors import Problem, RuleError
+from guard.resources import packs_dir, templates_dir
+from guard.rules.compiled import CompiledRule, Source, compile_match
+from guard.rules.matchers import HostPattern
+from guard.rules.model import Pack, Rule
+from guard.rules.source import Located, read_yaml
+
+RULE_SUFFIXES = (".yaml", ".yml")
+CASE_SUFFIXES = (".cases.yaml", ".cases.yml")
+
+
+@dataclass
+class LoadedPack:
+    path: str
+    pack: Pack
+    located: Located
+    positions: list[int] = field(default_factory=list)  # each valid rule's index in the file
+
+
+@dataclass
+class RuleSet:
+    """Everything loaded from a set of rule files, compiled and ready for the engine."""
+
+    rules: list[CompiledRule]
+    packs: list[LoadedPack] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def by_id(self) -> dict[str, CompiledRule]:
+        return {r.id: r for r in self.rules}
+
+
+def builtin_rule_paths() -> list[Path]:
+    return rule_files([packs_dir()])
+
+
+def rule_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Expand files and directories (``*.yaml``/``*.yml``, sorted, not ``*.cases.yaml``)."""
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            out.extend(
+                f for f in sorted(p.rglob("*"))
+                if f.is_file() and f.name.endswith(RULE_SUFFIXES)
+                and not f.name.endswith(CASE_SUFFIXES)
+            )
+        else:
+            out.append(p)
+    return out
+
+
+def load_rules(paths: Sequence[str | Path], *, builtin: bool = True) -> RuleSet:
+    """Load the built-in packs (unless ``builtin=False``) and then ``paths``, in order.
+
+    Raises :class:`RuleError` listing every problem found in every file.
+    """
+    files = (builtin_rule_paths() if builtin else []) + rule_files(paths)
+    problems: list[Problem] = []
+    loaded: list[LoadedPack] = []
+    located_files: list[Located] = []
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as e:
+            problems.append(Problem(str(path), 1, 1, f"cannot read rule file: {e.strerror or e}"))
+            continue
+        located = read_yaml(str(path), text)
+        problems.extend(located.problems)
+        if located.problems:
+            continue
+        if isinstance(located.data, dict):
+            located_files.append(located)
+        else:
+            problems.append(Problem(str(path), 1, 1, "a rule file is a mapping with 'pack' and "
+                                    "'rules' keys"))
+            continue
+        validated = _validate(located, problems)
+        if validated is not None:
+            loaded.append(LoadedPack(str(path), validated[0], located, validated[1]))
+    _check_unique_ids(located_files, problems)
+    rules = _compile(loaded, problems)
+    if problems:
+        raise RuleError(problems)
+    return RuleSet(rules, loaded, [str(f) for f in files])
+
+
+def _compile(loaded: list[LoadedPack], problems: list[Problem]) -> list[CompiledRule]:
+    from guard.synth.respond import RespondCompiler
+
+    compiler = RespondCompiler(templates_dir())
+    rules: list[CompiledRule] = []
+    seen: set[str] = set()
+    for lp in loaded:
+        for i, rule in zip(lp.positions, lp.pack.rules, strict=True):
+            loc: tuple[Any, ...] = ("rules", i)
+            line, col = lp.located.where(loc)
+            source = Source(lp.path, line, col)
+            if rule.id in seen:
+                continue  # reported by _check_unique_ids
+            seen.add(rule.id)
+            hosts = rule.hosts if rule.hosts is not None else lp.pack.hosts
+            if not hosts:
+                problems.append(lp.located.problem(
+                    loc, f"rule {rule.id!r} has no hosts: give 'hosts' in the rule or the pack "
+                    "(use '*' for every host)"
+                ))
+                continue
+            try:
+                methods, paths, checks = compile_match(rule.match)
+            except ValueError as e:
+                problems.append(lp.located.problem((*loc, "match", "path"), str(e)))
+                continue
+            compiled = CompiledRule(
+                rule=rule, pack=lp.pack.pack, source=source, order=len(rules),
+                hosts=tuple(HostPattern(h) for h in hosts), methods=methods, paths=paths,
+                checks=checks, base_dir=str(Path(lp.path).parent),
+            )
+            if rule.respond is not None:
+                try:
+                    compiled.respond = compiler.compile(rule.respond, Path(lp.path).parent, rule.id)
+                except ValueError as e:
+                    where, message = e.args if len(e.args) == 2 else ("respond", str(e))
+                    problems.append(lp.located.problem((*loc, "respond", *where.split(".")),
+                                                       message))
+                    continue
+            rules.append(compiled)
+    return rules
+
+
+def _check_unique_ids(files: list[Located], problems: list[Problem]) -> None:
+    """Rule ids are unique across every loaded file (checked on the raw data, so a
+    duplicate is reported even when one of the two rules has other problems)."""
+    seen: dict[str, str] = {}
+    for located in files:
+        raw_rules = located.data.get("rules")
+        if not isinstance(raw_rules, list):
+            continue
+        for i, raw in enumerate(raw_rules):
+            rule_id = raw.get("id") if isinstance(raw, dict) else None
+            if not isinstance(rule_id, str):
+                continue
+            line, col = located.where(("rules", i))
+            if rule_id in seen:
+                problems.append(located.problem(("rules", i, "id"), f"duplicate rule id "
+                                                f"{rule_id!r} (first defined at {seen[rule_id]})"))
+            else:
+                seen[rule_id] = f"{located.path}:{line}:{col}"
+
+
+def _validate(located: Located, problems: list[Problem]) -> tuple[Pack, list[int]] | None:
+    """Validate the pack, then each rule on its own, so that one bad rule does not hide
+    the problems of the others. Returns the pack holding only the valid rules."""
+    data = dict(located.data)
+    raw_rules = data.pop("rules", [])
+    try:
+        pack = Pack.model_validate(data)
+    except ValidationError as e:
+        problems.extend(_validation_problems(located, e))
+        return None
+    if not isinstance(raw_rules, list):
+        problems.append(located.problem(("rules",), "rules: must be a list of rules"))
+        return None
+    rules, positions = [], []
+    for i, raw in enumerate(raw_rules):
+        try:
+            rules.append(Rule.model_validate(raw))
+            positions.append(i)
+        except ValidationError as e:
+            problems.extend(_validation_problems(located, e, prefix=("rules", i)))
+    pack.rules = rules
+    return pack, positions
+
+
+def _validation_problems(located: Located, error: ValidationError,
+                         prefix: tuple[Any, ...] = ()) -> list[Problem]:
+    out = []
+    for err in error.errors():
+        loc = prefix + tuple(err["loc"])
+        message = err["msg"]
+        if message.startswith("Value error, "):
+            message = message[len("Value error, "):]
+        if err["type"] == "extra_forbidden":
+            message = f"unknown field {loc[-1]!r}"
+        elif err["type"] == "literal_error" and loc and loc[-1] == "action":
+            message = f"unknown action {err.get('input')!r}: use simulate, block or allow"
+        elif err["type"] == "string_pattern_mismatch" and loc and loc[-1] == "id":
+            message = (f"rule id {err.get('input')!r} must be dotted lower-case words, "
+                       "e.g. stripe.customers.create")
+        loc = tuple(p for p in loc if not _is_tag(p))
+        field_path = ".".join(str(p) for p in loc)
+        out.append(located.problem(loc, f"{field_path}: {message}" if field_path else message,
+                                   at_key=err["type"] == "extra_forbidden"))
+    # one problem per position and message: unions report each member's failure
+    unique = {(p.line, p.column, p.message): p for p in out}
+    return list(unique.values())
+
+
+def _is_tag(part: Any) -> bool:
+    return isinstance(part, str) and ("[" in part or part in {
+        "str", "int", "float", "bool", "list", "ValueMatch", "value-match", "scalar"})

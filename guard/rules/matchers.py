@@ -1,0 +1,149 @@
+"""Compiled matchers: host patterns, path templates and value predicates.
+
+Compiled once when rules load; per request they only evaluate.
+
+>>> p = PathTemplate("/v1/customers/{id}")
+>>> p.match("/v1/customers/cus_123")
+{'id': 'cus_123'}
+>>> p.match("/v1/customers") is None
+True
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from guard.rules.model import ValueMatch
+
+Predicate = Callable[[bool, Any], bool]
+"""A value predicate takes (present, value) and says whether it holds."""
+
+_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::(str|path|int))?\}")
+_CONVERT = {"str": "[^/]+", "path": ".*", "int": "[0-9]+"}
+
+
+class PathTemplate:
+    """``/v1/customers/{id}``; ``{rest:path}`` spans slashes; a trailing ``/**`` matches any rest."""
+
+    def __init__(self, template: str) -> None:
+        if not template.startswith("/"):
+            raise ValueError(f"path template must start with '/': {template!r}")
+        self.template = template
+        body = template
+        tail = ""
+        if body.endswith("/**"):
+            body, tail = body[:-3], "(?:/.*)?"
+        pattern, literal, pos = "", 0, 0
+        for m in _PARAM.finditer(body):
+            chunk = body[pos : m.start()]
+            if "{" in chunk or "}" in chunk:
+                raise ValueError(f"bad placeholder in path template {template!r}")
+            pattern += re.escape(chunk)
+            literal += len(chunk)
+            pattern += f"(?P<{m.group(1)}>{_CONVERT[m.group(2) or 'str']})"
+            pos = m.end()
+        rest = body[pos:]
+        if "{" in rest or "}" in rest:
+            raise ValueError(f"bad placeholder in path template {template!r}")
+        pattern += re.escape(rest) + tail
+        literal += len(rest)
+        self.regex = re.compile(f"^{pattern}$")
+        self.is_literal = pattern == re.escape(template)
+        # More literal characters means more specific; exact paths beat templates.
+        self.specificity = (1 if self.is_literal else 0, literal)
+
+    def match(self, path: str) -> dict[str, str] | None:
+        m = self.regex.match(path)
+        return m.groupdict() if m else None
+
+
+@dataclass(frozen=True)
+class HostPattern:
+    """``api.stripe.com`` (exact), ``*.stripe.com`` (any subdomain, not the apex) or ``*``."""
+
+    pattern: str
+
+    @property
+    def kind(self) -> str:
+        if self.pattern == "*":
+            return "any"
+        return "wildcard" if self.pattern.startswith("*.") else "exact"
+
+    @property
+    def specificity(self) -> int:
+        """Exact hosts beat wildcards; longer wildcards beat shorter ones; ``*`` comes last."""
+        if self.kind == "exact":
+            return 10_000
+        if self.kind == "wildcard":
+            return len(self.pattern)
+        return 0
+
+    def matches(self, host: str) -> bool:
+        if self.kind == "any":
+            return True
+        if self.kind == "wildcard":
+            return host.endswith(self.pattern[1:])
+        return host == self.pattern
+
+
+def norm(value: Any) -> str:
+    """Compare values as text, with JSON spellings for booleans and null."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def compile_value(spec: Any) -> tuple[Predicate, str]:
+    """Compile a matcher from a rule into a predicate and a human description."""
+    if isinstance(spec, ValueMatch):
+        return _compile_match(spec)
+    if isinstance(spec, list):
+        allowed = {norm(v) for v in spec}
+        return (lambda present, v: present and norm(v) in allowed), f"in {sorted(allowed)}"
+    want = norm(spec)
+    return (lambda present, v: present and norm(v) == want), f"== {want!r}"
+
+
+def _compile_match(spec: ValueMatch) -> tuple[Predicate, str]:
+    checks: list[Predicate] = []
+    words: list[str] = []
+    fields = spec.model_fields_set
+    if "equals" in fields:
+        p, d = compile_value(spec.equals)
+        checks.append(p)
+        words.append(d)
+    if spec.in_ is not None:
+        p, d = compile_value(list(spec.in_))
+        checks.append(p)
+        words.append(d)
+    if spec.regex is not None:
+        rx = re.compile(spec.regex)
+        checks.append(lambda present, v: present and rx.search(norm(v)) is not None)
+        words.append(f"~ /{spec.regex}/")
+    for name, test in (
+        ("prefix", str.startswith),
+        ("suffix", str.endswith),
+        ("contains", str.__contains__),
+    ):
+        arg = getattr(spec, name)
+        if arg is not None:
+            checks.append(lambda present, v, t=test, a=arg: present and t(norm(v), a))
+            words.append(f"{name} {arg!r}")
+    if spec.present is not None:
+        want_present = spec.present
+        checks.append(lambda present, v: present is want_present)
+        words.append("present" if want_present else "absent")
+    if spec.not_ is not None:
+        inner, d = _compile_match(spec.not_)
+        checks.append(lambda present, v: not inner(present, v))
+        words.append(f"not ({d})")
+    return (lambda present, v: all(c(present, v) for c in checks)), " and ".join(words)

@@ -1,0 +1,129 @@
+"""Compile a rule's ``respond`` section once, at load time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from jinja2 import TemplateSyntaxError
+
+from guard.rules.model import Missing, Respond
+from guard.synth.templates import Const, Renderable, compile_file, compile_string, compile_tree, make_env
+
+if TYPE_CHECKING:
+    from guard.providers import Handler
+
+
+@dataclass(frozen=True)
+class Body:
+    """A compiled body: ``data`` bodies are serialized as JSON; text bodies are sent as is."""
+
+    template: Renderable
+    data: bool
+
+
+@dataclass(frozen=True)
+class CompiledMissing:
+    status: int
+    headers: tuple[tuple[str, Renderable], ...]
+    body: Body | None
+
+
+@dataclass(frozen=True)
+class CompiledRespond:
+    status: int
+    headers: tuple[tuple[str, Renderable], ...]
+    body: Body | None
+    content_type: str | None
+    handler: Handler | None
+    store: tuple[str, Renderable | None] | None
+    from_store: tuple[str, Renderable, CompiledMissing] | None
+
+
+class RespondCompiler:
+    """Compiles respond sections and template files (each file once) in one Jinja sandbox.
+
+    Raises ``ValueError((field, message))`` so the loader can point at the field.
+    """
+
+    def __init__(self, templates_dir: Path) -> None:
+        self.env = make_env()
+        self.templates_dir = templates_dir
+        self._files: dict[Path, Body] = {}
+
+    def compile(self, respond: Respond, base_dir: Path, rule_id: str) -> CompiledRespond:
+        handler = None
+        if respond.handler is not None:
+            from guard.providers import resolve_handler
+
+            try:
+                handler = resolve_handler(respond.handler)
+            except LookupError as e:
+                raise ValueError("handler", str(e)) from None
+        from_store = None
+        if respond.from_store is not None:
+            fs = respond.from_store
+            from_store = (fs.collection, self._string("from_store.id", fs.id),
+                          self._missing(fs.missing, base_dir))
+        store = None
+        if respond.store is not None:
+            id_t = self._string("store.id", respond.store.id) if respond.store.id else None
+            store = (respond.store.collection, id_t)
+        return CompiledRespond(
+            status=respond.status,
+            headers=self._headers(respond.headers),
+            body=self._body(respond.body, respond.template, base_dir),
+            content_type=respond.content_type,
+            handler=handler,
+            store=store,
+            from_store=from_store,
+        )
+
+    def template(self, name: str, base_dir: Path | None = None) -> Body:
+        """A template file by name: looked up next to the rule file, then in fixtures/templates."""
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            raise ValueError("template", f"template {name!r} must be a relative path inside "
+                             "the rule directory or fixtures/templates")
+        candidates = ([base_dir / name] if base_dir else []) + [self.templates_dir / name]
+        path = next((p for p in candidates if p.is_file()), None)
+        if path is None:
+            where = " or ".join(str(p.parent) for p in candidates)
+            raise ValueError("template", f"template {name!r} not found (looked in {where})")
+        cached = self._files.get(path)
+        if cached is None:
+            try:
+                renderable, data = compile_file(self.env, path)
+            except TemplateSyntaxError as e:
+                raise ValueError("template", f"template {path}:{e.lineno}: {e.message}") from None
+            except yaml.YAMLError as e:
+                raise ValueError("template", f"template {path}: invalid YAML: {e}") from None
+            cached = self._files[path] = Body(renderable, data)
+        return cached
+
+    def _body(self, body: Any, template: str | None, base_dir: Path) -> Body | None:
+        if template is not None:
+            return self.template(template, base_dir)
+        if body is None:
+            return None
+        try:
+            return Body(compile_tree(self.env, body), not isinstance(body, str))
+        except TemplateSyntaxError as e:
+            raise ValueError("body", f"template syntax error: {e.message}") from None
+
+    def _missing(self, missing: Missing, base_dir: Path) -> CompiledMissing:
+        return CompiledMissing(missing.status, self._headers(missing.headers),
+                               self._body(missing.body, missing.template, base_dir))
+
+    def _headers(self, headers: dict[str, str]) -> tuple[tuple[str, Renderable], ...]:
+        return tuple((k, self._string(f"headers.{k}", str(v))) for k, v in headers.items())
+
+    def _string(self, where: str, text: str) -> Renderable:
+        try:
+            return compile_string(self.env, text)
+        except TemplateSyntaxError as e:
+            raise ValueError(where, f"template syntax error: {e.message}") from None
+
+
+__all__ = ["Body", "CompiledMissing", "CompiledRespond", "Const", "RespondCompiler"]

@@ -1,0 +1,144 @@
+"""Answer a simulate decision: render the rule's response inside a world transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jinja2 import TemplateError as JinjaError
+
+from guard.engine import Decision
+from guard.errors import GuardError, HandlerError, TemplateError
+from guard.request import Request, Response
+from guard.resources import templates_dir
+from guard.synth.context import Effect, SimContext, template_context
+from guard.synth.respond import Body, CompiledRespond, RespondCompiler
+from guard.synth.templates import Renderable
+from guard.world.store import Change, World, WorldStore
+
+
+@dataclass
+class SimResult:
+    response: Response
+    changes: list[Change] = field(default_factory=list)
+    effects: list[Effect] = field(default_factory=list)
+
+
+class Simulator:
+    """Renders simulated responses against a :class:`WorldStore`.
+
+    >>> from guard.rules import load_rules
+    >>> from guard.engine import Engine
+    >>> engine, sim = Engine(load_rules([])), Simulator(WorldStore(seed=1))
+    >>> req = Request.build("POST", "https://api.stripe.com/v1/customers",
+    ...     headers={"Authorization": "Bearer sk_test_x",
+    ...              "Content-Type": "application/x-www-form-urlencoded"}, body="email=a@b.c")
+    >>> out = sim.respond(engine.decide(req), req)
+    >>> out.response.status, json.loads(out.response.body)["email"]
+    (200, 'a@b.c')
+    """
+
+    def __init__(self, worlds: WorldStore) -> None:
+        self.worlds = worlds
+        self._compiler = RespondCompiler(templates_dir())
+
+    def respond(self, decision: Decision, req: Request) -> SimResult:
+        """Raises :class:`TemplateError` or :class:`HandlerError` (naming the rule) on failure;
+        the world is then left as it was."""
+        rule = decision.rule
+        if rule is None or rule.respond is None:
+            raise TemplateError(decision.rule_id, "rule has no respond section")
+        world = self.worlds.world(req.sandbox)
+        world.clock.tick()
+        with world.transaction() as changes:
+            effects: list[Effect] = []
+            response = self._run(rule.respond, decision, req, world, effects, Path(rule.base_dir))
+        self.worlds.flush(world)
+        return SimResult(response, list(changes), effects)
+
+    def _run(self, spec: CompiledRespond, decision: Decision, req: Request, world: World,
+             effects: list[Effect], base_dir: Path) -> Response:
+        rule_id = decision.rule_id
+        if spec.handler is not None:
+            ctx = SimContext(req, decision.captures, world, rule_id,
+                             lambda name, **extra: self._render_file(name, base_dir, req,
+                                                                    decision, world, extra),
+                             effects)
+            try:
+                return spec.handler(ctx)
+            except GuardError:
+                raise
+            except Exception as e:
+                raise HandlerError(rule_id, f"{type(e).__name__}: {e}") from e
+        context = template_context(req, decision.captures, world, rule_id)
+        try:
+            if spec.from_store is not None:
+                collection, id_t, missing = spec.from_store
+                obj = world.get(collection, str(id_t.render(context)))
+                if obj is None:
+                    return self._build(missing.status, missing.headers, missing.body, None,
+                                       context)
+                return self._build(spec.status, spec.headers, None, spec.content_type, context,
+                                   data=obj)
+            response, data = self._build_with_data(spec, context)
+            if spec.store is not None and data is not None:
+                collection, id_t = spec.store
+                key = str(id_t.render(context)) if id_t is not None else None
+                if not isinstance(data, dict):
+                    raise TemplateError(rule_id, "store needs the body to be an object")
+                world.put(collection, data, key)
+            return response
+        except GuardError:
+            raise
+        except (JinjaError, ValueError, TypeError, KeyError, AttributeError,
+                ArithmeticError) as e:
+            raise TemplateError(rule_id, f"{type(e).__name__}: {e}") from e
+
+    def _build_with_data(self, spec: CompiledRespond,
+                         context: Mapping[str, Any]) -> tuple[Response, Any]:
+        data = spec.body.template.render(context) if spec.body is not None else None
+        if spec.body is not None and not spec.body.data:
+            return self._build(spec.status, spec.headers, None, spec.content_type, context,
+                               text=str(data)), None
+        return self._build(spec.status, spec.headers, None, spec.content_type, context,
+                           data=data), data
+
+    def _build(self, status: int, headers: tuple[tuple[str, Renderable], ...], body: Body | None,
+               content_type: str | None, context: Mapping[str, Any], *, data: Any = None,
+               text: str | None = None) -> Response:
+        if body is not None:
+            rendered = body.template.render(context)
+            if body.data:
+                data = rendered
+            else:
+                text = str(rendered)
+        out_headers = [(k, str(v.render(context))) for k, v in headers]
+        names = {k.lower() for k, _ in out_headers}
+        if text is not None:
+            payload = text.encode()
+            default_type = "text/plain; charset=utf-8"
+        elif data is not None:
+            payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+            default_type = "application/json"
+        else:
+            payload, default_type = b"", None
+        if "content-type" not in names and (content_type or default_type):
+            out_headers.insert(0, ("Content-Type", content_type or default_type or ""))
+        return Response(status, out_headers, payload)
+
+    def _render_file(self, name: str, base_dir: Path, req: Request, decision: Decision,
+                     world: World, extra: Mapping[str, Any]) -> Any:
+        try:
+            body = self._compiler.template(name, base_dir)
+        except ValueError as e:
+            raise TemplateError(decision.rule_id, str(e.args[-1])) from None
+        context = template_context(req, decision.captures, world, decision.rule_id)
+        context.update(extra)
+        try:
+            return body.template.render(context)
+        except (JinjaError, ValueError, TypeError, KeyError, AttributeError,
+                ArithmeticError) as e:
+            raise TemplateError(decision.rule_id, f"{name}: {type(e).__name__}: {e}") from e

@@ -1,0 +1,170 @@
+"""The decision engine, as tables of (rules, request, expected decision)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from guard.engine import DEFAULT_RULE_ID, Engine
+from guard.request import Request
+from guard.rules import load_rules
+
+RULES = """
+pack: t
+hosts: [api.example.com]
+rules:
+  - id: t.items.create
+    match: {method: POST, path: /v1/items}
+    action: simulate
+    respond: {body: {ok: true}}
+  - id: t.items.get
+    match: {method: [GET, HEAD], path: "/v1/items/{id}"}
+    action: simulate
+    respond: {body: {id: "{{ captures.id }}"}}
+  - id: t.items.special
+    match: {method: GET, path: /v1/items/special}
+    action: block
+    reason: special is off limits
+  - id: t.files
+    match: {path: "/files/{rest:path}"}
+    action: allow
+  - id: t.numbers
+    match: {path: "/n/{n:int}"}
+    action: allow
+  - id: t.tree
+    match: {path: "/tree/**"}
+    action: allow
+  - id: t.query
+    match: {path: /search, query: {q: {prefix: "secret"}}}
+    action: block
+  - id: t.header
+    match: {path: /h, headers: {X-Mode: [a, b]}}
+    action: allow
+  - id: t.form
+    match: {path: /form, form: {"metadata.kind": gold, "items[0][price]": {regex: "^price_"}}}
+    action: block
+  - id: t.json
+    match: {path: /json, json: {"user.admin": true, "tags.0": {contains: "x"}}}
+    action: block
+  - id: t.body
+    match: {path: /body, body: {contains: "password"}}
+    action: block
+  - id: t.absent
+    match: {path: /absent, headers: {authorization: {present: false}}}
+    action: block
+  - id: t.not
+    match: {path: /not, query: {mode: {not: {in: [read, list]}}}}
+    action: block
+  - id: t.urgent
+    priority: 10
+    match: {path: /v1/items, headers: {x-urgent: "1"}}
+    action: block
+  - id: t.wild
+    hosts: ["*.example.com"]
+    match: {path: /v1/items}
+    action: allow
+  - id: t.deep-wild
+    hosts: ["*.eu.example.com"]
+    match: {path: /v1/items}
+    action: block
+  - id: t.anywhere
+    hosts: ["*"]
+    match: {path: /anywhere}
+    action: block
+"""
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    path = tmp_path_factory.mktemp("rules") / "t.yaml"
+    path.write_text(textwrap.dedent(RULES))
+    return Engine(load_rules([path], builtin=False))
+
+
+CASES = [
+    # method and path
+    ("POST", "https://api.example.com/v1/items", {}, "", "t.items.create", "simulate"),
+    ("GET", "https://api.example.com/v1/items", {}, "", "t.wild", "allow"),
+    ("GET", "https://api.example.com/v1/items/it_1", {}, "", "t.items.get", "simulate"),
+    ("HEAD", "https://api.example.com/v1/items/it_1", {}, "", "t.items.get", "simulate"),
+    ("DELETE", "https://api.example.com/v1/items/it_1", {}, "", DEFAULT_RULE_ID, "block"),
+    # an exact path beats a template of the same priority
+    ("GET", "https://api.example.com/v1/items/special", {}, "", "t.items.special", "block"),
+    ("GET", "https://api.example.com/files/a/b/c.txt", {}, "", "t.files", "allow"),
+    ("GET", "https://api.example.com/n/42", {}, "", "t.numbers", "allow"),
+    ("GET", "https://api.example.com/n/x", {}, "", DEFAULT_RULE_ID, "block"),
+    ("GET", "https://api.example.com/tree", {}, "", "t.tree", "allow"),
+    ("GET", "https://api.example.com/tree/x/y", {}, "", "t.tree", "allow"),
+    # query, headers, form, json, body
+    ("GET", "https://api.example.com/search?q=secret-plans", {}, "", "t.query", "block"),
+    ("GET", "https://api.example.com/search?q=cats", {}, "", DEFAULT_RULE_ID, "block"),
+    ("GET", "https://api.example.com/h", {"X-Mode": "b"}, "", "t.header", "allow"),
+    ("GET", "https://api.example.com/h", {"X-Mode": "c"}, "", DEFAULT_RULE_ID, "block"),
+    ("POST", "https://api.example.com/form", FORM,
+     "metadata[kind]=gold&items[0][price]=price_1", "t.form", "block"),
+    ("POST", "https://api.example.com/form", FORM,
+     "metadata[kind]=gold&items[0][price]=sku_1", DEFAULT_RULE_ID, "block"),
+    ("POST", "https://api.example.com/json", JSON,
+     '{"user": {"admin": true}, "tags": ["xyz"]}', "t.json", "block"),
+    ("POST", "https://api.example.com/json", JSON,
+     '{"user": {"admin": false}, "tags": ["xyz"]}', DEFAULT_RULE_ID, "block"),
+    ("POST", "https://api.example.com/body", {}, "user=a&password=b", "t.body", "block"),
+    ("GET", "https://api.example.com/absent", {}, "", "t.absent", "block"),
+    ("GET", "https://api.example.com/absent", {"Authorization": "x"}, "", DEFAULT_RULE_ID,
+     "block"),
+    ("GET", "https://api.example.com/not?mode=write", {}, "", "t.not", "block"),
+    ("GET", "https://api.example.com/not?mode=read", {}, "", DEFAULT_RULE_ID, "block"),
+    # priority beats everything else
+    ("POST", "https://api.example.com/v1/items", {"X-Urgent": "1"}, "", "t.urgent", "block"),
+    # hosts: wildcard, longer wildcard first, apex not matched by *., and *
+    ("POST", "https://eu.example.com/v1/items", {}, "", "t.wild", "allow"),
+    ("POST", "https://x.eu.example.com/v1/items", {}, "", "t.deep-wild", "block"),
+    ("POST", "https://example.com/v1/items", {}, "", DEFAULT_RULE_ID, "block"),
+    ("GET", "https://anything.test/anywhere", {}, "", "t.anywhere", "block"),
+    ("GET", "https://unknown.test/", {}, "", DEFAULT_RULE_ID, "block"),
+]
+
+
+@pytest.mark.parametrize(("method", "url", "headers", "body", "rule", "action"), CASES)
+def test_decides(engine, method, url, headers, body, rule, action):
+    decision = engine.decide(Request.build(method, url, headers=headers, body=body))
+    assert (decision.rule_id, decision.action) == (rule, action)
+
+
+def test_captures_come_back_with_the_decision(engine):
+    d = engine.decide(Request.build("GET", "https://api.example.com/files/a/b.txt"))
+    assert dict(d.captures) == {"rest": "a/b.txt"}
+
+
+def test_explain_lists_near_misses_with_reasons(engine):
+    ex = engine.explain(Request.build("PUT", "https://api.example.com/v1/items"))
+    assert ex.decision.rule_id == "t.wild"  # the exact-host rules above it did not match
+    why = {m.rule_id: m.why for m in ex.near_misses}
+    assert why["t.items.create"] == "method is PUT, wanted POST"
+    assert "headers x-urgent is absent" in why["t.urgent"]
+
+
+def test_rules_for_other_hosts_are_not_even_considered(engine):
+    assert {r.id for r in engine.candidates("api.example.com")} >= {"t.items.create"}
+    assert {r.id for r in engine.candidates("other.test")} == {"t.anywhere"}
+
+
+def test_the_same_rules_decide_the_same_way_every_time(tmp_path: Path):
+    path = tmp_path / "t.yaml"
+    path.write_text(textwrap.dedent(RULES))
+    a, b = Engine(load_rules([path], builtin=False)), Engine(load_rules([path], builtin=False))
+    for method, url, headers, body, *_ in CASES:
+        req = Request.build(method, url, headers=headers, body=body)
+        assert a.decide(req).rule_id == b.decide(req).rule_id
+
+
+def test_builtin_stripe_pack_blocks_live_keys_anywhere():
+    engine = Engine(load_rules([]))
+    for url in ("https://api.stripe.com/v1/customers", "https://files.stripe.com/x"):
+        d = engine.decide(Request.build("GET", url, headers={"Authorization": "Bearer sk_live_1"}))
+        assert (d.rule_id, d.action) == ("stripe.live-key", "block")

@@ -1,0 +1,101 @@
+"""The synthesizer: data-tree templates, determinism, request data never rendered."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+from guard.engine import Engine
+from guard.errors import TemplateError
+from guard.request import Request
+from guard.rules import load_rules
+from guard.synth.simulator import Simulator
+from guard.world.store import WorldStore
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded", "Authorization": "Bearer sk_test_1"}
+
+
+def run(seed: int, requests: list[Request]) -> list[bytes]:
+    engine, sim = Engine(load_rules([])), Simulator(WorldStore(seed=seed))
+    return [sim.respond(engine.decide(r), r).response.body for r in requests]
+
+
+def stripe_calls() -> list[Request]:
+    return [
+        Request.build("POST", "https://api.stripe.com/v1/customers", headers=FORM,
+                      body="email=a@b.c&metadata[k]=v", client="10.0.0.1", sandbox="s1"),
+        Request.build("POST", "https://api.stripe.com/v1/payment_intents", headers=FORM,
+                      body="amount=100&currency=USD", client="10.0.0.1", sandbox="s1"),
+        Request.build("POST", "https://api.stripe.com/v1/charges", headers=FORM,
+                      body="amount=100&currency=usd&source=tok_visa", sandbox="s2"),
+    ]
+
+
+def test_the_same_seed_and_requests_give_byte_identical_responses():
+    assert run(42, stripe_calls()) == run(42, stripe_calls())
+    assert run(42, stripe_calls()) != run(43, stripe_calls())
+
+
+def test_request_content_is_data_never_template_source():
+    evil = "{{ 7 * 7 }}{% for x in range(3) %}x{% endfor %}"
+    req = Request.build("POST", "https://api.stripe.com/v1/customers", headers=FORM,
+                        body=f"email={evil}&name=%22quoted%22%5C")
+    (body,) = run(1, [req])
+    data = json.loads(body)
+    assert data["email"] == evil and data["name"] == '"quoted"\\'
+
+
+def test_types_are_kept_for_single_expression_leaves():
+    req = Request.build("POST", "https://api.stripe.com/v1/payment_intents", headers=FORM,
+                        body="amount=2500&currency=EUR&metadata[order]=7")
+    (body,) = run(1, [req])
+    data = json.loads(body)
+    assert data["amount"] == 2500 and data["currency"] == "eur"
+    assert data["metadata"] == {"order": "7"} and data["livemode"] is False
+
+
+def test_an_undefined_name_fails_naming_the_rule(tmp_path):
+    rules = tmp_path / "r.yaml"
+    rules.write_text(textwrap.dedent("""
+        pack: t
+        hosts: [t.test]
+        rules:
+          - id: t.typo
+            action: simulate
+            respond: {body: {x: "{{ reqest.path }}"}}
+    """))
+    engine, sim = Engine(load_rules([rules], builtin=False)), Simulator(WorldStore())
+    req = Request.build("GET", "https://t.test/")
+    with pytest.raises(TemplateError) as info:
+        sim.respond(engine.decide(req), req)
+    assert info.value.rule_id == "t.typo" and "reqest" in str(info.value)
+
+
+def test_a_failed_render_leaves_the_world_unchanged(tmp_path):
+    rules = tmp_path / "r.yaml"
+    rules.write_text(textwrap.dedent("""
+        pack: t
+        hosts: [t.test]
+        rules:
+          - id: t.store
+            action: simulate
+            respond:
+              body: {id: "{{ request.query.id }}", n: "{{ 1 // (request.query.n | int) }}"}
+              store: {collection: things}
+    """))
+    worlds = WorldStore()
+    engine, sim = Engine(load_rules([rules], builtin=False)), Simulator(worlds)
+    ok = Request.build("GET", "https://t.test/?id=a&n=1")
+    bad = Request.build("GET", "https://t.test/?id=b&n=0")
+    sim.respond(engine.decide(ok), ok)
+    with pytest.raises(TemplateError):
+        sim.respond(engine.decide(bad), bad)
+    assert [t["id"] for t in worlds.world("default").list("things")] == ["a"]
+
+
+def test_ids_follow_provider_formats():
+    (customer, intent, charge) = (json.loads(b) for b in run(5, stripe_calls()))
+    assert customer["id"].startswith("cus_") and intent["id"].startswith("pi_")
+    assert len(intent["id"]) == len("pi_") + 24 and charge["id"].startswith("ch_")
