@@ -12,7 +12,6 @@ True
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
@@ -30,6 +29,11 @@ from guard.synth.clock import VIRTUAL_EPOCH, Clock
 from guard.synth.ids import Ids
 
 SNAPSHOT_VERSION = 1
+
+
+def _copy(obj: Any) -> Any:
+    """A deep copy of JSON data (several times faster than copy.deepcopy for it)."""
+    return json.loads(json.dumps(obj))
 
 
 @dataclass(frozen=True)
@@ -86,11 +90,11 @@ class World:
 
     def get(self, collection: str, id: str) -> dict[str, Any] | None:
         obj = self._collections.get(collection, {}).get(id)
-        return copy.deepcopy(obj) if obj is not None else None
+        return _copy(obj) if obj is not None else None
 
     def list(self, collection: str) -> list[dict[str, Any]]:
         """All objects of a collection, oldest first."""
-        return copy.deepcopy(list(self._collections.get(collection, {}).values()))
+        return _copy(list(self._collections.get(collection, {}).values()))
 
     def count(self, collection: str) -> int:
         return len(self._collections.get(collection, {}))
@@ -117,18 +121,21 @@ class World:
         self._record(txn)
 
     def put(self, collection: str, obj: dict[str, Any], id: str | None = None) -> dict[str, Any]:
-        """Create or replace an object; its id is ``id`` or ``obj["id"]``."""
+        """Create or replace an object (stored as a copy); its id is ``id`` or ``obj["id"]``.
+        Returns ``obj`` itself."""
         key = id if id is not None else obj.get("id")
         if not isinstance(key, str) or not key:
             raise WorldError(f"cannot store an object without a string id in {collection!r}")
         coll = self._collections.setdefault(collection, {})
         before = coll.get(key)
-        stored = copy.deepcopy(obj)
+        # Stored objects are never changed in place (put replaces them), so the
+        # change record may share the stored copy.
+        stored = _copy(obj)
         self._log(collection, key, before)
         coll[key] = stored
         op = "create" if before is None else "update"
-        self._change(Change(op, collection, key, copy.deepcopy(stored)))
-        return copy.deepcopy(stored)
+        self._change(Change(op, collection, key, stored))
+        return obj
 
     def delete(self, collection: str, id: str) -> bool:
         coll = self._collections.get(collection, {})
@@ -153,7 +160,7 @@ class World:
         return {
             "v": SNAPSHOT_VERSION,
             "sandbox": self.name,
-            "collections": copy.deepcopy(self._collections),
+            "collections": _copy(self._collections),
             "counters": dict(self._counters),
         }
 
@@ -167,7 +174,7 @@ class World:
         for name, objects in (snapshot.get("collections") or {}).items():
             coll = self._collections.setdefault(name, {})
             for key, obj in objects.items():
-                coll[key] = copy.deepcopy(obj)
+                coll[key] = _copy(obj)
         self._counters.update(snapshot.get("counters") or {})
         self.journal.append({"op": "load", "snapshot": self.snapshot()})
 
