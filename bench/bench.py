@@ -1,15 +1,20 @@
 #!/usr/bin/env python3
 """Throughput of simulated HTTPS requests: guard vs stock mitmdump, in the same run.
 
-Both proxies run as separate processes on loopback; a load generator with N
-keep-alive HTTPS clients (threads, `requests` through the proxy) sends simulated
-Stripe calls for a fixed time to each in turn. mitmdump runs a trivial addon
-that answers every request with a fixed response (the least work a proxy that
-answers by itself can do); guard matches its built-in rules, renders the Stripe
-customer template, stores the object in the sandbox world and writes the audit
-log. The figure to read is the ratio guard / mitmdump.
+Both proxies run as separate processes on loopback. The load generator is curl
+(`--parallel`, keep-alive tunnels through the proxy), which costs the client
+side little CPU, so the proxy is the bottleneck. Each round sends the same
+number of simulated Stripe `POST /v1/customers` calls through each proxy in
+turn; rounds alternate so that machine noise hits both alike.
 
-    python bench/bench.py [--seconds 10] [--clients 8]
+- mitmdump runs a trivial addon that answers every request with a fixed
+  response: the least work a proxy that answers by itself can do.
+- guard matches its built-in rules, renders the Stripe customer, keeps it in
+  the sandbox's world, and writes the hash-chained audit log.
+
+The figure to read is the ratio guard / mitmdump (median of the rounds).
+
+    python bench/bench.py [--requests 3000] [--parallel 8] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -18,14 +23,12 @@ import argparse
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
-
-import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,68 +57,73 @@ def wait_port(port: int, timeout: float = 30) -> None:
     raise RuntimeError(f"nothing listening on {port}")
 
 
-def load(port: int, ca: str, seconds: float, clients: int) -> tuple[int, int]:
-    proxy = f"http://127.0.0.1:{port}"
-    stop = time.time() + seconds
-    counts = [0] * clients
-    errors = [0] * clients
-
-    def worker(i: int) -> None:
-        s = requests.Session()
-        s.trust_env = False
-        s.proxies = {"https": proxy, "http": proxy}
-        s.verify = ca
-        s.headers["Authorization"] = "Bearer sk_test_bench"
-        while time.time() < stop:
-            r = s.post("https://api.stripe.com/v1/customers", data={"email": f"c{i}@x.test"})
-            if r.status_code == 200:
-                counts[i] += 1
-            else:
-                errors[i] += 1
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return sum(counts), sum(errors)
+def load(port: int, ca: str, n: int, parallel: int, tmp: Path) -> tuple[float, int]:
+    """Send n requests through the proxy; return (requests per second, failures)."""
+    config = tmp / f"curl-{n}.cfg"
+    if not config.exists():
+        config.write_text("".join(
+            f'url = "https://api.stripe.com/v1/customers?n={i}"\noutput = "/dev/null"\n'
+            for i in range(n)))
+    cmd = ["curl", "--no-progress-meter", "--parallel", "--parallel-max", str(parallel),
+           "--proxy", f"http://127.0.0.1:{port}", "--cacert", ca,
+           "-H", "Authorization: Bearer sk_test_bench", "-d", "email=jenny@example.com",
+           "-K", str(config), "-w", "%{http_code}\n"]
+    start = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
+    elapsed = time.perf_counter() - start
+    codes = out.split()
+    return len(codes) / elapsed, sum(1 for c in codes if c != "200") + (n - len(codes))
 
 
-def run_one(name: str, cmd: list[str], port: int, ca: str, seconds: float,
-            clients: int) -> float:
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
-    try:
-        wait_port(port)
-        load(port, ca, 1.0, clients)  # warm up: TLS certs, imports, Faker
-        done, errors = load(port, ca, seconds, clients)
-    finally:
-        proc.terminate()
-        proc.wait(10)
-    rate = done / seconds
-    print(f"{name:10s} {rate:8.1f} req/s  ({done} ok, {errors} errors, {clients} clients, "
-          f"{seconds:.0f} s)", flush=True)
-    return rate
+def start(cmd: list[str], port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    wait_port(port)
+    return proc
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seconds", type=float, default=10)
-    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--requests", type=int, default=3000, help="per proxy per round")
+    ap.add_argument("--parallel", type=int, default=8, help="concurrent connections")
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    mitmdump = shutil.which("mitmdump", path=os.path.dirname(sys.executable)) or "mitmdump"
-    with tempfile.TemporaryDirectory() as tmp:
-        confdir = Path(tmp) / "conf"
-        addon = Path(tmp) / "fixed.py"
-        addon.write_text(FIXED_ADDON)
+    if shutil.which("curl") is None:
+        print("bench: needs curl", file=sys.stderr)
+        return 2
+    bindir = os.path.dirname(sys.executable)
+    mitmdump = shutil.which("mitmdump", path=bindir) or "mitmdump"
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        confdir = tmp / "conf"
+        (tmp / "fixed.py").write_text(FIXED_ADDON)
         ca = str(confdir / "mitmproxy-ca-cert.pem")
         p1, p2 = free_port(), free_port()
-        stock = run_one("mitmdump", [mitmdump, "-q", "--listen-port", str(p1), "--set",
-                        f"confdir={confdir}", "--set", "connection_strategy=lazy",
-                        "-s", str(addon)], p1, ca, args.seconds, args.clients)
-        guard = run_one("guard", [sys.executable, "-m", "guard", "run", "-q", "--listen-port",
-                        str(p2), "--confdir", str(confdir), "--audit",
-                        str(Path(tmp) / "audit.jsonl")], p2, ca, args.seconds, args.clients)
-    print(f"ratio guard/mitmdump: {guard / stock:.2f}")
+        procs = {
+            "mitmdump": (start([mitmdump, "-q", "--listen-port", str(p1), "--set",
+                                f"confdir={confdir}", "--set", "connection_strategy=lazy",
+                                "-s", str(tmp / "fixed.py")], p1), p1),
+            "guard": (start([sys.executable, "-m", "guard", "run", "-q", "--listen-port",
+                             str(p2), "--confdir", str(confdir), "--audit",
+                             str(tmp / "audit.jsonl")], p2), p2),
+        }
+        rates: dict[str, list[float]] = {name: [] for name in procs}
+        try:
+            for _, port in procs.values():
+                load(port, ca, 200, args.parallel, tmp)  # warm up: certificates, imports
+            for r in range(args.rounds):
+                for name, (_, port) in procs.items():
+                    rate, failed = load(port, ca, args.requests, args.parallel, tmp)
+                    rates[name].append(rate)
+                    print(f"round {r + 1}  {name:9s} {rate:7.1f} req/s"
+                          + (f"  ({failed} failed)" if failed else ""), flush=True)
+        finally:
+            for proc, _ in procs.values():
+                proc.terminate()
+                proc.wait(10)
+    stock, guard = statistics.median(rates["mitmdump"]), statistics.median(rates["guard"])
+    print(f"median: mitmdump {stock:.1f} req/s, guard {guard:.1f} req/s, "
+          f"ratio guard/mitmdump {guard / stock:.2f} "
+          f"({args.requests} requests x {args.rounds} rounds, {args.parallel} parallel)")
     return 0
 
 
