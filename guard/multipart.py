@@ -19,10 +19,12 @@ def parse_multipart(content_type: str, body: bytes) -> tuple[tuple[str, str | Up
         name = part.get_param("name", header="content-disposition")
         if not isinstance(name, str):
             continue
-        payload = part.get_payload(decode=True) or b""
+        raw = part.get_payload(decode=True)
+        payload = raw if isinstance(raw, bytes) else b""
         filename = part.get_filename()
         if filename is not None:
-            out.append((name, UploadedFile(filename, part.get_content_type(), len(payload), payload)))
+            size = len(payload)
+            out.append((name, UploadedFile(filename, part.get_content_type(), size, payload)))
         else:
             charset = part.get_content_charset() or "utf-8"
             out.append((name, payload.decode(charset, errors="replace")))

@@ -69,7 +69,7 @@ class GuardMaster(master.Master):
 
     def listen_addrs(self) -> list[tuple[str, int]]:
         ps = self.addons.get("proxyserver")
-        return [tuple(a[:2]) for a in ps.listen_addrs()]  # type: ignore[union-attr]
+        return [(str(a[0]), int(a[1])) for a in ps.listen_addrs()]
 
 
 def option_values(cfg: RunConfig) -> dict[str, Any]:

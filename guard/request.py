@@ -122,7 +122,8 @@ class Request:
 
     @cached_property
     def form(self) -> dict[str, Any]:
-        """Form fields nested Stripe-style: ``items[0][price]=p`` -> ``{"items": [{"price": "p"}]}``."""
+        """Form fields nested Stripe-style:
+        ``items[0][price]=p`` -> ``{"items": [{"price": "p"}]}``."""
         return nest_pairs(self.form_pairs)
 
     @cached_property
@@ -220,7 +221,8 @@ def nest_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
                 if not isinstance(child, (dict, list)):
                     break
                 node = child
-    return _listify(root)
+    nested: dict[str, Any] = _listify(root)
+    return nested
 
 
 def _listify(node: Any) -> Any:

@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from guard.request import Response
     from guard.synth.context import SimContext
 
 Handler = Callable[["SimContext"], "Response"]
-F = TypeVar("F", bound=Callable[..., object])
 
 _MARK = "__guard_handler__"
 
 
-def handler(fn: F) -> F:
+def handler[F: Callable[..., object]](fn: F) -> F:
     """Mark a function as a handler rules may name."""
     setattr(fn, _MARK, True)
     return fn

@@ -26,7 +26,8 @@ _CONVERT = {"str": "[^/]+", "path": ".*", "int": "[0-9]+"}
 
 
 class PathTemplate:
-    """``/v1/customers/{id}``; ``{rest:path}`` spans slashes; a trailing ``/**`` matches any rest."""
+    """``/v1/customers/{id}``; ``{rest:path}`` spans slashes; a trailing ``/**`` matches
+    any rest."""
 
     def __init__(self, template: str) -> None:
         if not template.startswith("/"):
@@ -113,6 +114,10 @@ def compile_value(spec: Any) -> tuple[Predicate, str]:
     return (lambda present, v: present and norm(v) == want), f"== {want!r}"
 
 
+def _text_test(test: Callable[[str, str], bool], arg: str) -> Predicate:
+    return lambda present, v: present and test(norm(v), arg)
+
+
 def _compile_match(spec: ValueMatch) -> tuple[Predicate, str]:
     checks: list[Predicate] = []
     words: list[str] = []
@@ -136,7 +141,7 @@ def _compile_match(spec: ValueMatch) -> tuple[Predicate, str]:
     ):
         arg = getattr(spec, name)
         if arg is not None:
-            checks.append(lambda present, v, t=test, a=arg: present and t(norm(v), a))
+            checks.append(_text_test(test, arg))
             words.append(f"{name} {arg!r}")
     if spec.present is not None:
         want_present = spec.present

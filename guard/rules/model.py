@@ -16,7 +16,8 @@ from pydantic import (
 )
 
 RULE_ID = r"^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)+$"
-HOST = r"^(\*|(\*\.)?[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*|\[?[0-9a-f:.]+\]?)$"
+_LABEL = r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?"
+HOST = rf"^(\*|(\*\.)?{_LABEL}(\.{_LABEL})*|\[?[0-9a-f:.]+\]?)$"
 
 
 class Strict(BaseModel):
@@ -52,7 +53,8 @@ class ValueMatch(Strict):
     def _not_empty(self) -> ValueMatch:
         if not self.model_fields_set:
             raise ValueError(
-                "empty matcher: use one of equals, in, regex, prefix, suffix, contains, present, not"
+                "empty matcher: use one of equals, in, regex, prefix, suffix, contains, "
+                "present, not"
             )
         return self
 

@@ -9,7 +9,7 @@ import yaml
 
 from guard.errors import Problem
 
-Loc = tuple[int | str, ...]
+Loc = tuple[int | str | float | bool, ...]
 
 
 @dataclass
@@ -36,8 +36,8 @@ class Located:
 
     def problem(self, loc: Loc, message: str, *, at_key: bool = False) -> Problem:
         """A problem at ``loc``; ``at_key`` points at the mapping key instead of its value."""
-        line, col = self.key_marks.get(loc) if at_key and loc in self.key_marks else \
-            self.where(loc)
+        key_mark = self.key_marks.get(loc) if at_key else None
+        line, col = key_mark if key_mark is not None else self.where(loc)
         return Problem(self.path, line, col, message)
 
 
@@ -73,7 +73,7 @@ def _build(node: yaml.Node, loc: Loc, located: Located) -> Any:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 located.problems.append(_at(located, key_node, "merge keys (<<) are not supported"))
                 continue
-            key = _constructor.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            key = _constructor.construct_object(key_node, deep=True)
             if not isinstance(key, (str, int, float, bool)) or key is None:
                 located.problems.append(_at(located, key_node, "mapping keys must be scalars"))
                 continue
@@ -86,7 +86,7 @@ def _build(node: yaml.Node, loc: Loc, located: Located) -> Any:
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, (*loc, i), located) for i, item in enumerate(node.value)]
-    return _constructor.construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+    return _constructor.construct_object(node, deep=True)
 
 
 def _at(located: Located, node: yaml.Node, message: str) -> Problem:

@@ -10,7 +10,14 @@ import yaml
 from jinja2 import TemplateSyntaxError
 
 from guard.rules.model import Missing, Respond
-from guard.synth.templates import Const, Renderable, compile_file, compile_string, compile_tree, make_env
+from guard.synth.templates import (
+    Const,
+    Renderable,
+    compile_file,
+    compile_string,
+    compile_tree,
+    make_env,
+)
 
 if TYPE_CHECKING:
     from guard.providers import Handler

@@ -85,8 +85,8 @@ class Simulator:
                                    data=obj)
             response, data = self._build_with_data(spec, context)
             if spec.store is not None and data is not None:
-                collection, id_t = spec.store
-                key = str(id_t.render(context)) if id_t is not None else None
+                collection, store_id = spec.store
+                key = str(store_id.render(context)) if store_id is not None else None
                 if not isinstance(data, dict):
                     raise TemplateError(rule_id, "store needs the body to be an object")
                 world.put(collection, data, key)

@@ -127,7 +127,8 @@ class TreeProgram:
             if kind == "expr":
                 parts.append(f"{{{{ __emit({i}, ({source})) }}}}")
             else:
-                parts.append(f"{{% set __t{i} %}}{source}{{% endset %}}{{{{ __emit({i}, __t{i}) }}}}")
+                parts.append(f"{{% set __t{i} %}}{source}{{% endset %}}"
+                             f"{{{{ __emit({i}, __t{i}) }}}}")
         self._template = env.from_string("".join(parts))
         self._shape = shape
         self._size = len(leaves)

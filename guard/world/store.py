@@ -12,6 +12,7 @@ True
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import os
@@ -94,18 +95,19 @@ class World:
 
     def list(self, collection: str) -> list[dict[str, Any]]:
         """All objects of a collection, oldest first."""
-        return _copy(list(self._collections.get(collection, {}).values()))
+        objects: list[dict[str, Any]] = _copy(list(self._collections.get(collection, {}).values()))
+        return objects
 
     def count(self, collection: str) -> int:
         return len(self._collections.get(collection, {}))
 
-    def collections(self) -> list[str]:
+    def collections(self) -> builtins.list[str]:
         return sorted(self._collections)
 
     # writing
 
     @contextmanager
-    def transaction(self) -> Iterator[list[Change]]:
+    def transaction(self) -> Iterator[builtins.list[Change]]:
         """Group the changes of one request; on an exception they are all undone."""
         if self._txn is not None:
             yield self._txn.changes
