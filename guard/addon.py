@@ -22,6 +22,7 @@ from mitmproxy.proxy import server_hooks
 
 from guard.audit.event import FlowRecord, build_event
 from guard.audit.writer import AuditWriter
+from guard.blocked import block_response, error_response
 from guard.engine import Decision, Engine
 from guard.errors import AuditError, GuardError
 from guard.request import Request, Response
@@ -215,9 +216,7 @@ class GuardAddon:
     def _fail(self, flow: http.HTTPFlow, state: _FlowState, status: int, rule_id: str,
               message: str) -> None:
         state.error = message
-        flow.response = http.Response.make(status, json.dumps({"error": {
-            "type": "guard_error", "rule": rule_id, "message": message,
-        }}), {"Content-Type": "application/json"})
+        self._answer(flow, error_response(status, rule_id, message), state.decision)
 
     def _record(self, flow: http.HTTPFlow, state: _FlowState) -> None:
         if state.recorded:
@@ -256,16 +255,6 @@ class GuardAddon:
         task = loop.create_task(run())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-def block_response(decision: Decision) -> Response:
-    """403 JSON naming the rule and the reason."""
-    return Response.json(403, {"error": {
-        "type": "guard_blocked",
-        "message": f"guard blocked this request (rule {decision.rule_id}): {decision.reason}",
-        "rule": decision.rule_id,
-        "reason": decision.reason,
-    }})
 
 
 def _proxy_user(value: str) -> str | None:

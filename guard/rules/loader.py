@@ -17,8 +17,9 @@ from guard.errors import Problem, RuleError
 from guard.resources import packs_dir, templates_dir
 from guard.rules.compiled import CompiledRule, Source, compile_match
 from guard.rules.matchers import HostPattern
-from guard.rules.model import Pack, Rule
+from guard.rules.model import Case, Pack, Rule
 from guard.rules.source import Located, read_yaml
+from guard.rules.validate import validate_each, validation_problems
 
 RULE_SUFFIXES = (".yaml", ".yml")
 CASE_SUFFIXES = (".cases.yaml", ".cases.yml")
@@ -30,6 +31,7 @@ class LoadedPack:
     pack: Pack
     located: Located
     positions: list[int] = field(default_factory=list)  # each valid rule's index in the file
+    case_positions: list[int] = field(default_factory=list)  # each valid test case's index
 
 
 @dataclass
@@ -92,7 +94,8 @@ def load_rules(paths: Sequence[str | Path], *, builtin: bool = True) -> RuleSet:
             continue
         validated = _validate(located, problems)
         if validated is not None:
-            loaded.append(LoadedPack(str(path), validated[0], located, validated[1]))
+            pack, positions, case_positions = validated
+            loaded.append(LoadedPack(str(path), pack, located, positions, case_positions))
     _check_unique_ids(located_files, problems)
     rules = _compile(loaded, problems)
     if problems:
@@ -163,54 +166,23 @@ def _check_unique_ids(files: list[Located], problems: list[Problem]) -> None:
                 seen[rule_id] = f"{located.path}:{line}:{col}"
 
 
-def _validate(located: Located, problems: list[Problem]) -> tuple[Pack, list[int]] | None:
-    """Validate the pack, then each rule on its own, so that one bad rule does not hide
-    the problems of the others. Returns the pack holding only the valid rules."""
+def _validate(located: Located,
+              problems: list[Problem]) -> tuple[Pack, list[int], list[int]] | None:
+    """Validate the pack, then each rule and each test case on its own, so that one bad
+    rule does not hide the problems of the others. Returns the pack holding only the
+    valid rules and cases."""
     data = dict(located.data)
     raw_rules = data.pop("rules", [])
+    raw_tests = data.pop("tests", [])
     try:
         pack = Pack.model_validate(data)
     except ValidationError as e:
-        problems.extend(_validation_problems(located, e))
+        problems.extend(validation_problems(located, e))
         return None
-    if not isinstance(raw_rules, list):
-        problems.append(located.problem(("rules",), "rules: must be a list of rules"))
+    rules = validate_each(located, Rule, raw_rules, ("rules",), problems)
+    tests = validate_each(located, Case, raw_tests, ("tests",), problems)
+    if rules is None:
         return None
-    rules, positions = [], []
-    for i, raw in enumerate(raw_rules):
-        try:
-            rules.append(Rule.model_validate(raw))
-            positions.append(i)
-        except ValidationError as e:
-            problems.extend(_validation_problems(located, e, prefix=("rules", i)))
-    pack.rules = rules
-    return pack, positions
-
-
-def _validation_problems(located: Located, error: ValidationError,
-                         prefix: tuple[Any, ...] = ()) -> list[Problem]:
-    out = []
-    for err in error.errors():
-        loc = prefix + tuple(err["loc"])
-        message = err["msg"]
-        if message.startswith("Value error, "):
-            message = message[len("Value error, "):]
-        if err["type"] == "extra_forbidden":
-            message = f"unknown field {loc[-1]!r}"
-        elif err["type"] == "literal_error" and loc and loc[-1] == "action":
-            message = f"unknown action {err.get('input')!r}: use simulate, block or allow"
-        elif err["type"] == "string_pattern_mismatch" and loc and loc[-1] == "id":
-            message = (f"rule id {err.get('input')!r} must be dotted lower-case words, "
-                       "e.g. stripe.customers.create")
-        loc = tuple(p for p in loc if not _is_tag(p))
-        field_path = ".".join(str(p) for p in loc)
-        out.append(located.problem(loc, f"{field_path}: {message}" if field_path else message,
-                                   at_key=err["type"] == "extra_forbidden"))
-    # one problem per position and message: unions report each member's failure
-    unique = {(p.line, p.column, p.message): p for p in out}
-    return list(unique.values())
-
-
-def _is_tag(part: Any) -> bool:
-    return isinstance(part, str) and ("[" in part or part in {
-        "str", "int", "float", "bool", "list", "ValueMatch", "value-match", "scalar"})
+    pack.rules = rules[0]
+    pack.tests = tests[0] if tests is not None else []
+    return pack, rules[1], tests[1] if tests is not None else []

@@ -1,79 +1,19 @@
-"""The rule file format, as pydantic models. ``guard schema`` exports these as JSON Schema."""
+"""The rule file format, as pydantic models. ``guard schema`` exports these as JSON Schema
+(docs/rules.schema.json), so every description here is what an editor shows on hover."""
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, field_validator, model_validator
 
-RULE_ID = r"^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)+$"
-_LABEL = r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?"
-HOST = rf"^(\*|(\*\.)?{_LABEL}(\.{_LABEL})*|\[?[0-9a-f:.]+\]?)$"
+from guard.rules.base import HOST, RULE_ID, Matcher, Scalar, Strict, ValueMatch
+from guard.rules.casemodel import Case, CaseExpect, CaseFile, CaseRequest, Expected
 
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class ValueMatch(Strict):
-    """How one value (header, query parameter, form or JSON field, body) must look.
-
-    A plain scalar in a rule means ``equals``; a list means ``in``.
-    """
-
-    equals: str | int | float | bool | None = None
-    in_: list[str | int | float | bool] | None = Field(None, alias="in")
-    regex: str | None = None
-    prefix: str | None = None
-    suffix: str | None = None
-    contains: str | None = None
-    present: bool | None = None
-    not_: ValueMatch | None = Field(None, alias="not")
-
-    @field_validator("regex")
-    @classmethod
-    def _regex_compiles(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                re.compile(v)
-            except re.error as e:
-                raise ValueError(f"invalid regular expression {v!r}: {e}") from None
-        return v
-
-    @model_validator(mode="after")
-    def _not_empty(self) -> ValueMatch:
-        if not self.model_fields_set:
-            raise ValueError(
-                "empty matcher: use one of equals, in, regex, prefix, suffix, contains, "
-                "present, not"
-            )
-        return self
-
-
-Scalar = str | int | float | bool | None
-
-
-def _matcher_kind(value: Any) -> str:
-    if isinstance(value, (dict, ValueMatch)):
-        return "value-match"
-    return "list" if isinstance(value, list) else "scalar"
-
-
-# One member is chosen by shape, so an error names that member's problem only.
-Matcher = Annotated[
-    Annotated[ValueMatch, Tag("value-match")]
-    | Annotated[list[str | int | float | bool], Tag("list")]
-    | Annotated[Scalar, Tag("scalar")],
-    Discriminator(_matcher_kind),
+__all__ = [
+    "HOST", "RULE_ID", "Case", "CaseExpect", "CaseFile", "CaseRequest", "Expected", "FromStore",
+    "Match", "Matcher", "Missing", "Pack", "Respond", "Rule", "Scalar", "Store", "Strict",
+    "ValueMatch",
 ]
 
 
@@ -112,31 +52,36 @@ class Match(Strict):
 class Store(Strict):
     """Keep the simulated response body in the sandbox's world store."""
 
-    collection: str
+    collection: str = Field(description="collection name in the world, e.g. customers")
     id: str | None = Field(None, description="template for the object id; default: the body's id")
 
 
 class Missing(Strict):
     """The response when ``from_store`` finds nothing."""
 
-    status: int = 404
-    headers: dict[str, str] = Field(default_factory=dict)
-    body: Any = None
-    template: str | None = None
+    status: int = Field(404, ge=100, le=599, description="status when the object is missing")
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="response headers; values are templates"
+    )
+    body: Any = Field(None, description="inline body (a data tree of templates), like respond.body")
+    template: str | None = Field(None, description="template file, like respond.template")
 
 
 class FromStore(Strict):
     """Answer with an object from the sandbox's world store."""
 
-    collection: str
+    collection: str = Field(description="collection name in the world, e.g. customers")
     id: str = Field(description="template for the id, e.g. '{{ captures.id }}'")
-    missing: Missing = Field(default_factory=Missing)
+    missing: Missing = Field(
+        default_factory=Missing, description="the answer when there is no such object "
+        "(default: 404 with an empty body)"
+    )
 
 
 class Respond(Strict):
     """How a simulated request is answered."""
 
-    status: int = Field(200, ge=100, le=599)
+    status: int = Field(200, ge=100, le=599, description="HTTP status (default 200)")
     headers: dict[str, str] = Field(
         default_factory=dict, description="response headers; values are templates"
     )
@@ -153,9 +98,15 @@ class Respond(Strict):
     handler: str | None = Field(
         None, description="a provider handler in guard.providers, e.g. stripe.create_customer"
     )
-    content_type: str | None = Field(None, description="default: application/json for data")
-    store: Store | None = None
-    from_store: FromStore | None = None
+    content_type: str | None = Field(
+        None, description="Content-Type; default: application/json for data, text/plain for text"
+    )
+    store: Store | None = Field(
+        None, description="keep the rendered body (an object) in the sandbox's world"
+    )
+    from_store: FromStore | None = Field(
+        None, description="answer with an object kept earlier by store (e.g. GET /things/{id})"
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> Respond:
@@ -171,15 +122,25 @@ class Rule(Strict):
     """One rule: where it applies, what it matches, and what happens."""
 
     id: str = Field(pattern=RULE_ID, description="stable, unique, dotted, lower-case id")
-    description: str = ""
+    description: str = Field("", description="what the rule is for; the reason when none is given")
     hosts: list[Annotated[str, Field(pattern=HOST)]] | None = Field(
         None, description="hosts this rule applies to; default: the pack's hosts"
     )
-    priority: int = Field(0, description="higher wins; see README 'Precedence'")
-    match: Match = Field(default_factory=Match)
-    action: Literal["simulate", "block", "allow"]
+    priority: int = Field(
+        0, description="higher is tried first (default 0); see docs/rules.md 'Precedence'"
+    )
+    match: Match = Field(
+        default_factory=Match, description="conditions the request must meet (absent: any "
+        "request to the rule's hosts)"
+    )
+    action: Literal["simulate", "block", "allow"] = Field(
+        description="simulate: answer with a synthesized response; block: refuse with a 403 "
+        "naming the rule; allow: let it through to the real host"
+    )
     reason: str | None = Field(None, description="why (shown in block responses and the audit)")
-    respond: Respond | None = None
+    respond: Respond | None = Field(
+        None, description="how to answer; required for simulate, not allowed otherwise"
+    )
     allow_private: bool = Field(
         False, description="allow: permit private, loopback and link-local upstream addresses"
     )
@@ -203,15 +164,17 @@ class Rule(Strict):
 class Pack(Strict):
     """A rule file: one pack of rules, usually for one provider."""
 
-    schema_: str | None = Field(None, alias="$schema")
-    pack: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", description="pack name")
-    description: str = ""
+    schema_: str | None = Field(None, alias="$schema", description="JSON Schema of this file")
+    pack: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$",
+                      description="pack name, usually the provider (stripe, acme-crm)")
+    description: str = Field("", description="what the pack covers")
     hosts: list[Annotated[str, Field(pattern=HOST)]] = Field(
         default_factory=list, description="default hosts for the pack's rules"
     )
-    rules: list[Rule] = Field(default_factory=list)
-    tests: list[dict[str, Any]] = Field(
-        default_factory=list, description="rule test cases run by 'guard test'"
+    rules: list[Rule] = Field(default_factory=list, description="the pack's rules")
+    tests: list[Case] = Field(
+        default_factory=list,
+        description="rule test cases run by 'guard test', in order, against one fresh world",
     )
 
     @field_validator("hosts")

@@ -1,0 +1,29 @@
+"""The answers guard writes itself (block, and fail-closed errors), shared by the proxy
+and ``guard test`` so that a rule test sees exactly the bytes an agent would get."""
+
+from __future__ import annotations
+
+from guard.engine import Decision
+from guard.request import Response
+
+
+def block_response(decision: Decision) -> Response:
+    """403 JSON naming the rule and the reason.
+
+    >>> from guard.engine import DEFAULT_DECISION
+    >>> block_response(DEFAULT_DECISION).status
+    403
+    """
+    return Response.json(403, {"error": {
+        "type": "guard_blocked",
+        "message": f"guard blocked this request (rule {decision.rule_id}): {decision.reason}",
+        "rule": decision.rule_id,
+        "reason": decision.reason,
+    }})
+
+
+def error_response(status: int, rule_id: str, message: str) -> Response:
+    """The fail-closed answer (500 when a rule failed, 503 when the audit log is down)."""
+    return Response.json(status, {"error": {
+        "type": "guard_error", "rule": rule_id, "message": message,
+    }})
