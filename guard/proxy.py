@@ -21,6 +21,7 @@ from mitmproxy.addons import core, disable_h2c, errorcheck, next_layer, proxyser
 from guard.addon import GuardAddon, Settings
 from guard.audit.writer import AuditWriter
 from guard.engine import Engine
+from guard.reload import Reloader
 from guard.rules import load_rules
 from guard.synth.simulator import Simulator
 from guard.world.store import WorldStore
@@ -42,15 +43,19 @@ class RunConfig:
     guard_headers: bool = True
     sandbox_from: str = "client"
     quiet: bool = False
+    reload: bool = True  # watch rule files and templates (SIGHUP reloads either way)
+    reload_interval: float = 1.0  # seconds between polls
 
 
 class GuardMaster(master.Master):
     """A mitmproxy master with guard's addon and the minimum of mitmproxy's own."""
 
     def __init__(self, opts: options.Options, addon: GuardAddon,
-                 on_running: Callable[[GuardMaster], Any] | None = None) -> None:
+                 on_running: Callable[[GuardMaster], Any] | None = None,
+                 reloader: Reloader | None = None) -> None:
         super().__init__(opts, with_termlog=True)
         self.guard = addon
+        self.reloader = reloader
         self.addons.add(
             core.Core(),
             disable_h2c.DisableH2C(),
@@ -64,8 +69,15 @@ class GuardMaster(master.Master):
 
     async def running(self) -> None:
         await super().running()
+        if self.reloader is not None:
+            self.reloader.start()
         if self._on_running is not None:
             self._on_running(self)
+
+    async def done(self) -> None:
+        if self.reloader is not None:
+            self.reloader.stop()
+        await super().done()
 
     def listen_addrs(self) -> list[tuple[str, int]]:
         ps = self.addons.get("proxyserver")
@@ -101,19 +113,27 @@ def build(cfg: RunConfig) -> GuardAddon:
 def start(cfg: RunConfig, addon: GuardAddon,
           on_running: Callable[[GuardMaster], Any] | None = None) -> GuardMaster:
     """Make the master; call from inside a running event loop, then ``await m.run()``."""
-    m = GuardMaster(options.Options(), addon, on_running)
+    reloader = Reloader(addon, cfg.rules, builtin=cfg.builtin,
+                        interval=cfg.reload_interval if cfg.reload else 0)
+    m = GuardMaster(options.Options(), addon, on_running, reloader)
     m.options.update(**option_values(cfg))
     return m
 
 
 async def serve(cfg: RunConfig, addon: GuardAddon,
                 on_running: Callable[[GuardMaster], Any] | None = None) -> None:
-    """Run guard until SIGINT or SIGTERM."""
+    """Run guard until SIGINT or SIGTERM; SIGHUP reloads the rules."""
     m = start(cfg, addon, on_running)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
             loop.add_signal_handler(sig, m.shutdown)
+        except (NotImplementedError, RuntimeError):
+            pass
+    reloader = m.reloader
+    if reloader is not None and hasattr(signal, "SIGHUP"):
+        try:
+            loop.add_signal_handler(signal.SIGHUP, lambda: reloader.trigger("SIGHUP"))
         except (NotImplementedError, RuntimeError):
             pass
     await m.run()

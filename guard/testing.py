@@ -61,6 +61,12 @@ class RunningGuard:
         self._thread.join(15)
         self.addon.audit.close()
 
+    def reload(self, why: str = "test") -> bool:
+        """Reload the rules now, as SIGHUP does; True when the new rules were taken."""
+        assert self.master is not None and self.master.reloader is not None and self._loop
+        future = asyncio.run_coroutine_threadsafe(self.master.reloader.reload(why), self._loop)
+        return future.result(60)
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"

@@ -56,3 +56,20 @@ def build_event(record: FlowRecord) -> dict[str, Any]:
     if record.error:
         event["error"] = record.error
     return event
+
+
+def system_event(rule_id: str, action: str, reason: str, **extra: Any) -> dict[str, Any]:
+    """An event of guard's own, not of a flow (a rule reload, for example). It has the flow
+    event's fields, empty where there is no request, so readers need no special case.
+
+    >>> system_event("guard.reload", "reload", "3 rules")["rule"]
+    'guard.reload'
+    """
+    return {
+        "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "sandbox": "", "client": "", "method": "", "url": "", "host": "",
+        "rule": rule_id, "action": action, "reason": reason,
+        "status": None, "upstream": False, "duration_ms": 0.0,
+        "request": {"headers": []}, "response": {"headers": []}, "changes": [],
+        **extra,
+    }

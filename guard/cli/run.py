@@ -44,6 +44,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    "X-Guard-Sandbox header, or the proxy username")
     p.add_argument("--no-guard-headers", dest="guard_headers", action="store_false",
                    help="do not add X-Guard-Rule / X-Guard-Action to responses")
+    p.add_argument("--no-reload", dest="reload", action="store_false",
+                   help="do not watch rule files and templates for changes (SIGHUP still "
+                   "reloads)")
     p.add_argument("--quiet", "-q", action="store_true", help="log warnings only")
 
 
@@ -55,6 +58,7 @@ def config_from(args: argparse.Namespace) -> RunConfig:
         listen_port=args.listen_port, mode=args.mode or ["regular"],
         confdir=args.confdir.expanduser(), audit=args.audit, seed=args.seed, state=args.state,
         guard_headers=args.guard_headers, sandbox_from=args.sandbox_from, quiet=args.quiet,
+        reload=args.reload,
     )
 
 
@@ -68,6 +72,8 @@ def banner(m: GuardMaster, cfg: RunConfig) -> None:
     print(f"guard: CA certificate {ca}")
     if cfg.audit:
         print(f"guard: audit log {cfg.audit}")
+    print("guard: rule files and templates are " + ("watched for changes; " if cfg.reload else
+          "not watched (--no-reload); ") + "SIGHUP reloads them")
     print("guard: point clients at it with:")
     for line in (f"HTTPS_PROXY={proxy}", f"HTTP_PROXY={proxy}", f"REQUESTS_CA_BUNDLE={ca}",
                  f"SSL_CERT_FILE={ca}", f"CURL_CA_BUNDLE={ca}", f"NODE_EXTRA_CA_CERTS={ca}"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -21,8 +21,12 @@ from guard.rules.model import Case, Pack, Rule
 from guard.rules.source import Located, read_yaml
 from guard.rules.validate import validate_each, validation_problems
 
+if TYPE_CHECKING:
+    from guard.synth.respond import RespondCompiler
+
 RULE_SUFFIXES = (".yaml", ".yml")
 CASE_SUFFIXES = (".cases.yaml", ".cases.yml")
+TEMPLATES_FOLDER = "templates"
 
 
 @dataclass
@@ -41,6 +45,7 @@ class RuleSet:
     rules: list[CompiledRule]
     packs: list[LoadedPack] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    templates: list[str] = field(default_factory=list)  # template paths looked at (hot reload)
 
     @property
     def by_id(self) -> dict[str, CompiledRule]:
@@ -52,7 +57,8 @@ def builtin_rule_paths() -> list[Path]:
 
 
 def rule_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Expand files and directories (``*.yaml``/``*.yml``, sorted, not ``*.cases.yaml``)."""
+    """Expand files and directories (``*.yaml``/``*.yml``, sorted, not ``*.cases.yaml``, and
+    nothing under a ``templates/`` folder: YAML templates live there, beside the rules)."""
     out: list[Path] = []
     for raw in paths:
         p = Path(raw)
@@ -61,16 +67,20 @@ def rule_files(paths: Iterable[str | Path]) -> list[Path]:
                 f for f in sorted(p.rglob("*"))
                 if f.is_file() and f.name.endswith(RULE_SUFFIXES)
                 and not f.name.endswith(CASE_SUFFIXES)
+                and TEMPLATES_FOLDER not in f.relative_to(p).parts[:-1]
             )
         else:
             out.append(p)
     return out
 
 
-def load_rules(paths: Sequence[str | Path], *, builtin: bool = True) -> RuleSet:
+def load_rules(paths: Sequence[str | Path], *, builtin: bool = True,
+               consulted: set[str] | None = None) -> RuleSet:
     """Load the built-in packs (unless ``builtin=False``) and then ``paths``, in order.
 
-    Raises :class:`RuleError` listing every problem found in every file.
+    Raises :class:`RuleError` listing every problem found in every file. ``consulted``,
+    when given, receives every template path looked at, even when loading fails (hot
+    reload watches them, so creating a missing template is noticed).
     """
     files = (builtin_rule_paths() if builtin else []) + rule_files(paths)
     problems: list[Problem] = []
@@ -97,16 +107,20 @@ def load_rules(paths: Sequence[str | Path], *, builtin: bool = True) -> RuleSet:
             pack, positions, case_positions = validated
             loaded.append(LoadedPack(str(path), pack, located, positions, case_positions))
     _check_unique_ids(located_files, problems)
-    rules = _compile(loaded, problems)
-    if problems:
-        raise RuleError(problems)
-    return RuleSet(rules, loaded, [str(f) for f in files])
-
-
-def _compile(loaded: list[LoadedPack], problems: list[Problem]) -> list[CompiledRule]:
     from guard.synth.respond import RespondCompiler
 
     compiler = RespondCompiler(templates_dir())
+    rules = _compile(loaded, problems, compiler)
+    if consulted is not None:
+        consulted.update(str(p) for p in compiler.consulted)
+    if problems:
+        raise RuleError(problems)
+    return RuleSet(rules, loaded, [str(f) for f in files],
+                   sorted(str(p) for p in compiler.consulted))
+
+
+def _compile(loaded: list[LoadedPack], problems: list[Problem],
+             compiler: RespondCompiler) -> list[CompiledRule]:
     rules: list[CompiledRule] = []
     seen: set[str] = set()
     for lp in loaded:

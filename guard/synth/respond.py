@@ -10,6 +10,7 @@ import yaml
 from jinja2 import TemplateSyntaxError
 
 from guard.rules.model import Missing, Respond
+from guard.synth.discover import rendered_templates
 from guard.synth.templates import (
     Const,
     Renderable,
@@ -47,6 +48,9 @@ class CompiledRespond:
     handler: Handler | None
     store: tuple[str, Renderable | None] | None
     from_store: tuple[str, Renderable, CompiledMissing] | None
+    # The compiler of the rule set this belongs to: handlers render templates by name
+    # through it, so a reloaded rule set also brings its own freshly read templates.
+    templates: RespondCompiler | None = None
 
 
 class RespondCompiler:
@@ -59,6 +63,8 @@ class RespondCompiler:
         self.env = make_env()
         self.templates_dir = templates_dir
         self._files: dict[Path, Body] = {}
+        self.consulted: set[Path] = set()  # every template path looked at, found or not
+
 
     def compile(self, respond: Respond, base_dir: Path, rule_id: str) -> CompiledRespond:
         handler = None
@@ -69,6 +75,12 @@ class RespondCompiler:
                 handler = resolve_handler(respond.handler)
             except LookupError as e:
                 raise ValueError("handler", str(e)) from None
+            for name in rendered_templates(handler):
+                try:
+                    self.template(name, base_dir)
+                except ValueError as e:
+                    raise ValueError("handler", f"handler {respond.handler} renders "
+                                     f"{e.args[-1]}") from None
         from_store = None
         if respond.from_store is not None:
             fs = respond.from_store
@@ -86,18 +98,22 @@ class RespondCompiler:
             handler=handler,
             store=store,
             from_store=from_store,
+            templates=self,
         )
 
     def template(self, name: str, base_dir: Path | None = None) -> Body:
-        """A template file by name: looked up next to the rule file, then in fixtures/templates."""
+        """A template file by name: looked up next to the rule file, in a ``templates/`` folder
+        next to it, then in fixtures/templates."""
         if Path(name).is_absolute() or ".." in Path(name).parts:
             raise ValueError("template", f"template {name!r} must be a relative path inside "
                              "the rule directory or fixtures/templates")
-        candidates = ([base_dir / name] if base_dir else []) + [self.templates_dir / name]
+        candidates = ([base_dir / name, base_dir / "templates" / name] if base_dir else []) + \
+            [self.templates_dir / name]
+        self.consulted.update(candidates)
         path = next((p for p in candidates if p.is_file()), None)
         if path is None:
-            where = " or ".join(str(p.parent) for p in candidates)
-            raise ValueError("template", f"template {name!r} not found (looked in {where})")
+            where = ", ".join(str(p) for p in candidates)
+            raise ValueError("template", f"template {name!r} not found (looked for {where})")
         cached = self._files.get(path)
         if cached is None:
             try:

@@ -64,7 +64,7 @@ class Simulator:
         rule_id = decision.rule_id
         if spec.handler is not None:
             ctx = SimContext(req, decision.captures, world, rule_id,
-                             lambda name, **extra: self._render_file(name, base_dir, req,
+                             lambda name, **extra: self._render_file(spec, name, base_dir, req,
                                                                     decision, world, extra),
                              effects)
             try:
@@ -129,10 +129,10 @@ class Simulator:
             out_headers.insert(0, ("Content-Type", content_type or default_type or ""))
         return Response(status, out_headers, payload)
 
-    def _render_file(self, name: str, base_dir: Path, req: Request, decision: Decision,
-                     world: World, extra: Mapping[str, Any]) -> Any:
+    def _render_file(self, spec: CompiledRespond, name: str, base_dir: Path, req: Request,
+                     decision: Decision, world: World, extra: Mapping[str, Any]) -> Any:
         try:
-            body = self._compiler.template(name, base_dir)
+            body = (spec.templates or self._compiler).template(name, base_dir)
         except ValueError as e:
             raise TemplateError(decision.rule_id, str(e.args[-1])) from None
         context = template_context(req, decision.captures, world, decision.rule_id)
