@@ -75,6 +75,11 @@ class Reloader:
 
     # running
 
+    @property
+    def watching(self) -> bool:
+        """Whether the poll task runs (``--no-reload`` turns it off; SIGHUP works either way)."""
+        return self._task is not None and not self._task.done()
+
     def start(self) -> None:
         """Start polling (call inside the running event loop)."""
         if self._task is None and self.interval > 0:

@@ -99,8 +99,8 @@ class Case(Strict):
     """One rule test case: a request and what must happen to it."""
 
     name: str = Field(min_length=1, description="what the case shows, as a sentence")
-    request: CaseRequest
-    expect: CaseExpect
+    request: CaseRequest = Field(description="the request to decide and answer")
+    expect: CaseExpect = Field(description="what must happen; only the fields given are checked")
 
 
 class CaseFile(Strict):
