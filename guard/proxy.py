@@ -54,6 +54,10 @@ class GuardMaster(master.Master):
                  on_running: Callable[[GuardMaster], Any] | None = None,
                  reloader: Reloader | None = None) -> None:
         super().__init__(opts, with_termlog=True)
+        # mitmdump lowers the root logger to DEBUG; this lean master does not, so guard's own
+        # info lines (such as "rules reloaded") would be dropped before termlog's level
+        # (info, or warn with -q) could decide.
+        logging.getLogger("guard").setLevel(logging.INFO)
         self.guard = addon
         self.reloader = reloader
         self.addons.add(

@@ -71,7 +71,8 @@ def collect(paths: Sequence[str | Path], *, builtin: bool = True) -> Suite:
     case_groups = [g for p in case_paths if (g := read_case_file(p, problems)) is not None]
     if problems or ruleset is None:
         raise RuleError(problems)
-    under_test = {str(p) for p in rule_files(rule_paths or [packs_dir()])}
+    # No PATH: the built-in packs are under test; otherwise only the packs named.
+    under_test = {str(p) for p in rule_files(rule_paths if paths else [packs_dir()])}
     groups: list[CaseGroup] = []
     packs: list[str] = []
     for lp in ruleset.packs:

@@ -50,3 +50,22 @@ def test_yaml_shown_in_the_guide_examples_section_is_in_the_example_files():
         for line in block.splitlines():
             if line.strip() and "..." not in line and not line.strip().startswith("#"):
                 assert line.split("  #")[0].rstrip() in files, line
+
+
+def yaml_blocks(heading: str) -> list[str]:
+    guide = GUIDE.read_text()
+    start = guide.index(heading)
+    section = guide[start:guide.index("\n## ", start + 1)]
+    return re.findall(r"```yaml\n(.*?)```", section, re.DOTALL)
+
+
+def test_the_quick_start_pack_and_the_case_format_example_pass(tmp_path, capsys):
+    quick = tmp_path / "acme.yaml"
+    quick.write_text(yaml_blocks("## 1. A first pack")[0])
+    code, out, err = guard(capsys, "test", str(quick))
+    assert code == 0 and out.splitlines()[-1] == "1 passed, 0 failed", out + err
+
+    case_file = tmp_path / "stripe.cases.yaml"
+    case_file.write_text(yaml_blocks("## 9. Test cases")[0].replace("tests:", "cases:", 1))
+    code, out, err = guard(capsys, "test", str(case_file))
+    assert code == 0 and out.splitlines()[-1] == "1 passed, 0 failed", out + err
