@@ -38,8 +38,8 @@ class CaseRequest(Strict):
     """The request a case sends (through the engine and simulator, never to the network)."""
 
     method: str = Field("GET", description="HTTP method (default GET)")
-    url: str = Field(pattern=r"^https?://", description="full URL with scheme, host, path and "
-                     "query, e.g. https://api.stripe.com/v1/customers?limit=3")
+    url: str = Field(pattern=r"^(https?|wss?)://", description="full URL with scheme, host, "
+                     "path and query, e.g. https://api.stripe.com/v1/customers?limit=3")
     headers: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="request headers (names are case-insensitive)"
     )
