@@ -157,9 +157,15 @@ class Reloader:
     def _build(self) -> Engine:
         consulted: set[str] = set()
         try:
-            return Engine(load_rules(self.paths, builtin=self.builtin, consulted=consulted))
+            ruleset = load_rules(self.paths, builtin=self.builtin, consulted=consulted)
         finally:
             self._templates = consulted or self._templates
+        if not ruleset.rules:
+            # Most likely files caught mid-checkout or deleted by mistake: denying everything
+            # is safe but surely not meant. Stop guard to run with no rules on purpose.
+            where = ", ".join(map(str, self.paths)) or "the built-in packs"
+            raise RuleError([Problem(where, 1, 1, "the new rule set has no rules at all")])
+        return Engine(ruleset)
 
     def _audit(self, action: str, reason: str, **extra: Any) -> None:
         try:

@@ -154,6 +154,16 @@ def test_a_reload_never_takes_half_a_rule_set(guard_proxy, tmp_path):
     assert s.get("https://api.other.test/").json() == {"n": 1}
 
 
+def test_a_reload_that_would_leave_no_rules_is_refused(guard_proxy, tmp_path):
+    rules = tmp_path / "rules"
+    path = ping_rules(rules, 1)
+    g = guard_proxy(rules, builtin=False, reload=False)
+    path.unlink()
+    assert g.reload() is False
+    assert "no rules at all" in str(g.master.reloader.problems[0])
+    assert session(g.proxies, g.ca).get("https://api.ping.test/ping").json() == {"pong": 1}
+
+
 def test_a_decided_request_is_answered_by_the_rules_that_decided_it(tmp_path):
     """What makes in-flight requests safe: a decision carries its compiled rule, templates
     included, so swapping the engine mid-request changes nothing for that request."""
