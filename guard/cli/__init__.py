@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from guard import __version__
 
-COMMANDS = ("run", "check", "explain")
+COMMANDS = ("run", "check", "explain", "audit", "replay")
 
 
 def parser() -> argparse.ArgumentParser:
