@@ -55,7 +55,7 @@ TOKEN = re.compile(
     r"|(?P<keep6>\bgh[pousr]_)[A-Za-z0-9]{20,}"                     # GitHub tokens
     r"|(?P<keep7>\bgithub_pat_)[A-Za-z0-9_]{20,}"                   # GitHub fine-grained
     r"|(?P<keep8>\b(?:AKIA|ASIA))[A-Z0-9]{16}\b"                    # AWS access key id
-    r"|(?P<keep9>\bkey-)[0-9a-f]{32}\b"                             # Mailgun (legacy)
+    r"|(?P<keep9>\bkey-)[0-9a-zA-Z]{32}\b"                          # Mailgun (legacy)
     r"|(?P<keep10>\beyJ)[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]{8,}"          # JWT
     r"|(?P<keep11>(?:X-Amz-)?Signature=)[0-9a-fA-F]{64}\b"          # AWS SigV4 signature
     r"|(?P<keep12>\b[Bb]earer\s+)[A-Za-z0-9._~+/=-]{8,}"            # bearer tokens in text
