@@ -33,7 +33,7 @@ from guard.world.store import WorldStore
 
 HOST = "guard.internal"
 RULE_ID = "guard.internal"
-RING = 500
+RING = 200
 DEFAULT_WAIT = 15.0
 MAX_WAIT = 60.0
 RETRY_MS = 1000

@@ -189,13 +189,16 @@ def _tail(path: Path) -> tuple[int, str]:
 
 
 def _last_event(path: Path) -> tuple[int, str]:
-    last = b""
-    size = path.stat().st_size
+    """The last line's seq and hash, read backwards from the end (lines can be long)."""
     with open(path, "rb") as f:
-        f.seek(max(0, size - 1_048_576))
-        for line in f:
-            if line.strip():
-                last = line
+        end = f.seek(0, os.SEEK_END)
+        tail, pos = b"", end
+        while pos > 0 and tail.rstrip(b"\n").count(b"\n") == 0:
+            step = min(pos, 65536)
+            pos -= step
+            f.seek(pos)
+            tail = f.read(step) + tail
+    last = tail.rstrip(b"\n").rsplit(b"\n", 1)[-1]
     try:
         event = json.loads(last)
         return int(event["seq"]), str(event["hash"])

@@ -77,3 +77,9 @@ def test_a_filesystem_filling_up_mid_session_blocks_from_then_on(guard_proxy, tm
         assert len([e for e in written if e.get("status") == 202]) == statuses.count(202)
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_log_ending_in_a_damaged_line_stops_start_up(log_copy, confdir):
+    log_copy.write_text(log_copy.read_text() + '{"v": 1, "seq": 8, "kind": "fl')
+    with pytest.raises(AuditError, match="ends with a damaged line"):
+        build(RunConfig(audit=log_copy, confdir=confdir, listen_port=0))
