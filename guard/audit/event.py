@@ -151,7 +151,3 @@ def _header(headers: list[tuple[str, str]], name: str) -> str:
             return v
     return ""
 
-
-def build_event(record: FlowRecord) -> dict[str, Any]:
-    """The event for one flow with a fresh redactor and the default body limit."""
-    return EventBuilder().build(record)
