@@ -14,13 +14,15 @@ import inspect
 import json
 import logging
 import time
+from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 from mitmproxy import connection, ctx, http, tcp
 from mitmproxy.proxy import server_hooks
 
-from guard.audit.event import FlowRecord, build_event
+from guard.audit import live
+from guard.audit.event import EventBuilder, FlowRecord
 from guard.audit.writer import AuditWriter
 from guard.blocked import block_response, error_response
 from guard.engine import Decision, Engine
@@ -61,11 +63,14 @@ class GuardAddon:
     keeps the engine it started with."""
 
     def __init__(self, engine: Engine, simulator: Simulator, audit: AuditWriter,
-                 settings: Settings | None = None) -> None:
+                 settings: Settings | None = None, events: EventBuilder | None = None) -> None:
         self.engine = engine
         self.simulator = simulator
         self.audit = audit
         self.settings = settings or Settings()
+        self.events = events or EventBuilder()
+        self.feed = live.LiveFeed()
+        self.internal = live.InternalHost(self.feed, simulator.worlds)
         self._allowed: dict[str, set[tuple[str, int]]] = {}  # client id -> allowed addresses
         self._proxy_users: dict[str, str] = {}  # client id -> proxy username
         self._tasks: set[asyncio.Future[Any]] = set()
@@ -80,6 +85,10 @@ class GuardAddon:
         if ctx.options.upstream_cert:
             ctx.options.upstream_cert = False
 
+    def done(self) -> None:
+        # The shutdown checkpoint (with --audit-key) marks the end of an untruncated log.
+        self.audit.close()
+
     def client_disconnected(self, client: connection.Client) -> None:
         self._allowed.pop(client.id, None)
         self._proxy_users.pop(client.id, None)
@@ -91,9 +100,9 @@ class GuardAddon:
 
     # the decision
 
-    def request(self, flow: http.HTTPFlow) -> None:
+    def request(self, flow: http.HTTPFlow) -> Coroutine[Any, Any, None] | None:
         if flow.response is not None or META in flow.metadata:
-            return
+            return None
         started, t0 = time.time(), time.perf_counter()
         engine = self.engine
         req = self._to_request(flow)
@@ -101,9 +110,11 @@ class GuardAddon:
         state = _FlowState(req, decision, started, t0)
         flow.metadata[META] = state
         try:
-            state.decision = decision = engine.decide(req)
             if self.audit.broken:
                 raise AuditError(self.audit.broken)
+            if req.host == live.HOST:  # guard's own endpoint: before rules, never forwarded
+                return self._internal(flow, state)
+            state.decision = decision = engine.decide(req)
             if decision.action == "allow":
                 self._allow(flow)
             elif decision.action == "simulate":
@@ -124,6 +135,26 @@ class GuardAddon:
                       exc_info=not isinstance(e, GuardError))
             state.decision = Decision("error", rule_id, message, decision.rule)
             self._fail(flow, state, 500, rule_id, message)
+        return None
+
+    def _internal(self, flow: http.HTTPFlow,
+                  state: _FlowState) -> Coroutine[Any, Any, None] | None:
+        state.decision = Decision("simulate", live.RULE_ID,
+                                  f"answered by guard itself ({live.HOST})")
+        answer = self.internal.handle(state.request)
+        if isinstance(answer, Response):
+            self._answer(flow, answer, state.decision)
+            return None
+        return self._answer_later(flow, state, answer)
+
+    async def _answer_later(self, flow: http.HTTPFlow, state: _FlowState,
+                            answer: Awaitable[Response]) -> None:
+        """mitmproxy awaits a coroutine returned by a hook: the SSE long poll waits here."""
+        try:
+            self._answer(flow, await answer, state.decision)
+        except Exception as e:
+            log.exception("guard: %s failed", live.HOST)
+            self._fail(flow, state, 500, live.RULE_ID, f"{type(e).__name__}: {e}")
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         state = flow.metadata.get(META)
@@ -174,11 +205,11 @@ class GuardAddon:
         req = Request("TCP", "tcp", str(server[0]) if server else "", server[1] if server else 0,
                       "", client=client[0] if client else "")
         try:
-            self.audit.write(build_event(FlowRecord(
+            self.audit.write(self.events.build(FlowRecord(
                 req, RAW_TCP_RULE_ID, "block", "raw TCP is not allowed through guard",
                 started=time.time())))
-        except AuditError as e:
-            log.error("guard: %s", e)
+        except Exception as e:
+            log.error("guard: cannot record a refused raw TCP connection: %s", e)
         flow.kill()
 
     # helpers
@@ -223,22 +254,29 @@ class GuardAddon:
             return
         state.recorded = True
         resp = flow.response
+        body: bytes | None = b""
+        if resp is not None:
+            body = None if resp.stream else (resp.get_content(strict=False) or b"")
         record = FlowRecord(
             request=state.request, rule_id=state.decision.rule_id, action=state.decision.action,
             reason=state.decision.reason, status=resp.status_code if resp else None,
             response_headers=list(resp.headers.items(multi=True)) if resp else [],
-            response_body=(resp.raw_content or b"") if resp and not resp.stream else b"",
-            upstream=flow.server_conn.timestamp_start is not None, started=state.started,
-            duration_ms=(time.perf_counter() - state.t0) * 1000, changes=state.changes,
-            error=state.error,
+            response_body=body, upstream=flow.server_conn.timestamp_start is not None,
+            started=state.started, duration_ms=(time.perf_counter() - state.t0) * 1000,
+            changes=state.changes, error=state.error,
         )
         try:
-            self.audit.write(build_event(record))
-        except AuditError as e:
-            log.error("guard: %s; blocking all traffic until the audit log is writable", e)
+            self.feed.add(self.audit.write(self.events.build(record)))
+        except Exception as e:  # an unrecorded flow must not get its answer: fail closed
+            if isinstance(e, AuditError):
+                message = str(e)
+                log.error("guard: %s; blocking all traffic until the audit log is writable", e)
+            else:
+                message = f"cannot record this flow: {type(e).__name__}: {e}"
+                log.exception("guard: %s", message)
             if resp is not None and not resp.stream:
                 flow.response = http.Response.make(503, json.dumps({"error": {
-                    "type": "guard_error", "rule": AUDIT_RULE_ID, "message": str(e)}}),
+                    "type": "guard_error", "rule": AUDIT_RULE_ID, "message": message}}),
                     {"Content-Type": "application/json"})
 
     def _schedule(self, effect: Any) -> None:

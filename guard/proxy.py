@@ -19,7 +19,10 @@ from mitmproxy import master, options
 from mitmproxy.addons import core, disable_h2c, errorcheck, next_layer, proxyserver, tlsconfig
 
 from guard.addon import GuardAddon, Settings
-from guard.audit.writer import AuditWriter
+from guard.audit.event import DEFAULT_BODY_LIMIT, EventBuilder
+from guard.audit.redact import Redactor
+from guard.audit.signing import load_key
+from guard.audit.writer import DEFAULT_CHECKPOINT_EVERY, AuditWriter
 from guard.engine import Engine
 from guard.reload import Reloader
 from guard.rules import load_rules
@@ -38,6 +41,10 @@ class RunConfig:
     mode: list[str] = field(default_factory=lambda: ["regular"])
     confdir: Path = Path("~/.guard").expanduser()
     audit: Path | None = None
+    audit_body_limit: int = DEFAULT_BODY_LIMIT
+    audit_key: Path | None = None  # HMAC secret or Ed25519 private key: signed checkpoints
+    audit_max_bytes: int | None = None  # rotate the log file at this size
+    audit_checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
     seed: int | None = None
     state: Path | None = None
     guard_headers: bool = True
@@ -108,10 +115,15 @@ def build(cfg: RunConfig) -> GuardAddon:
     assemble guard's addon. The master itself is made inside the event loop (:func:`start`)."""
     engine = Engine(load_rules(cfg.rules, builtin=cfg.builtin))
     worlds = WorldStore(seed=cfg.seed, state_dir=cfg.state)
-    audit = AuditWriter(cfg.audit)
+    key = load_key(cfg.audit_key) if cfg.audit_key is not None else None
+    audit = AuditWriter(cfg.audit, max_bytes=cfg.audit_max_bytes, key=key,
+                        checkpoint_every=cfg.audit_checkpoint_every)
     audit.open()
+    events = EventBuilder(Redactor(key.secret if key is not None else None),
+                          cfg.audit_body_limit)
     return GuardAddon(engine, Simulator(worlds), audit,
-                      Settings(guard_headers=cfg.guard_headers, sandbox_from=cfg.sandbox_from))
+                      Settings(guard_headers=cfg.guard_headers, sandbox_from=cfg.sandbox_from),
+                      events)
 
 
 def start(cfg: RunConfig, addon: GuardAddon,

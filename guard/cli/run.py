@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from guard.cli.common import add_rules_options
+from guard.cli.common import add_rules_options, size
 from guard.errors import AuditError, RuleError
 
 if TYPE_CHECKING:
@@ -34,6 +34,17 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="where the CA lives (default: ~/.guard)")
     p.add_argument("--audit", type=Path, default=None, metavar="PATH",
                    help="append audit events (JSON lines) to PATH")
+    p.add_argument("--audit-body-limit", type=size, default=64 * 1024, metavar="SIZE",
+                   help="keep at most SIZE bytes of each body in the audit log (larger bodies "
+                   "are truncated, their SHA-256 kept; default 64KiB)")
+    p.add_argument("--audit-key", type=Path, default=None, metavar="FILE",
+                   help="sign periodic checkpoints with this key (HMAC secret or Ed25519 "
+                   "private key PEM; see 'guard audit keygen'), so truncation is detectable")
+    p.add_argument("--audit-max-bytes", type=size, default=None, metavar="SIZE",
+                   help="rotate the audit log at SIZE (e.g. 100MiB): PATH becomes PATH.1, "
+                   "PATH.2, ... and the chain continues")
+    p.add_argument("--audit-checkpoint-every", type=int, default=100, metavar="N",
+                   help="with --audit-key, a signed checkpoint every N events (default 100)")
     p.add_argument("--seed", type=int, default=None,
                    help="make ids, Faker data and times reproducible (virtual clock)")
     p.add_argument("--state", type=Path, default=None, metavar="DIR",
@@ -56,7 +67,10 @@ def config_from(args: argparse.Namespace) -> RunConfig:
     return RunConfig(
         rules=args.rules, builtin=args.builtin, listen_host=args.listen_host,
         listen_port=args.listen_port, mode=args.mode or ["regular"],
-        confdir=args.confdir.expanduser(), audit=args.audit, seed=args.seed, state=args.state,
+        confdir=args.confdir.expanduser(), audit=args.audit,
+        audit_body_limit=args.audit_body_limit, audit_key=args.audit_key,
+        audit_max_bytes=args.audit_max_bytes, audit_checkpoint_every=args.audit_checkpoint_every,
+        seed=args.seed, state=args.state,
         guard_headers=args.guard_headers, sandbox_from=args.sandbox_from, quiet=args.quiet,
         reload=args.reload,
     )

@@ -1,0 +1,142 @@
+"""``guard.internal``: guard answers agents about their own sandbox, live.
+
+A reserved host name, answered by the addon before any rule and never forwarded
+(over http and https alike). Each caller sees only its own sandbox:
+
+- ``GET /events?since=SEQ&limit=N``: its recent audit events (a ring buffer of
+  the last :data:`RING` per sandbox, redacted exactly like the log);
+- ``GET /events/stream``: the same as server-sent events. A simulated response
+  cannot be held open and written to piece by piece in mitmproxy 12 (only
+  responses from a real server stream), so the stream is *long polling in SSE
+  form*: the answer holds the events after ``Last-Event-ID`` (or ``?since=``),
+  waiting up to ``?timeout=`` seconds (default 15) for the first one, then ends
+  with ``retry:``; ``EventSource`` reconnects and sends ``Last-Event-ID`` by
+  itself, so a browser or SSE client sees one continuous stream;
+- ``GET /outbox``: the world collection ``outbox`` (what it "sent");
+- ``GET /world``: its world snapshot.
+
+No mitmproxy here: the addon passes a :class:`~guard.request.Request` in and
+sends the :class:`~guard.request.Response` back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from collections.abc import Coroutine
+from typing import Any
+
+from guard.audit.event import OUTBOX
+from guard.request import Request, Response
+from guard.world.store import WorldStore
+
+HOST = "guard.internal"
+RULE_ID = "guard.internal"
+RING = 200
+DEFAULT_WAIT = 15.0
+MAX_WAIT = 60.0
+RETRY_MS = 1000
+
+
+class LiveFeed:
+    """The last :data:`RING` events of every sandbox, and waiters for new ones. Used
+    from the proxy's event loop only."""
+
+    def __init__(self, size: int = RING) -> None:
+        self.size = size
+        self._events: dict[str, deque[dict[str, Any]]] = {}
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+
+    def add(self, event: dict[str, Any]) -> None:
+        # guard.internal's own flows are in the log but not in the feed: polling the feed
+        # would otherwise feed itself.
+        if event.get("kind") != "flow" or event.get("rule") == RULE_ID:
+            return
+        sandbox = str(event.get("sandbox"))
+        self._events.setdefault(sandbox, deque(maxlen=self.size)).append(event)
+        for waiter in self._waiters.pop(sandbox, []):
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def since(self, sandbox: str, seq: int, limit: int = RING) -> list[dict[str, Any]]:
+        events = [e for e in self._events.get(sandbox, ()) if e["seq"] > seq]
+        return events[-limit:] if limit < len(events) else events
+
+    async def wait(self, sandbox: str, seq: int, timeout: float) -> list[dict[str, Any]]:
+        """Events after ``seq``, waiting up to ``timeout`` seconds for the first one."""
+        found = self.since(sandbox, seq)
+        if found or timeout <= 0:
+            return found
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(sandbox, []).append(waiter)
+        try:
+            await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            pass
+        finally:
+            waiting = self._waiters.get(sandbox, [])
+            if waiter in waiting:
+                waiting.remove(waiter)
+        return self.since(sandbox, seq)
+
+
+class InternalHost:
+    """Routes requests for :data:`HOST`."""
+
+    def __init__(self, feed: LiveFeed, worlds: WorldStore) -> None:
+        self.feed = feed
+        self.worlds = worlds
+
+    def handle(self, req: Request) -> Response | Coroutine[Any, Any, Response]:
+        if req.method not in ("GET", "HEAD"):
+            return _error(405, f"{HOST} answers GET only")
+        sandbox = req.sandbox
+        path = req.path.rstrip("/") or "/"
+        if path == "/":
+            return Response.json(200, {"sandbox": sandbox, "endpoints": [
+                "/events", "/events/stream", "/outbox", "/world"]})
+        if path == "/events":
+            events = self.feed.since(sandbox, _int(req.query_first("since"), 0),
+                                     max(1, _int(req.query_first("limit"), 100)))
+            return Response.json(200, {"sandbox": sandbox, "events": events,
+                                       "last_seq": events[-1]["seq"] if events else None})
+        if path == "/events/stream":
+            return self._stream(req)
+        if path == "/outbox":
+            outbox = self.worlds.world(sandbox).list(OUTBOX)
+            return Response.json(200, {"sandbox": sandbox, "outbox": outbox})
+        if path == "/world":
+            return Response.json(200, self.worlds.world(sandbox).snapshot())
+        return _error(404, f"no such endpoint on {HOST}: {req.path}")
+
+    async def _stream(self, req: Request) -> Response:
+        since = _int(req.header("last-event-id") or req.query_first("since"), 0)
+        timeout = min(MAX_WAIT, max(0.0, _float(req.query_first("timeout"), DEFAULT_WAIT)))
+        events = await self.feed.wait(req.sandbox, since, timeout)
+        chunks = [f"retry: {RETRY_MS}\n\n"]
+        for e in events:
+            data = json.dumps(e, ensure_ascii=False, separators=(",", ":"))
+            chunks.append(f"id: {e['seq']}\nevent: {e['kind']}\ndata: {data}\n\n")
+        if not events:
+            chunks.append(": no new events\n\n")
+        return Response(200, [("Content-Type", "text/event-stream; charset=utf-8"),
+                              ("Cache-Control", "no-cache")], "".join(chunks).encode())
+
+
+def _error(status: int, message: str) -> Response:
+    return Response.json(status, {"error": {"type": "guard_internal", "message": message}})
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(value) if value is not None else default
+    except ValueError:
+        return default
+
+
+def _float(value: str | None, default: float) -> float:
+    try:
+        return float(value) if value is not None else default
+    except ValueError:
+        return default

@@ -1,0 +1,240 @@
+"""``guard audit``: verify, query and export an audit log.
+
+FILE is the log (``--audit PATH``); with rotation, naming PATH alone takes
+PATH.1, PATH.2, ... PATH in order. Exit codes: 0 ok, 1 the log is not intact
+(verify) or the event does not exist (show), 2 the log or key cannot be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from guard.audit.query import Filter, parse_time, select, summary
+from guard.audit.reader import events, expand
+from guard.audit.signing import keygen, load_key
+from guard.audit.verify import verify
+from guard.errors import AuditError
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("audit", help="verify, query and export the audit log",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cmds = p.add_subparsers(dest="audit_command", metavar="SUBCOMMAND", required=True)
+
+    v = cmds.add_parser("verify", help="prove the log intact, or name the first bad event")
+    _files(v)
+    v.add_argument("--key", type=Path, metavar="FILE",
+                   help="check signed checkpoints and that the log was not cut short "
+                   "(HMAC secret, or Ed25519 public or private key)")
+    v.add_argument("--partial", action="store_true",
+                   help="accept a log whose oldest files were deleted (starts after seq 1)")
+    v.set_defaults(func=run_verify)
+
+    ls = cmds.add_parser("list", help="list events, filtered")
+    _files(ls)
+    _filters(ls)
+    ls.add_argument("--json", action="store_true", help="one JSON event per line")
+    ls.set_defaults(func=run_list)
+
+    sh = cmds.add_parser("show", help="one event in full")
+    sh.add_argument("file", type=Path, metavar="FILE")
+    sh.add_argument("seq", type=int, metavar="SEQ")
+    sh.set_defaults(func=run_show)
+
+    sm = cmds.add_parser("summary", help="counts, top blocked attempts, what reached the "
+                         "real world")
+    _files(sm)
+    _filters(sm)
+    sm.add_argument("--json", action="store_true")
+    sm.set_defaults(func=run_summary)
+
+    ex = cmds.add_parser("export", help="export as HAR, mitmproxy flows or an HTML report")
+    _files(ex)
+    _filters(ex)
+    ex.add_argument("--har", type=Path, metavar="OUT", help="HAR 1.2 file")
+    ex.add_argument("--mitm", type=Path, metavar="OUT",
+                    help="mitmproxy flow file (mitmweb -r OUT)")
+    ex.add_argument("--html", type=Path, metavar="OUT", help="single-file HTML report")
+    ex.add_argument("--key", type=Path, metavar="FILE",
+                    help="check signatures for the report's integrity line")
+    ex.set_defaults(func=run_export)
+
+    kg = cmds.add_parser("keygen", help="make a key for --audit-key")
+    kg.add_argument("out", type=Path, metavar="OUT")
+    kg.add_argument("--ed25519", action="store_true",
+                    help="an Ed25519 key pair (OUT and OUT.pub; verifiers need only OUT.pub) "
+                    "instead of an HMAC secret")
+    kg.set_defaults(func=run_keygen)
+
+    from guard.cli import coverage
+
+    cov = cmds.add_parser("coverage", help="rules that never fired, and requests no rule "
+                          "matched", description=coverage.DESCRIPTION)
+    coverage.add_arguments(cov)
+
+
+def _files(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE",
+                   help="the log; several files are read in the order given")
+
+
+def _filters(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", help="host or glob (*.stripe.com)")
+    p.add_argument("--action", action="append", default=[],
+                   choices=("simulate", "block", "allow", "error"), help="repeatable")
+    p.add_argument("--rule", help="rule id or glob (stripe.*)")
+    p.add_argument("--status", help="status code or class (404, 4xx)")
+    p.add_argument("--sandbox", help="sandbox name or glob")
+    p.add_argument("--since", type=parse_time, metavar="TIME", help="ISO time, UTC by default")
+    p.add_argument("--until", type=parse_time, metavar="TIME", help="ISO time (exclusive)")
+    p.add_argument("--upstream", action="store_true", default=None,
+                   help="only requests that connected to the real host")
+
+
+def _filter(args: argparse.Namespace) -> Filter:
+    return Filter(host=args.host, action=args.action, rule=args.rule, status=args.status,
+                  sandbox=args.sandbox, since=args.since, until=args.until,
+                  upstream=args.upstream)
+
+
+def _read(args: argparse.Namespace) -> list[dict[str, Any]]:
+    files = expand(args.files)
+    try:
+        found = list(events(files))
+    except OSError as e:
+        raise SystemExit(_fail(f"cannot read {e.filename}: {e.strerror}")) from e
+    return select(found, _filter(args))
+
+
+def _fail(message: str) -> int:
+    print(f"guard audit: {message}", file=sys.stderr)
+    return 2
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    files = expand(args.files)
+    try:
+        key = load_key(args.key) if args.key else None
+        v = verify(files, key, partial=args.partial)
+    except AuditError as e:
+        return _fail(str(e))
+    except OSError as e:
+        return _fail(f"cannot read {e.filename}: {e.strerror}")
+    names = ", ".join(str(f) for f in files)
+    if not v.ok:
+        print(f"FAIL: seq {v.first_bad}: {v.problem}" + (f" ({v.where})" if v.where else ""))
+        print(f"  checked {v.events} good event(s) before it in {names}")
+        return 1
+    signed = f", {v.signed} signed checkpoint(s) verified" if v.signed else ""
+    print(f"ok: {v.events} events ({v.flows} flows, {v.checkpoints} checkpoints{signed}) "
+          f"in {names}")
+    print(f"  last seq {v.last_seq}, hash {v.last_hash}")
+    for note in v.notes:
+        print(f"  note: {note}")
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    found = _read(args)
+    if args.json:
+        for e in found:
+            print(json.dumps(e, ensure_ascii=False))
+        return 0
+    print(f"{'SEQ':>6}  {'TIME':<23}  {'SANDBOX':<15}  {'ACTION':<8}  {'ST':>3}  "
+          f"{'RULE':<30}  REQUEST")
+    for e in found:
+        status = "-" if e.get("status") is None else str(e.get("status"))
+        up = " [upstream]" if e.get("upstream") else ""
+        print(f"{e.get('seq', ''):>6}  {str(e.get('time', '')):<23}  "
+              f"{_cut(str(e.get('sandbox', '')), 15):<15}  {str(e.get('action', '')):<8}  "
+              f"{status:>3}  {_cut(str(e.get('rule', '')), 30):<30}  "
+              f"{e.get('method', '')} {_cut(str(e.get('url', '')), 100)}{up}")
+    print(f"({len(found)} event(s))", file=sys.stderr)
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    try:
+        for e in events(expand([args.file]), flows_only=False):
+            if e.get("seq") == args.seq:
+                print(json.dumps(e, indent=2, ensure_ascii=False))
+                return 0
+    except OSError as e:
+        return _fail(f"cannot read {e.filename}: {e.strerror}")
+    print(f"guard audit: no event with seq {args.seq} in {args.file}", file=sys.stderr)
+    return 1
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    s = summary(_read(args))
+    if args.json:
+        print(json.dumps(s, indent=2, ensure_ascii=False))
+        return 0
+    print(f"{s['events']} request(s) from {s['first'] or '-'} to {s['last'] or '-'}")
+    for title, key in (("by action", "by_action"), ("by host", "by_host"),
+                       ("by rule", "by_rule"), ("by sandbox", "by_sandbox")):
+        print(f"\n{title}:")
+        for name, n in list(s[key].items())[:20]:
+            print(f"  {n:>6}  {name}")
+    print("\ntop blocked attempts:")
+    for t in s["top_blocked"] or [{"count": "", "endpoint": "(none)", "rule": ""}]:
+        print(f"  {t['count']:>6}  {t['endpoint']}  {t['rule']}")
+    out = s["reached_real_world"]
+    print(f"\nreached the real world: {out['count']} request(s)"
+          + (f" (seq {', '.join(map(str, out['seqs'][:50]))})" if out["seqs"] else ""))
+    for ep in out["endpoints"]:
+        print(f"  {ep['count']:>6}  {ep['endpoint']}")
+    if s["allowed_without_connecting"]:
+        print(f"allowed but never connected: seq "
+              f"{', '.join(map(str, s['allowed_without_connecting'][:50]))}")
+    print(f"\noutbox records: {s['outbox']}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    if not (args.har or args.mitm or args.html):
+        return _fail("say what to export: --har OUT, --mitm OUT and/or --html OUT")
+    found = _read(args)
+    if args.har:
+        from guard.audit.har import har
+
+        args.har.write_text(json.dumps(har(found), indent=1, ensure_ascii=False))
+        print(f"wrote {args.har} (HAR 1.2, {len(found)} entries)")
+    if args.mitm:
+        from guard.audit.mitmexport import write_flows
+
+        print(f"wrote {args.mitm} ({write_flows(found, args.mitm)} mitmproxy flows)")
+    if args.html:
+        from guard.audit.report import render
+
+        files = expand(args.files)
+        try:
+            verdict = verify(files, load_key(args.key) if args.key else None)
+        except AuditError as e:
+            return _fail(str(e))
+        args.html.write_text(render(found, sources=files, verdict=verdict), encoding="utf-8")
+        print(f"wrote {args.html} (HTML report, {len(found)} events)")
+    return 0
+
+
+def run_keygen(args: argparse.Namespace) -> int:
+    try:
+        written = keygen(args.out, ed25519=args.ed25519)
+    except FileExistsError:
+        return _fail(f"{args.out} exists; not overwriting a key")
+    for path in written:
+        print(f"wrote {path}")
+    if args.ed25519:
+        print(f"run guard with --audit-key {written[0]}; verify with --key {written[1]}")
+    else:
+        print(f"run guard with --audit-key {args.out}; verify with --key {args.out} "
+              "(keep it secret: whoever has it can also sign)")
+    return 0
+
+
+def _cut(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"

@@ -1,0 +1,117 @@
+"""``guard replay FILE``: decide recorded requests again under other rules, or re-send them.
+
+With ``--rules`` (or ``--no-builtin``) nothing is sent: every recorded request is
+decided by the pure engine and the differences are printed. Exit 1 when a
+request that was kept inside the sandbox (blocked, simulated, failed) would now
+be allowed out: a CI gate for rule changes. Exit 0 otherwise, 2 on bad input.
+
+With ``--send PROXY_URL`` the recorded requests are sent through a running guard.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from guard.audit.reader import events, expand
+from guard.audit.replay import replay
+from guard.cli.common import add_rules_options, load_or_report
+from guard.engine import Engine
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("replay", help="re-decide logged requests under other rules, or "
+                       "re-send them", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="the audit log")
+    add_rules_options(p)
+    p.add_argument("--all", action="store_true", help="print unchanged decisions too")
+    p.add_argument("--json", action="store_true", help="one JSON outcome per line")
+    s = p.add_argument_group("re-sending")
+    s.add_argument("--send", metavar="PROXY_URL",
+                   help="send the requests through the guard at PROXY_URL instead")
+    s.add_argument("--cacert", type=Path, default=Path("~/.guard/mitmproxy-ca-cert.pem"),
+                   help="guard's CA for https (default ~/.guard/mitmproxy-ca-cert.pem)")
+    s.add_argument("-H", "--header", action="append", default=[], metavar="'Name: value'",
+                   help="replace a header in every request, e.g. a usable test key "
+                   "(logged credentials are redacted)")
+    s.add_argument("--sandbox", metavar="NAME",
+                   help="send X-Guard-Sandbox: NAME ('recorded': each request's own sandbox)")
+    s.add_argument("--include-allowed", action="store_true",
+                   help="also re-send requests that were allowed (they reach the real world)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    files = expand(args.files)
+    try:
+        found = list(events(files))
+    except OSError as e:
+        print(f"guard replay: cannot read {e.filename}: {e.strerror}", file=sys.stderr)
+        return 2
+    if args.send:
+        return _send(args, found)
+    ruleset = load_or_report(args.rules, args.builtin)
+    if ruleset is None:
+        return 2
+    outcomes = replay(found, Engine(ruleset))
+    loosened = [o for o in outcomes if o.loosened]
+    changed = [o for o in outcomes if o.changed]
+    for o in outcomes if args.all else changed:
+        if args.json:
+            print(json.dumps({"seq": o.seq, "method": o.method, "url": o.url,
+                              "was": {"action": o.was_action, "rule": o.was_rule},
+                              "now": {"action": o.now.action, "rule": o.now.rule_id},
+                              "changed": o.changed, "loosened": o.loosened,
+                              "partial": o.partial}))
+            continue
+        mark = "LOOSENED" if o.loosened else "tightened" if o.tightened else \
+            "changed" if o.changed else "same"
+        print(f"{o.seq:>6}  {mark:<9}  {o.was_action} ({o.was_rule}) -> {o.now.action} "
+              f"({o.now.rule_id})  {o.method} {o.url}" + ("  [body truncated in log]"
+                                                       if o.partial else ""))
+    print(f"replayed {len(outcomes)} request(s): {len(changed)} decision(s) would change, "
+          f"{len(loosened)} would newly reach the real world", file=sys.stderr)
+    if loosened:
+        print("guard replay: FAIL: requests that were kept in the sandbox would now be "
+              f"allowed out: seq {', '.join(str(o.seq) for o in loosened[:50])}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def _send(args: argparse.Namespace, found: list[dict[str, Any]]) -> int:
+    from guard.audit.send import send
+
+    headers = []
+    for h in args.header:
+        name, sep, value = h.partition(":")
+        if not sep:
+            print(f"guard replay: bad header {h!r}, expected 'Name: value'", file=sys.stderr)
+            return 2
+        headers.append((name, value))
+    cafile = args.cacert.expanduser()
+    try:
+        results = send(found, args.send, cafile=cafile if cafile.exists() else None,
+                       sandbox=args.sandbox, headers=headers,
+                       include_allowed=args.include_allowed)
+    except ValueError as e:
+        print(f"guard replay: {e}", file=sys.stderr)
+        return 2
+    errors = 0
+    for r in results:
+        errors += bool(r.error)
+        if args.json:
+            print(json.dumps(r.__dict__))
+            continue
+        if r.skipped:
+            now = f"skipped: {r.skipped}"
+        elif r.error:
+            now = f"ERROR {r.error}"
+        else:
+            now = f"{r.status} {r.action} ({r.rule})"
+        print(f"{r.seq:>6}  {r.was_status} {r.was_action} -> {now}  {r.method} {r.url}")
+    return 1 if errors else 0
