@@ -10,7 +10,6 @@ from collections.abc import Sequence
 
 from guard import __version__
 
-
 COMMANDS = ("run", "check", "explain", "test", "schema", "coverage", "audit", "replay")
 
 
