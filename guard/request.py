@@ -12,6 +12,7 @@ the synthesizer, the world store and the audit log only ever see this type.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -102,6 +103,24 @@ class Request:
             if k == name:
                 return v
         return None
+
+    @cached_property
+    def credentials(self) -> tuple[str, ...]:
+        """The secrets in the Authorization header: a Bearer/Token token, or the Basic
+        user and password (decoded). ``curl -u sk_live_x:`` yields ``("sk_live_x", "")``."""
+        value = self.header("authorization")
+        if not value:
+            return ()
+        scheme, _, rest = value.strip().partition(" ")
+        rest = rest.strip()
+        if scheme.lower() == "basic":
+            try:
+                decoded = base64.b64decode(rest, validate=False).decode("utf-8", "replace")
+            except ValueError:
+                return (rest,)
+            user, _, password = decoded.partition(":")
+            return (user, password)
+        return (rest,) if rest else (scheme,)
 
     @cached_property
     def content_type(self) -> str:

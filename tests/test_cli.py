@@ -27,7 +27,8 @@ def test_explain_names_the_rule_and_the_near_misses(capsys):
                  "-H", "Authorization: Bearer sk_test_1", "-d", "email=a@b.c"]) == 0
     out = capsys.readouterr().out
     assert "decided by: stripe.customers.create" in out and "action:     simulate" in out
-    assert "stripe.live-key: headers authorization" in out
+    assert "stripe.live-key: credential is present but does not match" in out
+    assert "sk_test_1" not in out
 
 
 def test_explain_json_for_an_unknown_host(capsys):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import textwrap
 from pathlib import Path
 
@@ -163,8 +164,22 @@ def test_the_same_rules_decide_the_same_way_every_time(tmp_path: Path):
         assert a.decide(req).rule_id == b.decide(req).rule_id
 
 
-def test_builtin_stripe_pack_blocks_live_keys_anywhere():
+@pytest.mark.parametrize("authorization", [
+    "Bearer sk_live_1",
+    "Basic " + base64.b64encode(b"sk_live_1:").decode(),   # curl -u sk_live_1:
+    "Basic " + base64.b64encode(b"rk_live_2:x").decode(),
+])
+def test_builtin_stripe_pack_blocks_live_keys_anywhere_however_sent(authorization):
     engine = Engine(load_rules([]))
     for url in ("https://api.stripe.com/v1/customers", "https://files.stripe.com/x"):
-        d = engine.decide(Request.build("GET", url, headers={"Authorization": "Bearer sk_live_1"}))
+        d = engine.decide(Request.build("GET", url, headers={"Authorization": authorization}))
         assert (d.rule_id, d.action) == ("stripe.live-key", "block")
+
+
+def test_a_credential_matcher_never_echoes_the_secret_in_explanations():
+    engine = Engine(load_rules([]))
+    ex = engine.explain(Request.build("GET", "https://api.stripe.com/v1/customers",
+                                      headers={"Authorization": "Bearer sk_test_SECRET"}))
+    assert all("SECRET" not in m.why for m in ex.near_misses)
+    assert any(m.rule_id == "stripe.live-key" and "credential is present" in m.why
+               for m in ex.near_misses)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from guard.audit.patterns import is_secret_header
 from guard.request import Request, dig
 from guard.rules.matchers import HostPattern, PathTemplate, Predicate, compile_value
 from guard.rules.model import Match, Rule
@@ -35,13 +36,22 @@ class Check:
     describe: str
 
     def holds(self, req: Request) -> bool:
+        if self.where == "credential":
+            return any(self.test(True, c) for c in req.credentials) or (
+                not req.credentials and self.test(False, None))
         present, value = _lookup(req, self.where, self.key)
         return self.test(present, value)
 
     def explain(self, req: Request) -> str:
+        if self.where == "credential":
+            # never echo a credential, not even in explain output
+            shown = "present" if req.credentials else "absent"
+            return f"credential is {shown} but does not match {self.describe}"
         present, value = _lookup(req, self.where, self.key)
         label = f"{self.where} {self.key}" if self.key else self.where
         shown = "absent" if not present else repr(_short(value))
+        if present and self.where == "headers" and is_secret_header(self.key):
+            shown = "present (value hidden)"
         return f"{label} is {shown}, wanted {self.describe}"
 
 
@@ -122,6 +132,9 @@ def compile_match(match: Match) -> tuple[frozenset[str] | None, tuple[PathTempla
     if match.body is not None:
         test, describe = compile_value(match.body)
         checks.append(Check("body", "", test, describe))
+    if match.credential is not None:
+        test, describe = compile_value(match.credential)
+        checks.append(Check("credential", "", test, describe))
     return methods, paths, tuple(checks)
 
 

@@ -38,6 +38,12 @@ class Match(Strict):
         default_factory=dict, alias="json", description="JSON body fields by dotted path"
     )
     body: Matcher | None = Field(None, description="the raw body as text")
+    credential: Matcher | None = Field(
+        None,
+        description="the credential in the Authorization header, however it is sent: the "
+        "token of Bearer/Token auth, or the user or the password of Basic auth (decoded); "
+        "holds if any of them matches",
+    )
 
     @field_validator("method")
     @classmethod
