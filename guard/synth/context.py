@@ -131,6 +131,10 @@ class SimContext:
     rule_id: str
     render: Callable[..., Any]
     effects: list[Effect] = field(default_factory=list)
+    options: Mapping[str, Any] = field(default_factory=dict)
+    """Provider settings from the command line (e.g. ``webhook_allow``)."""
+    persist: Callable[[], None] = lambda: None
+    """Write the world's changes made outside the request (by an effect) to ``--state``."""
 
     @property
     def ids(self) -> Any:

@@ -41,8 +41,9 @@ class Simulator:
     (200, 'a@b.c')
     """
 
-    def __init__(self, worlds: WorldStore) -> None:
+    def __init__(self, worlds: WorldStore, options: Mapping[str, Any] | None = None) -> None:
         self.worlds = worlds
+        self.options: Mapping[str, Any] = dict(options or {})
         self._compiler = RespondCompiler(templates_dir())
 
     def respond(self, decision: Decision, req: Request) -> SimResult:
@@ -66,7 +67,7 @@ class Simulator:
             ctx = SimContext(req, decision.captures, world, rule_id,
                              lambda name, **extra: self._render_file(spec, name, base_dir, req,
                                                                     decision, world, extra),
-                             effects)
+                             effects, self.options, lambda: self.worlds.flush(world))
             try:
                 return spec.handler(ctx)
             except GuardError:

@@ -122,6 +122,35 @@ class World:
             self._txn = None
         self._record(txn)
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Undo only this block's changes if it raises, keeping the rest of the transaction.
+
+        Handlers use it to turn a failed step into an error response (Stripe's 400s)
+        without leaving half a change behind, while the request itself still succeeds.
+        """
+        txn = self._txn
+        if txn is None:
+            with self.transaction():
+                with self.savepoint():
+                    yield
+            return
+        mark, changes, counters = len(txn.undo), len(txn.changes), dict(self._counters)
+        try:
+            yield
+        except BaseException:
+            undo = txn.undo[mark:]
+            del txn.undo[mark:]
+            del txn.changes[changes:]
+            for collection, id, before in reversed(undo):
+                coll = self._collections.setdefault(collection, {})
+                if before is None:
+                    coll.pop(id, None)
+                else:
+                    coll[id] = before
+            self._counters = counters
+            raise
+
     def put(self, collection: str, obj: dict[str, Any], id: str | None = None) -> dict[str, Any]:
         """Create or replace an object (stored as a copy); its id is ``id`` or ``obj["id"]``.
         Returns ``obj`` itself."""

@@ -1,0 +1,185 @@
+"""Webhook delivery: guard POSTs each event to the sandbox's webhook endpoints, signed the
+way ``stripe.Webhook.construct_event`` checks (``Stripe-Signature: t=...,v1=HMAC``).
+
+This is the one place where guard itself opens a connection, so it must not become a
+way out of the sandbox. An event is delivered only when the endpoint's host is
+
+- loopback (``localhost``, ``127.0.0.0/8``, ``::1``): delivered to the sandbox client's
+  own address (what "localhost" means to the agent), or to loopback when the client is
+  itself on loopback; or
+- on the operator's allow list (``guard run --webhook-allow HOST``, ``*.domain`` works).
+
+Anything else is never contacted: the attempt is recorded as a failed delivery in the
+world (collection ``stripe.webhook_deliveries``) and logged. Redirects are not
+followed and no proxy is used. Deliveries run after the response is sent, once each,
+without Stripe's retries.
+
+>>> target("http://localhost:4242/hook", "10.0.0.7", ()).connect
+'10.0.0.7'
+>>> target("https://evil.example/x", "127.0.0.1", ())
+Traceback (most recent call last):
+...
+guard.providers.stripe.webhooks.Refused: host evil.example is not loopback and not in --webhook-allow
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import http.client
+import ipaddress
+import json
+import logging
+import socket
+import ssl
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from guard.providers.stripe.kinds import DELIVERIES
+from guard.rules.matchers import HostPattern
+
+if TYPE_CHECKING:
+    from guard.providers.stripe.api import Call
+
+log = logging.getLogger("guard")
+TIMEOUT = 10.0
+
+
+class Refused(Exception):
+    """The endpoint's URL is not one guard may deliver to."""
+
+
+@dataclass(frozen=True)
+class Target:
+    scheme: str
+    connect: str  # the address guard connects to
+    port: int
+    path: str
+    host: str  # the URL's host: Host header and TLS server name
+
+
+def sign(payload: str, secret: str, timestamp: int) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def target(url: str, client: str, allow: Sequence[str]) -> Target:
+    """Where guard may deliver ``url`` for a sandbox whose client address is ``client``."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("http", "https") or not host:
+        raise Refused(f"{url!r} is not an http(s) URL")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    if any(HostPattern(a.lower()).matches(host) for a in allow):
+        return Target(parts.scheme, host, port, path, host)
+    if is_loopback(host):
+        if client and not is_loopback(client):
+            return Target(parts.scheme, client, port, path, host)
+        return Target(parts.scheme, "127.0.0.1" if host.endswith("localhost") else host,
+                      port, path, host)
+    raise Refused(f"host {host} is not loopback and not in --webhook-allow")
+
+
+def schedule(call: Call) -> None:
+    """Queue the call's events for delivery after the response (``ctx.after``)."""
+    if not call.outbox:
+        return
+    jobs = []
+    for event_id, endpoint_id in call.outbox:
+        event = call.find("event", event_id)
+        endpoint = call.find("webhook_endpoint", endpoint_id)
+        if event is not None and endpoint is not None:
+            jobs.append((event, endpoint))
+    call.outbox = []
+    allow = tuple(call.ctx.options.get("webhook_allow") or ())
+    client, world, persist = call.request.client, call.world, call.ctx.persist
+
+    async def deliver_all() -> None:
+        for event, endpoint in jobs:
+            record = await deliver(event, endpoint, client, allow)
+            with world.transaction():
+                world.put(DELIVERIES, record)
+                if record["status"] is not None and 200 <= record["status"] < 300:
+                    stored = world.get("stripe.events", event["id"])
+                    if stored is not None and stored["pending_webhooks"] > 0:
+                        stored["pending_webhooks"] -= 1
+                        world.put("stripe.events", stored)
+        persist()
+
+    call.ctx.after(deliver_all)
+
+
+async def deliver(event: dict[str, Any], endpoint: dict[str, Any], client: str,
+                  allow: Sequence[str]) -> dict[str, Any]:
+    """POST one event; returns the delivery record (never raises)."""
+    record: dict[str, Any] = {
+        "id": f"{event['id']}:{endpoint['id']}", "event": event["id"],
+        "webhook_endpoint": endpoint["id"], "url": endpoint["url"], "delivered_to": None,
+        "status": None, "error": None, "attempted_at": int(time.time()),
+    }
+    try:
+        t = target(endpoint["url"], client, allow)
+    except Refused as e:
+        record["error"] = f"not delivered: {e}"
+        log.warning("guard: webhook %s for %s not delivered: %s", event["id"],
+                    endpoint["url"], e)
+        return record
+    payload = json.dumps(event, indent=2, ensure_ascii=False)
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+        "Accept": "*/*; q=0.5, application/xml",
+        "Cache-Control": "no-cache",
+        "Host": t.host if t.port in (80, 443) else f"{t.host}:{t.port}",
+        # Signed with real time: construct_event rejects signatures older than 5 minutes.
+        "Stripe-Signature": sign(payload, endpoint["secret"], int(time.time())),
+    }
+    record["delivered_to"] = f"{t.connect}:{t.port}"
+    try:
+        record["status"] = await asyncio.to_thread(_post, t, headers, payload.encode())
+    except (OSError, http.client.HTTPException) as e:
+        record["error"] = f"{type(e).__name__}: {e}"
+        log.warning("guard: webhook %s to %s failed: %s", event["id"], endpoint["url"], e)
+    return record
+
+
+def _post(t: Target, headers: dict[str, str], body: bytes) -> int:
+    conn: http.client.HTTPConnection
+    if t.scheme == "https":
+        conn = _Https(t.connect, t.port, t.host)
+    else:
+        conn = http.client.HTTPConnection(t.connect, t.port, timeout=TIMEOUT)
+    try:
+        conn.request("POST", t.path, body=body, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+class _Https(http.client.HTTPSConnection):
+    """HTTPS to ``address`` while verifying the certificate for the URL's host name."""
+
+    def __init__(self, address: str, port: int, server_name: str) -> None:
+        super().__init__(address, port, timeout=TIMEOUT, context=ssl.create_default_context())
+        self._server_name = server_name
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self.host, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(  # type: ignore[attr-defined]
+            sock, server_hostname=self._server_name)
