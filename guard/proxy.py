@@ -27,6 +27,7 @@ from guard.engine import Engine
 from guard.reload import Reloader
 from guard.rules import load_rules
 from guard.synth.simulator import Simulator
+from guard.world import snapshot
 from guard.world.store import WorldStore
 
 log = logging.getLogger("guard")
@@ -52,6 +53,8 @@ class RunConfig:
     quiet: bool = False
     reload: bool = True  # watch rule files and templates (SIGHUP reloads either way)
     reload_interval: float = 1.0  # seconds between polls
+    world: str | None = None  # snapshot file (or seed name) forked into every new sandbox
+    webhook_allow: list[str] = field(default_factory=list)  # hosts webhooks may reach
 
 
 class GuardMaster(master.Master):
@@ -111,17 +114,20 @@ def option_values(cfg: RunConfig) -> dict[str, Any]:
 
 
 def build(cfg: RunConfig) -> GuardAddon:
-    """Load rules (raising RuleError on any problem), open the audit log (AuditError) and
-    assemble guard's addon. The master itself is made inside the event loop (:func:`start`)."""
+    """Load rules (raising RuleError on any problem) and the ``--world`` snapshot
+    (WorldError), open the audit log (AuditError) and assemble guard's addon. The master
+    itself is made inside the event loop (:func:`start`)."""
     engine = Engine(load_rules(cfg.rules, builtin=cfg.builtin))
-    worlds = WorldStore(seed=cfg.seed, state_dir=cfg.state)
+    initial = snapshot.read(cfg.world) if cfg.world else None
+    worlds = WorldStore(seed=cfg.seed, state_dir=cfg.state, initial=initial)
     key = load_key(cfg.audit_key) if cfg.audit_key is not None else None
     audit = AuditWriter(cfg.audit, max_bytes=cfg.audit_max_bytes, key=key,
                         checkpoint_every=cfg.audit_checkpoint_every)
     audit.open()
     events = EventBuilder(Redactor(key.secret if key is not None else None),
                           cfg.audit_body_limit)
-    return GuardAddon(engine, Simulator(worlds), audit,
+    simulator = Simulator(worlds, options={"webhook_allow": tuple(cfg.webhook_allow)})
+    return GuardAddon(engine, simulator, audit,
                       Settings(guard_headers=cfg.guard_headers, sandbox_from=cfg.sandbox_from),
                       events)
 

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 
 from guard import __version__
 
-COMMANDS = ("run", "check", "explain", "test", "schema", "coverage", "audit", "replay")
+COMMANDS = ("run", "check", "explain", "test", "schema", "coverage", "audit", "replay",
+            "state")
 
 
 def parser() -> argparse.ArgumentParser:

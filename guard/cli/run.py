@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from guard.cli.common import add_rules_options, size
-from guard.errors import AuditError, RuleError
+from guard.errors import AuditError, RuleError, WorldError
 
 if TYPE_CHECKING:
     from guard.proxy import GuardMaster, RunConfig
@@ -53,6 +53,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    default="client",
                    help="what names the sandbox: the client address (default), the "
                    "X-Guard-Sandbox header, or the proxy username")
+    p.add_argument("--world", default=None, metavar="FILE",
+                   help="fork this world snapshot (a 'guard state export' file, or the name "
+                   "of a seed in fixtures/seeds) into every new sandbox")
+    p.add_argument("--webhook-allow", action="append", default=[], metavar="HOST",
+                   help="also deliver Stripe webhooks to HOST (exact, or *.domain); by "
+                   "default only loopback URLs are delivered (repeatable)")
     p.add_argument("--no-guard-headers", dest="guard_headers", action="store_false",
                    help="do not add X-Guard-Rule / X-Guard-Action to responses")
     p.add_argument("--no-reload", dest="reload", action="store_false",
@@ -73,6 +79,7 @@ def config_from(args: argparse.Namespace) -> RunConfig:
         seed=args.seed, state=args.state,
         guard_headers=args.guard_headers, sandbox_from=args.sandbox_from, quiet=args.quiet,
         reload=args.reload,
+        world=args.world, webhook_allow=list(args.webhook_allow),
     )
 
 
@@ -107,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"guard: not starting: {len(e.problems)} problem(s) in rule files",
               file=sys.stderr)
         return 1
-    except AuditError as e:
+    except (AuditError, WorldError) as e:
         print(f"guard: not starting: {e}", file=sys.stderr)
         return 1
     asyncio.run(serve(cfg, addon, lambda master: banner(master, cfg)))

@@ -31,7 +31,9 @@ def listing(call: Call, object_name: str, objects: Iterable[dict[str, Any]] | No
         if want is not None:
             items = [o for o in items if _text(_field(o, field)) == want]
     items = [o for o in items if created_matches(call, o)]
-    items.reverse()  # newest first (creation order is insertion order)
+    # Newest first; among equal times, the later created (stored) first.
+    items.sort(key=lambda o: o.get("created", 0))
+    items.reverse()
     limit = p.int("limit", default=10, minimum=1)
     assert limit is not None
     if limit > 100:

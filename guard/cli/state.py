@@ -1,0 +1,77 @@
+"""``guard state``: list, export and import the sandbox worlds kept under ``--state DIR``.
+
+    guard state list   --state DIR
+    guard state export --state DIR --sandbox NAME OUT.json
+    guard state import --state DIR --sandbox NAME IN.json
+
+Export writes a snapshot (see :mod:`guard.world.snapshot`); import replaces the named
+sandbox's world with one, so a prepared world can be loaded into another sandbox or a
+later run (``guard run --world FILE`` forks one into every new sandbox instead). Import
+into a sandbox that a running guard has already served is not seen by that guard:
+import before its first request, or restart guard.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from guard.errors import WorldError
+from guard.world import snapshot
+from guard.world.store import WorldStore
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("state", help="list, export or import sandbox worlds",
+                       description="Work with the sandbox worlds 'guard run --state DIR' keeps.")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    ls = actions.add_parser("list", help="the sandboxes kept in DIR")
+    ls.add_argument("--state", type=Path, required=True, metavar="DIR")
+    ls.set_defaults(func=list_sandboxes)
+    for name, what in (("export", "write a sandbox's world to a snapshot file"),
+                       ("import", "replace a sandbox's world with a snapshot file")):
+        a = actions.add_parser(name, help=what, description=what)
+        a.add_argument("--state", type=Path, required=True, metavar="DIR",
+                       help="the directory given to guard run --state")
+        a.add_argument("--sandbox", required=True, metavar="NAME",
+                       help="the sandbox (client address, header or proxy user name)")
+        a.add_argument("file", type=Path, metavar="OUT.json" if name == "export" else "IN.json")
+        a.set_defaults(func=export if name == "export" else import_)
+
+
+def list_sandboxes(args: argparse.Namespace) -> int:
+    store = WorldStore(state_dir=args.state)
+    for name in store.sandboxes():
+        w = store.world(name)
+        objects = sum(w.count(c) for c in w.collections())
+        print(f"{name}\t{objects} objects")
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    try:
+        store = WorldStore(state_dir=args.state)
+        if args.sandbox not in store.sandboxes():
+            raise WorldError(f"no sandbox {args.sandbox!r} in {args.state}")
+        snapshot.write(store.world(args.sandbox).snapshot(), args.file)
+    except WorldError as e:
+        print(f"guard: {e}", file=sys.stderr)
+        return 1
+    print(f"guard: exported sandbox {args.sandbox!r} to {args.file}")
+    return 0
+
+
+def import_(args: argparse.Namespace) -> int:
+    try:
+        data = snapshot.read(args.file)
+        store = WorldStore(state_dir=args.state)
+        world = store.world(args.sandbox)
+        world.load(data)
+        store.flush(world)
+    except WorldError as e:
+        print(f"guard: {e}", file=sys.stderr)
+        return 1
+    count = sum(len(v) for v in data["collections"].values())
+    print(f"guard: imported {count} objects into sandbox {args.sandbox!r} in {args.state}")
+    return 0
