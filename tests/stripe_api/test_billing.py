@@ -40,7 +40,7 @@ def test_a_subscription_is_created_with_items_and_its_first_invoice_is_paid(stri
     assert [i.id for i in invoices.data] == [invoice.id]
     charges = c.v1.charges.list({"customer": customer.id})
     assert charges.data[0].amount == 5800 and charges.data[0].paid
-    lines = c.v1.invoices.lines.list(invoice.id)
+    lines = c.v1.invoices.line_items.list(invoice.id)
     assert lines.data[0].pricing.price_details.price == price.id
     assert c.v1.customers.retrieve(customer.id).currency == "usd"
     assert [p.id for p in c.v1.prices.list({"lookup_keys": ["pro"]}).data] == [price.id]
