@@ -136,7 +136,7 @@ def create_payment_method(call: Call) -> dict[str, Any]:
 
 @endpoint
 def retrieve_payment_method(call: Call) -> dict[str, Any]:
-    return resolve(call, call.capture("id"), "payment_method")
+    return resolve(call, call.capture("id"), "id")
 
 
 @endpoint
