@@ -1,0 +1,165 @@
+"""Events and webhook delivery: signed so stripe.Webhook.construct_event verifies them, and
+only ever sent to loopback or allow-listed hosts."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import stripe
+
+from guard.providers.stripe.webhooks import Refused, target
+
+DEADLINE = 20.0  # seconds to wait for an asynchronous delivery (not a performance bound)
+
+
+class Receiver:
+    """A loopback webhook receiver recording what it gets."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[bytes, dict[str, str]]] = []
+        self.arrived = threading.Condition()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with outer.arrived:
+                    outer.received.append((body, dict(self.headers)))
+                    outer.arrived.notify_all()
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://localhost:{self.server.server_address[1]}/stripe/webhook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_for(self, count: int) -> list[tuple[bytes, dict[str, str]]]:
+        with self.arrived:
+            self.arrived.wait_for(lambda: len(self.received) >= count, DEADLINE)
+            return list(self.received)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.server.shutdown()
+    r.server.server_close()
+
+
+def _deliveries(g: Any, count: int) -> list[dict[str, Any]]:
+    world = g.addon.simulator.worlds.world("127.0.0.1")
+    end = time.monotonic() + DEADLINE
+    while time.monotonic() < end:
+        found = world.list("stripe.webhook_deliveries")
+        if len(found) >= count:
+            return found
+        time.sleep(0.05)
+    return world.list("stripe.webhook_deliveries")
+
+
+def test_events_are_delivered_signed_so_construct_event_verifies_them(stripe_guard, receiver):
+    c, g = stripe_guard
+    endpoint = c.v1.webhook_endpoints.create({
+        "url": receiver.url, "enabled_events": ["payment_intent.succeeded", "charge.succeeded"]})
+    assert endpoint.secret.startswith("whsec_") and endpoint.status == "enabled"
+    assert "secret" not in c.v1.webhook_endpoints.retrieve(endpoint.id)
+
+    pi = c.v1.payment_intents.create({"amount": 2500, "currency": "usd", "confirm": True,
+                                      "payment_method": "pm_card_visa"})
+    got = receiver.wait_for(2)
+    assert len(got) == 2
+    events = [stripe.Webhook.construct_event(body.decode(), headers["Stripe-Signature"],
+                                             endpoint.secret) for body, headers in got]
+    assert sorted(e.type for e in events) == ["charge.succeeded", "payment_intent.succeeded"]
+    succeeded = next(e for e in events if e.type == "payment_intent.succeeded")
+    assert succeeded.data.object.id == pi.id and succeeded.data.object.status == "succeeded"
+    with pytest.raises(stripe.SignatureVerificationError):
+        stripe.Webhook.construct_event(got[0][0].decode(), got[0][1]["Stripe-Signature"],
+                                       "whsec_wrong")
+
+    listed = c.v1.events.list({"type": "payment_intent.succeeded"})
+    assert [e.id for e in listed.data] == [succeeded.id]
+    assert c.v1.events.retrieve(succeeded.id).data.object.amount == 2500
+    records = _deliveries(g, 2)
+    assert {r["status"] for r in records} == {200}
+    assert g.addon.upstream_attempts == []
+
+
+def test_every_state_change_is_an_event(stripe_guard):
+    c, _ = stripe_guard
+    customer = c.v1.customers.create({"email": "e@example.com"})
+    c.v1.customers.update(customer.id, {"name": "Eve"})
+    pi = c.v1.payment_intents.create({"amount": 1000, "currency": "usd", "confirm": True,
+                                      "payment_method": "pm_card_visa"})
+    c.v1.refunds.create({"payment_intent": pi.id})
+    types = [e.type for e in c.v1.events.list({"limit": 100}).auto_paging_iter()]
+    assert list(reversed(types)) == [
+        "customer.created", "customer.updated", "payment_intent.created", "charge.succeeded",
+        "payment_intent.succeeded", "refund.created", "charge.refunded"]
+    updated = c.v1.events.list({"type": "customer.updated"}).data[0]
+    assert updated.data.previous_attributes["name"] is None
+
+
+def test_an_endpoint_on_a_host_that_is_not_allowed_is_never_contacted(stripe_guard, upstream):
+    c, g = stripe_guard
+    c.v1.webhook_endpoints.create({"url": "https://hooks.example.com/stripe",
+                                   "enabled_events": ["*"]})
+    c.v1.webhook_endpoints.create({"url": f"http://169.254.169.254:{upstream.port}/x",
+                                   "enabled_events": ["*"]})
+    c.v1.customers.create({"email": "x@example.com"})
+    records = _deliveries(g, 2)
+    assert len(records) == 2
+    assert all(r["status"] is None and r["error"].startswith("not delivered") for r in records)
+    assert g.addon.upstream_attempts == [] and upstream.connections == 0
+    event = c.v1.events.list().data[0]
+    assert event.pending_webhooks == 2  # never delivered
+
+
+def test_a_disabled_or_deleted_endpoint_gets_nothing(stripe_guard, receiver):
+    c, g = stripe_guard
+    kept = c.v1.webhook_endpoints.create({"url": receiver.url, "enabled_events": ["*"]})
+    off = c.v1.webhook_endpoints.create({"url": receiver.url, "enabled_events": ["*"]})
+    c.v1.webhook_endpoints.update(off.id, {"disabled": True})
+    gone = c.v1.webhook_endpoints.create({"url": receiver.url, "enabled_events": ["*"]})
+    assert c.v1.webhook_endpoints.delete(gone.id).deleted is True
+    c.v1.customers.create()
+    got = receiver.wait_for(1)
+    event = stripe.Webhook.construct_event(got[0][0].decode(), got[0][1]["Stripe-Signature"],
+                                           kept.secret)
+    assert event.type == "customer.created"
+    assert [w.id for w in c.v1.webhook_endpoints.list().data] == [off.id, kept.id]
+    assert len(_deliveries(g, 1)) == 1
+
+
+@pytest.mark.parametrize("url, client, allow, expect", [
+    ("http://localhost:4242/hook", "127.0.0.1", (), ("127.0.0.1", 4242, "/hook")),
+    ("http://127.0.0.1:8000/a?b=c", "", (), ("127.0.0.1", 8000, "/a?b=c")),
+    ("http://localhost:4242/hook", "10.0.0.7", (), ("10.0.0.7", 4242, "/hook")),
+    ("http://[::1]:9000/", "10.0.0.7", (), ("10.0.0.7", 9000, "/")),
+    ("https://hooks.partner.test/in", "10.0.0.7", ("hooks.partner.test",),
+     ("hooks.partner.test", 443, "/in")),
+    ("https://a.partner.test/in", "10.0.0.7", ("*.partner.test",), ("a.partner.test", 443, "/in")),
+])
+def test_webhook_targets_are_loopback_the_sandbox_itself_or_allow_listed(url, client, allow,
+                                                                        expect):
+    t = target(url, client, allow)
+    assert (t.connect, t.port, t.path) == expect
+
+
+@pytest.mark.parametrize("url", [
+    "https://hooks.example.com/x", "http://10.0.0.1/x", "http://169.254.169.254/latest",
+    "http://192.168.1.1:8080/", "ftp://localhost/x", "http://partner.test.evil.com/",
+])
+def test_webhook_targets_anywhere_else_are_refused(url):
+    with pytest.raises(Refused):
+        target(url, "127.0.0.1", ("partner.test",))
