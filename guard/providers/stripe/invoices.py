@@ -59,6 +59,7 @@ def new_invoice(call: Call, customer: dict[str, Any], *, currency: str, billing_
         "statement_descriptor": None, "status": "draft",
         "status_transitions": {"finalized_at": None, "marked_uncollectible_at": None,
                                "paid_at": None, "voided_at": None},
+        "subscription": subscription["id"] if subscription else None,
         "subtotal": 0, "subtotal_excluding_tax": 0, "test_clock": None, "total": 0,
         "total_discount_amounts": [], "total_excluding_tax": 0,
         "total_pretax_credit_amounts": [], "total_taxes": [], "webhooks_delivered_at": None,

@@ -14,7 +14,6 @@ from guard.providers.stripe.events import changed
 from guard.providers.stripe.invoices import finalize, line, new_invoice, pay
 from guard.providers.stripe.lists import listing
 from guard.providers.stripe.params import Params
-from guard.providers.stripe.payment_methods import decline_error
 from guard.providers.stripe.products import plan_of, price_from
 from guard.request import Response
 
@@ -100,7 +99,8 @@ def create_subscription(call: Call) -> Any:
         "customer": customer["id"], "customer_account": None, "days_until_due": days,
         "default_payment_method": pm_id, "default_source": None, "default_tax_rates": [],
         "description": p.str("description"), "discounts": [], "ended_at": None,
-        "invoice_settings": {"account_tax_ids": None, "issuer": {"type": "self"}},
+        "invoice_settings": {"account_tax_ids": None, "custom_fields": None, "description": None,
+                             "footer": None, "issuer": {"type": "self"}},
         "items": _items_list(sub_id, items), "latest_invoice": None, "livemode": False,
         "managed_payments": None, "metadata": p.metadata(),
         "next_pending_invoice_item_invoice": None, "on_behalf_of": None,
@@ -265,5 +265,3 @@ def list_subscription_items(call: Call) -> dict[str, Any]:
     return listing(call, "subscription_item", items,
                    url=f"/v1/subscription_items?subscription={sub['id']}")
 
-
-__all__ = ["decline_error"]
