@@ -52,7 +52,8 @@ ROOTS = {
     "webhook_endpoint": ("WebhookEndpoints.d.ts", "WebhookEndpoint"),
 }
 
-_OPEN = re.compile(r"^( *)(?:export )?(?:declare )?(interface|namespace) (\w+)(?: extends [\w., ]+)? \{$")
+_OPEN = re.compile(
+    r"^( *)(?:export )?(?:declare )?(interface|namespace) (\w+)(?: extends [\w., ]+)? \{$")
 _FIELD = re.compile(r"^ *(\w+)(\?)?: (.*)$")
 _PRIMITIVE = {"string", "number", "boolean", "null", "Metadata", "void", "any", "object"}
 

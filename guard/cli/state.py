@@ -44,7 +44,7 @@ def list_sandboxes(args: argparse.Namespace) -> int:
     store = WorldStore(state_dir=args.state)
     for name in store.sandboxes():
         w = store.world(name)
-        objects = sum(w.count(c) for c in w.collections())
+        objects = sum(w.count(name) for name in w.collections())
         print(f"{name}\t{objects} objects")
     return 0
 

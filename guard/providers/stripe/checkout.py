@@ -71,7 +71,7 @@ def create_checkout_session(call: Call) -> dict[str, Any]:
     if ui_mode == "hosted" and p.has("return_url"):
         raise StripeError(400, "You may only specify `return_url` when `ui_mode` is "
                           "`embedded` or `custom`.", param="return_url")
-    session = {
+    session: dict[str, Any] = {
         "id": cs_id, "object": "checkout.session",
         "adaptive_pricing": {"enabled": False}, "after_expiration": None,
         "allow_promotion_codes": p.bool("allow_promotion_codes"),

@@ -142,7 +142,8 @@ def payment_method_for(call: Call, inv: dict[str, Any], given: str | None = None
     if sub and sub["default_payment_method"]:
         return str(sub["default_payment_method"])
     customer = call.get("customer", inv["customer"])
-    return customer["invoice_settings"]["default_payment_method"]
+    found = customer["invoice_settings"]["default_payment_method"]
+    return str(found) if found else None
 
 
 def pay(call: Call, inv: dict[str, Any], pm_id: str | None) -> tuple[dict[str, Any], Any]:
@@ -194,7 +195,7 @@ def create_invoice(call: Call) -> dict[str, Any]:
     currency = (p.str("currency") or (pending[0]["currency"] if pending else None)
                 or customer["currency"] or "usd")
     inv = new_invoice(call, customer, currency=currency, billing_reason="manual",
-                      collection_method=method, days_until_due=days,
+                      collection_method=method or "charge_automatically", days_until_due=days,
                       default_payment_method=p.str("default_payment_method"),
                       description=p.str("description"), metadata=p.metadata(),
                       auto_advance=bool(p.bool("auto_advance", default=False)))

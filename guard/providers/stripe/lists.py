@@ -1,8 +1,8 @@
 """Stripe list pages: newest first, ``limit`` (1-100, default 10), ``starting_after`` /
 ``ending_before`` cursors, ``has_more``, ``url``, and the ``created`` range filter.
 
->>> objs = [{"id": f"o{i}", "created": i} for i in range(5)]
->>> [o["id"] for o in page_of(objs, limit=2, after="o3")[0]]
+>>> newest_first = [{"id": f"o{i}"} for i in (4, 3, 2, 1, 0)]
+>>> [o["id"] for o in page_of(newest_first, limit=2, after="o3")[0]]
 ['o2', 'o1']
 """
 
@@ -69,7 +69,7 @@ def created_matches(call: Call, obj: dict[str, Any]) -> bool:
     spec = call.params.raw("created")
     if spec is None or spec == "":
         return True
-    created = obj.get("created", 0)
+    created = int(obj.get("created", 0))
     if isinstance(spec, str):
         return created == _int("created", spec)
     if not isinstance(spec, dict):

@@ -24,27 +24,32 @@ from guard.providers.stripe.errors import StripeError, invalid_param, missing_pa
 
 _INT = re.compile(r"^-?[0-9]+$")
 
+# The reader methods are named str, int, bool; inside the class those names are the methods.
+type Text = str
+type Number = int
+type Flag = bool
+
 
 class Params:
     """Typed access to one level of (nested) Stripe parameters."""
 
-    def __init__(self, data: dict[str, Any] | None, prefix: str = "") -> None:
+    def __init__(self, data: dict[Text, Any] | None, prefix: Text = "") -> None:
         self.data = data if isinstance(data, dict) else {}
         self.prefix = prefix
 
-    def name(self, key: str) -> str:
+    def name(self, key: Text) -> Text:
         return f"{self.prefix}[{key}]" if self.prefix else key
 
-    def has(self, key: str) -> bool:
+    def has(self, key: Text) -> Flag:
         return key in self.data
 
-    def raw(self, key: str) -> Any:
+    def raw(self, key: Text) -> Any:
         return self.data.get(key)
 
-    def keys(self) -> Iterable[str]:
+    def keys(self) -> Iterable[Text]:
         return self.data.keys()
 
-    def _present(self, key: str, required: bool) -> bool:
+    def _present(self, key: Text, required: Flag) -> Flag:
         if key not in self.data:
             if required:
                 raise missing_param(self.name(key))
@@ -53,8 +58,8 @@ class Params:
             raise empty_value(self.name(key))
         return True
 
-    def str(self, key: str, *, required: bool = False, default: str | None = None
-            ) -> str | None:
+    def str(self, key: Text, *, required: Flag = False,
+            default: Text | None = None) -> Text | None:
         """A string; an empty string means "unset" (``None``), as in Stripe."""
         if not self._present(key, required):
             return default
@@ -63,8 +68,8 @@ class Params:
             raise invalid_param(self.name(key), f"Invalid string: {_show(value)}")
         return value or None
 
-    def int(self, key: str, *, required: bool = False, default: int | None = None,
-            minimum: int | None = None) -> int | None:
+    def int(self, key: Text, *, required: Flag = False, default: Number | None = None,
+            minimum: Number | None = None) -> Number | None:
         if not self._present(key, required):
             return default
         value = self.data[key]
@@ -79,16 +84,16 @@ class Params:
                                 f"{minimum}.", "parameter_invalid_integer")
         return number
 
-    def bool(self, key: str, *, default: bool | None = None) -> bool | None:
+    def bool(self, key: Text, *, default: Flag | None = None) -> Flag | None:
         if key not in self.data or self.data[key] == "":
             return default
         value = self.data[key]
         if value in ("true", "false"):
-            return value == "true"
+            return bool(value == "true")
         raise invalid_param(self.name(key), f"Invalid boolean: {_show(value)}")
 
-    def enum(self, key: str, choices: Iterable[str], *, required: bool = False,
-             default: str | None = None) -> str | None:
+    def enum(self, key: Text, choices: Iterable[Text], *, required: Flag = False,
+             default: Text | None = None) -> Text | None:
         value = self.str(key, required=required, default=default)
         options = sorted(choices)
         if value is not None and value not in options:
@@ -98,13 +103,13 @@ class Params:
                                 f"{listed}")
         return value
 
-    def sub(self, key: str) -> Params:
+    def sub(self, key: Text) -> Params:
         value = self.data.get(key)
         if value not in (None, "") and not isinstance(value, dict):
             raise invalid_param(self.name(key), f"Invalid object: {_show(value)}")
         return Params(value if isinstance(value, dict) else {}, self.name(key))
 
-    def items(self, key: str, *, required: bool = False) -> list[Params]:
+    def items(self, key: Text, *, required: Flag = False) -> list[Params]:
         """A list of objects (``items[0][price]=...``)."""
         if not self._present(key, required):
             return []
@@ -118,7 +123,7 @@ class Params:
         return [Params(v if isinstance(v, dict) else {}, f"{self.name(key)}[{i}]")
                 for i, v in enumerate(value)]
 
-    def strings(self, key: str) -> list[str] | None:
+    def strings(self, key: Text) -> list[Text] | None:
         """A list of strings (``expand[]=a&expand[]=b`` or ``expand[0]=a``)."""
         if key not in self.data:
             return None
@@ -133,7 +138,7 @@ class Params:
             raise invalid_param(self.name(key), f"Invalid array: {_show(value)}")
         return list(value)
 
-    def metadata(self, current: dict[str, str] | None = None) -> dict[str, str]:
+    def metadata(self, current: dict[Text, Text] | None = None) -> dict[Text, Text]:
         """``metadata[k]=v`` merged into ``current``; ``metadata[k]=`` removes a key and
         ``metadata=`` clears them all, as in Stripe."""
         out = dict(current or {})

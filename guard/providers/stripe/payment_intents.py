@@ -60,8 +60,7 @@ def new_payment_intent(call: Call, *, amount: int, currency: str, customer: str 
 def _apply(call: Call, pi: dict[str, Any]) -> None:
     """Fields a create or an update may set; some only while the intent is still open."""
     p = call.params
-    for key, kind in (("amount", "int"), ("currency", "str"), ("payment_method", "str"),
-                      ("capture_method", "enum")):
+    for key in ("amount", "currency", "payment_method", "capture_method"):
         if p.has(key) and pi["status"] not in OPEN:
             raise unexpected_state(_STATE, f"This PaymentIntent's {key} could not be updated "
                                    f"because it has a status of {pi['status']}. You may only "

@@ -39,7 +39,7 @@ def new_product(call: Call, p: Params) -> dict[str, Any]:
         if not _CUSTOM_ID.match(custom):
             raise invalid_param("id", f"Invalid id: {custom}")
         if call.find("product", custom) is not None:
-            raise StripeError(400, f"Product already exists.", code="resource_already_exists",
+            raise StripeError(400, "Product already exists.", code="resource_already_exists",
                               param="id")
     prod: dict[str, Any] = {
         "id": custom or call.new_id("product"), "object": "product", "active": True,

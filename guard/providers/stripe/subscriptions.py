@@ -38,7 +38,7 @@ def _item(call: Call, sub_id: str, p: Params, start: int) -> dict[str, Any]:
         raise invalid_param(p.name("price"), "The price specified is set to `type=one_time` "
                             "but this field only accepts prices with `type=recurring`.")
     r = price["recurring"]
-    item = {
+    item: dict[str, Any] = {
         "id": call.new_id("subscription_item"), "object": "subscription_item",
         "billing_thresholds": None, "created": call.now,
         "current_period_end": add_interval(start, r["interval"], r["interval_count"]),
