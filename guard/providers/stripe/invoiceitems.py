@@ -7,7 +7,7 @@ from typing import Any
 
 from guard.providers.stripe.api import Call, endpoint
 from guard.providers.stripe.errors import StripeError, missing_param, unexpected_state
-from guard.providers.stripe.invoices import line
+from guard.providers.stripe.invoicing import line
 from guard.providers.stripe.lists import listing
 from guard.providers.stripe.products import price_from
 

@@ -11,7 +11,7 @@ from typing import Any
 from guard.providers.stripe.api import Call, endpoint
 from guard.providers.stripe.errors import StripeError, invalid_param, missing_param
 from guard.providers.stripe.events import changed
-from guard.providers.stripe.invoices import finalize, line, new_invoice, pay
+from guard.providers.stripe.invoicing import finalize, line, new_invoice, pay
 from guard.providers.stripe.lists import listing
 from guard.providers.stripe.params import Params
 from guard.providers.stripe.products import plan_of, price_from
@@ -139,7 +139,7 @@ def create_subscription(call: Call) -> Any:
     elif behavior == "default_incomplete":
         pay(call, inv, None)
     else:
-        from guard.providers.stripe.invoices import payment_method_for
+        from guard.providers.stripe.invoicing import payment_method_for
 
         pm_for = payment_method_for(call, inv)
         if pm_for is None and behavior == "error_if_incomplete":
