@@ -26,7 +26,7 @@ from guard.request import Response
 from guard.synth.context import SimContext
 
 API_VERSION = "2026-10-28.endive"  # the version the stripe SDKs we test with pin
-_TEST_KEY = re.compile(r"^(sk|rk)_test_[A-Za-z0-9_]+$")
+_TEST_KEY = re.compile(r"^(sk|rk)_test_\S+$")
 
 Result = dict[str, Any] | Response
 
