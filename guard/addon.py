@@ -13,13 +13,15 @@ import base64
 import inspect
 import json
 import logging
+import socket
 import time
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 from mitmproxy import connection, ctx, http, tcp
-from mitmproxy.proxy import server_hooks
+from mitmproxy.net.http import url
+from mitmproxy.proxy import mode_specs, server_hooks
 
 from guard.audit import live
 from guard.audit.event import EventBuilder, FlowRecord
@@ -27,6 +29,7 @@ from guard.audit.writer import AuditWriter
 from guard.blocked import block_response, error_response
 from guard.engine import Decision, Engine
 from guard.errors import AuditError, GuardError
+from guard.net import egress
 from guard.request import Request, Response
 from guard.synth.simulator import Simulator
 
@@ -36,6 +39,9 @@ SANDBOX_HEADER = "x-guard-sandbox"
 ERROR_RULE_ID = "guard.internal-error"
 AUDIT_RULE_ID = "guard.audit-unavailable"
 RAW_TCP_RULE_ID = "guard.raw-tcp"
+SNI_MISMATCH_RULE_ID = "guard.sni-mismatch"
+NO_HOST_RULE_ID = "guard.no-host"
+EGRESS_RULE_ID = "guard.egress-refused"
 META = "guard"  # flow.metadata key holding a _FlowState
 
 
@@ -58,12 +64,24 @@ class _FlowState:
     recorded: bool = False
 
 
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+
+async def system_resolve(name: str, port: int) -> list[str]:
+    """The addresses ``name`` resolves to in guard's own network namespace, IPv4 first."""
+    infos = await asyncio.get_running_loop().getaddrinfo(name, port, type=socket.SOCK_STREAM)
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    return sorted(addresses, key=lambda a: ":" in a)
+
+
 class GuardAddon:
     """Decides every request. ``engine`` may be swapped at any time (hot reload): a request
-    keeps the engine it started with."""
+    keeps the engine it started with. ``resolve`` looks up the names of allowed requests
+    (a seam for tests)."""
 
     def __init__(self, engine: Engine, simulator: Simulator, audit: AuditWriter,
-                 settings: Settings | None = None, events: EventBuilder | None = None) -> None:
+                 settings: Settings | None = None, events: EventBuilder | None = None,
+                 resolve: Resolver = system_resolve) -> None:
         self.engine = engine
         self.simulator = simulator
         self.audit = audit
@@ -71,7 +89,9 @@ class GuardAddon:
         self.events = events or EventBuilder()
         self.feed = live.LiveFeed()
         self.internal = live.InternalHost(self.feed, simulator.worlds)
-        self._allowed: dict[str, set[tuple[str, int]]] = {}  # client id -> allowed addresses
+        self.resolve = resolve
+        # client id -> {(address, port) guard may connect to: the allowed name it stands for}
+        self._allowed: dict[str, dict[tuple[str, int], str]] = {}
         self._proxy_users: dict[str, str] = {}  # client id -> proxy username
         self._tasks: set[asyncio.Future[Any]] = set()
         self.upstream_attempts: list[tuple[str, int, bool]] = []  # (host, port, permitted)
@@ -114,9 +134,9 @@ class GuardAddon:
                 raise AuditError(self.audit.broken)
             if req.host == live.HOST:  # guard's own endpoint: before rules, never forwarded
                 return self._internal(flow, state)
-            state.decision = decision = engine.decide(req)
+            state.decision = decision = _name_check(flow, req) or engine.decide(req)
             if decision.action == "allow":
-                self._allow(flow)
+                return self._route(flow, state)  # mitmproxy awaits it: name lookup
             elif decision.action == "simulate":
                 result = self.simulator.respond(decision, req)
                 state.changes = result.changes
@@ -187,11 +207,16 @@ class GuardAddon:
 
     def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
         address = data.server.address
-        allowed = self._allowed.get(data.client.id, set())
-        permitted = address is not None and (address[0].lower(), address[1]) in allowed
+        allowed = self._allowed.get(data.client.id, {})
+        name = allowed.get((address[0], address[1])) if address is not None else None
+        permitted = name is not None
         if address is not None:
             self.upstream_attempts.append((address[0], address[1], permitted))
             del self.upstream_attempts[:-1000]
+        if name is not None and data.server.sni is not None and not egress.is_ip(name):
+            # The connection goes to the checked address of the allowed name, and the TLS
+            # handshake (SNI and certificate check) is for that name, never for the address.
+            data.server.sni = name
         if not permitted:
             data.server.error = ("guard: upstream connection refused: no allow rule decided "
                                  f"a request to {address}")
@@ -228,7 +253,7 @@ class GuardAddon:
         if SANDBOX_HEADER in r.headers:
             del r.headers[SANDBOX_HEADER]
         headers = tuple(h for h in headers if h[0] not in (SANDBOX_HEADER, "proxy-authorization"))
-        host = r.pretty_host.lower().rstrip(".")
+        host = egress.normal_name(_host_header_name(flow) or flow.client_conn.sni or r.host)
         return Request(
             method=r.method.upper(), scheme=r.scheme, host=host, port=r.port, path=r.path.split(
                 "?", 1)[0], query=tuple(r.query.items(multi=True)), headers=headers,
@@ -236,9 +261,26 @@ class GuardAddon:
             sni=flow.client_conn.sni,
         )
 
-    def _allow(self, flow: http.HTTPFlow) -> None:
-        address = (flow.request.host.lower(), flow.request.port)
-        self._allowed.setdefault(flow.client_conn.id, set()).add(address)
+    async def _route(self, flow: http.HTTPFlow, state: _FlowState) -> None:
+        """Resolve the allowed name and send the request to a permitted address of it,
+        whatever address the client picked; refuse it if there is none."""
+        decision, name, port = state.decision, state.request.host, flow.request.port
+        allow_private = bool(decision.rule is not None and decision.rule.rule.allow_private)
+        try:
+            addresses = await self.resolve(name, port)
+        except (OSError, UnicodeError) as e:
+            log.info("guard: cannot resolve %s: %s", name, e)
+            addresses = []
+        route = egress.choose(name, addresses, allow_private=allow_private)
+        if route.address is None:
+            state.decision = Decision("block", EGRESS_RULE_ID,
+                                      f"rule {decision.rule_id} allows it, but {route.why}",
+                                      decision.rule)
+            self._answer(flow, block_response(state.decision), state.decision)
+            return
+        # Only the target changes: the Host header and :authority stay the client's name.
+        flow.request.data.host = route.address
+        self._allowed.setdefault(flow.client_conn.id, {})[(route.address, port)] = name
 
     def _answer(self, flow: http.HTTPFlow, response: Response, decision: Decision) -> None:
         headers = http.Headers([(k.encode(), v.encode()) for k, v in response.headers])
@@ -293,6 +335,29 @@ class GuardAddon:
         task = loop.create_task(run())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _name_check(flow: http.HTTPFlow, req: Request) -> Decision | None:
+    """Refuse what has no single name: Host and TLS SNI that disagree, or (transparent
+    mode) neither of them, which would leave only the destination IP to decide on."""
+    conflict = egress.name_conflict(_host_header_name(flow), flow.client_conn.sni)
+    if conflict:
+        return Decision("block", SNI_MISMATCH_RULE_ID, conflict)
+    if isinstance(flow.client_conn.proxy_mode, mode_specs.TransparentMode) \
+            and not _host_header_name(flow) and not flow.client_conn.sni:
+        return Decision("block", NO_HOST_RULE_ID, "the request names no host (no Host header, "
+                        "no TLS SNI); guard does not decide on a destination address alone")
+    return None
+
+
+def _host_header_name(flow: http.HTTPFlow) -> str | None:
+    value = flow.request.host_header
+    if not value:
+        return None
+    try:
+        return url.parse_authority(value, check=False)[0] or None
+    except ValueError:
+        return None
 
 
 def _proxy_user(value: str) -> str | None:

@@ -30,6 +30,7 @@ def loopback_rules(tmp_path: Path, port: int) -> Path:
           - id: loop.allowed
             match: {{method: GET, path: /allowed}}
             action: allow
+            allow_private: true   # the test upstream is on loopback
           - id: loop.simulated
             match: {{path: /simulated}}
             action: simulate

@@ -1,0 +1,117 @@
+"""Where an allowed request may go: the name decides, and some addresses are off limits.
+
+In transparent mode the client picks the destination IP and writes the name
+into the Host header and the TLS SNI; it can lie in all three. guard therefore
+decides on the name, refuses a request whose Host and SNI disagree, resolves the
+allowed name itself and connects only to an address that is not private,
+loopback, link-local, carrier-grade NAT, unique-local or cloud metadata, unless
+the rule says ``allow_private: true``.
+
+>>> forbidden("169.254.169.254")
+'cloud metadata'
+>>> forbidden("93.184.215.14") is None
+True
+>>> name_conflict("api.stripe.com", "evil.example")
+'Host api.stripe.com does not match TLS SNI evil.example'
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+# Addresses of instance-metadata services; refused like private addresses, named apart
+# because reaching one from a sandbox hands out cloud credentials.
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a)
+    for a in ("169.254.169.254", "169.254.170.2", "169.254.169.123", "100.100.100.200",
+              "fd00:ec2::254", "fd00:ec2::23")
+)
+METADATA_NAMES = frozenset({
+    "metadata.google.internal", "metadata.goog", "metadata", "instance-data",
+    "instance-data.ec2.internal", "metadata.azure.com",
+})
+CGNAT = ipaddress.ip_network("100.64.0.0/10")
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def forbidden(address: str) -> str | None:
+    """Why guard must not connect to ``address`` for an ordinary allow rule, or None."""
+    try:
+        ip: IPAddress = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return "not an IP address"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip in METADATA_ADDRESSES:
+        return "cloud metadata"
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_link_local:
+        return "link-local"
+    if isinstance(ip, ipaddress.IPv4Address) and ip in CGNAT:
+        return "carrier-grade NAT"
+    if ip.is_unspecified or ip.is_multicast or ip.is_reserved:
+        return "not a unicast internet address"
+    if ip.is_private or not ip.is_global:
+        return "unique-local" if isinstance(ip, ipaddress.IPv6Address) and ip in _ULA \
+            else "private"
+    return None
+
+
+_ULA = ipaddress.ip_network("fc00::/7")
+
+
+def is_ip(name: str) -> bool:
+    """True for an IPv4 or IPv6 address literal (brackets allowed)."""
+    try:
+        ipaddress.ip_address(normal_name(name))
+    except ValueError:
+        return False
+    return True
+
+
+def normal_name(name: str) -> str:
+    """Lower case, no trailing dot, no IPv6 brackets."""
+    return name.strip().lower().rstrip(".").removeprefix("[").removesuffix("]")
+
+
+def name_conflict(host: str | None, sni: str | None) -> str | None:
+    """A reason to refuse when both a Host and a TLS SNI are given and they differ."""
+    if not host or not sni:
+        return None
+    if normal_name(host) != normal_name(sni):
+        return f"Host {normal_name(host)} does not match TLS SNI {normal_name(sni)}"
+    return None
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where to connect for an allowed name (``address``), or why not (``why``)."""
+
+    address: str | None
+    why: str = ""
+
+
+def choose(name: str, addresses: list[str], *, allow_private: bool) -> Route:
+    """Pick the first acceptable address of an allowed name.
+
+    >>> choose("x.test", ["10.0.0.1", "93.184.215.14"], allow_private=False).address
+    '93.184.215.14'
+    >>> choose("x.test", ["10.0.0.1", "169.254.169.254"], allow_private=False).why
+    'x.test resolves only to addresses guard does not connect to: 10.0.0.1 (private), \
+169.254.169.254 (cloud metadata)'
+    """
+    if not allow_private and normal_name(name) in METADATA_NAMES:
+        return Route(None, f"{name} is a cloud metadata name")
+    if not addresses:
+        return Route(None, f"{name} does not resolve")
+    refused: list[str] = []
+    for address in addresses:
+        reason = None if allow_private else forbidden(address)
+        if reason is None:
+            return Route(address)
+        refused.append(f"{address} ({reason})")
+    return Route(None, f"{name} resolves only to addresses guard does not connect to: "
+                 + ", ".join(refused))
