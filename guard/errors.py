@@ -5,7 +5,8 @@
      ├── TemplateError        a template cannot be loaded or rendered (names the rule)
      ├── HandlerError         a provider handler failed (names the rule)
      ├── WorldError           the per-sandbox state store failed
-     └── AuditError           the audit log cannot be written (traffic stops)
+     ├── AuditError           the audit log cannot be written (traffic stops)
+     └── NetError             a network setup command failed (jail, gateway, CA install)
 """
 
 from __future__ import annotations
@@ -60,3 +61,7 @@ class WorldError(GuardError):
 
 class AuditError(GuardError):
     """The audit log could not be written. guard stops traffic rather than lose records."""
+
+
+class NetError(GuardError):
+    """Setting up a sandbox network or the CA trust failed; the message names the command."""

@@ -24,6 +24,7 @@ from guard.audit.redact import Redactor
 from guard.audit.signing import load_key
 from guard.audit.writer import DEFAULT_CHECKPOINT_EVERY, AuditWriter
 from guard.engine import Engine
+from guard.net import dns
 from guard.reload import Reloader
 from guard.rules import load_rules
 from guard.synth.simulator import Simulator
@@ -55,6 +56,9 @@ class RunConfig:
     reload_interval: float = 1.0  # seconds between polls
     world: str | None = None  # snapshot file (or seed name) forked into every new sandbox
     webhook_allow: list[str] = field(default_factory=list)  # hosts webhooks may reach
+    upstream_ca: Path | None = None  # verify allowed upstreams against these CAs only
+    dns_listen: tuple[str, int] | None = None  # serve the sandbox DNS stub here (UDP)
+    dns_answer: str | None = None  # the address every name resolves to; default dns host
 
 
 class GuardMaster(master.Master):
@@ -62,7 +66,8 @@ class GuardMaster(master.Master):
 
     def __init__(self, opts: options.Options, addon: GuardAddon,
                  on_running: Callable[[GuardMaster], Any] | None = None,
-                 reloader: Reloader | None = None) -> None:
+                 reloader: Reloader | None = None,
+                 dns_stub: tuple[str, int, str] | None = None) -> None:
         super().__init__(opts, with_termlog=True)
         # mitmdump lowers the root logger to DEBUG; this lean master does not, so guard's own
         # info lines (such as "rules reloaded") would be dropped before termlog's level
@@ -70,6 +75,9 @@ class GuardMaster(master.Master):
         logging.getLogger("guard").setLevel(logging.INFO)
         self.guard = addon
         self.reloader = reloader
+        self.dns_stub = dns_stub
+        self.dns_addr: tuple[str, int] | None = None
+        self._dns: asyncio.DatagramTransport | None = None
         self.addons.add(
             core.Core(),
             disable_h2c.DisableH2C(),
@@ -85,12 +93,19 @@ class GuardMaster(master.Master):
         await super().running()
         if self.reloader is not None:
             self.reloader.start()
+        if self.dns_stub is not None:
+            host, port, answer = self.dns_stub
+            self._dns = await dns.serve(host, port, answer)
+            bound = self._dns.get_extra_info("sockname")
+            self.dns_addr = (str(bound[0]), int(bound[1]))
         if self._on_running is not None:
             self._on_running(self)
 
     async def done(self) -> None:
         if self.reloader is not None:
             self.reloader.stop()
+        if self._dns is not None:
+            self._dns.close()
         await super().done()
 
     def listen_addrs(self) -> list[tuple[str, int]]:
@@ -110,7 +125,29 @@ def option_values(cfg: RunConfig) -> dict[str, Any]:
         upstream_cert=False,
         ssl_insecure=False,
         termlog_verbosity="warn" if cfg.quiet else "info",
+        **({"ssl_verify_upstream_trusted_ca": str(cfg.upstream_ca)} if cfg.upstream_ca else {}),
     )
+
+
+def dns_stub(cfg: RunConfig) -> tuple[str, int, str] | None:
+    """(host, port, answer) of the DNS stub, or None when it is off."""
+    if cfg.dns_listen is None:
+        return None
+    host, port = cfg.dns_listen
+    answer = cfg.dns_answer or host
+    if answer in ("0.0.0.0", "::", ""):
+        raise ValueError("the DNS stub listens on every address: say which address names "
+                         "resolve to (--dns-answer)")
+    return host, port, answer
+
+
+def ensure_ca(confdir: Path) -> Path:
+    """guard's CA certificate in ``confdir``, created (as guard run would) if missing."""
+    from mitmproxy import certs
+
+    confdir.mkdir(parents=True, exist_ok=True)
+    certs.CertStore.from_store(confdir, "mitmproxy", 2048)
+    return confdir / "mitmproxy-ca-cert.pem"
 
 
 def build(cfg: RunConfig) -> GuardAddon:
@@ -137,7 +174,7 @@ def start(cfg: RunConfig, addon: GuardAddon,
     """Make the master; call from inside a running event loop, then ``await m.run()``."""
     reloader = Reloader(addon, cfg.rules, builtin=cfg.builtin,
                         interval=cfg.reload_interval if cfg.reload else 0)
-    m = GuardMaster(options.Options(), addon, on_running, reloader)
+    m = GuardMaster(options.Options(), addon, on_running, reloader, dns_stub(cfg))
     m.options.update(**option_values(cfg))
     return m
 

@@ -64,7 +64,24 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-reload", dest="reload", action="store_false",
                    help="do not watch rule files and templates for changes (SIGHUP still "
                    "reloads)")
+    p.add_argument("--upstream-ca", type=Path, default=None, metavar="PEM",
+                   help="verify allowed upstream servers against the CA certificates in PEM "
+                   "instead of the certifi bundle (an internal PKI, a test lab)")
+    p.add_argument("--dns-listen", type=host_port, default=None, metavar="HOST:PORT",
+                   help="also answer DNS queries (UDP) on HOST:PORT, every name with one "
+                   "address (--dns-answer): for sandboxes whose only way out is guard")
+    p.add_argument("--dns-answer", default=None, metavar="IPV4",
+                   help="the address the DNS stub gives for every name (default: the "
+                   "--dns-listen host); must reach guard's transparent listener")
     p.add_argument("--quiet", "-q", action="store_true", help="log warnings only")
+
+
+def host_port(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (or ``:PORT`` for every address) as a tuple."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
 
 
 def config_from(args: argparse.Namespace) -> RunConfig:
@@ -80,6 +97,7 @@ def config_from(args: argparse.Namespace) -> RunConfig:
         guard_headers=args.guard_headers, sandbox_from=args.sandbox_from, quiet=args.quiet,
         reload=args.reload,
         world=args.world, webhook_allow=list(args.webhook_allow),
+        upstream_ca=args.upstream_ca, dns_listen=args.dns_listen, dns_answer=args.dns_answer,
     )
 
 
@@ -95,18 +113,28 @@ def banner(m: GuardMaster, cfg: RunConfig) -> None:
         print(f"guard: audit log {cfg.audit}")
     print("guard: rule files and templates are " + ("watched for changes; " if cfg.reload else
           "not watched (--no-reload); ") + "SIGHUP reloads them")
-    print("guard: point clients at it with:")
-    for line in (f"HTTPS_PROXY={proxy}", f"HTTP_PROXY={proxy}", f"REQUESTS_CA_BUNDLE={ca}",
-                 f"SSL_CERT_FILE={ca}", f"CURL_CA_BUNDLE={ca}", f"NODE_EXTRA_CA_CERTS={ca}"):
+    if m.dns_addr is not None:
+        print(f"guard: DNS stub on {m.dns_addr[0]}:{m.dns_addr[1]} (UDP)")
+    if "transparent" in cfg.mode:
+        print(f"guard: transparent: redirect the sandbox's TCP 80 and 443 to port {port} "
+              f"(guard net rules --interface IF --port {port}); clients trust the CA with "
+              "the lines of `guard ca env`:")
+        exports = [f"REQUESTS_CA_BUNDLE={ca}", f"SSL_CERT_FILE={ca}", f"NODE_EXTRA_CA_CERTS={ca}"]
+    else:
+        print("guard: point clients at it with:")
+        exports = [f"HTTPS_PROXY={proxy}", f"HTTP_PROXY={proxy}", f"REQUESTS_CA_BUNDLE={ca}",
+                   f"SSL_CERT_FILE={ca}", f"CURL_CA_BUNDLE={ca}", f"NODE_EXTRA_CA_CERTS={ca}"]
+    for line in exports:
         print(f"  export {line}")
     print(f"  (stripe-python: stripe.ca_bundle_path = '{ca}')", flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
-    from guard.proxy import build, serve
+    from guard.proxy import build, dns_stub, serve
 
     cfg = config_from(args)
     try:
+        dns_stub(cfg)
         addon = build(cfg)
     except RuleError as e:
         for problem in e.problems:
@@ -114,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"guard: not starting: {len(e.problems)} problem(s) in rule files",
               file=sys.stderr)
         return 1
-    except (AuditError, WorldError) as e:
+    except (AuditError, WorldError, ValueError) as e:
         print(f"guard: not starting: {e}", file=sys.stderr)
         return 1
     asyncio.run(serve(cfg, addon, lambda master: banner(master, cfg)))
