@@ -1,6 +1,7 @@
-# guard as a container: a regular proxy on :8080 by default, or a transparent gateway
-# (see examples/docker-compose.yml). The CA lives in the /data/confdir volume so that
-# clients can trust it across restarts.
+# guard as a container: a regular proxy on :8080 by default, or, with GUARD_GATEWAY=1,
+# a transparent gateway for a sandbox network (see examples/docker-compose.yml and
+# docker/entrypoint.sh). The CA lives in the /data/confdir volume so that clients can
+# trust it across restarts.
 FROM python:3.12-slim
 
 RUN apt-get update \
@@ -8,13 +9,14 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py MANIFEST.in README.md ./
 COPY guard ./guard
 COPY rules ./rules
 COPY fixtures ./fixtures
 RUN pip install --no-cache-dir .
+COPY docker/entrypoint.sh /usr/local/bin/guard-entrypoint
 
 VOLUME ["/data"]
 EXPOSE 8080
-ENTRYPOINT ["guard"]
+ENTRYPOINT ["guard-entrypoint"]
 CMD ["run", "--listen-host", "0.0.0.0", "--confdir", "/data/confdir", "--audit", "/data/audit.jsonl"]
