@@ -13,9 +13,8 @@ import base64
 import inspect
 import json
 import logging
-import socket
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,8 +38,6 @@ SANDBOX_HEADER = "x-guard-sandbox"
 ERROR_RULE_ID = "guard.internal-error"
 AUDIT_RULE_ID = "guard.audit-unavailable"
 RAW_TCP_RULE_ID = "guard.raw-tcp"
-SNI_MISMATCH_RULE_ID = "guard.sni-mismatch"
-NO_HOST_RULE_ID = "guard.no-host"
 EGRESS_RULE_ID = "guard.egress-refused"
 META = "guard"  # flow.metadata key holding a _FlowState
 
@@ -64,16 +61,6 @@ class _FlowState:
     recorded: bool = False
 
 
-Resolver = Callable[[str, int], Awaitable[list[str]]]
-
-
-async def system_resolve(name: str, port: int) -> list[str]:
-    """The addresses ``name`` resolves to in guard's own network namespace, IPv4 first."""
-    infos = await asyncio.get_running_loop().getaddrinfo(name, port, type=socket.SOCK_STREAM)
-    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
-    return sorted(addresses, key=lambda a: ":" in a)
-
-
 class GuardAddon:
     """Decides every request. ``engine`` may be swapped at any time (hot reload): a request
     keeps the engine it started with. ``resolve`` looks up the names of allowed requests
@@ -81,7 +68,7 @@ class GuardAddon:
 
     def __init__(self, engine: Engine, simulator: Simulator, audit: AuditWriter,
                  settings: Settings | None = None, events: EventBuilder | None = None,
-                 resolve: Resolver = system_resolve) -> None:
+                 resolve: egress.Resolver = egress.system_resolve) -> None:
         self.engine = engine
         self.simulator = simulator
         self.audit = audit
@@ -338,16 +325,10 @@ class GuardAddon:
 
 
 def _name_check(flow: http.HTTPFlow, req: Request) -> Decision | None:
-    """Refuse what has no single name: Host and TLS SNI that disagree, or (transparent
-    mode) neither of them, which would leave only the destination IP to decide on."""
-    conflict = egress.name_conflict(_host_header_name(flow), flow.client_conn.sni)
-    if conflict:
-        return Decision("block", SNI_MISMATCH_RULE_ID, conflict)
-    if isinstance(flow.client_conn.proxy_mode, mode_specs.TransparentMode) \
-            and not _host_header_name(flow) and not flow.client_conn.sni:
-        return Decision("block", NO_HOST_RULE_ID, "the request names no host (no Host header, "
-                        "no TLS SNI); guard does not decide on a destination address alone")
-    return None
+    """A block decision when the request has no single name to decide on."""
+    transparent = isinstance(flow.client_conn.proxy_mode, mode_specs.TransparentMode)
+    refusal = egress.unnamed(_host_header_name(flow), flow.client_conn.sni, transparent)
+    return Decision("block", *refusal) if refusal else None
 
 
 def _host_header_name(flow: http.HTTPFlow) -> str | None:

@@ -17,7 +17,10 @@ True
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 # Addresses of instance-metadata services; refused like private addresses, named apart
@@ -34,6 +37,9 @@ METADATA_NAMES = frozenset({
 CGNAT = ipaddress.ip_network("100.64.0.0/10")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+SNI_MISMATCH_RULE_ID = "guard.sni-mismatch"
+NO_HOST_RULE_ID = "guard.no-host"
+Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 
 def forbidden(address: str) -> str | None:
@@ -84,6 +90,31 @@ def name_conflict(host: str | None, sni: str | None) -> str | None:
     if normal_name(host) != normal_name(sni):
         return f"Host {normal_name(host)} does not match TLS SNI {normal_name(sni)}"
     return None
+
+
+def unnamed(host: str | None, sni: str | None, transparent: bool) -> tuple[str, str] | None:
+    """(rule id, reason) to refuse a request without one name: Host and TLS SNI that
+    disagree, or, in transparent mode, neither, which leaves only the destination address.
+
+    >>> unnamed(None, None, transparent=True)[0]
+    'guard.no-host'
+    >>> unnamed("a.test", None, transparent=True) is None
+    True
+    """
+    conflict = name_conflict(host, sni)
+    if conflict:
+        return SNI_MISMATCH_RULE_ID, conflict
+    if transparent and not host and not sni:
+        return NO_HOST_RULE_ID, ("the request names no host (no Host header, no TLS SNI); "
+                                 "guard does not decide on a destination address alone")
+    return None
+
+
+async def system_resolve(name: str, port: int) -> list[str]:
+    """The addresses ``name`` resolves to in guard's own network namespace, IPv4 first."""
+    infos = await asyncio.get_running_loop().getaddrinfo(name, port, type=socket.SOCK_STREAM)
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    return sorted(addresses, key=lambda a: ":" in a)
 
 
 @dataclass(frozen=True)

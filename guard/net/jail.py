@@ -111,6 +111,10 @@ def create(net: JailNet) -> None:
     """The namespace, the veth pair, addresses, routes, the jail-side rules and resolv.conf."""
     ns, h, j = net.ns, net.host_if, net.jail_if
     sh(["ip", "netns", "add", ns])
+    # Remember the namespace's identity: a later cleanup may not see the /run/netns mount
+    # (guard jail run under `ip netns exec` mounts it in a private mount namespace).
+    net.etc.mkdir(parents=True, exist_ok=True)
+    (net.etc / "netns.inode").write_text(str(os.stat(f"/run/netns/{ns}").st_ino))
     sh(["ip", "link", "add", h, "type", "veth", "peer", "name", j, "netns", ns])
     _write(Path(f"/proc/sys/net/ipv6/conf/{h}/disable_ipv6"), "1")
     sh(["ip", "addr", "add", f"{net.host_ip}/30", "dev", h])
@@ -133,7 +137,6 @@ def create(net: JailNet) -> None:
     if shutil.which("ip6tables"):
         sh(inside + ["ip6tables", "-w", "-A", "OUTPUT", "!", "-o", "lo", "-j", "REJECT"],
            check=False)
-    net.etc.mkdir(parents=True, exist_ok=True)
     (net.etc / "resolv.conf").write_text(
         f"# guard jail: every name resolves to guard\nnameserver {net.host_ip}\n"
         "options timeout:2 attempts:2\n")
@@ -158,12 +161,7 @@ def destroy(pid: int) -> list[str]:
                            or f" {net.host_if} " in f"{line} "):
         if subprocess.run(cmd, capture_output=True).returncode != 0:
             problems.append(" ".join(cmd))
-    if net.ns in namespaces():
-        for proc in sh(["ip", "netns", "pids", net.ns], check=False).split():
-            try:
-                os.kill(int(proc), signal.SIGKILL)
-            except (ProcessLookupError, ValueError):
-                pass
+    _kill_members(net)
     sh(["ip", "link", "del", net.host_if], check=False)  # takes the jail end with it
     if net.ns in namespaces():
         try:
@@ -172,6 +170,28 @@ def destroy(pid: int) -> list[str]:
             problems.append(str(e))
     shutil.rmtree(net.etc, ignore_errors=True)
     return problems
+
+
+def _kill_members(net: JailNet) -> None:
+    """SIGKILL every process still in the jail's namespace (daemons the command left)."""
+    try:
+        inode = int((net.etc / "netns.inode").read_text())
+    except (OSError, ValueError):
+        try:
+            found = os.stat(f"/run/netns/{net.ns}")
+        except OSError:
+            return
+        if found.st_dev != os.stat("/proc/self/ns/net").st_dev:
+            return  # an unmounted placeholder file, not a namespace
+        inode = found.st_ino
+    member = f"net:[{inode}]"
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.readlink(entry / "ns" / "net") == member:
+                    os.kill(int(entry.name), signal.SIGKILL)
+            except OSError:
+                continue
 
 
 def namespaces() -> list[str]:

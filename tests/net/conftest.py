@@ -64,20 +64,20 @@ class Lab:
         return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-PROBE = """
+PROBE = f"""
     import json, socket
-    out = {}
+    out = {{}}
     try:
-        socket.create_connection(("%(ip)s", 5432), timeout=3).close()
+        socket.create_connection(("{INTERNET}", 5432), timeout=3).close()
         out["tcp"] = "connected"
     except OSError as e:
         out["tcp"] = type(e).__name__
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
         for port in (53, 443):
-            u.sendto(b"probe", ("%(ip)s", port))
-        u.sendto(b"probe", ("%(dns)s", 53))
+            u.sendto(b"probe", ("{INTERNET}", port))
+        u.sendto(b"probe", ("{INTERNET_DNS}", 53))
     print(json.dumps(out))
-""" % {"ip": INTERNET, "dns": INTERNET_DNS}
+"""
 
 
 def wait_for_udp(internet: FakeInternet, expected: int) -> None:

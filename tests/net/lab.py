@@ -52,11 +52,19 @@ def sh(*cmd: str, check: bool = True, ns: str | None = None) -> str:
 class Netns:
     """One network namespace with an optional /etc/netns/<name>/hosts file."""
 
-    def __init__(self, role: str) -> None:
-        self.name = PREFIX + role
+    def __init__(self, role: str, *, create: bool = True) -> None:
+        self.name = PREFIX + role if create else role
         self.etc = Path("/etc/netns") / self.name
-        sh("ip", "netns", "add", self.name)
-        sh("ip", "-n", self.name, "link", "set", "lo", "up")
+        if create:
+            sh("ip", "netns", "add", self.name)
+            sh("ip", "-n", self.name, "link", "set", "lo", "up")
+
+    @classmethod
+    def existing(cls, name: str) -> Netns | None:
+        """The namespace called ``name`` if it exists (to remove a leftover)."""
+        if Path(f"/run/netns/{name}").exists() or (Path("/etc/netns") / name).exists():
+            return cls(name, create=False)
+        return None
 
     def hosts(self, names: dict[str, str]) -> None:
         self.etc.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,175 @@
+"""``guard jail -- COMMAND``: the command's only way out is guard, its exit code passes
+through, and nothing is left behind however it ends.
+
+Each test runs guard jail inside a namespace of its own ("jailhost"), so the jail's veth
+and iptables rules never touch the machine's namespace.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.net.lab import ROOT, FakeInternet, Netns, clean_env, in_thread, inside, require_netns
+
+pytestmark = pytest.mark.netns
+
+
+@pytest.fixture(scope="module")
+def confdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("jailconf")
+
+
+STARTED: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture
+def jailhost() -> Iterator[Netns]:
+    require_netns()
+    ns = Netns("jailhost")
+    try:
+        yield ns
+    finally:
+        for proc in STARTED:  # a failed test may leave a jail running or half removed
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(30)
+            jail_ns = Netns.existing(f"guardjail-{proc.pid}")
+            if jail_ns is not None:
+                jail_ns.delete()
+        STARTED.clear()
+        ns.delete()
+
+
+def jail(host: Netns, confdir: Path, script: str, *options: str) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", host.name, sys.executable, "-m", "guard", "jail",
+         "--confdir", str(confdir), "-q", *options, "--",
+         sys.executable, "-c", textwrap.dedent(script)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(), cwd=ROOT)
+    STARTED.append(proc)
+    return proc
+
+
+def leftovers(host: Netns, pid: int) -> list[str]:
+    """What a jail of ``pid`` would leave: namespace, /etc/netns entry, veth, rules."""
+    found = []
+    if f"guardjail-{pid}" in host.run("ip", "netns", "list"):
+        found.append("namespace")
+    if Path(f"/etc/netns/guardjail-{pid}").exists():
+        found.append("/etc/netns entry")
+    if f"gj{pid}h" in host.run("ip", "-o", "link", "show"):
+        found.append("veth")
+    rules = host.run("iptables", "-w", "-S") + host.run("iptables", "-w", "-t", "nat", "-S")
+    rules += host.run("ip6tables", "-w", "-S", check=False)
+    if f"GJ-{pid}" in rules or f"gj{pid}h" in rules:
+        found.append("iptables rules")
+    return found
+
+
+def test_a_jailed_script_is_simulated_and_blocked_and_its_exit_code_passes_through(
+        jailhost, confdir):
+    # listeners in the jail's host namespace, to prove the host-side firewall holds
+    # even when the jailed (root) command flushes the rules of its own namespace
+    probes = FakeInternet(jailhost)
+    probes.tcp("0.0.0.0", 2222)
+    probes.udp("0.0.0.0", 5000)
+
+    def control() -> None:
+        with inside(jailhost):
+            socket.create_connection(("127.0.0.1", 2222), timeout=5).close()
+
+    in_thread(control)
+    try:
+        proc = jail(jailhost, confdir, """
+            import json, os, socket, subprocess, requests, stripe
+            out = {"env": {k: os.environ.get(k) for k in (
+                "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO",
+                "AWS_CA_BUNDLE", "PIP_CERT", "NODE_EXTRA_CA_CERTS", "HTTPS_PROXY")}}
+            gateway = socket.gethostbyname("api.stripe.com")
+            out["resolved"] = gateway
+            stripe.api_key = "sk_test_jail"
+            stripe.ca_bundle_path = os.environ["SSL_CERT_FILE"]
+            c = stripe.Customer.create(email="jail@example.com")
+            out["customer"] = [c.id, stripe.Customer.retrieve(c.id).email]
+            r = requests.get("https://unknown.example.org/")
+            out["unknown"] = [r.status_code, r.headers["X-Guard-Rule"]]
+            subprocess.run(["iptables", "-w", "-F", "OUTPUT"], check=True)
+            try:
+                socket.create_connection((gateway, 2222), timeout=5).close()
+                out["tcp"] = "connected"
+            except OSError as e:
+                out["tcp"] = type(e).__name__
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                u.sendto(b"probe", (gateway, 5000))
+            print(json.dumps(out))
+            raise SystemExit(3)
+        """)
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        probes.close()
+    assert proc.returncode == 3, stderr
+    out = json.loads(stdout.strip().splitlines()[-1])
+    bundle = out["env"]["SSL_CERT_FILE"]
+    assert bundle and all(out["env"][k] == bundle for k in (
+        "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO", "AWS_CA_BUNDLE", "PIP_CERT"))
+    assert out["env"]["NODE_EXTRA_CA_CERTS"] == str(confdir / "mitmproxy-ca-cert.pem")
+    assert out["env"]["HTTPS_PROXY"] is None
+    assert out["resolved"].startswith("10.213.")  # every name resolves to guard's side
+    assert out["customer"][0].startswith("cus_") and out["customer"][1] == "jail@example.com"
+    assert out["unknown"] == [403, "guard.default-deny"]
+    assert out["tcp"] == "ConnectionRefusedError"
+    assert sum(probes.connections.values()) == 1  # the control connection only
+    assert sum(probes.datagrams.values()) == 0
+    assert leftovers(jailhost, proc.pid) == []
+
+
+def test_a_command_killed_with_sigkill_leaves_nothing_behind(jailhost, confdir):
+    proc = jail(jailhost, confdir, "import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
+    proc.communicate(timeout=300)
+    assert proc.returncode == 128 + signal.SIGKILL
+    assert leftovers(jailhost, proc.pid) == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_to_guard_jail_stops_the_command_and_cleans_up(jailhost, confdir, sig):
+    proc = jail(jailhost, confdir, """
+        import time
+        print("ready", flush=True)
+        time.sleep(600)
+    """)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    assert leftovers(jailhost, proc.pid) != []  # the jail is up while the command runs
+    proc.send_signal(sig)
+    proc.communicate(timeout=120)
+    assert proc.returncode == 128 + sig
+    assert leftovers(jailhost, proc.pid) == []
+
+
+def test_a_jail_whose_guard_was_killed_is_removed_by_the_next_jail(jailhost, confdir):
+    first = jail(jailhost, confdir, """
+        import os, time
+        print(os.getpid(), flush=True)
+        time.sleep(600)
+    """)
+    assert first.stdout is not None
+    orphan = int(first.stdout.readline())
+    first.kill()  # guard crashes: no chance to clean up
+    first.wait(60)  # (its orphaned command still holds the output pipes open)
+    assert "namespace" in leftovers(jailhost, first.pid)
+
+    second = jail(jailhost, confdir, "pass")
+    second.communicate(timeout=300)
+    assert second.returncode == 0
+    assert leftovers(jailhost, first.pid) == []
+    assert leftovers(jailhost, second.pid) == []
+    state = Path(f"/proc/{orphan}/status")
+    assert not state.exists() or "State:\tZ" in state.read_text()  # killed with its jail
