@@ -137,8 +137,8 @@ def test_install_adds_the_ca_to_the_system_store_once(tmp_path):
     from tests.net.lab import require_netns
 
     require_netns()
-    if shutil.which("update-ca-certificates") is None or shutil.which("unshare") is None:
-        pytest.skip("needs update-ca-certificates and unshare")
+    if not all(shutil.which(t) for t in ("update-ca-certificates", "unshare", "openssl")):
+        pytest.skip("needs update-ca-certificates, unshare and openssl")
     script = textwrap.dedent(f"""
         set -e
         mkdir -p {tmp_path}/local {tmp_path}/certs

@@ -101,7 +101,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         inet.run("ip", "addr", "add", f"{INTERNET_DNS}/24", "dev", "eth0")
         agent.run("ip", "route", "add", "default", "via", "10.231.1.1")
         inet.run("ip", "route", "add", "default", "via", "10.231.2.1")
-        guard.run("sysctl", "-qw", "net.ipv4.ip_forward=1")
+        guard.run("sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward")
         agent.hosts({name: NOWHERE for name in NAMES})
         agent.resolver(INTERNET_DNS)  # a hard-coded outside resolver, as agents often have
         guard.hosts({"api.stripe.com": INTERNET, "allowed.test": INTERNET,

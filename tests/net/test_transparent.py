@@ -4,6 +4,7 @@ its TCP 80/443 ends at guard, and the fake internet sees only what an allow rule
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -32,6 +33,29 @@ def test_the_stripe_sdk_is_simulated_and_nothing_reaches_the_internet(lab: Lab, 
     assert out["id"].startswith("cus_") and out["email"] == "jenny@example.com"
     assert out["plan"] == "pro" and out["livemode"] is False
     assert internet.total() == before
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
+def test_http2_clients_are_decided_on_the_authority_too(lab: Lab, internet):
+    # curl offers h2 first (httpx offers http/1.1 first, and guard follows the client)
+    before = list(internet.requests)
+    out = lab.in_agent(f"""
+        import json, subprocess
+        def curl(*args):
+            done = subprocess.run(["curl", "-s", "--http2", "--cacert", "{lab.guard_ca}",
+                                   "-w", "\\n%{{http_version}}", *args],
+                                  capture_output=True, text=True, check=True)
+            body, version = done.stdout.rsplit("\\n", 1)
+            return [version, json.loads(body)]
+        print(json.dumps({{
+            "sim": curl("https://api.stripe.com/v1/customers", "-u", "sk_test_h2:",
+                        "-d", "email=h2@example.com"),
+            "allowed": curl("https://allowed.test/over-h2")}}))
+    """)
+    assert out["sim"][0] == "2" and out["sim"][1]["object"] == "customer"
+    assert out["allowed"] == ["2", {"internet": True, "host": "allowed.test",
+                                    "path": "/over-h2"}]
+    assert internet.requests[len(before):] == [(443, "allowed.test", "/over-h2")]
 
 
 def test_an_unknown_host_is_blocked_by_the_default_rule(lab: Lab, internet):
