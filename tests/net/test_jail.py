@@ -8,6 +8,7 @@ and iptables rules never touch the machine's namespace.
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import socket
 import subprocess
@@ -173,3 +174,44 @@ def test_a_jail_whose_guard_was_killed_is_removed_by_the_next_jail(jailhost, con
     assert leftovers(jailhost, second.pid) == []
     state = Path(f"/proc/{orphan}/status")
     assert not state.exists() or "State:\tZ" in state.read_text()  # killed with its jail
+
+
+def test_common_clients_trust_guard_through_the_jails_environment_alone(jailhost, confdir):
+    proc = jail(jailhost, confdir, """
+        import json, shutil, subprocess, urllib.error, urllib.request
+        import boto3, botocore.exceptions, httpx, requests
+        url = "https://unknown.example.org/repo"
+        out = {}
+        try:
+            urllib.request.urlopen(url)
+        except urllib.error.HTTPError as e:
+            out["urllib"] = e.code
+        out["httpx"] = httpx.get(url).status_code
+        out["requests"] = requests.get(url).status_code
+        try:
+            boto3.client("s3", region_name="us-east-1", aws_access_key_id="AKIDEXAMPLE",
+                         aws_secret_access_key="secret").list_buckets()
+        except botocore.exceptions.ClientError as e:
+            out["boto3"] = e.response["ResponseMetadata"]["HTTPStatusCode"]
+        out["curl"] = int(subprocess.run(["curl", "-s", "-o", "/dev/null", "-w",
+                                          "%{http_code}", url],
+                                         capture_output=True, text=True).stdout or 0)
+        if shutil.which("git"):
+            git = subprocess.run(["git", "ls-remote", url], capture_output=True, text=True)
+            out["git"] = 403 if "error: 403" in git.stderr else git.stderr
+        if shutil.which("node"):
+            node = subprocess.run(["node", "-e", f"fetch('{url}').then(r => "
+                                   "console.log(r.status), e => console.log(e.cause.code))"],
+                                  capture_output=True, text=True)
+            out["node"] = int(node.stdout) if node.stdout.strip().isdigit() else node.stdout
+        print(json.dumps(out))
+    """)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    out = json.loads(stdout.strip().splitlines()[-1])
+    # 403 is guard's default-deny answer: each client completed a TLS handshake with guard
+    assert out == {client: 403 for client in out}, out
+    expected = {"urllib", "httpx", "requests", "boto3", "curl"}
+    expected |= {tool for tool in ("git", "node") if shutil.which(tool)}
+    assert set(out) == expected
+    assert leftovers(jailhost, proc.pid) == []
