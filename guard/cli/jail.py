@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -88,6 +89,16 @@ def run_jail(args: argparse.Namespace) -> int:
         print(f"guard jail needs {' and '.join(missing)} (apt-get install "
               f"{' '.join(missing)})", file=sys.stderr)
         return 2
+    if args.user:
+        try:
+            user = pwd.getpwnam(args.user)
+        except KeyError:
+            print(f"guard jail: no user {args.user!r}", file=sys.stderr)
+            return 2
+        if shutil.which("setpriv") is None:
+            print("guard jail --user needs setpriv (apt-get install util-linux)", file=sys.stderr)
+            return 2
+        args.user_ids = (user.pw_uid, user.pw_gid)
     child = _Child()
     previous = {sig: signal.signal(sig, child.on_signal) for sig in FORWARDED}
     net = jail.JailNet(os.getpid())
@@ -129,8 +140,8 @@ def _serve(args: argparse.Namespace, command: list[str], net: jail.JailNet, chil
         env.update(trust.environment(Path(guard.ca), bundle), GUARD_JAIL=net.ns)
         argv = ["ip", "netns", "exec", net.ns]
         if args.user:
-            argv += ["setpriv", f"--reuid={args.user}", f"--regid={args.user}",
-                     "--init-groups", "--"]
+            uid, gid = args.user_ids
+            argv += ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--init-groups", "--"]
         child.proc = subprocess.Popen(argv + command, env=env)
         code = child.proc.wait()
     return 128 - code if code < 0 else code

@@ -33,6 +33,7 @@ from guard.net import rules
 PREFIX = "guardjail-"
 DEFAULT_POOL = "10.213.0.0/16"
 NETNS_ETC = Path("/etc/netns")
+RUN_DIR = Path("/run/guard-jail")  # namespace identities, for cleaning up after a crash
 TOOLS = {"ip": "iproute2", "iptables": "iptables"}
 
 
@@ -63,6 +64,10 @@ class JailNet:
     @property
     def etc(self) -> Path:
         return NETNS_ETC / self.ns
+
+    @property
+    def identity(self) -> Path:
+        return RUN_DIR / f"{self.ns}.inode"
 
 
 def missing_tools() -> list[str]:
@@ -113,8 +118,9 @@ def create(net: JailNet) -> None:
     sh(["ip", "netns", "add", ns])
     # Remember the namespace's identity: a later cleanup may not see the /run/netns mount
     # (guard jail run under `ip netns exec` mounts it in a private mount namespace).
-    net.etc.mkdir(parents=True, exist_ok=True)
-    (net.etc / "netns.inode").write_text(str(os.stat(f"/run/netns/{ns}").st_ino))
+    # (Not under /etc/netns/NS: `ip netns exec` bind-mounts every file there over /etc.)
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    net.identity.write_text(str(os.stat(f"/run/netns/{ns}").st_ino))
     sh(["ip", "link", "add", h, "type", "veth", "peer", "name", j, "netns", ns])
     _write(Path(f"/proc/sys/net/ipv6/conf/{h}/disable_ipv6"), "1")
     sh(["ip", "addr", "add", f"{net.host_ip}/30", "dev", h])
@@ -137,6 +143,7 @@ def create(net: JailNet) -> None:
     if shutil.which("ip6tables"):
         sh(inside + ["ip6tables", "-w", "-A", "OUTPUT", "!", "-o", "lo", "-j", "REJECT"],
            check=False)
+    net.etc.mkdir(parents=True, exist_ok=True)
     (net.etc / "resolv.conf").write_text(
         f"# guard jail: every name resolves to guard\nnameserver {net.host_ip}\n"
         "options timeout:2 attempts:2\n")
@@ -169,13 +176,14 @@ def destroy(pid: int) -> list[str]:
         except NetError as e:
             problems.append(str(e))
     shutil.rmtree(net.etc, ignore_errors=True)
+    net.identity.unlink(missing_ok=True)
     return problems
 
 
 def _kill_members(net: JailNet) -> None:
     """SIGKILL every process still in the jail's namespace (daemons the command left)."""
     try:
-        inode = int((net.etc / "netns.inode").read_text())
+        inode = int(net.identity.read_text())
     except (OSError, ValueError):
         try:
             found = os.stat(f"/run/netns/{net.ns}")
@@ -204,8 +212,9 @@ def leftovers() -> set[int]:
     text = " ".join(namespaces()) + " " + sh(["ip", "-o", "link", "show"], check=False)
     text += " ".join(_listing(t, tb) for t, tb in
                      (("iptables", "nat"), ("iptables", "filter"), ("ip6tables", "filter")))
-    if NETNS_ETC.is_dir():
-        text += " ".join(p.name for p in NETNS_ETC.iterdir())
+    for directory in (NETNS_ETC, RUN_DIR):
+        if directory.is_dir():
+            text += " ".join(p.name for p in directory.iterdir())
     found = re.findall(rf"{PREFIX}(\d+)|\bgj(\d+)[hj]\b|\bGJ-(\d+)-", text)
     return {int(next(g for g in groups if g)) for groups in found}
 

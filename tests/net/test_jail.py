@@ -215,3 +215,20 @@ def test_common_clients_trust_guard_through_the_jails_environment_alone(jailhost
     expected |= {tool for tool in ("git", "node") if shutil.which(tool)}
     assert set(out) == expected
     assert leftovers(jailhost, proc.pid) == []
+
+
+def test_the_command_can_run_as_another_user(jailhost, confdir):
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", jailhost.name, sys.executable, "-m", "guard", "jail",
+         "--confdir", str(confdir), "-q", "--user", "nobody", "--",
+         "sh", "-c", "id -u; curl -s -o /dev/null -w '%{http_code}' "
+         "https://unknown.example.org/ || echo no-curl"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(), cwd=ROOT)
+    STARTED.append(proc)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    uid, answer = stdout.split()
+    assert uid == "65534"
+    # the bundle in the jail's temporary directory is readable by that user
+    assert answer == ("403" if shutil.which("curl") else "no-curl")
+    assert leftovers(jailhost, proc.pid) == []

@@ -130,6 +130,23 @@ def test_a_request_without_host_or_sni_is_not_decided_on_the_address(lab: Lab, i
     assert internet.total() == before
 
 
+def test_a_request_without_host_is_decided_on_the_tls_sni(lab: Lab, internet):
+    before = internet.total()
+    out = lab.in_agent(f"""
+        import json, socket, ssl
+        ctx = ssl.create_default_context(cafile="{lab.guard_ca}")
+        with socket.create_connection(("{INTERNET}", 443), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="api.stripe.com") as s:
+                s.sendall(b"GET /v1/customers/cus_none HTTP/1.0\\r\\n"
+                          b"Authorization: Bearer sk_test_sni\\r\\n\\r\\n")
+                head = s.recv(65536).decode()
+        print(json.dumps(head))
+    """)
+    rule = [line for line in out.split("\r\n") if line.startswith("X-Guard-Rule:")]
+    assert rule and rule[0].split(": ")[1].startswith("stripe."), out
+    assert internet.total() == before
+
+
 def test_raw_tcp_and_udp_never_arrive(lab: Lab, internet):
     before = internet.total()
     out = lab.in_agent(PROBE)
