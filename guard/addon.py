@@ -251,6 +251,16 @@ class GuardAddon:
     async def _route(self, flow: http.HTTPFlow, state: _FlowState) -> None:
         """Resolve the allowed name and send the request to a permitted address of it,
         whatever address the client picked; refuse it if there is none."""
+        try:
+            await self._resolve_and_check(flow, state)
+        except Exception as e:  # fail closed, as for any other decision
+            log.error("guard: routing an allowed request failed: %s", e, exc_info=True)
+            rule_id = state.decision.rule_id
+            state.decision = Decision("error", rule_id, f"{type(e).__name__}: {e}",
+                                      state.decision.rule)
+            self._fail(flow, state, 500, rule_id, state.decision.reason)
+
+    async def _resolve_and_check(self, flow: http.HTTPFlow, state: _FlowState) -> None:
         decision, name, port = state.decision, state.request.host, flow.request.port
         allow_private = bool(decision.rule is not None and decision.rule.rule.allow_private)
         try:

@@ -69,6 +69,19 @@ def test_metadata_addresses_and_names_are_refused_even_when_a_rule_allows_them(g
     assert g.addon.upstream_attempts == []
 
 
+def test_a_resolver_that_breaks_blocks_the_request(guard_proxy, upstream, tmp_path):
+    g = guard_proxy(allow_rules(tmp_path))
+
+    async def broken(name: str, port: int) -> list[str]:
+        raise RuntimeError("resolver exploded")
+
+    g.addon.resolve = broken
+    r = session(g).get(f"http://docs.test:{upstream.port}/")
+    assert r.status_code == 500 and r.json()["error"]["rule"] == "docs.allowed"
+    assert "resolver exploded" in r.json()["error"]["message"]
+    assert upstream.connections == 0 and g.addon.upstream_attempts == []
+
+
 def test_the_real_resolver_is_used_by_default(guard_proxy, upstream, tmp_path):
     g = guard_proxy(allow_rules(tmp_path))
     r = session(g).get(f"http://docs.test:{upstream.port}/")  # .test never resolves
