@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.net.lab import ROOT, FakeInternet, Netns, TestCA, clean_env, link, require_netns
+from tests.net.lab import ROOT, FakeInternet, LabCA, Netns, clean_env, link, require_netns
 
 INTERNET = "10.231.2.10"
 INTERNET_DNS = "10.231.2.53"
@@ -108,7 +108,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
                      "unknown.test": INTERNET, "private.test": INTERNET,
                      "metadata.test": "169.254.169.254"})
 
-        ca = TestCA(tmp)
+        ca = LabCA(tmp)
         internet = FakeInternet(inet)
         internet.http(INTERNET, 443, ca.server_context(NAMES))
         internet.http(INTERNET, 80)

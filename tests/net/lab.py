@@ -129,7 +129,7 @@ def in_thread(fn: Callable[[], Any]) -> Any:
     return box.get("value")
 
 
-class TestCA:
+class LabCA:
     """A CA of the test's own and server certificates it signs (the fake internet's PKI)."""
 
     def __init__(self, directory: Path) -> None:
