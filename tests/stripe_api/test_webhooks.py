@@ -3,6 +3,7 @@ only ever sent to loopback or allow-listed hosts."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 import stripe
 
+from guard.providers.stripe import webhooks
 from guard.providers.stripe.webhooks import Refused, target
 
 DEADLINE = 20.0  # seconds to wait for an asynchronous delivery (not a performance bound)
@@ -163,3 +165,28 @@ def test_webhook_targets_are_loopback_the_sandbox_itself_or_allow_listed(url, cl
 def test_webhook_targets_anywhere_else_are_refused(url):
     with pytest.raises(Refused):
         target(url, "127.0.0.1", ("partner.test",))
+
+
+@pytest.mark.parametrize(("url", "resolved"), [
+    ("http://metadata.google.internal/computeMetadata/v1/", ["169.254.169.254"]),
+    ("http://hooks.partner.test/stripe", ["169.254.169.254"]),
+    ("http://hooks.partner.test/stripe", ["fd00:ec2::254"]),
+])
+def test_allow_listed_webhook_hosts_never_reach_cloud_metadata(monkeypatch, url, resolved):
+    async def fake_resolve(name: str, port: int) -> list[str]:
+        return resolved
+
+    monkeypatch.setattr(webhooks, "system_resolve", fake_resolve)
+    t = target(url, "127.0.0.1", ("*.partner.test", "metadata.google.internal"))
+    with pytest.raises(Refused):
+        asyncio.run(webhooks._pin(t))
+
+
+def test_allow_listed_webhook_hosts_are_pinned_to_the_address_resolved(monkeypatch):
+    async def fake_resolve(name: str, port: int) -> list[str]:
+        return ["169.254.169.254", "10.1.2.3"]
+
+    monkeypatch.setattr(webhooks, "system_resolve", fake_resolve)
+    t = asyncio.run(webhooks._pin(target("https://hooks.partner.test/x", "127.0.0.1",
+                                          ("hooks.partner.test",))))
+    assert (t.connect, t.host) == ("10.1.2.3", "hooks.partner.test")

@@ -35,10 +35,11 @@ import socket
 import ssl
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from guard.net.egress import METADATA_NAMES, forbidden, normal_name, system_resolve
 from guard.providers.stripe.kinds import DELIVERIES
 from guard.rules.matchers import HostPattern
 
@@ -138,6 +139,13 @@ async def deliver(event: dict[str, Any], endpoint: dict[str, Any], client: str,
         log.warning("guard: webhook %s for %s not delivered: %s", event["id"],
                     endpoint["url"], e)
         return record
+    try:
+        t = await _pin(t)
+    except Refused as e:
+        record["error"] = f"not delivered: {e}"
+        log.warning("guard: webhook %s for %s not delivered: %s", event["id"],
+                    endpoint["url"], e)
+        return record
     payload = json.dumps(event, indent=2, ensure_ascii=False)
     headers = {
         "Content-Type": "application/json; charset=utf-8",
@@ -155,6 +163,24 @@ async def deliver(event: dict[str, Any], endpoint: dict[str, Any], client: str,
         record["error"] = f"{type(e).__name__}: {e}"
         log.warning("guard: webhook %s to %s failed: %s", event["id"], endpoint["url"], e)
     return record
+
+
+async def _pin(t: Target) -> Target:
+    """Resolve the target once and connect to that address: never to a cloud-metadata
+    name or address, even on the operator's allow list (webhook receivers on private
+    networks are fine; the instance's credentials service never is)."""
+    if normal_name(t.host) in METADATA_NAMES:
+        raise Refused(f"{t.host} is a cloud metadata name")
+    if is_loopback(t.connect):
+        return t
+    try:
+        addresses = await system_resolve(t.connect, t.port)
+    except OSError as e:
+        raise Refused(f"{t.connect} does not resolve: {e}") from None
+    safe = [a for a in addresses if forbidden(a) != "cloud metadata"]
+    if not safe:
+        raise Refused(f"{t.connect} resolves only to cloud metadata addresses")
+    return replace(t, connect=safe[0])
 
 
 def _post(t: Target, headers: dict[str, str], body: bytes) -> int:
