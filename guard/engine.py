@@ -22,6 +22,7 @@ from types import MappingProxyType
 from guard.request import Request
 from guard.rules.compiled import CompiledRule
 from guard.rules.loader import RuleSet
+from guard.rules.matchers import HostPattern
 
 DEFAULT_RULE_ID = "guard.default-deny"
 DEFAULT_REASON = "no rule matches this request; guard denies by default"
@@ -70,12 +71,15 @@ class Engine:
         self._exact: dict[str, list[CompiledRule]] = {}
         self._wild: dict[str, list[CompiledRule]] = {}  # keyed by suffix ".stripe.com"
         self._any: list[CompiledRule] = []
+        self._labels: list[tuple[HostPattern, CompiledRule]] = []  # email.*.amazonaws.com
         for rule in ruleset.rules:
             for host in rule.hosts:
                 if host.kind == "exact":
                     self._exact.setdefault(host.pattern, []).append(rule)
                 elif host.kind == "wildcard":
                     self._wild.setdefault(host.pattern[1:], []).append(rule)
+                elif host.kind == "labels":
+                    self._labels.append((host, rule))
                 else:
                     self._any.append(rule)
         self._cache: OrderedDict[str, tuple[CompiledRule, ...]] = OrderedDict()
@@ -101,6 +105,9 @@ class Engine:
             for rule in self._wild.get(suffix, ()):
                 offer(rule, len(suffix) + 1)
             dot = host.find(".", dot + 1)
+        for pattern, rule in self._labels:
+            if pattern.matches(host):
+                offer(rule, pattern.specificity)
         for rule in self._any:
             offer(rule, 0)
         result = tuple(rule for _, rule in sorted(scored.values(), key=lambda kv: kv[0]))

@@ -183,3 +183,20 @@ def test_a_credential_matcher_never_echoes_the_secret_in_explanations():
     assert all("SECRET" not in m.why for m in ex.near_misses)
     assert any(m.rule_id == "stripe.live-key" and "credential is present" in m.why
                for m in ex.near_misses)
+
+
+def test_an_inner_star_label_matches_exactly_one_label_of_any_region(tmp_path):
+    path = tmp_path / "aws.yaml"
+    path.write_text(
+        "pack: aws\n"
+        "rules:\n"
+        "  - {id: aws.ses, hosts: ['email.*.amazonaws.com'], action: block}\n"
+        "  - {id: aws.any, hosts: ['*.amazonaws.com'], action: allow}\n"
+    )
+    engine = Engine(load_rules([path], builtin=False))
+    decide = lambda host: engine.decide(Request.build("POST", f"https://{host}/")).rule_id  # noqa: E731
+    assert decide("email.eu-west-1.amazonaws.com") == "aws.ses"
+    assert decide("email.us-east-1.amazonaws.com") == "aws.ses"
+    assert decide("email.amazonaws.com") == "aws.any"  # the inner * needs a label
+    assert decide("email.a.b.amazonaws.com") == "aws.any"  # and exactly one
+    assert decide("s3.eu-west-1.amazonaws.com") == "aws.any"

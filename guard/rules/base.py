@@ -18,7 +18,8 @@ from pydantic import (
 
 RULE_ID = r"^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)+$"
 _LABEL = r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?"
-HOST = rf"^(\*|(\*\.)?{_LABEL}(\.{_LABEL})*|\[?[0-9a-f:.]+\]?)$"
+# A label after the first may be ``*`` (exactly one label): ``email.*.amazonaws.com``.
+HOST = rf"^(\*|(\*\.)?{_LABEL}(\.({_LABEL}|\*))*|\[?[0-9a-f:.]+\]?)$"
 
 
 class Strict(BaseModel):

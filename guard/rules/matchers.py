@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from guard.rules.model import ValueMatch
@@ -63,31 +63,58 @@ class PathTemplate:
 
 @dataclass(frozen=True)
 class HostPattern:
-    """``api.stripe.com`` (exact), ``*.stripe.com`` (any subdomain, not the apex) or ``*``."""
+    """``api.stripe.com`` (exact), ``*.stripe.com`` (any subdomain, not the apex), ``*``, or a
+    pattern with ``*`` labels inside (``email.*.amazonaws.com``: each inner ``*`` is exactly one
+    label, so one rule covers every AWS region without also covering ``s3.amazonaws.com``).
+
+    >>> HostPattern("email.*.amazonaws.com").matches("email.eu-west-1.amazonaws.com")
+    True
+    >>> HostPattern("email.*.amazonaws.com").matches("email.amazonaws.com")
+    False
+    """
 
     pattern: str
+    _regex: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.kind == "labels":
+            object.__setattr__(self, "_regex", _labels_regex(self.pattern))
 
     @property
     def kind(self) -> str:
         if self.pattern == "*":
             return "any"
+        if "*" in self.pattern.removeprefix("*."):
+            return "labels"
         return "wildcard" if self.pattern.startswith("*.") else "exact"
 
     @property
     def specificity(self) -> int:
-        """Exact hosts beat wildcards; longer wildcards beat shorter ones; ``*`` comes last."""
+        """Exact hosts beat inner-label patterns, which beat ``*.`` wildcards (longer first);
+        ``*`` comes last."""
         if self.kind == "exact":
             return 10_000
+        if self.kind == "labels":
+            return 5_000 + len(self.pattern.replace("*", ""))
         if self.kind == "wildcard":
             return len(self.pattern)
         return 0
 
     def matches(self, host: str) -> bool:
-        if self.kind == "any":
+        kind = self.kind
+        if kind == "any":
             return True
-        if self.kind == "wildcard":
+        if self._regex is not None:
+            return self._regex.match(host) is not None
+        if kind == "wildcard":
             return host.endswith(self.pattern[1:])
         return host == self.pattern
+
+
+def _labels_regex(pattern: str) -> re.Pattern[str]:
+    head, rest = ("(?:[^.]+\\.)+", pattern[2:]) if pattern.startswith("*.") else ("", pattern)
+    body = "\\.".join("[^.]+" if label == "*" else re.escape(label) for label in rest.split("."))
+    return re.compile(f"^{head}{body}$")
 
 
 def norm(value: Any) -> str:
