@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
-from email.utils import formataddr, getaddresses, parseaddr
+from email.utils import parseaddr
 
 from guard.outbox import Attachment
 
@@ -40,15 +40,37 @@ def valid_address(value: str) -> bool:
 
 
 def split_addresses(value: str | Iterable[str] | None) -> list[str]:
-    """Comma-separated address lists (or lists of them) into single addresses, names kept."""
+    """Comma-separated address lists (or lists of them) into single entries, names kept.
+
+    Entries are split on commas outside quotes and angle brackets and otherwise kept as
+    written, so a malformed address survives to be reported (``email.utils.getaddresses``
+    silently drops or rewrites some, differently across Python versions).
+    """
     if value is None:
         return []
     items = [value] if isinstance(value, str) else [str(v) for v in value]
     out: list[str] = []
-    for name, addr in getaddresses(items):
-        if addr:
-            out.append(formataddr((name, addr)) if name else addr)
+    for item in items:
+        out.extend(part for part in (p.strip() for p in _split(item)) if part)
     return out
+
+
+def _split(text: str) -> list[str]:
+    parts, current, quoted, angle = [], [], False, 0
+    for ch in text:
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "<" and not quoted:
+            angle += 1
+        elif ch == ">" and not quoted:
+            angle = max(0, angle - 1)
+        elif ch == "," and not quoted and angle == 0:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(ch)
+    parts.append("".join(current))
+    return parts
 
 
 @dataclass

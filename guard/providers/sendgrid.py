@@ -1,7 +1,8 @@
 """SendGrid v3 Mail Send (``POST /v3/mail/send`` on api.sendgrid.com and api.eu.sendgrid.com).
 
 SendGrid answers a valid send with 202, an empty body and an ``X-Message-Id`` header; in
-mail-settings sandbox mode with 200 (valid, not queued). Invalid requests get 400 with
+mail-settings sandbox mode with 200 (valid, not queued; the outbox record says
+``extra.test_mode``). Invalid requests get 400 with
 ``{"errors": [{"message", "field", "help"}]}`` listing every problem at once. Each
 personalization is one email, so each becomes one outbox record.
 """
@@ -95,14 +96,16 @@ def send_mail(ctx: SimContext) -> Response:
     if problems:
         return ctx.json(400, {"errors": problems})
     message_id = ctx.ids.base62(22)
-    if _enabled(body, "sandbox_mode"):
-        # Sandbox mode: SendGrid validates and answers 200 without queueing anything.
-        return Response(200, [("X-Message-Id", message_id)], b"")
     texts = {b.get("type"): b.get("value") for b in body.get("content") or []}
     attachments = [_attachment(a) for a in body.get("attachments") or [] if isinstance(a, dict)]
     extra = {k: body[k] for k in ("template_id", "categories", "send_at", "asm", "reply_to")
              if body.get(k)}
     extra["host"] = ctx.request.host
+    # Sandbox mode: SendGrid validates and answers 200 without queueing. The attempt is still
+    # kept in the outbox (flagged), since the outbox is what the agent tried to send.
+    sandbox_mode = _enabled(body, "sandbox_mode")
+    if sandbox_mode:
+        extra["test_mode"] = True
     for p in body["personalizations"]:
         sender = p.get("from") or body["from"]
         outbox.record(ctx, outbox.Message(
@@ -112,7 +115,7 @@ def send_mail(ctx: SimContext) -> Response:
             html=texts.get("text/html"), attachments=attachments, provider_id=message_id,
             extra=extra | ({"dynamic_template_data": p["dynamic_template_data"]}
                            if p.get("dynamic_template_data") else {})))
-    return Response(202, [("X-Message-Id", message_id)], b"")
+    return Response(200 if sandbox_mode else 202, [("X-Message-Id", message_id)], b"")
 
 
 def _enabled(body: dict[str, Any], setting: str) -> bool:

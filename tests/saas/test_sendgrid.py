@@ -72,13 +72,15 @@ def test_an_invalid_recipient_address_is_named_by_its_field(g):
     assert error["message"] == "Does not contain a valid address."
 
 
-def test_sandbox_mode_answers_200_and_queues_nothing(g):
+def test_sandbox_mode_answers_200_and_the_outbox_flags_the_attempt(g):
     body = {"personalizations": [{"to": [{"email": "jenny@example.com"}]}],
             "from": {"email": "shop@example.com"}, "subject": "x",
             "content": [{"type": "text/plain", "value": "y"}],
             "mail_settings": {"sandbox_mode": {"enable": True}}}
     response = SendGridAPIClient("SG.test-key").client.mail.send.post(request_body=body)
-    assert response.status_code == 200 and outbox_of(g) == []
+    assert response.status_code == 200 and response.body == b""
+    [rec] = outbox_of(g)
+    assert rec["extra"]["test_mode"] is True and rec["to"] == ["jenny@example.com"]
 
 
 def test_a_missing_api_key_is_a_401(g):
