@@ -1,0 +1,250 @@
+"""Slack Web API (``https://slack.com/api/{method}``) and incoming webhooks.
+
+Web API methods answer HTTP 200 always: ``{"ok": true, ...}`` or ``{"ok": false, "error":
+"channel_not_found"}``, as Slack does. Arguments come from the query string, a form or a
+JSON body (slack_sdk sends JSON for chat.postMessage and forms for others); the token from
+``Authorization: Bearer`` or a ``token`` argument. Posted messages are kept per channel
+(collection ``slack_messages``) so chat.update and chat.delete find them, and every posted
+or edited message is an outbox record. Webhooks answer ``ok`` as text/html.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from typing import Any
+
+from guard import outbox
+from guard.providers import Handler, handler
+from guard.providers.slack_workspace import (
+    CHANNELS, USERS, Workspace, find_channel, find_user, slack_id, workspace)
+from guard.request import Response
+from guard.synth.context import SimContext
+
+MESSAGES = "slack_messages"
+CHANNEL_TYPES = {"public_channel", "private_channel", "mpim", "im"}
+
+
+class SlackError(Exception):
+    """An ``{"ok": false, "error": code}`` answer."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def arguments(ctx: SimContext) -> dict[str, Any]:
+    """Query, form and JSON arguments merged (later sources win), as Slack reads them."""
+    args: dict[str, Any] = dict(ctx.request.query)
+    args.update(ctx.request.form_pairs)
+    body = ctx.request.json
+    if isinstance(body, dict):
+        args.update(body)
+    return args
+
+
+Method = Callable[[SimContext, Workspace, dict[str, Any]], dict[str, Any]]
+
+
+def web_api(method: Method) -> Handler:
+    """Wrap a Web API method: check the token, turn :class:`SlackError` into ``ok: false``."""
+
+    def run(ctx: SimContext) -> Response:
+        args = arguments(ctx)
+        header = ctx.request.header("authorization") or ""
+        token = header[7:] if header.lower().startswith("bearer ") else args.get("token")
+        try:
+            if not token:
+                raise SlackError("not_authed")
+            if not str(token).startswith(("xoxb-", "xoxp-", "xoxa-", "xoxe.", "xoxc-")):
+                raise SlackError("invalid_auth")
+            data = method(ctx, workspace(ctx), args)
+        except SlackError as e:
+            return ctx.json(200, {"ok": False, "error": e.code})
+        return ctx.json(200, {"ok": True, **data})
+
+    run.__name__, run.__doc__ = method.__name__, method.__doc__
+    return handler(run)
+
+
+def _ts(ctx: SimContext) -> str:
+    """Message timestamps: the clock's seconds + a per-sandbox sequence, unique and rising."""
+    return f"{ctx.now}.{ctx.world.next('slack.ts') % 1_000_000:06d}"
+
+
+def _target(ctx: SimContext, ref: Any) -> dict[str, Any]:
+    """The channel a message goes to; a user id opens (or reuses) a direct message."""
+    if not isinstance(ref, str) or not ref:
+        raise SlackError("channel_not_found")
+    channel = find_channel(ctx, ref)
+    if channel is not None:
+        return channel
+    user = find_user(ctx, ref)
+    if user is None:
+        raise SlackError("channel_not_found")
+    im = next((c for c in ctx.world.list(CHANNELS) if c.get("user") == user["id"]), None)
+    if im is None:
+        im = ctx.world.put(CHANNELS, {"id": slack_id(ctx, "D"), "created": ctx.now,
+                                      "is_im": True, "is_org_shared": False,
+                                      "user": user["id"], "is_user_deleted": False,
+                                      "priority": 0})
+    return im
+
+
+def _label(channel: dict[str, Any]) -> str:
+    return f"#{channel['name']}" if channel.get("name") else f"@{channel.get('user')}"
+
+
+def _has_content(args: dict[str, Any]) -> bool:
+    return any(args.get(k) for k in ("text", "blocks", "attachments"))
+
+
+@web_api
+def post_message(ctx: SimContext, ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
+    """chat.postMessage"""
+    channel = _target(ctx, args.get("channel"))
+    if channel.get("is_archived"):
+        raise SlackError("is_archived")
+    if not _has_content(args):
+        raise SlackError("no_text")
+    ts = _ts(ctx)
+    message: dict[str, Any] = {
+        "user": ws.bot_user_id, "type": "message", "ts": ts, "bot_id": ws.bot_id,
+        "app_id": ws.app_id, "text": str(args.get("text") or ""), "team": ws.team_id,
+        "bot_profile": {"id": ws.bot_id, "app_id": ws.app_id, "name": ws.bot_name,
+                        "icons": {}, "deleted": False, "updated": ctx.now,
+                        "team_id": ws.team_id},
+    }
+    for key in ("blocks", "attachments", "thread_ts", "username", "icon_emoji", "icon_url"):
+        if args.get(key):
+            message[key] = args[key]
+    ctx.world.put(MESSAGES, {"id": f"{channel['id']}/{ts}", "channel": channel["id"],
+                             "message": message})
+    _record(ctx, ws, channel, message, args)
+    return {"channel": channel["id"], "ts": ts, "message": message}
+
+
+@web_api
+def update_message(ctx: SimContext, ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
+    """chat.update"""
+    channel = _target(ctx, args.get("channel"))
+    stored = ctx.world.get(MESSAGES, f"{channel['id']}/{args.get('ts')}")
+    if stored is None:
+        raise SlackError("message_not_found")
+    if not _has_content(args):
+        raise SlackError("no_text")
+    message = stored["message"]
+    message["text"] = str(args.get("text") or "")
+    for key in ("blocks", "attachments"):
+        if key in args:
+            message[key] = args[key]
+    message["edited"] = {"user": ws.bot_user_id, "ts": _ts(ctx)}
+    ctx.world.put(MESSAGES, stored)
+    _record(ctx, ws, channel, message, args, edit_of=message["ts"])
+    return {"channel": channel["id"], "ts": message["ts"], "text": message["text"],
+            "message": message}
+
+
+@web_api
+def delete_message(ctx: SimContext, ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
+    """chat.delete"""
+    channel = _target(ctx, args.get("channel"))
+    ts = str(args.get("ts") or "")
+    if not ctx.world.delete(MESSAGES, f"{channel['id']}/{ts}"):
+        raise SlackError("message_not_found")
+    return {"channel": channel["id"], "ts": ts}
+
+
+@web_api
+def list_conversations(ctx: SimContext, ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
+    """conversations.list, paged with ``limit`` and ``cursor``."""
+    types = {t.strip() for t in str(args.get("types") or "public_channel").split(",")}
+    if not types <= CHANNEL_TYPES:
+        raise SlackError("invalid_types")
+    exclude_archived = str(args.get("exclude_archived", "")).lower() in ("true", "1")
+    channels = [c for c in ctx.world.list(CHANNELS) if _type(c) in types
+                and not (exclude_archived and c.get("is_archived"))]
+    limit = max(1, min(1000, int(args.get("limit") or 100)))
+    start = _offset(args.get("cursor"))
+    page = channels[start:start + limit]
+    more = start + limit < len(channels)
+    cursor = base64.b64encode(f"offset:{start + limit}".encode()).decode() if more else ""
+    return {"channels": page, "response_metadata": {"next_cursor": cursor}}
+
+
+@web_api
+def user_info(ctx: SimContext, ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
+    """users.info"""
+    user = ctx.world.get(USERS, str(args.get("user") or ""))
+    if user is None:
+        raise SlackError("user_not_found")
+    return {"user": user}
+
+
+@web_api
+def auth_test(ctx: SimContext, ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
+    """auth.test (Bolt and many bots call it first)."""
+    return {"url": f"https://{ws.domain}.slack.com/", "team": ws.team_name,
+            "user": ws.bot_name, "team_id": ws.team_id, "user_id": ws.bot_user_id,
+            "bot_id": ws.bot_id, "is_enterprise_install": False}
+
+
+def _type(channel: dict[str, Any]) -> str:
+    if channel.get("is_im"):
+        return "im"
+    if channel.get("is_mpim"):
+        return "mpim"
+    return "private_channel" if channel.get("is_private") else "public_channel"
+
+
+def _offset(cursor: Any) -> int:
+    if not cursor:
+        return 0
+    try:
+        return int(base64.b64decode(str(cursor)).decode().removeprefix("offset:"))
+    except ValueError:
+        raise SlackError("invalid_cursor") from None
+
+
+def _record(ctx: SimContext, ws: Workspace, channel: dict[str, Any], message: dict[str, Any],
+            args: dict[str, Any], *, edit_of: str | None = None) -> None:
+    extra: dict[str, Any] = {"channel_id": channel["id"], "ts": message["ts"],
+                             "team_id": ws.team_id}
+    for key in ("thread_ts", "blocks", "attachments"):
+        if message.get(key):
+            extra[key] = message[key]
+    if edit_of is not None:
+        extra["edit_of"] = edit_of
+    outbox.record(ctx, outbox.Message(
+        "slack", kind="chat", sender=str(args.get("username") or ws.bot_name),
+        to=[_label(channel)], text=message["text"], provider_id=message["ts"], extra=extra))
+
+
+@handler
+def incoming_webhook(ctx: SimContext) -> Response:
+    """``POST hooks.slack.com/services/T.../B.../secret``: ``ok``, or Slack's plain-text
+    errors (``invalid_payload``, ``no_text``)."""
+    body = ctx.request.json
+    if body is None and ctx.request.form_pairs:  # legacy: payload=<json> form field
+        try:
+            body = json.loads(dict(ctx.request.form_pairs).get("payload") or "null")
+        except ValueError:
+            body = None
+    if not isinstance(body, dict):
+        return _text(400, "invalid_payload")
+    if not _has_content(body):
+        return _text(400, "no_text")
+    team, bot = ctx.captures.get("team", ""), ctx.captures.get("bot", "")
+    channel = body.get("channel")
+    outbox.record(ctx, outbox.Message(
+        "slack", kind="chat", sender=str(body.get("username") or f"webhook {bot}"),
+        to=[str(channel) if channel else f"webhook:{team}/{bot}"], text=str(body.get("text")
+                                                                          or ""),
+        extra={"webhook": f"{team}/{bot}", **{k: body[k] for k in ("blocks", "attachments")
+                                              if body.get(k)}}))
+    return _text(200, "ok")
+
+
+def _text(status: int, text: str) -> Response:
+    return Response(status, [("Content-Type", "text/html")], text.encode())

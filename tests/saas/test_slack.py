@@ -1,0 +1,132 @@
+"""The official slack_sdk (WebClient and WebhookClient), through guard."""
+
+from __future__ import annotations
+
+import re
+import ssl
+
+import pytest
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook import WebhookClient
+from tests.saas.conftest import outbox_of
+
+TS = re.compile(r"^\d{10}\.\d{6}$")
+
+
+@pytest.fixture
+def g(guard_proxy):
+    return guard_proxy()
+
+
+@pytest.fixture
+def tls(g):
+    return ssl.create_default_context(cafile=g.ca)
+
+
+@pytest.fixture
+def slack(g, tls):
+    return WebClient(token="xoxb-guard-test", proxy=g.url, ssl=tls)
+
+
+def test_a_message_is_posted_updated_and_deleted_and_the_outbox_keeps_what_was_said(g, slack):
+    posted = slack.chat_postMessage(channel="#general", text="Deploy finished :rocket:")
+    assert posted["ok"] is True and TS.match(posted["ts"])
+    channel = posted["channel"]
+    assert re.fullmatch(r"C[A-Z0-9]{10}", channel)
+    assert posted["message"]["text"] == "Deploy finished :rocket:"
+    assert posted["message"]["bot_id"].startswith("B")
+
+    updated = slack.chat_update(channel=channel, ts=posted["ts"], text="Deploy rolled back")
+    assert updated["ts"] == posted["ts"] and updated["text"] == "Deploy rolled back"
+    deleted = slack.chat_delete(channel=channel, ts=posted["ts"])
+    assert deleted["ok"] and deleted["ts"] == posted["ts"]
+
+    first, second = outbox_of(g)
+    assert first["provider"] == "slack" and first["kind"] == "chat"
+    assert first["to"] == ["#general"] and first["text"] == "Deploy finished :rocket:"
+    assert first["provider_id"] == posted["ts"] and first["extra"]["channel_id"] == channel
+    assert second["text"] == "Deploy rolled back" and second["extra"]["edit_of"] == posted["ts"]
+    assert g.addon.upstream_attempts == []
+
+
+def test_a_thread_reply_and_blocks_are_kept(g, slack):
+    parent = slack.chat_postMessage(channel="engineering", text="Release 1.2")
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "*notes*"}}]
+    reply = slack.chat_postMessage(channel=parent["channel"], thread_ts=parent["ts"],
+                                   text="notes", blocks=blocks)
+    assert reply["message"]["thread_ts"] == parent["ts"]
+    assert reply["message"]["blocks"] == blocks
+    rec = outbox_of(g)[-1]
+    assert rec["extra"]["thread_ts"] == parent["ts"] and rec["extra"]["blocks"] == blocks
+
+
+def test_conversations_and_users_come_from_the_sandbox_workspace(g, slack):
+    listed = slack.conversations_list(limit=2)
+    names = [c["name"] for c in listed["channels"]]
+    assert names == ["general", "random"]
+    cursor = listed["response_metadata"]["next_cursor"]
+    rest = slack.conversations_list(limit=2, cursor=cursor)
+    assert [c["name"] for c in rest["channels"]] == ["engineering", "alerts"]
+    assert rest["response_metadata"]["next_cursor"] == ""
+    general = listed["channels"][0]
+    assert general["is_general"] is True and general["is_channel"] is True
+
+    me = slack.auth_test()
+    user = slack.users_info(user=general["creator"])["user"]
+    assert user["id"] == general["creator"] and user["team_id"] == me["team_id"]
+    assert user["is_admin"] is True and "@" in user["profile"]["email"]
+    bot = slack.users_info(user=me["user_id"])["user"]
+    assert bot["is_bot"] is True
+
+
+def test_the_same_seed_gives_the_same_workspace(guard_proxy, tls):
+    ids = []
+    for _ in range(2):
+        g = guard_proxy(seed=7)
+        client = WebClient(token="xoxb-guard-test", proxy=g.url, ssl=tls)
+        ids.append([c["id"] for c in client.conversations_list()["channels"]])
+        g.stop()
+    assert ids[0] == ids[1]
+
+
+def test_posting_to_a_user_opens_a_direct_message(g, slack):
+    me = slack.auth_test()
+    creator = slack.conversations_list()["channels"][0]["creator"]
+    posted = slack.chat_postMessage(channel=creator, text="psst")
+    assert posted["channel"].startswith("D") and posted["channel"] != me["user_id"]
+    assert outbox_of(g)[-1]["to"] == [f"@{creator}"]
+
+
+@pytest.mark.parametrize("call, error", [
+    (lambda s: s.chat_postMessage(channel="#no-such-channel", text="x"), "channel_not_found"),
+    (lambda s: s.chat_postMessage(channel="#general"), "no_text"),
+    (lambda s: s.chat_update(channel="general", ts="1.000001", text="x"), "message_not_found"),
+    (lambda s: s.chat_delete(channel="general", ts="1.000001"), "message_not_found"),
+    (lambda s: s.users_info(user="U0NOTAUSER0"), "user_not_found"),
+])
+def test_slack_errors_are_http_200_with_ok_false(g, slack, call, error):
+    with pytest.raises(SlackApiError) as info:
+        call(slack)
+    assert info.value.response.status_code == 200
+    assert info.value.response["ok"] is False and info.value.response["error"] == error
+    assert outbox_of(g) == []
+
+
+def test_a_bad_token_is_invalid_auth(g, tls):
+    with pytest.raises(SlackApiError) as info:
+        WebClient(token="not-a-slack-token", proxy=g.url, ssl=tls).auth_test()
+    assert info.value.response["error"] == "invalid_auth"
+
+
+def test_an_incoming_webhook_says_ok_and_lands_in_the_outbox(g, tls):
+    hook = WebhookClient("https://hooks.slack.com/services/T0001/B0001/secret", proxy=g.url,
+                         ssl=tls)
+    response = hook.send(text="Build #42 failed", blocks=[{"type": "divider"}])
+    assert response.status_code == 200 and response.body == "ok"
+    [rec] = outbox_of(g)
+    assert rec["rule"] == "slack.webhook" and rec["text"] == "Build #42 failed"
+    assert rec["to"] == ["webhook:T0001/B0001"] and rec["extra"]["blocks"] == [{"type": "divider"}]
+    empty = hook.send_dict({"username": "ci"})
+    assert empty.status_code == 400 and empty.body == "no_text"
+    assert g.addon.upstream_attempts == []
