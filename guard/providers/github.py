@@ -1,0 +1,217 @@
+"""GitHub REST (api.github.com): get a repository; create, get and list issues; comment on
+issues; create and get pull requests. Objects carry the fields PyGithub reads.
+
+Any repository a sandbox names exists (created on first use, owned by the URL's owner),
+since agents work on repositories they were told about. Issue and pull request numbers
+share one counter per repository (``World.next``), as on GitHub. Writes need a token
+(401 ``Requires authentication`` otherwise); mistakes answer GitHub's 422 shapes. Every
+issue, pull request and comment is an outbox record.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from guard import outbox
+from guard.providers import handler
+from guard.providers.github_objects import (
+    ISSUES, PULLS, Repo, branch, error, get_issue, issue_key, labels, repo_for, respond,
+    stamp, user, viewer)
+from guard.request import Response
+from guard.synth.context import SimContext
+
+COMMENTS = "github_comments"
+
+
+def _authorized(ctx: SimContext) -> bool:
+    return bool(ctx.request.header("authorization"))
+
+
+def _unauthorized(ctx: SimContext, section: str) -> Response:
+    return error(ctx, 401, "Requires authentication", section)
+
+
+def _missing_field(ctx: SimContext, resource: str, field: str, section: str) -> Response:
+    return error(ctx, 422, "Validation Failed", section,
+                 errors=[{"resource": resource, "code": "missing_field", "field": field}])
+
+
+@handler
+def get_repo(ctx: SimContext) -> Response:
+    return respond(ctx, 200, repo_for(ctx).data)
+
+
+@handler
+def create_issue(ctx: SimContext) -> Response:
+    section = "issues/issues#create-an-issue"
+    if not _authorized(ctx):
+        return _unauthorized(ctx, section)
+    body = ctx.request.json
+    if not isinstance(body, dict) or "title" not in body:
+        return error(ctx, 422, 'Invalid request.\n\n"title" wasn\'t supplied.', section)
+    if body["title"] in (None, ""):
+        return _missing_field(ctx, "Issue", "title", section)
+    if body.get("milestone") is not None:
+        return error(ctx, 422, "Validation Failed", section, errors=[
+            {"value": body["milestone"], "resource": "Issue", "field": "milestone",
+             "code": "invalid"}])
+    repo = repo_for(ctx)
+    issue = _new_issue(ctx, repo, str(body["title"]), body.get("body"),
+                       labels(ctx, repo, body.get("labels") or []),
+                       [user(ctx, a) for a in _assignees(body)], pull=False)
+    outbox.record(ctx, outbox.Message(
+        "github", kind="issue", sender=issue["user"]["login"], to=[repo.full_name],
+        subject=issue["title"], text=issue["body"], provider_id=str(issue["number"]),
+        extra={"repository": repo.full_name, "number": issue["number"],
+               "html_url": issue["html_url"],
+               "labels": [label["name"] for label in issue["labels"]]}))
+    return respond(ctx, 201, issue, location=issue["url"])
+
+
+def _assignees(body: dict[str, Any]) -> list[str]:
+    names = list(body.get("assignees") or [])
+    if body.get("assignee") and body["assignee"] not in names:
+        names.insert(0, body["assignee"])
+    return [str(n) for n in names]
+
+
+def _new_issue(ctx: SimContext, repo: Repo, title: str, text: Any, label_objects: list[Any],
+               assignees: list[dict[str, Any]], *, pull: bool) -> dict[str, Any]:
+    number = ctx.world.next(f"github:{repo.key}:number")
+    issue = ctx.render("github/issue.yaml", api=repo.api, full_name=repo.full_name,
+                       number=number, issue_id=ctx.ids.number(1_000_000_000, 3_999_999_999),
+                       node_id="I_kwDO" + ctx.ids.base62(16), title=title,
+                       body=None if text is None else str(text), user=viewer(ctx),
+                       labels=label_objects, assignees=assignees, created=stamp(ctx),
+                       pull=pull)
+    if pull:
+        html = issue["html_url"]
+        issue["pull_request"] = {"url": f"{repo.api}/pulls/{number}", "html_url": html,
+                                 "diff_url": f"{html}.diff", "patch_url": f"{html}.patch",
+                                 "merged_at": None}
+    ctx.world.put(ISSUES, issue, issue_key(repo, number))
+    return issue
+
+
+@handler
+def fetch_issue(ctx: SimContext) -> Response:
+    repo = repo_for(ctx)
+    issue = get_issue(ctx, repo, ctx.captures["number"])
+    if issue is None:
+        return error(ctx, 404, "Not Found", "issues/issues#get-an-issue")
+    return respond(ctx, 200, issue)
+
+
+@handler
+def list_issues(ctx: SimContext) -> Response:
+    """Newest first; ``state`` (open, closed, all), ``labels``, ``per_page`` and ``page``."""
+    repo = repo_for(ctx)
+    state = ctx.request.query_first("state") or "open"
+    wanted = {x for x in (ctx.request.query_first("labels") or "").split(",") if x}
+    issues = [i for i in ctx.world.list(ISSUES) if i["repository_url"] == repo.api
+              and (state == "all" or i["state"] == state)
+              and wanted <= {label["name"] for label in i["labels"]}]
+    issues.sort(key=lambda i: i["number"], reverse=True)
+    return respond(ctx, 200, _page(ctx, issues))
+
+
+def _page(ctx: SimContext, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    try:
+        per_page = max(1, min(100, int(ctx.request.query_first("per_page") or 30)))
+        page = max(1, int(ctx.request.query_first("page") or 1))
+    except ValueError:
+        per_page, page = 30, 1
+    return items[(page - 1) * per_page:page * per_page]
+
+
+@handler
+def create_comment(ctx: SimContext) -> Response:
+    section = "issues/comments#create-an-issue-comment"
+    if not _authorized(ctx):
+        return _unauthorized(ctx, section)
+    repo = repo_for(ctx)
+    issue = get_issue(ctx, repo, ctx.captures["number"])
+    if issue is None:
+        return error(ctx, 404, "Not Found", section)
+    body = ctx.request.json
+    if not isinstance(body, dict) or "body" not in body:
+        return error(ctx, 422, 'Invalid request.\n\n"body" wasn\'t supplied.', section)
+    if not body["body"]:
+        return _missing_field(ctx, "IssueComment", "body", section)
+    comment_id = ctx.ids.number(1_000_000_000, 3_999_999_999)
+    comment = ctx.render("github/comment.yaml", api=repo.api, full_name=repo.full_name,
+                         number=issue["number"], comment_id=comment_id,
+                         node_id="IC_kwDO" + ctx.ids.base62(16), user=viewer(ctx),
+                         created=stamp(ctx), body=str(body["body"]))
+    ctx.world.put(COMMENTS, comment, str(comment_id))
+    issue["comments"] += 1
+    issue["updated_at"] = comment["created_at"]
+    ctx.world.put(ISSUES, issue, issue_key(repo, issue["number"]))
+    outbox.record(ctx, outbox.Message(
+        "github", kind="comment", sender=comment["user"]["login"],
+        to=[f"{repo.full_name}#{issue['number']}"], subject=issue["title"],
+        text=comment["body"], provider_id=str(comment_id),
+        extra={"repository": repo.full_name, "number": issue["number"],
+               "html_url": comment["html_url"]}))
+    return respond(ctx, 201, comment, location=comment["url"])
+
+
+@handler
+def list_comments(ctx: SimContext) -> Response:
+    repo = repo_for(ctx)
+    issue = get_issue(ctx, repo, ctx.captures["number"])
+    if issue is None:
+        return error(ctx, 404, "Not Found", "issues/comments#list-issue-comments")
+    return respond(ctx, 200, _page(ctx, [c for c in ctx.world.list(COMMENTS)
+                                         if c["issue_url"] == issue["url"]]))
+
+
+@handler
+def create_pull(ctx: SimContext) -> Response:
+    section = "pulls/pulls#create-a-pull-request"
+    if not _authorized(ctx):
+        return _unauthorized(ctx, section)
+    body = ctx.request.json
+    if not isinstance(body, dict):
+        return error(ctx, 400, "Problems parsing JSON", section)
+    for field in ("head", "base"):
+        if not body.get(field):
+            return _missing_field(ctx, "PullRequest", field, section)
+    if not body.get("title") and not body.get("issue"):
+        return _missing_field(ctx, "PullRequest", "title", section)
+    repo = repo_for(ctx)
+    head_ref, base_ref = str(body["head"]).split(":")[-1], str(body["base"])
+    if head_ref == base_ref:
+        return error(ctx, 422, "Validation Failed", section, errors=[
+            {"resource": "PullRequest", "code": "custom",
+             "message": f"No commits between {base_ref} and {head_ref}"}])
+    open_heads = {(p["head"]["ref"], p["base"]["ref"]) for p in ctx.world.list(PULLS)
+                  if p["issue_url"].startswith(f"{repo.api}/") and p["state"] == "open"}
+    if (head_ref, base_ref) in open_heads:
+        return error(ctx, 422, "Validation Failed", section, errors=[
+            {"resource": "PullRequest", "code": "custom", "message": "A pull request already "
+             f"exists for {repo.owner}:{head_ref}."}])
+    issue = _new_issue(ctx, repo, str(body.get("title")), body.get("body"), [], [], pull=True)
+    pull = ctx.render("github/pull.yaml", api=repo.api, full_name=repo.full_name,
+                      number=issue["number"], pull_id=ctx.ids.number(1_000_000_000,
+                                                                     3_999_999_999),
+                      node_id="PR_kwDO" + ctx.ids.base62(16), title=issue["title"],
+                      body=issue["body"], user=issue["user"], created=issue["created_at"],
+                      head=branch(ctx, repo, head_ref), base=branch(ctx, repo, base_ref),
+                      draft=bool(body.get("draft")))
+    ctx.world.put(PULLS, pull, issue_key(repo, issue["number"]))
+    outbox.record(ctx, outbox.Message(
+        "github", kind="pull_request", sender=pull["user"]["login"], to=[repo.full_name],
+        subject=pull["title"], text=pull["body"], provider_id=str(pull["number"]),
+        extra={"repository": repo.full_name, "number": pull["number"], "head": head_ref,
+               "base": base_ref, "html_url": pull["html_url"], "draft": pull["draft"]}))
+    return respond(ctx, 201, pull, location=pull["url"])
+
+
+@handler
+def fetch_pull(ctx: SimContext) -> Response:
+    repo = repo_for(ctx)
+    pull = ctx.world.get(PULLS, issue_key(repo, ctx.captures["number"]))
+    if pull is None:
+        return error(ctx, 404, "Not Found", "pulls/pulls#get-a-pull-request")
+    return respond(ctx, 200, pull)
