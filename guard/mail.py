@@ -9,7 +9,7 @@ that every email lands in the outbox with the same fields however it was sent.
 (True, False)
 >>> m = parse_mime(b"From: a@a.test\\r\\nTo: b@b.test\\r\\nSubject: Hi\\r\\n\\r\\nHello\\r\\n")
 >>> m.sender, m.to, m.subject, m.text
-('a@a.test', ['b@b.test'], 'Hi', 'Hello\\r\\n')
+('a@a.test', ['b@b.test'], 'Hi', 'Hello\\n')
 """
 
 from __future__ import annotations
@@ -122,7 +122,8 @@ def _body(msg: EmailMessage, subtype: str) -> str | None:
         content = part.get_content()
     except (KeyError, LookupError, ValueError):
         return None
-    return content if isinstance(content, str) else None
+    # Line ends are CRLF on the wire; the outbox keeps the text as written (LF).
+    return content.replace("\r\n", "\n") if isinstance(content, str) else None
 
 
 def _attachments(msg: EmailMessage) -> list[Attachment]:

@@ -27,6 +27,7 @@ from guard.engine import Engine
 from guard.net import dns
 from guard.reload import Reloader
 from guard.rules import load_rules
+from guard.smtp import SinkConfig, SmtpSink
 from guard.synth.simulator import Simulator
 from guard.world import snapshot
 from guard.world.store import WorldStore
@@ -59,6 +60,13 @@ class RunConfig:
     upstream_ca: Path | None = None  # verify allowed upstreams against these CAs only
     dns_listen: tuple[str, int] | None = None  # serve the sandbox DNS stub here (UDP)
     dns_answer: str | None = None  # the address every name resolves to; default dns host
+    smtp_port: int | None = None  # SMTP sink (STARTTLS) on listen_host; 0 picks a free port
+    smtps_port: int | None = None  # SMTP sink with implicit TLS (for redirected port 465)
+
+    def sink(self) -> SinkConfig | None:
+        if self.smtp_port is None and self.smtps_port is None:
+            return None
+        return SinkConfig(self.listen_host, self.smtp_port, self.smtps_port, self.confdir)
 
 
 class GuardMaster(master.Master):
@@ -67,7 +75,8 @@ class GuardMaster(master.Master):
     def __init__(self, opts: options.Options, addon: GuardAddon,
                  on_running: Callable[[GuardMaster], Any] | None = None,
                  reloader: Reloader | None = None,
-                 dns_stub: tuple[str, int, str] | None = None) -> None:
+                 dns_stub: tuple[str, int, str] | None = None,
+                 sink: SinkConfig | None = None) -> None:
         super().__init__(opts, with_termlog=True)
         # mitmdump lowers the root logger to DEBUG; this lean master does not, so guard's own
         # info lines (such as "rules reloaded") would be dropped before termlog's level
@@ -78,6 +87,8 @@ class GuardMaster(master.Master):
         self.dns_stub = dns_stub
         self.dns_addr: tuple[str, int] | None = None
         self._dns: asyncio.DatagramTransport | None = None
+        self._sink = sink
+        self.smtp: SmtpSink | None = None
         self.addons.add(
             core.Core(),
             disable_h2c.DisableH2C(),
@@ -98,6 +109,11 @@ class GuardMaster(master.Master):
             self._dns = await dns.serve(host, port, answer)
             bound = self._dns.get_extra_info("sockname")
             self.dns_addr = (str(bound[0]), int(bound[1]))
+        if self._sink is not None:
+            # After configure: the CA the sink signs its certificates with exists by now.
+            # A failure (port taken, unreadable CA) propagates and stops guard.
+            self.smtp = await SmtpSink(self._sink, self.guard.simulator.worlds,
+                                       self.guard.audit).start()
         if self._on_running is not None:
             self._on_running(self)
 
@@ -106,6 +122,8 @@ class GuardMaster(master.Master):
             self.reloader.stop()
         if self._dns is not None:
             self._dns.close()
+        if self.smtp is not None:
+            await self.smtp.close()
         await super().done()
 
     def listen_addrs(self) -> list[tuple[str, int]]:
@@ -174,7 +192,8 @@ def start(cfg: RunConfig, addon: GuardAddon,
     """Make the master; call from inside a running event loop, then ``await m.run()``."""
     reloader = Reloader(addon, cfg.rules, builtin=cfg.builtin,
                         interval=cfg.reload_interval if cfg.reload else 0)
-    m = GuardMaster(options.Options(), addon, on_running, reloader, dns_stub(cfg))
+    m = GuardMaster(options.Options(), addon, on_running, reloader, dns_stub(cfg),
+                    cfg.sink())
     m.options.update(**option_values(cfg))
     return m
 

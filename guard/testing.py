@@ -76,5 +76,14 @@ class RunningGuard:
         return {"http": self.url, "https": self.url}
 
     @property
+    def smtp_port(self) -> int | None:
+        """The SMTP sink's port (``smtp_port=0`` in the config picks a free one)."""
+        return self.master.smtp.port if self.master and self.master.smtp else None
+
+    @property
+    def smtps_port(self) -> int | None:
+        return self.master.smtp.tls_port if self.master and self.master.smtp else None
+
+    @property
     def ca(self) -> str:
         return str(Path(self.cfg.confdir) / "mitmproxy-ca-cert.pem")

@@ -73,6 +73,11 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dns-answer", default=None, metavar="IPV4",
                    help="the address the DNS stub gives for every name (default: the "
                    "--dns-listen host); must reach guard's transparent listener")
+    p.add_argument("--smtp-port", type=int, default=None, metavar="PORT",
+                   help="also run the SMTP sink (ESMTP, STARTTLS, AUTH) on the listen host: "
+                   "every message goes to the outbox, none is relayed")
+    p.add_argument("--smtps-port", type=int, default=None, metavar="PORT",
+                   help="the SMTP sink with implicit TLS, for clients of port 465")
     p.add_argument("--quiet", "-q", action="store_true", help="log warnings only")
 
 
@@ -98,6 +103,7 @@ def config_from(args: argparse.Namespace) -> RunConfig:
         reload=args.reload,
         world=args.world, webhook_allow=list(args.webhook_allow),
         upstream_ca=args.upstream_ca, dns_listen=args.dns_listen, dns_answer=args.dns_answer,
+        smtp_port=args.smtp_port, smtps_port=args.smtps_port,
     )
 
 
@@ -113,6 +119,14 @@ def banner(m: GuardMaster, cfg: RunConfig) -> None:
         print(f"guard: audit log {cfg.audit}")
     print("guard: rule files and templates are " + ("watched for changes; " if cfg.reload else
           "not watched (--no-reload); ") + "SIGHUP reloads them")
+    if m.smtp is not None:
+        ports = [f"SMTP {host}:{m.smtp.port} (STARTTLS)" if m.smtp.port is not None else "",
+                 f"SMTPS {host}:{m.smtp.tls_port}" if m.smtp.tls_port is not None else ""]
+        print(f"guard: SMTP sink {', '.join(p for p in ports if p)}: messages go to the "
+              "outbox, none is relayed")
+    if cfg.state:
+        print(f"guard: sandbox worlds journaled in {cfg.state} (guard outbox --state "
+              f"{cfg.state})")
     if m.dns_addr is not None:
         print(f"guard: DNS stub on {m.dns_addr[0]}:{m.dns_addr[1]} (UDP)")
     if "transparent" in cfg.mode:
@@ -145,5 +159,9 @@ def run(args: argparse.Namespace) -> int:
     except (AuditError, WorldError, ValueError) as e:
         print(f"guard: not starting: {e}", file=sys.stderr)
         return 1
-    asyncio.run(serve(cfg, addon, lambda master: banner(master, cfg)))
+    try:
+        asyncio.run(serve(cfg, addon, lambda master: banner(master, cfg)))
+    except OSError as e:  # e.g. the SMTP sink's port is taken
+        print(f"guard: stopped: {e}", file=sys.stderr)
+        return 1
     return 0

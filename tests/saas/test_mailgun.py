@@ -64,7 +64,7 @@ def test_a_mime_message_keeps_envelope_only_recipients_as_bcc(g):
     [rec] = outbox_of(g)
     assert rec["rule"] == "mailgun.messages.send-mime" and rec["subject"] == "Receipt"
     assert rec["to"] == ["jenny@example.com"] and rec["bcc"] == ["audit@example.com"]
-    assert rec["text"] == "Thank you\r\n"
+    assert rec["text"] == "Thank you\n"
 
 
 @pytest.mark.parametrize("data, message", [

@@ -99,7 +99,7 @@ def test_ses_v1_send_raw_email_reads_the_mime_message(g):
     out = client(g, "ses").send_raw_email(RawMessage={"Data": raw})
     assert MESSAGE_ID.match(out["MessageId"])
     [rec] = outbox_of(g)
-    assert rec["subject"] == "Raw hello" and rec["html"] == "<h1>Hello</h1>\r\n"
+    assert rec["subject"] == "Raw hello" and rec["html"] == "<h1>Hello</h1>\n"
     assert rec["text"] is None and rec["to"] == ["jenny@example.com"]
 
 

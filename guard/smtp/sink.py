@@ -1,0 +1,153 @@
+"""The SMTP sink: accepts every message into the sending sandbox's outbox, relays nothing.
+
+``guard run --smtp-port 2525`` listens for SMTP (STARTTLS offered) and ``--smtps-port
+4650`` for SMTP over implicit TLS (what clients of port 465 expect), on the proxy's listen
+host, in the proxy's event loop. The sandbox is the client's address. Each accepted
+message becomes an outbox record (provider ``smtp``) and an audit event (method ``SMTP``,
+rule ``guard.smtp.sink``, action ``simulate``), written in one world transaction: if the
+audit log cannot be written, the message is refused with a temporary error and kept
+nowhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+import struct
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from guard import outbox
+from guard.audit.event import FlowRecord, build_event
+from guard.audit.writer import AuditWriter
+from guard.mail import address_of, parse_mime
+from guard.request import Request
+from guard.smtp.session import Envelope, Session
+from guard.smtp.tls import CertIssuer
+from guard.world.store import WorldStore
+
+log = logging.getLogger("guard")
+
+RULE_ID = "guard.smtp.sink"
+SO_ORIGINAL_DST = 80  # linux/netfilter_ipv4.h: where a REDIRECTed connection was going
+
+
+@dataclass(frozen=True)
+class SinkConfig:
+    host: str
+    port: int | None = None  # plain SMTP with STARTTLS
+    tls_port: int | None = None  # implicit TLS
+    confdir: Path = Path("~/.guard").expanduser()
+
+
+class SmtpSink:
+    def __init__(self, cfg: SinkConfig, worlds: WorldStore, audit: AuditWriter) -> None:
+        self.cfg, self.worlds, self.audit = cfg, worlds, audit
+        self.hostname = socket.gethostname() or "guard"
+        self._servers: list[asyncio.Server] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> SmtpSink:
+        """Listen; raises ``OSError`` (port taken) or the CA's read error."""
+        issuer = CertIssuer(self.cfg.confdir, [self.cfg.host, self.hostname])
+        if self.cfg.port is not None:
+            self._servers.append(await asyncio.start_server(
+                lambda r, w: self._serve(r, w, issuer, implicit=False), self.cfg.host,
+                self.cfg.port, limit=1024 * 1024))
+        if self.cfg.tls_port is not None:
+            self._servers.append(await asyncio.start_server(
+                lambda r, w: self._serve(r, w, issuer, implicit=True), self.cfg.host,
+                self.cfg.tls_port, ssl=issuer.default, limit=1024 * 1024))
+        return self
+
+    @property
+    def port(self) -> int | None:
+        return self._bound(self.cfg.port, 0)
+
+    @property
+    def tls_port(self) -> int | None:
+        return self._bound(self.cfg.tls_port, 1 if self.cfg.port is not None else 0)
+
+    def _bound(self, wanted: int | None, index: int) -> int | None:
+        if wanted is None or index >= len(self._servers):
+            return None
+        return int(self._servers[index].sockets[0].getsockname()[1])
+
+    async def close(self) -> None:
+        for server in self._servers:
+            server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        for server in self._servers:
+            await server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     issuer: CertIssuer, *, implicit: bool) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        destination = original_destination(writer)
+        session = Session(reader, writer, hostname=self.hostname, tls=issuer.default,
+                          implicit_tls=implicit,
+                          deliver=lambda env: self.deliver(env, destination))
+        try:
+            await session.run()
+        except (ConnectionError, TimeoutError, ssl.SSLError, ValueError) as e:
+            log.info("guard: SMTP session from %s ended: %s", session.envelope.client, e)
+        finally:
+            if task is not None:
+                self._tasks.discard(task)
+            writer.close()
+
+    async def deliver(self, env: Envelope, destination: tuple[str, int]) -> str:
+        """Keep one message: outbox record and audit event in one transaction."""
+        started, t0 = time.time(), time.perf_counter()
+        try:
+            return self._keep(env, destination, started, t0)
+        except Exception:
+            log.exception("guard: SMTP message from %s not kept", env.client)
+            raise
+
+    def _keep(self, env: Envelope, destination: tuple[str, int], started: float,
+              t0: float) -> str:
+        sandbox = env.client or "default"
+        world = self.worlds.world(sandbox)
+        mime = parse_mime(env.data)
+        visible = {address_of(a).lower() for a in [*mime.to, *mime.cc]}
+        hidden = [a for a in env.rcpt_to if a.lower() not in visible]
+        host = env.server_name or destination[0]
+        with world.transaction() as changes:
+            rec = outbox.add(world, outbox.Message(
+                "smtp", sender=mime.sender or env.mail_from, to=mime.to, cc=mime.cc,
+                bcc=[*mime.bcc, *hidden], subject=mime.subject, text=mime.text,
+                html=mime.html, attachments=mime.attachments, provider_id=mime.message_id,
+                extra={"envelope_from": env.mail_from, "envelope_to": list(env.rcpt_to),
+                       "helo": env.helo, "tls": env.tls, "authenticated": env.authenticated,
+                       "server": f"{host}:{destination[1]}", "size": len(env.data)}),
+                rule_id=RULE_ID)
+            request = Request("SMTP", "smtp", host, destination[1], "/", client=env.client,
+                              sandbox=sandbox, sni=env.server_name)
+            self.audit.write(build_event(FlowRecord(
+                request, RULE_ID, "simulate", "SMTP sink: kept in the outbox, never relayed",
+                status=250, started=started, duration_ms=(time.perf_counter() - t0) * 1000,
+                changes=list(changes))))
+        self.worlds.flush(world)
+        return str(rec["id"])
+
+
+def original_destination(writer: asyncio.StreamWriter) -> tuple[str, int]:
+    """Where the client meant to connect: the pre-REDIRECT address on Linux (iptables
+    REDIRECT keeps it in SO_ORIGINAL_DST), else the sink's own address."""
+    sock = writer.get_extra_info("socket")
+    local = writer.get_extra_info("sockname") or ("", 0)
+    if sock is not None and sock.family == socket.AF_INET:
+        try:
+            raw = sock.getsockopt(socket.SOL_IP, SO_ORIGINAL_DST, 16)
+            port, packed = struct.unpack_from("!2xH4s", raw)
+            return socket.inet_ntoa(packed), int(port)
+        except OSError:
+            pass
+    return str(local[0]), int(local[1])
