@@ -56,7 +56,9 @@ def split_addresses(value: str | Iterable[str] | None) -> list[str]:
 
 
 def _split(text: str) -> list[str]:
-    parts, current, quoted, angle = [], [], False, 0
+    parts: list[str] = []
+    current: list[str] = []
+    quoted, angle = False, 0
     for ch in text:
         if ch == '"':
             quoted = not quoted

@@ -15,8 +15,20 @@ from typing import Any
 from guard import outbox
 from guard.providers import handler
 from guard.providers.github_objects import (
-    ISSUES, PULLS, Repo, branch, error, get_issue, issue_key, labels, repo_for, respond,
-    stamp, user, viewer)
+    ISSUES,
+    PULLS,
+    Repo,
+    branch,
+    error,
+    get_issue,
+    issue_key,
+    labels,
+    repo_for,
+    respond,
+    stamp,
+    user,
+    viewer,
+)
 from guard.request import Response
 from guard.synth.context import SimContext
 
@@ -78,7 +90,7 @@ def _assignees(body: dict[str, Any]) -> list[str]:
 def _new_issue(ctx: SimContext, repo: Repo, title: str, text: Any, label_objects: list[Any],
                assignees: list[dict[str, Any]], *, pull: bool) -> dict[str, Any]:
     number = ctx.world.next(f"github:{repo.key}:number")
-    issue = ctx.render("github/issue.yaml", api=repo.api, full_name=repo.full_name,
+    issue: dict[str, Any] = ctx.render("github/issue.yaml", api=repo.api, full_name=repo.full_name,
                        number=number, issue_id=ctx.ids.number(1_000_000_000, 3_999_999_999),
                        node_id="I_kwDO" + ctx.ids.base62(16), title=title,
                        body=None if text is None else str(text), user=viewer(ctx),

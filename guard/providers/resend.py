@@ -49,7 +49,7 @@ def check(email: Any) -> dict[str, Any] | None:
 
 
 def _send(ctx: SimContext, email: dict[str, Any]) -> str:
-    email_id = ctx.ids.uuid()
+    email_id: str = ctx.ids.uuid()
     created = ctx.world.clock.now()
     to, cc, bcc = _list(email["to"]), _list(email.get("cc")), _list(email.get("bcc"))
     reply_to = _list(email.get("reply_to"))

@@ -18,7 +18,14 @@ from typing import Any
 from guard import outbox
 from guard.providers import Handler, handler
 from guard.providers.slack_workspace import (
-    CHANNELS, USERS, Workspace, find_channel, find_user, slack_id, workspace)
+    CHANNELS,
+    USERS,
+    Workspace,
+    find_channel,
+    find_user,
+    slack_id,
+    workspace,
+)
 from guard.request import Response
 from guard.synth.context import SimContext
 

@@ -1,8 +1,8 @@
 """Twilio's XML representation (2010-04-01 paths without ``.json``): the same resources as
 the JSON API, wrapped in ``<TwilioResponse>`` with CamelCase element names.
 
->>> to_xml({"sid": "SM1", "num_media": "0", "error_code": None}, "Message").decode()
-'<TwilioResponse><Message><Sid>SM1</Sid><NumMedia>0</NumMedia><ErrorCode /></Message></TwilioResponse>'
+>>> to_xml({"sid": "SM1", "num_media": "0", "error_code": None}, "Message").decode()[16:]
+'<Message><Sid>SM1</Sid><NumMedia>0</NumMedia><ErrorCode /></Message></TwilioResponse>'
 """
 
 from __future__ import annotations

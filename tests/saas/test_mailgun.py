@@ -6,6 +6,7 @@ import re
 
 import pytest
 import requests
+
 from tests.saas.conftest import outbox_of
 
 KEY = ("api", "key-test")

@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 import requests
+
 from tests.saas.conftest import outbox_of
 
 HEADERS = {"X-Postmark-Server-Token": "server-token", "Accept": "application/json"}

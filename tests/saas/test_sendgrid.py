@@ -8,6 +8,7 @@ import pytest
 from python_http_client.exceptions import BadRequestsError, UnauthorizedError
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Attachment, Mail
+
 from tests.saas.conftest import outbox_of
 
 

@@ -9,6 +9,7 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
+
 from tests.saas.conftest import outbox_of
 
 TS = re.compile(r"^\d{10}\.\d{6}$")

@@ -9,6 +9,7 @@ import ssl
 from email.message import EmailMessage
 
 import pytest
+
 from tests.saas.conftest import outbox_of
 
 SECRET = "hunter2-never-stored"

@@ -10,6 +10,7 @@ import requests
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
+
 from tests.saas.conftest import outbox_of
 
 ACCOUNT = "AC" + "0123456789abcdef" * 2
