@@ -119,6 +119,7 @@ class SmtpSink:
         visible = {address_of(a).lower() for a in [*mime.to, *mime.cc]}
         hidden = [a for a in env.rcpt_to if a.lower() not in visible]
         host = env.server_name or destination[0]
+        world.clock.tick()  # a kept message is a simulated request: the virtual clock moves
         with world.transaction() as changes:
             rec = outbox.add(world, outbox.Message(
                 "smtp", sender=mime.sender or env.mail_from, to=mime.to, cc=mime.cc,
