@@ -99,6 +99,7 @@ def test_posting_to_a_user_opens_a_direct_message(g, slack):
     assert outbox_of(g)[-1]["to"] == [f"@{creator}"]
 
 
+@pytest.mark.filterwarnings("ignore:The top-level `text` argument is missing")
 @pytest.mark.parametrize("call, error", [
     (lambda s: s.chat_postMessage(channel="#no-such-channel", text="x"), "channel_not_found"),
     (lambda s: s.chat_postMessage(channel="#general"), "no_text"),
