@@ -5,13 +5,12 @@ Web API methods answer HTTP 200 always: ``{"ok": true, ...}`` or ``{"ok": false,
 JSON body (slack_sdk sends JSON for chat.postMessage and forms for others); the token from
 ``Authorization: Bearer`` or a ``token`` argument. Posted messages are kept per channel
 (collection ``slack_messages``) so chat.update and chat.delete find them, and every posted
-or edited message is an outbox record. Webhooks answer ``ok`` as text/html.
+or edited message is an outbox record. Incoming webhooks: :mod:`guard.providers.slack_webhook`.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -103,7 +102,7 @@ def _label(channel: dict[str, Any]) -> str:
     return f"#{channel['name']}" if channel.get("name") else f"@{channel.get('user')}"
 
 
-def _has_content(args: dict[str, Any]) -> bool:
+def has_content(args: dict[str, Any]) -> bool:
     return any(args.get(k) for k in ("text", "blocks", "attachments"))
 
 
@@ -113,7 +112,7 @@ def post_message(ctx: SimContext, ws: Workspace, args: dict[str, Any]) -> dict[s
     channel = _target(ctx, args.get("channel"))
     if channel.get("is_archived"):
         raise SlackError("is_archived")
-    if not _has_content(args):
+    if not has_content(args):
         raise SlackError("no_text")
     ts = _ts(ctx)
     message: dict[str, Any] = {
@@ -139,7 +138,7 @@ def update_message(ctx: SimContext, ws: Workspace, args: dict[str, Any]) -> dict
     stored = ctx.world.get(MESSAGES, f"{channel['id']}/{args.get('ts')}")
     if stored is None:
         raise SlackError("message_not_found")
-    if not _has_content(args):
+    if not has_content(args):
         raise SlackError("no_text")
     message = stored["message"]
     message["text"] = str(args.get("text") or "")
@@ -226,32 +225,3 @@ def _record(ctx: SimContext, ws: Workspace, channel: dict[str, Any], message: di
     outbox.record(ctx, outbox.Message(
         "slack", kind="chat", sender=str(args.get("username") or ws.bot_name),
         to=[_label(channel)], text=message["text"], provider_id=message["ts"], extra=extra))
-
-
-@handler
-def incoming_webhook(ctx: SimContext) -> Response:
-    """``POST hooks.slack.com/services/T.../B.../secret``: ``ok``, or Slack's plain-text
-    errors (``invalid_payload``, ``no_text``)."""
-    body = ctx.request.json
-    if body is None and ctx.request.form_pairs:  # legacy: payload=<json> form field
-        try:
-            body = json.loads(dict(ctx.request.form_pairs).get("payload") or "null")
-        except ValueError:
-            body = None
-    if not isinstance(body, dict):
-        return _text(400, "invalid_payload")
-    if not _has_content(body):
-        return _text(400, "no_text")
-    team, bot = ctx.captures.get("team", ""), ctx.captures.get("bot", "")
-    channel = body.get("channel")
-    outbox.record(ctx, outbox.Message(
-        "slack", kind="chat", sender=str(body.get("username") or f"webhook {bot}"),
-        to=[str(channel) if channel else f"webhook:{team}/{bot}"], text=str(body.get("text")
-                                                                          or ""),
-        extra={"webhook": f"{team}/{bot}", **{k: body[k] for k in ("blocks", "attachments")
-                                              if body.get(k)}}))
-    return _text(200, "ok")
-
-
-def _text(status: int, text: str) -> Response:
-    return Response(status, [("Content-Type", "text/html")], text.encode())
