@@ -305,7 +305,7 @@ class GuardAddon:
             changes=state.changes, error=state.error,
         )
         try:
-            self.feed.add(self.audit.write(self.events.build(record)))
+            self.write_event(record)
         except Exception as e:  # an unrecorded flow must not get its answer: fail closed
             if isinstance(e, AuditError):
                 message = str(e)
@@ -317,6 +317,13 @@ class GuardAddon:
                 flow.response = http.Response.make(503, json.dumps({"error": {
                     "type": "guard_error", "rule": AUDIT_RULE_ID, "message": message}}),
                     {"Content-Type": "application/json"})
+
+    def write_event(self, record: FlowRecord) -> dict[str, Any]:
+        """Build, write and publish (guard.internal's live feed) one audit event. Also used
+        by the SMTP sink for the messages it keeps. Raises AuditError when it cannot write."""
+        event = self.audit.write(self.events.build(record))
+        self.feed.add(event)
+        return event
 
     def _schedule(self, effect: Any) -> None:
         loop = asyncio.get_running_loop()

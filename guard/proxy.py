@@ -113,7 +113,7 @@ class GuardMaster(master.Master):
             # After configure: the CA the sink signs its certificates with exists by now.
             # A failure (port taken, unreadable CA) propagates and stops guard.
             self.smtp = await SmtpSink(self._sink, self.guard.simulator.worlds,
-                                       self.guard.audit).start()
+                                       self.guard.write_event).start()
         if self._on_running is not None:
             self._on_running(self)
 

@@ -17,12 +17,12 @@ import socket
 import ssl
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from guard import outbox
-from guard.audit.event import FlowRecord, build_event
-from guard.audit.writer import AuditWriter
+from guard.audit.event import FlowRecord
 from guard.mail import address_of, parse_mime
 from guard.request import Request
 from guard.smtp.session import Envelope, Session
@@ -43,9 +43,13 @@ class SinkConfig:
     confdir: Path = Path("~/.guard").expanduser()
 
 
+WriteEvent = Callable[[FlowRecord], object]
+"""Writes one audit event (the addon's ``write_event``); raises when it cannot."""
+
+
 class SmtpSink:
-    def __init__(self, cfg: SinkConfig, worlds: WorldStore, audit: AuditWriter) -> None:
-        self.cfg, self.worlds, self.audit = cfg, worlds, audit
+    def __init__(self, cfg: SinkConfig, worlds: WorldStore, write_event: WriteEvent) -> None:
+        self.cfg, self.worlds, self.write_event = cfg, worlds, write_event
         self.hostname = socket.gethostname() or "guard"
         self._servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -131,10 +135,10 @@ class SmtpSink:
                 rule_id=RULE_ID)
             request = Request("SMTP", "smtp", host, destination[1], "/", client=env.client,
                               sandbox=sandbox, sni=env.server_name)
-            self.audit.write(build_event(FlowRecord(
+            self.write_event(FlowRecord(
                 request, RULE_ID, "simulate", "SMTP sink: kept in the outbox, never relayed",
                 status=250, started=started, duration_ms=(time.perf_counter() - t0) * 1000,
-                changes=list(changes))))
+                changes=list(changes)))
         self.worlds.flush(world)
         return str(rec["id"])
 

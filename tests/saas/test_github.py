@@ -5,14 +5,13 @@ from __future__ import annotations
 import pytest
 import requests
 from github import Auth, Github, GithubException
-
-from tests.saas.conftest import outbox_of
+from saas_helpers import env_proxy, outbox_of
 
 
 @pytest.fixture
-def g(guard_proxy, env_proxy):
+def g(guard_proxy, monkeypatch):
     running = guard_proxy()
-    env_proxy(running)  # PyGithub uses requests: HTTPS_PROXY and REQUESTS_CA_BUNDLE
+    env_proxy(monkeypatch, running)  # PyGithub uses requests: env proxy and CA bundle
     return running
 
 

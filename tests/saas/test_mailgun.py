@@ -6,8 +6,7 @@ import re
 
 import pytest
 import requests
-
-from tests.saas.conftest import outbox_of
+from saas_helpers import outbox_of
 
 KEY = ("api", "key-test")
 

@@ -62,3 +62,17 @@ def test_json_and_filters(guard_proxy, tmp_path, capsys):
 def test_a_missing_state_directory_says_how_to_make_one(tmp_path, capsys):
     assert main(["outbox", "--state", str(tmp_path / "nope")]) == 1
     assert "--state" in capsys.readouterr().err
+
+
+def test_an_agent_reads_its_own_outbox_from_guard_internal_without_state(guard_proxy):
+    g = guard_proxy(smtp_port=0)
+    send_some(g)
+    r = requests.get("https://guard.internal/outbox", proxies=g.proxies, verify=g.ca,
+                     timeout=10)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["sandbox"] == "127.0.0.1"
+    assert [rec["provider"] for rec in body["outbox"]] == ["mailgun", "twilio", "smtp"]
+    events = requests.get("https://guard.internal/events", proxies=g.proxies, verify=g.ca,
+                          timeout=10).json()
+    assert any(e.get("rule") == "guard.smtp.sink" for e in events["events"])

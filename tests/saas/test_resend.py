@@ -7,8 +7,7 @@ import uuid
 
 import pytest
 import requests
-
-from tests.saas.conftest import outbox_of
+from saas_helpers import outbox_of
 
 AUTH = {"Authorization": "Bearer re_test_123"}
 

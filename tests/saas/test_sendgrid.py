@@ -6,16 +6,15 @@ import base64
 
 import pytest
 from python_http_client.exceptions import BadRequestsError, UnauthorizedError
+from saas_helpers import env_proxy, outbox_of
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Attachment, Mail
 
-from tests.saas.conftest import outbox_of
-
 
 @pytest.fixture
-def g(guard_proxy, env_proxy):
+def g(guard_proxy, monkeypatch):
     running = guard_proxy()
-    env_proxy(running)
+    env_proxy(monkeypatch, running)
     return running
 
 

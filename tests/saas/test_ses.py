@@ -9,8 +9,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-
-from tests.saas.conftest import outbox_of
+from saas_helpers import outbox_of
 
 MESSAGE_ID = re.compile(r"^0100[0-9a-f]{12}-[0-9a-f-]{36}-000000$")
 

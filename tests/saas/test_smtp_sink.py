@@ -9,8 +9,7 @@ import ssl
 from email.message import EmailMessage
 
 import pytest
-
-from tests.saas.conftest import outbox_of
+from saas_helpers import outbox_of
 
 SECRET = "hunter2-never-stored"
 
@@ -62,7 +61,9 @@ def test_smtplib_submits_with_starttls_and_login_and_the_message_is_kept(g, tmp_
     [event] = [e for e in events if e["method"] == "SMTP"]
     assert event["rule"] == "guard.smtp.sink" and event["action"] == "simulate"
     assert event["sandbox"] == "127.0.0.1" and event["status"] == 250
-    assert event["changes"][0] == {"op": "create", "collection": "outbox", "id": rec["id"]}
+    change = event["changes"][0]
+    assert (change["op"], change["collection"], change["id"]) == ("create", "outbox", rec["id"])
+    assert event["outbox"] == [rec["id"]]
     # credentials are accepted and forgotten: in no log, state or outbox
     for path in [tmp_path / "audit.jsonl", *(tmp_path / "state").glob("*.jsonl")]:
         assert SECRET not in path.read_text()

@@ -7,11 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 import requests
+from saas_helpers import outbox_of
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
-
-from tests.saas.conftest import outbox_of
 
 ACCOUNT = "AC" + "0123456789abcdef" * 2
 
