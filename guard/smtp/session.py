@@ -52,11 +52,14 @@ class Reply(Exception):
 class Session:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
                  hostname: str, deliver: Deliver, tls: ssl.SSLContext | None,
-                 implicit_tls: bool = False) -> None:
+                 implicit_tls: bool = False,
+                 sni: Callable[[object], str | None] = lambda _: None) -> None:
         self.reader, self.writer = reader, writer
-        self.hostname, self.deliver, self.tls = hostname, deliver, tls
+        self.hostname, self.deliver, self.tls, self.sni = hostname, deliver, tls, sni
         peer = writer.get_extra_info("peername")
         self.envelope = Envelope(client=str(peer[0]) if peer else "", tls=implicit_tls)
+        if implicit_tls:
+            self.envelope.server_name = sni(writer.get_extra_info("ssl_object"))
         self.greeted = False
 
     async def run(self) -> None:
@@ -118,8 +121,7 @@ class Session:
             raise Reply(503, "5.5.1 Error: TLS already active")
         await self.reply(220, "2.0.0 Ready to start TLS")
         await self.writer.start_tls(self.tls)
-        ssl_object = self.writer.get_extra_info("ssl_object")
-        self.envelope.server_name = getattr(ssl_object, "server_hostname", None)
+        self.envelope.server_name = self.sni(self.writer.get_extra_info("ssl_object"))
         # RFC 3207: forget everything learned before the handshake.
         self.envelope.tls, self.envelope.authenticated, self.greeted = True, False, False
         self._reset()

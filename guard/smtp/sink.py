@@ -95,7 +95,7 @@ class SmtpSink:
             self._tasks.add(task)
         destination = original_destination(writer)
         session = Session(reader, writer, hostname=self.hostname, tls=issuer.default,
-                          implicit_tls=implicit,
+                          implicit_tls=implicit, sni=issuer.server_name,
                           deliver=lambda env: self.deliver(env, destination))
         try:
             await session.run()

@@ -53,6 +53,12 @@ class CertIssuer:
         if name:
             sock.context = self.for_name(name)
 
+    def server_name(self, ssl_object: object) -> str | None:
+        """The SNI name a finished handshake asked for (Python shows it to servers only in
+        the SNI callback, which switched the connection to that name's context)."""
+        context = getattr(ssl_object, "context", None)
+        return next((n for n, c in self._contexts.items() if c is context), None)
+
     def for_name(self, name: str) -> ssl.SSLContext:
         name = name.lower().rstrip(".")
         context = self._contexts.get(name)
