@@ -26,6 +26,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r.add_argument("--dns-port", type=int, default=None, metavar="PORT",
                    help="also redirect the sandbox's DNS (UDP 53) to guard's DNS stub on PORT "
                    "(guard run --dns-listen 0.0.0.0:PORT --dns-answer GATEWAY_IP)")
+    r.add_argument("--smtp-port", type=int, default=None, metavar="PORT",
+                   help="also redirect the sandbox's SMTP (TCP 25 and 587) to guard's SMTP sink "
+                   "on PORT (guard run --smtp-port PORT)")
+    r.add_argument("--smtps-port", type=int, default=None, metavar="PORT",
+                   help="also redirect the sandbox's SMTPS (TCP 465) to the sink's implicit-TLS "
+                   "port (guard run --smtps-port PORT)")
     r.add_argument("--chain", default="GUARD",
                    help="prefix of the iptables chains guard adds (default: GUARD)")
     r.add_argument("--remove", action="store_true",
@@ -36,12 +42,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def print_rules(args: argparse.Namespace) -> int:
-    gw = rules.Gateway(args.interface, args.port, args.dns_port, chain=args.chain)
+    gw = rules.Gateway(args.interface, args.port, args.dns_port, chain=args.chain,
+                       smtp_port=args.smtp_port, smtps_port=args.smtps_port)
     cmds = rules.teardown(gw) if args.remove else rules.setup(gw)
     if not args.apply:
         if not args.remove:
             dns = (f" --dns-listen 0.0.0.0:{args.dns_port} --dns-answer <address of "
                    f"{args.interface}>") if args.dns_port else ""
+            dns += f" --smtp-port {args.smtp_port}" if args.smtp_port is not None else ""
+            dns += f" --smtps-port {args.smtps_port}" if args.smtps_port is not None else ""
             print(f"# guard gateway for sandbox traffic arriving on {args.interface}; run guard as")
             print(f"#   guard run --mode transparent --listen-host 0.0.0.0 "
                   f"--listen-port {args.port}{dns}")

@@ -6,7 +6,8 @@ host (or namespace, or container) where guard runs:
 - TCP to ports 80 and 443 is redirected (``nat PREROUTING``, ``REDIRECT``) to
   guard's transparent listener; mitmproxy reads the original destination with
   ``SO_ORIGINAL_DST``, which works because the redirect happens where guard
-  listens. Optionally UDP port 53 goes to guard's DNS stub.
+  listens. Optionally UDP port 53 goes to guard's DNS stub, and SMTP (TCP 25 and
+  587, and 465) to guard's SMTP sink (``--smtp-port``, ``--smtps-port``).
 - Everything else from the sandbox is refused: other TCP with a reset, UDP and
   the rest dropped, both to this host (``INPUT``) and through it (``FORWARD``),
   and all IPv6 is dropped. No forwarding is needed at all: guard itself makes
@@ -38,6 +39,18 @@ class Gateway:
     dns_port: int | None = None
     chain: str = "GUARD"
     ports: tuple[int, ...] = (80, 443)
+    smtp_port: int | None = None  # the SMTP sink (STARTTLS): gets TCP 25 and 587
+    smtps_port: int | None = None  # the SMTP sink with implicit TLS: gets TCP 465
+
+    @property
+    def smtp(self) -> list[tuple[str, int]]:
+        """(sandbox destination ports, sink port) pairs for the SMTP sink."""
+        out = []
+        if self.smtp_port is not None:
+            out.append(("25,587", self.smtp_port))
+        if self.smtps_port is not None:
+            out.append(("465", self.smtps_port))
+        return out
 
     @property
     def chains(self) -> dict[str, str]:
@@ -65,6 +78,9 @@ def setup(g: Gateway) -> list[Command]:
     if g.dns_port is not None:
         cmds.append(_ipt("nat", "-A", nat, "-p", "udp", "--dport", "53",
                          "-j", "REDIRECT", "--to-ports", str(g.dns_port)))
+    for dports, sink in g.smtp:
+        cmds.append(_ipt("nat", "-A", nat, "-p", "tcp", "-m", "multiport", "--dports", dports,
+                         "-j", "REDIRECT", "--to-ports", str(sink)))
     cmds += [
         _ipt("nat", "-I", "PREROUTING", "1", "-i", g.interface, "-j", nat),
         _ipt("filter", "-N", inp),
@@ -73,6 +89,8 @@ def setup(g: Gateway) -> list[Command]:
     if g.dns_port is not None:
         cmds.append(_ipt("filter", "-A", inp, "-p", "udp", "--dport", str(g.dns_port),
                          "-j", "ACCEPT"))
+    for _, sink in g.smtp:
+        cmds.append(_ipt("filter", "-A", inp, "-p", "tcp", "--dport", str(sink), "-j", "ACCEPT"))
     cmds += [
         _ipt("filter", "-A", inp, "-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset"),
         _ipt("filter", "-A", inp, "-j", "DROP"),

@@ -1,6 +1,7 @@
 """The documented transparent setup for SMTP, for real: a sandbox in its own network
-namespace sends to ports 25, 587 and 465 of an outside address; iptables REDIRECT on
-guard's side of the link delivers each connection to the sink, which names the original
+namespace sends to ports 25, 587 and 465 of an outside address; the gateway firewall of
+`guard net rules --smtp-port --smtps-port` (REDIRECT on guard's side of the link, every
+other port refused) delivers each connection to the sink, which names the original
 destination. Needs root, ip and iptables (skipped elsewhere, required in CI)."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 from saas_helpers import outbox_of
 
-pytestmark = pytest.mark.netns
+from guard.net import rules
 
 OUTSIDE = "203.0.113.25"  # TEST-NET-3: never a real host
 NAME = "smtp.provider.test"
@@ -50,7 +51,7 @@ def sandbox_ns():
     ns, host_if, ns_if = f"gsaas{tag}", f"gsh{tag}", f"gsn{tag}"
     net = f"10.231.{secrets.randbelow(250) + 1}"
     hosts = Path("/etc/netns") / ns
-    rules: list[list[str]] = []
+    gateways: list[rules.Gateway] = []
     try:
         run("ip", "netns", "add", ns)
         run("ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if)
@@ -64,28 +65,28 @@ def sandbox_ns():
         hosts.mkdir(parents=True, exist_ok=True)
         (hosts / "hosts").write_text(f"127.0.0.1 localhost\n{OUTSIDE} {NAME}\n")
 
-        def redirect(port: int, to: int) -> None:
-            rule = ["PREROUTING", "-i", host_if, "-p", "tcp", "--dport", str(port), "-j",
-                    "REDIRECT", "--to-ports", str(to)]
-            run("iptables", "-t", "nat", "-A", *rule)
-            rules.append(rule)
+        def gateway(**ports: int | None) -> None:
+            gw = rules.Gateway(host_if, chain=f"GS{tag}", **ports)  # type: ignore[arg-type]
+            gateways.append(gw)
+            for cmd in rules.setup(gw):
+                run(*cmd)
 
-        yield ns, f"{net}.1", f"{net}.2", redirect
+        yield ns, f"{net}.1", f"{net}.2", gateway
     finally:
-        for rule in rules:
-            subprocess.run(["iptables", "-t", "nat", "-D", *rule], capture_output=True)
+        for gw in gateways:
+            for cmd in rules.teardown(gw):
+                subprocess.run(cmd, capture_output=True)
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         subprocess.run(["ip", "link", "del", host_if], capture_output=True)
         shutil.rmtree(hosts, ignore_errors=True)
 
 
+@pytest.mark.netns
 def test_redirected_smtp_ports_reach_the_sink_and_name_the_original_server(
         guard_proxy, sandbox_ns, tmp_path):
-    ns, guard_ip, sandbox_ip, redirect = sandbox_ns
+    ns, guard_ip, sandbox_ip, gateway = sandbox_ns
     g = guard_proxy(listen_host=guard_ip, smtp_port=0, smtps_port=0)
-    redirect(25, g.smtp_port)
-    redirect(587, g.smtp_port)
-    redirect(465, g.smtps_port)
+    gateway(port=g.port, smtp_port=g.smtp_port, smtps_port=g.smtps_port)
     script = tmp_path / "client.py"
     script.write_text(CLIENT)
     out = subprocess.run(["ip", "netns", "exec", ns, sys.executable, str(script), g.ca],
@@ -101,3 +102,17 @@ def test_redirected_smtp_ports_reach_the_sink_and_name_the_original_server(
     assert records["via 465"]["extra"]["server"] == f"{NAME}:465"
     assert records["via 465"]["bcc"] == ["to465@example.com"]
     assert g.addon.upstream_attempts == []
+
+
+def test_net_rules_print_the_smtp_redirects_and_let_only_the_sink_ports_in(capsys):
+    from guard.cli import main
+
+    assert main(["net", "rules", "-i", "veth-sb", "--smtp-port", "2525",
+                 "--smtps-port", "4650"]) == 0
+    out = capsys.readouterr().out
+    assert "--smtp-port 2525 --smtps-port 4650" in out
+    assert ("-A GUARD-NAT -p tcp -m multiport --dports 25,587 -j REDIRECT --to-ports 2525"
+            in out)
+    assert "-A GUARD-NAT -p tcp -m multiport --dports 465 -j REDIRECT --to-ports 4650" in out
+    accepts = [line for line in out.splitlines() if "-A GUARD-IN" in line and "ACCEPT" in line]
+    assert [line.split("--dport ")[1].split()[0] for line in accepts] == ["8080", "2525", "4650"]
