@@ -1,0 +1,39 @@
+"""guard.outbox: records, ids, filters, and rollback with the request's transaction."""
+
+from __future__ import annotations
+
+import pytest
+
+from guard import outbox
+from guard.world.store import WorldStore
+
+
+def message(**kw) -> outbox.Message:
+    return outbox.Message("postmark", sender="a@x.test", to=["Bob <bob@y.test>"], **kw)
+
+
+def test_a_failed_request_leaves_no_record_and_does_not_use_up_an_id():
+    world = WorldStore(seed=1).world("s1")
+    with pytest.raises(RuntimeError), world.transaction():
+        outbox.add(world, message(subject="lost"), rule_id="r.x")
+        raise RuntimeError("the handler failed after recording")
+    assert world.list("outbox") == []
+    with world.transaction():
+        rec = outbox.add(world, message(subject="kept"), rule_id="r.x")
+    assert rec["id"] == "out_000001" and world.list("outbox")[0]["subject"] == "kept"
+
+
+def test_filters_match_provider_sandbox_and_any_recipient_case_insensitively():
+    world = WorldStore(seed=1).world("s1")
+    with world.transaction():
+        rec = outbox.add(world, message(cc=["Carol@Corp.test"]), rule_id="r.x")
+    assert outbox.matches(rec, to="corp.TEST") and outbox.matches(rec, to="bob@")
+    assert not outbox.matches(rec, to="dave")
+    assert outbox.matches(rec, provider="postmark", sandbox="s1")
+    assert not outbox.matches(rec, provider="mailgun")
+    assert not outbox.matches(rec, sandbox="s2")
+
+
+def test_an_unknown_kind_is_refused():
+    with pytest.raises(ValueError, match="unknown outbox kind"):
+        message(kind="fax").fields()
