@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import RULES, session
+from audit_helpers import RULES, session
 
 from guard.errors import AuditError
 from guard.proxy import RunConfig, build

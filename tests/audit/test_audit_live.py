@@ -7,7 +7,7 @@ import json
 import threading
 
 import pytest
-from conftest import RULES, session
+from audit_helpers import RULES, session
 
 from guard.audit.live import RULE_ID
 

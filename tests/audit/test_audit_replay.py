@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import RULES, session
+from audit_helpers import RULES, session
 
 from guard.cli import main
 

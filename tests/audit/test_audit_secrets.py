@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import pytest
-from conftest import HERE, RULES, session
+from audit_helpers import HERE, RULES, session
 
 from guard.audit.patterns import card_digits
 from guard.cli import main
@@ -98,7 +98,7 @@ def forbidden() -> dict[str, set[str]]:
 
 @pytest.fixture(scope="module")
 def corpus_log(tmp_path_factory, confdir) -> tuple[Path, int]:
-    from conftest import EchoUpstream
+    from audit_helpers import EchoUpstream
 
     from guard.proxy import RunConfig
     from guard.testing import RunningGuard

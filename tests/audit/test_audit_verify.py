@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import RULES, EchoUpstream, agent_session
+from audit_helpers import RULES, EchoUpstream, agent_session
 
 from guard.audit.signing import keygen
 from guard.audit.writer import event_hash
