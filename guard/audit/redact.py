@@ -60,7 +60,7 @@ class Redactor:
 
     def text(self, text: str) -> str:
         """Known token shapes, ``name=value`` secrets and card numbers anywhere in ``text``."""
-        if not text:
+        if len(text) < P.MIN_SECRET_TEXT or P.MAYBE_SECRET.search(text) is None:
             return text
         text = P.TOKEN.sub(self._token_match, text)
         text = P.KEY_VALUE.sub(self._key_value_match, text)

@@ -128,8 +128,12 @@ class AuditWriter:
 
     def _numbered(self, event: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
         full = {"v": SCHEMA_VERSION, "seq": self.seq + 1, **event, "prev": self.prev}
-        full["hash"] = event_hash(full)
-        return full, (json.dumps(full, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+        full.pop("hash", None)
+        # One serialization serves both: the line is the canonical JSON the hash covers,
+        # with the hash appended as its last member (readers re-canonicalize to verify).
+        body = canonical(full)
+        full["hash"] = hashlib.sha256(body).hexdigest()
+        return full, body[:-1] + b',"hash":"' + full["hash"].encode() + b'"}\n'
 
     def _checkpoint(self, reason: str) -> dict[str, Any]:
         assert self.key is not None

@@ -94,3 +94,25 @@ def test_binary_bodies_are_kept_as_base64_and_streamed_ones_are_marked():
     streamed.response_body = None
     assert EventBuilder(R).build(streamed)["response"]["body"] == {"streamed": True}
     assert EventBuilder(R).build(streamed)["request"]["body"] is None
+
+
+def _corpus_texts() -> list[str]:
+    import json
+    from pathlib import Path
+
+    corpus = json.loads((Path(__file__).parent / "secrets_corpus.json").read_text())
+    texts = [t["value"] for t in corpus["tokens"]] + [c["value"] for c in corpus["cards"]]
+    texts += [f"{n['field']}={n['value']}" for n in corpus["named"]]
+    texts += [f"X-Amz-Signature={corpus['sigv4']['signature']}", corpus["sigv4"]["access_key"]]
+    return texts
+
+
+@pytest.mark.parametrize("text", _corpus_texts())
+def test_the_prefilter_lets_every_secret_shape_through_to_the_patterns(text):
+    from guard.audit import patterns as P
+
+    embedded = f"note: {text} (end)"
+    for pattern in (P.TOKEN, P.KEY_VALUE, P.CARD):
+        for m in pattern.finditer(embedded):
+            assert P.MAYBE_SECRET.search(m.group(0)), (pattern.pattern[:40], m.group(0))
+    assert Redactor().text(embedded) != embedded
