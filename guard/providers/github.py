@@ -11,6 +11,7 @@ issue, pull request and comment is an outbox record.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from guard import outbox
 from guard.providers import handler
@@ -124,16 +125,31 @@ def list_issues(ctx: SimContext) -> Response:
               and (state == "all" or i["state"] == state)
               and wanted <= {label["name"] for label in i["labels"]}]
     issues.sort(key=lambda i: i["number"], reverse=True)
-    return respond(ctx, 200, _page(ctx, issues))
+    return _paged(ctx, issues)
 
 
-def _page(ctx: SimContext, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _paged(ctx: SimContext, items: list[dict[str, Any]]) -> Response:
+    """One page of ``items`` (``per_page``, default 30, at most 100; ``page`` from 1) with
+    GitHub's ``Link`` header (rel next, last, first, prev), which PyGithub follows."""
     try:
         per_page = max(1, min(100, int(ctx.request.query_first("per_page") or 30)))
         page = max(1, int(ctx.request.query_first("page") or 1))
     except ValueError:
         per_page, page = 30, 1
-    return items[(page - 1) * per_page:page * per_page]
+    last = max(1, -(-len(items) // per_page))
+    query = [(k, v) for k, v in ctx.request.query if k not in ("page", "per_page")]
+    base = f"https://{ctx.request.host}{ctx.request.path}"
+
+    def url(n: int) -> str:
+        return f"{base}?{urlencode([*query, ('per_page', str(per_page)), ('page', str(n))])}"
+
+    rels = []
+    if page < last:
+        rels += [f'<{url(page + 1)}>; rel="next"', f'<{url(last)}>; rel="last"']
+    if page > 1:
+        rels += [f'<{url(1)}>; rel="first"', f'<{url(min(page - 1, last))}>; rel="prev"']
+    return respond(ctx, 200, items[(page - 1) * per_page:page * per_page],
+                   link=", ".join(rels) or None)
 
 
 @handler
@@ -174,8 +190,7 @@ def list_comments(ctx: SimContext) -> Response:
     issue = get_issue(ctx, repo, ctx.captures["number"])
     if issue is None:
         return error(ctx, 404, "Not Found", "issues/comments#list-issue-comments")
-    return respond(ctx, 200, _page(ctx, [c for c in ctx.world.list(COMMENTS)
-                                         if c["issue_url"] == issue["url"]]))
+    return _paged(ctx, [c for c in ctx.world.list(COMMENTS) if c["issue_url"] == issue["url"]])
 
 
 @handler

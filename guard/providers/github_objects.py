@@ -52,8 +52,9 @@ def docs(section: str) -> str:
     return f"https://docs.github.com/rest/{section}"
 
 
-def respond(ctx: SimContext, status: int, data: Any, *, location: str | None = None) -> Response:
-    """JSON with the headers GitHub sends (media type, request id, rate limit)."""
+def respond(ctx: SimContext, status: int, data: Any, *, location: str | None = None,
+            link: str | None = None) -> Response:
+    """JSON with the headers GitHub sends (media type, request id, rate limit, paging)."""
     headers = {
         "X-GitHub-Media-Type": "github.v3; format=json",
         "X-GitHub-Request-Id": f"{ctx.ids.hex(4).upper()}:{ctx.ids.hex(5).upper()}:"
@@ -64,6 +65,8 @@ def respond(ctx: SimContext, status: int, data: Any, *, location: str | None = N
     }
     if location is not None:
         headers["Location"] = location
+    if link:
+        headers["Link"] = link
     response = ctx.json(status, data, headers)
     response.headers[0] = ("Content-Type", "application/json; charset=utf-8")
     return response

@@ -117,3 +117,22 @@ def test_writes_without_a_token_are_401(g):
         anonymous = Github(retry=None, seconds_between_requests=0, seconds_between_writes=0)
         anonymous.get_repo("octo-org/app").create_issue(title="x")
     assert info.value.status == 401
+
+
+def test_lists_page_with_link_headers_that_pygithub_follows(g, gh):
+    repo = gh.get_repo("acme/paging")
+    for n in range(7):
+        repo.create_issue(title=f"issue {n}")
+    gh.per_page = 3
+    listed = gh.get_repo("acme/paging").get_issues(state="open")
+    assert [i.number for i in listed] == [7, 6, 5, 4, 3, 2, 1]
+    assert listed.totalCount == 7
+    s = requests.Session()
+    s.trust_env = False
+    r = s.get("https://api.github.com/repos/acme/paging/issues?per_page=3&page=2",
+              proxies=g.proxies, verify=g.ca)
+    assert [i["number"] for i in r.json()] == [4, 3, 2]
+    links = r.headers["Link"]
+    assert 'page=3>; rel="next"' in links and 'page=1>; rel="first"' in links
+    assert 'page=3>; rel="last"' in links and 'page=1>; rel="prev"' in links
+    assert g.addon.upstream_attempts == []
