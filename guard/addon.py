@@ -112,11 +112,11 @@ class GuardAddon:
             return None
         started, t0 = time.time(), time.perf_counter()
         engine = self.engine
-        req = self._to_request(flow)
         decision = Decision("error", ERROR_RULE_ID, "")
-        state = _FlowState(req, decision, started, t0)
+        state = _FlowState(_bare_request(flow), decision, started, t0)
         flow.metadata[META] = state
         try:
+            state.request = req = self._to_request(flow)
             if self.audit.broken:
                 raise AuditError(self.audit.broken)
             if req.host == live.HOST:  # guard's own endpoint: before rules, never forwarded
@@ -339,6 +339,14 @@ class GuardAddon:
         task = loop.create_task(run())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _bare_request(flow: http.HTTPFlow) -> Request:
+    """What is known of a flow before it is fully converted (audited if conversion fails)."""
+    r = flow.request
+    peer = flow.client_conn.peername
+    return Request(method=str(r.method), scheme=str(r.scheme), host=str(r.host), port=r.port,
+                   path=str(r.path).split("?", 1)[0], client=str(peer[0]) if peer else "")
 
 
 def _name_check(flow: http.HTTPFlow, req: Request) -> Decision | None:

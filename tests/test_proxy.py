@@ -128,3 +128,20 @@ def test_guard_headers_can_be_turned_off(guard_proxy):
     g = guard_proxy(guard_headers=False)
     r = session(g).get("https://unknown.example.org/")
     assert r.status_code == 403 and "X-Guard-Rule" not in r.headers
+
+
+def test_a_request_guard_cannot_even_read_is_blocked_and_audited(guard_proxy, tmp_path,
+                                                                 monkeypatch):
+    audit = tmp_path / "audit.jsonl"
+    g = guard_proxy(audit=audit)
+
+    def broken(flow):
+        raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "unreadable request")
+
+    monkeypatch.setattr(g.addon, "_to_request", broken)
+    r = session(g).get("https://api.stripe.com/v1/customers")
+    assert r.status_code == 500 and r.json()["error"]["rule"] == "guard.internal-error"
+    assert g.addon.upstream_attempts == []
+    g.stop()
+    (event,) = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert (event["action"], event["host"], event["status"]) == ("error", "api.stripe.com", 500)
