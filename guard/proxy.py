@@ -66,7 +66,8 @@ class RunConfig:
     def sink(self) -> SinkConfig | None:
         if self.smtp_port is None and self.smtps_port is None:
             return None
-        return SinkConfig(self.listen_host, self.smtp_port, self.smtps_port, self.confdir)
+        return SinkConfig(self.listen_host, self.smtp_port, self.smtps_port, self.confdir,
+                          self.sandbox_from)
 
 
 class GuardMaster(master.Master):

@@ -34,6 +34,8 @@ class Envelope:
     data: bytes = b""
     tls: bool = False
     authenticated: bool = False
+    user: str | None = None  # the AUTH user name (names the sandbox with proxy-user); never
+    # the password
     server_name: str | None = None  # the SNI a STARTTLS client asked for
 
 
@@ -134,12 +136,16 @@ class Session:
         mechanism, _, initial = arg.partition(" ")
         mechanism = mechanism.upper()
         if mechanism == "PLAIN":
-            await self._secret(initial.strip() or await self._ask(""))
+            # authzid NUL authcid NUL password: keep the user (authcid), drop the rest
+            plain = await self._secret(initial.strip() or await self._ask(""))
+            parts = plain.split(b"\0")
+            user = parts[1] if len(parts) == 3 else b""
         elif mechanism == "LOGIN":
-            await self._secret(initial.strip() or await self._ask("VXNlcm5hbWU6"))  # Username:
+            user = await self._secret(initial.strip() or await self._ask("VXNlcm5hbWU6"))
             await self._secret(await self._ask("UGFzc3dvcmQ6"))  # Password:
         else:
             raise Reply(504, "5.5.4 Unrecognized authentication type")
+        self.envelope.user = user.decode("utf-8", "replace") or None
         self.envelope.authenticated = True
         await self.reply(235, "2.7.0 Authentication successful")
 
@@ -150,10 +156,10 @@ class Session:
             raise Reply(501, "5.7.0 Authentication aborted")
         return answer
 
-    async def _secret(self, value: str) -> None:
-        """Check that a credential is valid base64, then drop it."""
+    async def _secret(self, value: str) -> bytes:
+        """Decode a base64 AUTH response (the caller keeps at most the user name)."""
         try:
-            base64.b64decode(value, validate=True)
+            return base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             raise Reply(501, "5.5.2 Cannot decode response") from None
 

@@ -2,7 +2,8 @@
 
 ``guard run --smtp-port 2525`` listens for SMTP (STARTTLS offered) and ``--smtps-port
 4650`` for SMTP over implicit TLS (what clients of port 465 expect), on the proxy's listen
-host, in the proxy's event loop. The sandbox is the client's address. Each accepted
+host, in the proxy's event loop. The sandbox is the client's address (with
+``--sandbox-from proxy-user``, the AUTH user name). Each accepted
 message becomes an outbox record (provider ``smtp``) and an audit event (method ``SMTP``,
 rule ``guard.smtp.sink``, action ``simulate``), written in one world transaction: if the
 audit log cannot be written, the message is refused with a temporary error and kept
@@ -41,6 +42,7 @@ class SinkConfig:
     port: int | None = None  # plain SMTP with STARTTLS
     tls_port: int | None = None  # implicit TLS
     confdir: Path = Path("~/.guard").expanduser()
+    sandbox_from: str = "client"  # proxy-user: the AUTH user name names the sandbox
 
 
 WriteEvent = Callable[[FlowRecord], object]
@@ -118,6 +120,8 @@ class SmtpSink:
     def _keep(self, env: Envelope, destination: tuple[str, int], started: float,
               t0: float) -> str:
         sandbox = env.client or "default"
+        if self.cfg.sandbox_from == "proxy-user" and env.user:
+            sandbox = env.user
         world = self.worlds.world(sandbox)
         mime = parse_mime(env.data)
         visible = {address_of(a).lower() for a in [*mime.to, *mime.cc]}

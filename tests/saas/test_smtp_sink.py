@@ -108,3 +108,23 @@ def test_protocol_mistakes_get_smtp_errors_and_nothing_is_kept(g):
         assert smtp.docmd("AUTH", "CRAM-MD5")[0] == 504
         assert smtp.docmd("BOGUS")[0] == 500
     assert outbox_of(g) == []
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+def test_with_sandbox_from_proxy_user_the_auth_user_names_the_sandbox(guard_proxy, tmp_path,
+                                                                       mechanism):
+    g = guard_proxy(smtp_port=0, state=tmp_path / "state", sandbox_from="proxy-user")
+    with smtplib.SMTP("127.0.0.1", g.smtp_port, timeout=10) as smtp:
+        smtp.ehlo("agent")
+        smtp.starttls(context=ssl.create_default_context(cafile=g.ca))
+        smtp.ehlo("agent")
+        smtp.user, smtp.password = "agent-7", SECRET
+        code, _ = smtp.auth(mechanism, getattr(smtp, f"auth_{mechanism.lower()}"),
+                            initial_response_ok=mechanism == "PLAIN")
+        assert code == 235
+        smtp.send_message(message())
+    assert outbox_of(g) == []  # not the client address's sandbox
+    [rec] = outbox_of(g, "agent-7")
+    assert rec["sandbox"] == "agent-7" and rec["subject"] == "Your receipt"
+    for path in [tmp_path / "audit.jsonl", *(tmp_path / "state").glob("*.jsonl")]:
+        assert SECRET not in path.read_text()
