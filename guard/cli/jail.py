@@ -133,7 +133,8 @@ def _serve(args: argparse.Namespace, command: list[str], net: jail.JailNet, chil
     cfg.dns_listen, cfg.dns_answer = (net.host_ip, 0), net.host_ip
     with RunningGuard(cfg) as guard:
         assert guard.master is not None and guard.master.dns_addr is not None
-        jail.route_to_guard(net, guard.port, guard.master.dns_addr[1])
+        jail.route_to_guard(net, guard.port, guard.master.dns_addr[1],
+                            smtp_port=guard.smtp_port, smtps_port=guard.smtps_port)
         workdir.chmod(0o755)
         bundle = trust.write_bundle(workdir / "ca-bundle.pem", Path(guard.ca))
         env = {k: v for k, v in os.environ.items() if k.lower() not in PROXY_VARS}

@@ -149,12 +149,22 @@ def create(net: JailNet) -> None:
         "options timeout:2 attempts:2\n")
 
 
-def route_to_guard(net: JailNet, port: int, dns_port: int) -> None:
-    """Host-side rules: the jail's TCP 80/443 and DNS go to guard, nothing else goes out."""
-    for cmd in rules.setup(rules.Gateway(net.host_if, port, dns_port, chain=net.chain)):
+def route_to_guard(net: JailNet, port: int, dns_port: int, *, smtp_port: int | None = None,
+                   smtps_port: int | None = None) -> None:
+    """Host-side rules: the jail's TCP 80/443 and DNS go to guard, and with an SMTP sink
+    its TCP 25/587 (and 465) go to the sink; nothing else goes out."""
+    gateway = rules.Gateway(net.host_if, port, dns_port, chain=net.chain,
+                            smtp_port=smtp_port, smtps_port=smtps_port)
+    for cmd in rules.setup(gateway):
         if cmd[0] == "ip6tables" and shutil.which("ip6tables") is None:
             continue  # the veth has IPv6 disabled; the ip6tables rules are a second lock
         sh(cmd)
+    if gateway.smtp:
+        # the jail side lets the mail ports out (before its reject-everything-else rule);
+        # the host side above sends them to the sink, whatever address they were for
+        dports = ",".join(d for d, _ in gateway.smtp)
+        sh(["ip", "netns", "exec", net.ns, "iptables", "-w", "-I", "OUTPUT", "2", "-p", "tcp",
+            "-m", "multiport", "--dports", dports, "-j", "ACCEPT"])
 
 
 def destroy(pid: int) -> list[str]:

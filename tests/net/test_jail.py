@@ -232,3 +232,30 @@ def test_the_command_can_run_as_another_user(jailhost, confdir):
     # the bundle in the jail's temporary directory is readable by that user
     assert answer == ("403" if shutil.which("curl") else "no-curl")
     assert leftovers(jailhost, proc.pid) == []
+
+
+def test_a_jail_with_an_smtp_sink_sends_mail_there_and_nowhere_else(jailhost, confdir,
+                                                                     tmp_path):
+    state = tmp_path / "state"
+    proc = jail(jailhost, confdir, """
+        import os, smtplib, ssl
+        from email.message import EmailMessage
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = "app@example.com", "ceo@corp.test", "Hi"
+        msg.set_content("from the jail")
+        tls = ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+        with smtplib.SMTP("smtp.gmail.com", 587, timeout=20) as s:
+            s.starttls(context=tls)
+            s.login("agent", "pw")
+            s.send_message(msg)
+        with smtplib.SMTP("mx.corp.test", 25, timeout=20) as s:
+            s.send_message(msg)
+    """, "--smtp-port", "0", "--state", str(state))
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    out = subprocess.run([sys.executable, "-m", "guard", "outbox", "--state", str(state),
+                          "--json"], capture_output=True, text=True, cwd=ROOT, check=True)
+    records = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [(r["provider"], r["to"], r["subject"]) for r in records] == [
+        ("smtp", ["ceo@corp.test"], "Hi"), ("smtp", ["ceo@corp.test"], "Hi")]
+    assert leftovers(jailhost, proc.pid) == []
