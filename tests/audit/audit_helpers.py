@@ -3,56 +3,22 @@ in another test folder would shadow it)."""
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import requests
 
 from guard.testing import RunningGuard
+from tests.upstream import Upstream
 
 HERE = Path(__file__).resolve().parent
 RULES = HERE / "audit-rules.yaml"
 
 
-class EchoUpstream:
-    """A loopback HTTP server standing in for the real world: counts connections and
-    answers every request with a small JSON body."""
+class EchoUpstream(Upstream):
+    """The real world of the audit tests: answers ``{"real": "world"}``."""
 
     def __init__(self) -> None:
-        self.connections = 0
-        self.requests: list[tuple[str, str]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def setup(self) -> None:
-                outer.connections += 1
-                super().setup()
-
-            def do_GET(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                if length:
-                    self.rfile.read(length)
-                outer.requests.append((self.command, self.path))
-                body = b'{"real": "world"}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_POST = do_GET
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(body=b'{"real": "world"}')
 
 
 def session(g: RunningGuard, sandbox: str | None = None) -> requests.Session:
