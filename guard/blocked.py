@@ -3,14 +3,14 @@ and ``guard test`` so that a rule test sees exactly the bytes an agent would get
 
 from __future__ import annotations
 
-from guard.engine import Decision
+from guard.decision import Decision
 from guard.request import Response
 
 
 def block_response(decision: Decision) -> Response:
     """403 JSON naming the rule and the reason.
 
-    >>> from guard.engine import DEFAULT_DECISION
+    >>> from guard.decision import DEFAULT_DECISION
     >>> block_response(DEFAULT_DECISION).status
     403
     """

@@ -16,49 +16,15 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from guard.decision import DEFAULT_DECISION, Action, Decision, Explanation, NearMiss
 from guard.request import Request
 from guard.rules.compiled import CompiledRule
 from guard.rules.loader import RuleSet
 from guard.rules.matchers import HostPattern
 
-DEFAULT_RULE_ID = "guard.default-deny"
-DEFAULT_REASON = "no rule matches this request; guard denies by default"
-
 _EMPTY: Mapping[str, str] = MappingProxyType({})
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What happens to a request, and which rule said so."""
-
-    action: str  # simulate | block | allow
-    rule_id: str
-    reason: str
-    rule: CompiledRule | None = None
-    captures: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
-
-    @property
-    def is_default(self) -> bool:
-        return self.rule is None
-
-
-DEFAULT_DECISION = Decision("block", DEFAULT_RULE_ID, DEFAULT_REASON)
-
-
-@dataclass(frozen=True)
-class NearMiss:
-    rule_id: str
-    why: str
-
-
-@dataclass(frozen=True)
-class Explanation:
-    decision: Decision
-    near_misses: tuple[NearMiss, ...]
-    candidates: int
 
 
 class Engine:
@@ -139,6 +105,6 @@ class Engine:
 
 def _decision(rule: CompiledRule, captures: dict[str, str]) -> Decision:
     return Decision(
-        rule.action, rule.id, rule.reason, rule,
+        Action(rule.action), rule.id, rule.reason, rule,
         MappingProxyType(captures) if captures else _EMPTY,
     )

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
 
-from guard.request import UploadedFile
+
+@dataclass(frozen=True)
+class UploadedFile:
+    """A file part of a multipart body: only its name, type and size travel further."""
+
+    filename: str
+    content_type: str
+    size: int
+    data: bytes = field(repr=False, default=b"")
 
 
 def parse_multipart(content_type: str, body: bytes) -> tuple[tuple[str, str | UploadedFile], ...]:

@@ -20,6 +20,8 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from guard.multipart import UploadedFile, parse_multipart
+
 Pairs = tuple[tuple[str, str], ...]
 
 
@@ -150,8 +152,6 @@ class Request:
         """Multipart parts in order; file parts become :class:`UploadedFile`."""
         if self.content_type != "multipart/form-data":
             return ()
-        from guard.multipart import parse_multipart
-
         return parse_multipart(self.header("content-type") or "", self.body)
 
     @cached_property
@@ -166,16 +166,6 @@ class Request:
             return json.loads(self.body)
         except ValueError:
             return None
-
-
-@dataclass(frozen=True)
-class UploadedFile:
-    """A file part of a multipart body: only its name, type and size travel further."""
-
-    filename: str
-    content_type: str
-    size: int
-    data: bytes = field(repr=False, default=b"")
 
 
 @dataclass

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from guard.engine import DEFAULT_RULE_ID, Engine
+from guard.decision import DEFAULT_RULE_ID
+from guard.engine import Engine
 from guard.request import Request
 from guard.rules import load_rules
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import requests
 
-from guard.engine import DEFAULT_RULE_ID
+from guard.decision import DEFAULT_RULE_ID
 
 
 def session(g) -> requests.Session:

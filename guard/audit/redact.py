@@ -9,7 +9,7 @@ restarts) and is random per guard process otherwise; either way, someone holding
 only the log cannot test guesses of a short secret against its fingerprint.
 
 Where to look (this module) is kept apart from what secrets look like
-(:mod:`guard.audit.patterns`).
+(:mod:`guard.secret_patterns`).
 
 >>> r = Redactor(b"k" * 32)
 >>> r.header("Authorization", "Bearer sk_test_4eC39HqLyjWDarjtT1zdp7dc")
@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, unquote_plus
 
-from guard.audit import patterns as P
+from guard import secret_patterns as P
 
 FINGERPRINT_CONTEXT = b"guard/audit/fingerprint/v1"
 

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from guard.authoring.runner import CaseResult
-from guard.engine import DEFAULT_RULE_ID
+from guard.decision import DEFAULT_RULE_ID
 from guard.rules.compiled import CompiledRule
 from guard.rules.loader import RuleSet
 

@@ -17,7 +17,8 @@ from urllib.parse import urlencode
 from guard.authoring.cases import CaseGroup, LocatedCase, Suite
 from guard.authoring.expect import Seen, mismatches
 from guard.blocked import block_response, error_response
-from guard.engine import Engine, NearMiss
+from guard.decision import NearMiss
+from guard.engine import Engine
 from guard.errors import GuardError
 from guard.request import Request
 from guard.rules.matchers import norm

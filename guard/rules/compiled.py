@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from guard.audit.patterns import is_secret_header
 from guard.request import Request, dig
 from guard.rules.matchers import HostPattern, PathTemplate, Predicate, compile_value
 from guard.rules.model import Match, Rule
+from guard.secret_patterns import is_secret_header
 
 if TYPE_CHECKING:
     from guard.synth.respond import CompiledRespond

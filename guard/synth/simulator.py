@@ -10,7 +10,7 @@ from typing import Any
 
 from jinja2 import TemplateError as JinjaError
 
-from guard.engine import Decision
+from guard.decision import Decision
 from guard.errors import GuardError, HandlerError, TemplateError
 from guard.request import Request, Response
 from guard.resources import templates_dir

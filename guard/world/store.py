@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from guard.clock import VIRTUAL_EPOCH, Clock
 from guard.errors import WorldError
-from guard.synth.clock import VIRTUAL_EPOCH, Clock
-from guard.synth.ids import Ids
+from guard.ids import Ids
 
 SNAPSHOT_VERSION = 1
 

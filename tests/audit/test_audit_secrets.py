@@ -13,8 +13,8 @@ from urllib.parse import quote, quote_plus
 import pytest
 from audit_helpers import HERE, RULES, session
 
-from guard.audit.patterns import card_digits
 from guard.cli import main
+from guard.secret_patterns import card_digits
 
 CORPUS = json.loads((HERE / "secrets_corpus.json").read_text())
 

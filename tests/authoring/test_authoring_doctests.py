@@ -11,7 +11,7 @@ import pytest
 MODULES = [
     "guard.authoring", "guard.authoring.expect", "guard.authoring.coverage",
     "guard.authoring.runner", "guard.rules.paths", "guard.rules.schema", "guard.blocked",
-    "guard.synth.discover", "guard.audit.event",
+    "guard.synth.discover", "guard.audit.event", "guard.decision",
 ]
 
 

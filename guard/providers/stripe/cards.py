@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from guard.synth.ids import BASE62
+from guard.ids import BASE62
 
 
 @dataclass(frozen=True)
