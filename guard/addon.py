@@ -22,11 +22,12 @@ from mitmproxy import connection, ctx, http, tcp
 from mitmproxy.net.http import url
 from mitmproxy.proxy import mode_specs, server_hooks
 
-from guard.audit import live
+from guard import internal_host
 from guard.audit.event import EventBuilder, FlowRecord
 from guard.audit.writer import AuditWriter
 from guard.blocked import block_response, error_response
-from guard.engine import Decision, Engine
+from guard.decision import Action, Decision
+from guard.engine import Engine
 from guard.errors import AuditError, GuardError
 from guard.net import egress
 from guard.request import Request, Response
@@ -74,8 +75,8 @@ class GuardAddon:
         self.audit = audit
         self.settings = settings or Settings()
         self.events = events or EventBuilder()
-        self.feed = live.LiveFeed()
-        self.internal = live.InternalHost(self.feed, simulator.worlds)
+        self.feed = internal_host.LiveFeed()
+        self.internal = internal_host.InternalHost(self.feed, simulator.worlds)
         self.resolve = resolve
         # client id -> {(address, port) guard may connect to: the allowed name it stands for}
         self._allowed: dict[str, dict[tuple[str, int], str]] = {}
@@ -112,14 +113,14 @@ class GuardAddon:
             return None
         started, t0 = time.time(), time.perf_counter()
         engine = self.engine
-        decision = Decision("error", ERROR_RULE_ID, "")
+        decision = Decision(Action.ERROR, ERROR_RULE_ID, "")
         state = _FlowState(_bare_request(flow), decision, started, t0)
         flow.metadata[META] = state
         try:
             state.request = req = self._to_request(flow)
             if self.audit.broken:
                 raise AuditError(self.audit.broken)
-            if req.host == live.HOST:  # guard's own endpoint: before rules, never forwarded
+            if req.host == internal_host.HOST:  # guard's own host: before rules, never forwarded
                 return self._internal(flow, state)
             state.decision = decision = _name_check(flow, req) or engine.decide(req)
             if decision.action == "allow":
@@ -133,21 +134,21 @@ class GuardAddon:
             else:
                 self._answer(flow, block_response(decision), decision)
         except AuditError as e:
-            state.decision = Decision("block", AUDIT_RULE_ID, str(e))
+            state.decision = Decision(Action.BLOCK, AUDIT_RULE_ID, str(e))
             self._fail(flow, state, 503, AUDIT_RULE_ID, str(e))
         except Exception as e:  # fail closed: whatever broke, the request does not go out
             rule_id = getattr(e, "rule_id", None) or decision.rule_id
             message = str(e) if isinstance(e, GuardError) else f"{type(e).__name__}: {e}"
             log.error("guard: rule %s failed, request blocked: %s", rule_id, message,
                       exc_info=not isinstance(e, GuardError))
-            state.decision = Decision("error", rule_id, message, decision.rule)
+            state.decision = Decision(Action.ERROR, rule_id, message, decision.rule)
             self._fail(flow, state, 500, rule_id, message)
         return None
 
     def _internal(self, flow: http.HTTPFlow,
                   state: _FlowState) -> Coroutine[Any, Any, None] | None:
-        state.decision = Decision("simulate", live.RULE_ID,
-                                  f"answered by guard itself ({live.HOST})")
+        state.decision = Decision(Action.SIMULATE, internal_host.RULE_ID,
+                                  f"answered by guard itself ({internal_host.HOST})")
         answer = self.internal.handle(state.request)
         if isinstance(answer, Response):
             self._answer(flow, answer, state.decision)
@@ -160,8 +161,8 @@ class GuardAddon:
         try:
             self._answer(flow, await answer, state.decision)
         except Exception as e:
-            log.exception("guard: %s failed", live.HOST)
-            self._fail(flow, state, 500, live.RULE_ID, f"{type(e).__name__}: {e}")
+            log.exception("guard: %s failed", internal_host.HOST)
+            self._fail(flow, state, 500, internal_host.RULE_ID, f"{type(e).__name__}: {e}")
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         state = flow.metadata.get(META)
@@ -256,7 +257,7 @@ class GuardAddon:
         except Exception as e:  # fail closed, as for any other decision
             log.error("guard: routing an allowed request failed: %s", e, exc_info=True)
             rule_id = state.decision.rule_id
-            state.decision = Decision("error", rule_id, f"{type(e).__name__}: {e}",
+            state.decision = Decision(Action.ERROR, rule_id, f"{type(e).__name__}: {e}",
                                       state.decision.rule)
             self._fail(flow, state, 500, rule_id, state.decision.reason)
 
@@ -270,7 +271,7 @@ class GuardAddon:
             addresses = []
         route = egress.choose(name, addresses, allow_private=allow_private)
         if route.address is None:
-            state.decision = Decision("block", EGRESS_RULE_ID,
+            state.decision = Decision(Action.BLOCK, EGRESS_RULE_ID,
                                       f"rule {decision.rule_id} allows it, but {route.why}",
                                       decision.rule)
             self._answer(flow, block_response(state.decision), state.decision)
@@ -353,7 +354,7 @@ def _name_check(flow: http.HTTPFlow, req: Request) -> Decision | None:
     """A block decision when the request has no single name to decide on."""
     transparent = isinstance(flow.client_conn.proxy_mode, mode_specs.TransparentMode)
     refusal = egress.unnamed(_host_header_name(flow), flow.client_conn.sni, transparent)
-    return Decision("block", *refusal) if refusal else None
+    return Decision(Action.BLOCK, *refusal) if refusal else None
 
 
 def _host_header_name(flow: http.HTTPFlow) -> str | None:

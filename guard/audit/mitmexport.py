@@ -19,7 +19,7 @@ from mitmproxy import connection, http, io
 from mitmproxy.flow import Error
 
 from guard.audit.event import body_bytes
-from guard.audit.query import parse_time
+from guard.forensics.query import parse_time
 
 _FIX = ("content-encoding", "content-length", "transfer-encoding")
 

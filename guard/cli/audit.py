@@ -13,11 +13,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from guard.audit.query import Filter, parse_time, select, summary
 from guard.audit.reader import events, expand
 from guard.audit.signing import keygen, load_key
 from guard.audit.verify import verify
 from guard.errors import AuditError
+from guard.forensics.query import Filter, parse_time, select, summary
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -200,7 +200,7 @@ def run_export(args: argparse.Namespace) -> int:
         return _fail("say what to export: --har OUT, --mitm OUT and/or --html OUT")
     found = _read(args)
     if args.har:
-        from guard.audit.har import har
+        from guard.forensics.har import har
 
         args.har.write_text(json.dumps(har(found), indent=1, ensure_ascii=False))
         print(f"wrote {args.har} (HAR 1.2, {len(found)} entries)")
@@ -209,7 +209,7 @@ def run_export(args: argparse.Namespace) -> int:
 
         print(f"wrote {args.mitm} ({write_flows(found, args.mitm)} mitmproxy flows)")
     if args.html:
-        from guard.audit.report import render
+        from guard.forensics.report import render
 
         files = expand(args.files)
         try:

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from guard.net import rules
+from guard.net import iptables
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,9 +42,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def print_rules(args: argparse.Namespace) -> int:
-    gw = rules.Gateway(args.interface, args.port, args.dns_port, chain=args.chain,
+    gw = iptables.Gateway(args.interface, args.port, args.dns_port, chain=args.chain,
                        smtp_port=args.smtp_port, smtps_port=args.smtps_port)
-    cmds = rules.teardown(gw) if args.remove else rules.setup(gw)
+    cmds = iptables.teardown(gw) if args.remove else iptables.setup(gw)
     if not args.apply:
         if not args.remove:
             dns = (f" --dns-listen 0.0.0.0:{args.dns_port} --dns-answer <address of "
@@ -55,7 +55,7 @@ def print_rules(args: argparse.Namespace) -> int:
             print(f"#   guard run --mode transparent --listen-host 0.0.0.0 "
                   f"--listen-port {args.port}{dns}")
             print("# No IP forwarding is needed: guard makes the outbound connections itself.")
-        print(rules.shell(cmds))
+        print(iptables.shell(cmds))
         return 0
     if os.geteuid() != 0:
         print("guard net rules --apply needs root (it changes iptables rules)", file=sys.stderr)
@@ -63,7 +63,7 @@ def print_rules(args: argparse.Namespace) -> int:
     for cmd in cmds:
         done = subprocess.run(cmd, capture_output=True, text=True)
         if done.returncode != 0 and not args.remove:
-            print(f"guard: `{rules.shell([cmd])}` failed: {done.stderr.strip()}",
+            print(f"guard: `{iptables.shell([cmd])}` failed: {done.stderr.strip()}",
                   file=sys.stderr)
             return 1
     return 0

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from guard.audit.reader import events, expand
-from guard.audit.replay import replay
 from guard.cli.common import add_rules_options, load_or_report
 from guard.engine import Engine
+from guard.forensics.replay import replay
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _send(args: argparse.Namespace, found: list[dict[str, Any]]) -> int:
-    from guard.audit.send import send
+    from guard.forensics.send import send
 
     headers = []
     for h in args.header:

@@ -6,7 +6,7 @@ leftover of a killed run is recognised and removed by the next one)::
     host namespace (guard listens here)          namespace guardjail-PID
     gjPIDh  HOST_IP/30  <──── veth ────>  gjPIDj  JAIL_IP/30, default via HOST_IP
 
-- Host side (the security boundary, chains ``GJ-PID-*``, see :mod:`guard.net.rules`):
+- Host side (the security boundary, chains ``GJ-PID-*``, see :mod:`guard.net.iptables`):
   TCP 80/443 from the jail is redirected to guard's transparent listener, UDP 53
   to guard's DNS stub; all other TCP is reset, everything else dropped, IPv6 dropped.
 - Jail side (only so programs fail fast instead of timing out): other TCP gets a
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from guard.errors import NetError
-from guard.net import rules
+from guard.net import iptables
 
 PREFIX = "guardjail-"
 DEFAULT_POOL = "10.213.0.0/16"
@@ -153,9 +153,9 @@ def route_to_guard(net: JailNet, port: int, dns_port: int, *, smtp_port: int | N
                    smtps_port: int | None = None) -> None:
     """Host-side rules: the jail's TCP 80/443 and DNS go to guard, and with an SMTP sink
     its TCP 25/587 (and 465) go to the sink; nothing else goes out."""
-    gateway = rules.Gateway(net.host_if, port, dns_port, chain=net.chain,
+    gateway = iptables.Gateway(net.host_if, port, dns_port, chain=net.chain,
                             smtp_port=smtp_port, smtps_port=smtps_port)
-    for cmd in rules.setup(gateway):
+    for cmd in iptables.setup(gateway):
         if cmd[0] == "ip6tables" and shutil.which("ip6tables") is None:
             continue  # the veth has IPv6 disabled; the ip6tables rules are a second lock
         sh(cmd)
@@ -174,7 +174,7 @@ def destroy(pid: int) -> list[str]:
     """
     net = JailNet(pid)
     problems: list[str] = []
-    for cmd in rules.purge(_listing, lambda line: f"{net.chain}-" in line
+    for cmd in iptables.purge(_listing, lambda line: f"{net.chain}-" in line
                            or f" {net.host_if} " in f"{line} "):
         if subprocess.run(cmd, capture_output=True).returncode != 0:
             problems.append(" ".join(cmd))

@@ -9,7 +9,7 @@ import threading
 import pytest
 from audit_helpers import RULES, session
 
-from guard.audit.live import RULE_ID
+from guard.internal_host import RULE_ID
 
 
 @pytest.fixture

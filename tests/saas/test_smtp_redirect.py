@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from saas_helpers import outbox_of
 
-from guard.net import rules
+from guard.net import iptables
 
 OUTSIDE = "203.0.113.25"  # TEST-NET-3: never a real host
 NAME = "smtp.provider.test"
@@ -51,7 +51,7 @@ def sandbox_ns():
     ns, host_if, ns_if = f"gsaas{tag}", f"gsh{tag}", f"gsn{tag}"
     net = f"10.231.{secrets.randbelow(250) + 1}"
     hosts = Path("/etc/netns") / ns
-    gateways: list[rules.Gateway] = []
+    gateways: list[iptables.Gateway] = []
     try:
         run("ip", "netns", "add", ns)
         run("ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if)
@@ -66,15 +66,15 @@ def sandbox_ns():
         (hosts / "hosts").write_text(f"127.0.0.1 localhost\n{OUTSIDE} {NAME}\n")
 
         def gateway(**ports: int | None) -> None:
-            gw = rules.Gateway(host_if, chain=f"GS{tag}", **ports)  # type: ignore[arg-type]
+            gw = iptables.Gateway(host_if, chain=f"GS{tag}", **ports)  # type: ignore[arg-type]
             gateways.append(gw)
-            for cmd in rules.setup(gw):
+            for cmd in iptables.setup(gw):
                 run(*cmd)
 
         yield ns, f"{net}.1", f"{net}.2", gateway
     finally:
         for gw in gateways:
-            for cmd in rules.teardown(gw):
+            for cmd in iptables.teardown(gw):
                 subprocess.run(cmd, capture_output=True)
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         subprocess.run(["ip", "link", "del", host_if], capture_output=True)

@@ -17,8 +17,8 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from guard import __version__
-from guard.audit.query import outbox_records, parse_time, reached_real_world, summary
 from guard.audit.verify import Verdict
+from guard.forensics.query import outbox_records, parse_time, reached_real_world, summary
 
 ACTIONS = ("simulate", "block", "allow", "error")
 COLORS = {"simulate": "#3b82f6", "block": "#dc2626", "allow": "#d97706", "error": "#7c3aed"}

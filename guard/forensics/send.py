@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from guard.audit.replay import NOT_RULE_DECIDED, request_from_event
+from guard.forensics.replay import NOT_RULE_DECIDED, request_from_event
 
 SANDBOX_HEADER = "X-Guard-Sandbox"
 _DROP = {"host", "content-length", "transfer-encoding", "connection", "keep-alive", "te",

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from guard.audit.event import body_bytes
-from guard.engine import Decision, Engine
+from guard.decision import Decision
+from guard.engine import Engine
 from guard.request import Request
 
 # Events that never consulted the rules: replaying them says nothing about a rule set.
