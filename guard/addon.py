@@ -9,7 +9,6 @@ ends. Any exception blocks the request with a 500 naming the rule: fail closed.
 from __future__ import annotations
 
 import asyncio
-import base64
 import inspect
 import json
 import logging
@@ -31,6 +30,8 @@ from guard.engine import Engine
 from guard.errors import AuditError, GuardError
 from guard.net import egress
 from guard.request import Request, Response
+from guard.sandbox import Identity, Registry, identify
+from guard.sandbox.policies import PolicyEngines
 from guard.synth.simulator import Simulator
 
 log = logging.getLogger("guard")
@@ -60,6 +61,7 @@ class _FlowState:
     changes: list[Any] = field(default_factory=list)
     error: str | None = None
     recorded: bool = False
+    policy: str | None = None  # the sandbox's policy label, named in its audit event
 
 
 class GuardAddon:
@@ -69,8 +71,12 @@ class GuardAddon:
 
     def __init__(self, engine: Engine, simulator: Simulator, audit: AuditWriter,
                  settings: Settings | None = None, events: EventBuilder | None = None,
-                 resolve: egress.Resolver = egress.system_resolve) -> None:
+                 resolve: egress.Resolver = egress.system_resolve,
+                 registry: Registry | None = None,
+                 policies: PolicyEngines | None = None) -> None:
         self.engine = engine
+        self.registry = registry if registry is not None else Registry()
+        self.policies = policies if policies is not None else PolicyEngines()
         self.simulator = simulator
         self.audit = audit
         self.settings = settings or Settings()
@@ -80,7 +86,9 @@ class GuardAddon:
         self.resolve = resolve
         # client id -> {(address, port) guard may connect to: the allowed name it stands for}
         self._allowed: dict[str, dict[tuple[str, int], str]] = {}
-        self._proxy_users: dict[str, str] = {}  # client id -> proxy username
+        # client id -> the Proxy-Authorization of its CONNECT ("" when it had none): inside
+        # a tunnel only the CONNECT's credentials count, never a header of a tunnelled request
+        self._proxy_auth: dict[str, str] = {}
         self._tasks: set[asyncio.Future[Any]] = set()
         self.upstream_attempts: list[tuple[str, int, bool]] = []  # (host, port, permitted)
 
@@ -99,12 +107,11 @@ class GuardAddon:
 
     def client_disconnected(self, client: connection.Client) -> None:
         self._allowed.pop(client.id, None)
-        self._proxy_users.pop(client.id, None)
+        self._proxy_auth.pop(client.id, None)
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
-        user = _proxy_user(flow.request.headers.get("proxy-authorization", ""))
-        if user:
-            self._proxy_users[flow.client_conn.id] = user
+        self._proxy_auth[flow.client_conn.id] = flow.request.headers.get(
+            "proxy-authorization", "")
 
     # the decision
 
@@ -117,9 +124,19 @@ class GuardAddon:
         state = _FlowState(_bare_request(flow), decision, started, t0)
         flow.metadata[META] = state
         try:
-            state.request = req = self._to_request(flow)
+            identity = self._identify(flow)
+            state.request = req = self._to_request(flow, identity.sandbox or "")
             if self.audit.broken:
                 raise AuditError(self.audit.broken)
+            if identity.refused:  # before guard.internal and the rules: nothing for strangers
+                state.decision = Decision("block", identity.rule or "", identity.reason)
+                self._answer(flow, self._refusal(state.decision), state.decision)
+                return None
+            if req.sandbox in self.registry:
+                self.registry.touch(req.sandbox)
+                policy = self.registry.policy(req.sandbox)
+                state.policy = policy.label()
+                engine = self.policies.engine(engine, policy)
             if req.host == internal_host.HOST:  # guard's own host: before rules, never forwarded
                 return self._internal(flow, state)
             state.decision = decision = _name_check(flow, req) or engine.decide(req)
@@ -227,19 +244,32 @@ class GuardAddon:
 
     # helpers
 
-    def _to_request(self, flow: http.HTTPFlow) -> Request:
+    def _identify(self, flow: http.HTTPFlow) -> Identity:
+        """The proven sandbox of a request (see guard.sandbox.identity), or a refusal."""
+        r = flow.request
+        client = flow.client_conn.peername[0] if flow.client_conn.peername else ""
+        connect_auth = self._proxy_auth.get(flow.client_conn.id)
+        proxy_auth = connect_auth if connect_auth is not None else r.headers.get(
+            "proxy-authorization")
+        return identify(self.settings.sandbox_from, self.registry, client=client,
+                        header=r.headers.get(SANDBOX_HEADER), proxy_auth=proxy_auth)
+
+    def _refusal(self, decision: Decision) -> Response:
+        response = block_response(decision)
+        if self.settings.sandbox_from != "proxy-user":
+            return response
+        headers = [*response.headers, ("Proxy-Authenticate", 'Basic realm="guard sandbox"')]
+        return Response(407, headers, response.body)
+
+    def _to_request(self, flow: http.HTTPFlow, sandbox: str) -> Request:
         r = flow.request
         client = flow.client_conn.peername[0] if flow.client_conn.peername else ""
         headers = tuple((k.lower(), v) for k, v in r.headers.items(multi=True))
-        sandbox = client or "default"
-        if self.settings.sandbox_from == "header":
-            sandbox = r.headers.get(SANDBOX_HEADER) or sandbox
-        elif self.settings.sandbox_from == "proxy-user":
-            sandbox = (self._proxy_users.get(flow.client_conn.id)
-                       or _proxy_user(r.headers.get("proxy-authorization", "")) or sandbox)
-        # The sandbox header is guard's, never the real service's.
-        if SANDBOX_HEADER in r.headers:
-            del r.headers[SANDBOX_HEADER]
+        # The sandbox header and proxy credentials are guard's (they carry sandbox tokens),
+        # never the real service's.
+        for name in (SANDBOX_HEADER, "proxy-authorization"):
+            if name in r.headers:
+                del r.headers[name]
         headers = tuple(h for h in headers if h[0] not in (SANDBOX_HEADER, "proxy-authorization"))
         host = egress.normal_name(_host_header_name(flow) or flow.client_conn.sni or r.host)
         return Request(
@@ -303,7 +333,7 @@ class GuardAddon:
             response_headers=list(resp.headers.items(multi=True)) if resp else [],
             response_body=body, upstream=flow.server_conn.timestamp_start is not None,
             started=state.started, duration_ms=(time.perf_counter() - state.t0) * 1000,
-            changes=state.changes, error=state.error,
+            changes=state.changes, error=state.error, policy=state.policy,
         )
         try:
             self.write_event(record)
@@ -365,14 +395,3 @@ def _host_header_name(flow: http.HTTPFlow) -> str | None:
         return url.parse_authority(value, check=False)[0] or None
     except ValueError:
         return None
-
-
-def _proxy_user(value: str) -> str | None:
-    scheme, _, token = value.partition(" ")
-    if scheme.lower() != "basic" or not token:
-        return None
-    try:
-        user = base64.b64decode(token.strip()).decode("utf-8", "replace").partition(":")[0]
-    except ValueError:
-        return None
-    return user or None

@@ -6,7 +6,8 @@
      ├── HandlerError         a provider handler failed (names the rule)
      ├── WorldError           the per-sandbox state store failed
      ├── AuditError           the audit log cannot be written (traffic stops)
-     └── NetError             a network setup command failed (jail, gateway, CA install)
+     ├── NetError             a network setup command failed (jail, gateway, CA install)
+     └── SandboxError         a control-plane request failed (kind: not_found, conflict, ...)
 """
 
 from __future__ import annotations
@@ -65,3 +66,18 @@ class AuditError(GuardError):
 
 class NetError(GuardError):
     """Setting up a sandbox network or the CA trust failed; the message names the command."""
+
+
+class SandboxError(GuardError):
+    """A control-plane request about sandboxes or snapshots failed.
+
+    ``kind`` is the machine-readable type the admin API answers with
+    (``not_found``, ``conflict``, ``invalid_request``); ``status`` its HTTP status.
+    """
+
+    STATUS = {"not_found": 404, "conflict": 409, "invalid_request": 400}
+
+    def __init__(self, kind: str, message: str) -> None:
+        self.kind = kind
+        self.status = self.STATUS.get(kind, 400)
+        super().__init__(message)

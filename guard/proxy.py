@@ -24,9 +24,12 @@ from guard.audit.redact import Redactor
 from guard.audit.signing import load_key
 from guard.audit.writer import DEFAULT_CHECKPOINT_EVERY, AuditWriter
 from guard.engine import Engine
+from guard.errors import SandboxError
 from guard.net import dns
 from guard.reload import Reloader
 from guard.rules import load_rules
+from guard.sandbox import Registry, tokens
+from guard.sandbox.policies import PolicyEngines
 from guard.smtp import SinkConfig, SmtpSink
 from guard.synth.simulator import Simulator
 from guard.world import snapshot
@@ -62,6 +65,11 @@ class RunConfig:
     dns_answer: str | None = None  # the address every name resolves to; default dns host
     smtp_port: int | None = None  # SMTP sink (STARTTLS) on listen_host; 0 picks a free port
     smtps_port: int | None = None  # SMTP sink with implicit TLS (for redirected port 465)
+    # the control plane (issue 12) and proven sandbox identity (issue 11.5)
+    sandbox_key: Path | None = None  # guard key: tokens derived from it prove a sandbox
+    policy_rules: list[str] = field(default_factory=list)  # packs sandbox policies may add
+    admin_listen: tuple[str, int] | None = None  # the admin API listener; None = off
+    admin_token_file: Path | None = None  # its bearer token (required off loopback)
 
     def sink(self) -> SinkConfig | None:
         if self.smtp_port is None and self.smtps_port is None:
@@ -114,7 +122,7 @@ class GuardMaster(master.Master):
             # After configure: the CA the sink signs its certificates with exists by now.
             # A failure (port taken, unreadable CA) propagates and stops guard.
             self.smtp = await SmtpSink(self._sink, self.guard.simulator.worlds,
-                                       self.guard.write_event).start()
+                                       self.guard.write_event, self.guard.registry).start()
         if self._on_running is not None:
             self._on_running(self)
 
@@ -173,7 +181,15 @@ def build(cfg: RunConfig) -> GuardAddon:
     """Load rules (raising RuleError on any problem) and the ``--world`` snapshot
     (WorldError), open the audit log (AuditError) and assemble guard's addon. The master
     itself is made inside the event loop (:func:`start`)."""
+    if cfg.sandbox_from != "client" and cfg.sandbox_key is None and cfg.admin_listen is None:
+        raise SandboxError("invalid_request", f"--sandbox-from {cfg.sandbox_from} needs "
+                           "proof of identity: --sandbox-key FILE (tokens derived from it) "
+                           "or --admin-listen (tokens issued when sandboxes are created)")
     engine = Engine(load_rules(cfg.rules, builtin=cfg.builtin))
+    registry = Registry(key=tokens.load_key(cfg.sandbox_key) if cfg.sandbox_key else None,
+                        path=cfg.state / "sandboxes.json" if cfg.state else None)
+    policies = PolicyEngines(load_rules(cfg.policy_rules, builtin=False)
+                             if cfg.policy_rules else None)
     initial = snapshot.read(cfg.world) if cfg.world else None
     worlds = WorldStore(seed=cfg.seed, state_dir=cfg.state, initial=initial)
     key = load_key(cfg.audit_key) if cfg.audit_key is not None else None
@@ -185,7 +201,7 @@ def build(cfg: RunConfig) -> GuardAddon:
     simulator = Simulator(worlds, options={"webhook_allow": tuple(cfg.webhook_allow)})
     return GuardAddon(engine, simulator, audit,
                       Settings(guard_headers=cfg.guard_headers, sandbox_from=cfg.sandbox_from),
-                      events)
+                      events, registry=registry, policies=policies)
 
 
 def start(cfg: RunConfig, addon: GuardAddon,

@@ -63,7 +63,8 @@ TOKEN = re.compile(
     r"|(?P<keep12>\b[Bb]earer\s+)[A-Za-z0-9._~+/=-]{8,}"            # bearer tokens in text
     r"|(?P<keep13>hooks\.slack\.com/(?:services|workflows|triggers)/)[\w/-]{8,}"  # webhooks
     r"|(?P<keep14>\b[a-z][a-z0-9+.-]*://[^/\s:@\"']+:)[^/\s@\"']+(?=@)"  # URL user:password@
-    r"|(?P<keep15>-----BEGIN [A-Z ]*PRIVATE KEY-----)[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----",
+    r"|(?P<keep15>-----BEGIN [A-Z ]*PRIVATE KEY-----)[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"
+    r"|(?P<keep16>\bgsk_)[\w.-]{8,}",                                # guard sandbox tokens
 )
 
 # name=value / "name": "value" pairs in free text (log lines, XML-ish, broken JSON).
@@ -89,7 +90,7 @@ CARD = re.compile(r"(?<![\d])[2-6](?:[ -]?\d){12,18}(?![\d])")
 # tests/audit/test_audit_redact.py keeps it in step with the patterns above.
 MAYBE_SECRET = re.compile(
     r"sk_|rk_|whsec_|SG\.|xox|xapp-|gh[pousr]_|github_pat_|AKIA|ASIA|key-|eyJ|Signature="
-    r"|bearer|hooks\.slack|://|-----BEGIN|password|passwd|secret|token|api_?key"
+    r"|bearer|hooks\.slack|://|-----BEGIN|password|passwd|secret|token|api_?key|gsk_"
     r"|\d(?:[ -]?\d){12}",
     re.IGNORECASE,
 )

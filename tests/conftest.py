@@ -11,6 +11,7 @@ import pytest
 
 from guard.proxy import RunConfig
 from guard.testing import RunningGuard
+from tests.sandboxes import KEY_FILE
 from tests.upstream import Upstream
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +40,8 @@ def guard_proxy(confdir: Path, tmp_path: Path) -> Iterator[GuardFactory]:
 
     def make(*rules: str | Path, **options: object) -> RunningGuard:
         options.setdefault("audit", tmp_path / "audit.jsonl")
+        if options.get("sandbox_from", "client") != "client":
+            options.setdefault("sandbox_key", KEY_FILE)  # tokens.token(name) proves a name
         cfg = RunConfig(rules=[str(r) for r in rules], listen_port=0, confdir=confdir,
                         quiet=True, **options)  # type: ignore[arg-type]
         g = RunningGuard(cfg).__enter__()

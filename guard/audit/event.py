@@ -42,6 +42,7 @@ class FlowRecord:
     duration_ms: float = 0.0
     changes: list[Change] = field(default_factory=list)
     error: str | None = None
+    policy: str | None = None  # the label of the sandbox's own policy, when it has one
 
 
 class EventBuilder:
@@ -60,6 +61,7 @@ class EventBuilder:
             "kind": "flow",
             "time": iso_time(record.started),
             "sandbox": req.sandbox,
+            **({"policy": record.policy} if record.policy else {}),
             "client": req.client,
             "method": req.method,
             "url": self.url(req),

@@ -20,6 +20,8 @@ from guard.audit.reader import events, expand
 from guard.cli.common import add_rules_options, load_or_report
 from guard.engine import Engine
 from guard.forensics.replay import replay
+from guard.errors import SandboxError
+from guard.sandbox import tokens
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,6 +42,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    "(logged credentials are redacted)")
     s.add_argument("--sandbox", metavar="NAME",
                    help="send X-Guard-Sandbox: NAME ('recorded': each request's own sandbox)")
+    s.add_argument("--sandbox-key", type=Path, metavar="FILE",
+                   help="the --sandbox-key of the guard sent to: X-Guard-Sandbox then "
+                   "carries each name's derived token, which that guard accepts as proof")
     s.add_argument("--include-allowed", action="store_true",
                    help="also re-send requests that were allowed (they reach the real world)")
     p.set_defaults(func=run)
@@ -97,8 +102,10 @@ def _send(args: argparse.Namespace, found: list[dict[str, Any]]) -> int:
     try:
         results = send(found, args.send, cafile=cafile if cafile.exists() else None,
                        sandbox=args.sandbox, headers=headers,
+                       sandbox_key=tokens.load_key(args.sandbox_key)
+                       if args.sandbox_key else None,
                        include_allowed=args.include_allowed)
-    except ValueError as e:
+    except (ValueError, SandboxError) as e:
         print(f"guard replay: {e}", file=sys.stderr)
         return 2
     errors = 0

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from guard.cli.common import add_rules_options, size
-from guard.errors import AuditError, RuleError, WorldError
+from guard.errors import AuditError, RuleError, SandboxError, WorldError
 
 if TYPE_CHECKING:
     from guard.proxy import GuardMaster, RunConfig
@@ -53,6 +53,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    default="client",
                    help="what names the sandbox: the client address (default), the "
                    "X-Guard-Sandbox header, or the proxy username")
+    p.add_argument("--sandbox-key", type=Path, default=None, metavar="FILE",
+                   help="with --sandbox-from header or proxy-user: tokens derived from this "
+                   "key (at least 16 bytes; 'guard sandbox token ID --key FILE') prove a "
+                   "sandbox, so sandboxes need not be created through the admin API first")
+    p.add_argument("--policy-rules", action="append", default=[], metavar="PATH",
+                   help="rule packs that are not active by default but that a sandbox's "
+                   "policy may add by name (a file or directory, repeatable)")
     p.add_argument("--world", default=None, metavar="FILE",
                    help="fork this world snapshot (a 'guard state export' file, or the name "
                    "of a seed in fixtures/seeds) into every new sandbox")
@@ -104,6 +111,7 @@ def config_from(args: argparse.Namespace) -> RunConfig:
         world=args.world, webhook_allow=list(args.webhook_allow),
         upstream_ca=args.upstream_ca, dns_listen=args.dns_listen, dns_answer=args.dns_answer,
         smtp_port=args.smtp_port, smtps_port=args.smtps_port,
+        sandbox_key=args.sandbox_key, policy_rules=list(args.policy_rules),
     )
 
 
@@ -156,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"guard: not starting: {len(e.problems)} problem(s) in rule files",
               file=sys.stderr)
         return 1
-    except (AuditError, WorldError, ValueError) as e:
+    except (AuditError, WorldError, SandboxError, ValueError) as e:
         print(f"guard: not starting: {e}", file=sys.stderr)
         return 1
     try:

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from guard.forensics.replay import NOT_RULE_DECIDED, request_from_event
+from guard.sandbox import tokens
 
 SANDBOX_HEADER = "X-Guard-Sandbox"
 _DROP = {"host", "content-length", "transfer-encoding", "connection", "keep-alive", "te",
@@ -42,10 +43,13 @@ class Sent:
 
 def send(events: Iterable[dict[str, Any]], proxy: str, *, cafile: Path | None,
          sandbox: str | None = None, headers: Iterable[tuple[str, str]] = (),
-         include_allowed: bool = False, timeout: float = 30.0) -> list[Sent]:
+         include_allowed: bool = False, timeout: float = 30.0,
+         sandbox_key: bytes | None = None) -> list[Sent]:
     """Send each rule-decided flow event's request through ``proxy``. ``sandbox``
     ``"recorded"`` sends each event's own sandbox in X-Guard-Sandbox (for a guard run
-    with ``--sandbox-from header``); another value sends that name."""
+    with ``--sandbox-from header``); another value sends that name. A guard with
+    ``--sandbox-from header`` needs proof: with ``sandbox_key`` (that guard's
+    ``--sandbox-key``) the header carries the name's derived token, else a literal token."""
     p = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
     if not p.hostname:
         raise ValueError(f"not a proxy URL: {proxy!r}")
@@ -65,8 +69,9 @@ def send(events: Iterable[dict[str, Any]], proxy: str, *, cafile: Path | None,
         hdrs = [(k, v) for k, v in req.headers if k not in _DROP and k not in names]
         hdrs += overrides
         if sandbox:
-            hdrs.append((SANDBOX_HEADER, str(e.get("sandbox")) if sandbox == "recorded"
-                         else sandbox))
+            name = str(e.get("sandbox")) if sandbox == "recorded" else sandbox
+            hdrs.append((SANDBOX_HEADER, tokens.derive(name, sandbox_key)
+                         if sandbox_key is not None else name))
         target = urlsplit(str(e.get("url")))
         path = target.path or "/"
         if target.query:

@@ -34,12 +34,15 @@ class Envelope:
     data: bytes = b""
     tls: bool = False
     authenticated: bool = False
-    user: str | None = None  # the AUTH user name (names the sandbox with proxy-user); never
-    # the password
+    user: str | None = None  # the AUTH user name; never the password
+    sandbox: str | None = None  # the sandbox proven by AUTH (or the address), when checked
     server_name: str | None = None  # the SNI a STARTTLS client asked for
 
 
 Deliver = Callable[[Envelope], Awaitable[str]]
+Authenticate = Callable[[str, str | None, str], str | None]
+"""(client, user or None, password) -> the sandbox they prove, or None (refused). Called at
+AUTH, and at MAIL without AUTH (user None: only an address binding can prove it)."""
 """Keeps a message and returns its queue id; raises to answer 451 (not accepted)."""
 
 
@@ -55,8 +58,10 @@ class Session:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
                  hostname: str, deliver: Deliver, tls: ssl.SSLContext | None,
                  implicit_tls: bool = False,
-                 sni: Callable[[object], str | None] = lambda _: None) -> None:
+                 sni: Callable[[object], str | None] = lambda _: None,
+                 authenticate: Authenticate | None = None) -> None:
         self.reader, self.writer = reader, writer
+        self.authenticate = authenticate
         self.hostname, self.deliver, self.tls, self.sni = hostname, deliver, tls, sni
         peer = writer.get_extra_info("peername")
         self.envelope = Envelope(client=str(peer[0]) if peer else "", tls=implicit_tls)
@@ -140,12 +145,20 @@ class Session:
             plain = await self._secret(initial.strip() or await self._ask(""))
             parts = plain.split(b"\0")
             user = parts[1] if len(parts) == 3 else b""
+            password = parts[2] if len(parts) == 3 else b""
         elif mechanism == "LOGIN":
             user = await self._secret(initial.strip() or await self._ask("VXNlcm5hbWU6"))
-            await self._secret(await self._ask("UGFzc3dvcmQ6"))  # Password:
+            password = await self._secret(await self._ask("UGFzc3dvcmQ6"))  # Password:
         else:
             raise Reply(504, "5.5.4 Unrecognized authentication type")
-        self.envelope.user = user.decode("utf-8", "replace") or None
+        name = user.decode("utf-8", "replace")
+        if self.authenticate is not None:
+            self.envelope.sandbox = self.authenticate(
+                self.envelope.client, name, password.decode("utf-8", "replace"))
+            if self.envelope.sandbox is None:
+                raise Reply(535, "5.7.8 Authentication credentials invalid: the password "
+                            "must be the sandbox's token")
+        self.envelope.user = name or None
         self.envelope.authenticated = True
         await self.reply(235, "2.7.0 Authentication successful")
 
@@ -174,6 +187,11 @@ class Session:
         size = re.search(r"\bSIZE=(\d+)", m.group("params"), re.IGNORECASE)
         if size and int(size.group(1)) > MAX_SIZE:
             raise Reply(552, "5.3.4 Message size exceeds fixed limit")
+        if self.authenticate is not None and self.envelope.sandbox is None:
+            self.envelope.sandbox = self.authenticate(self.envelope.client, None, "")
+            if self.envelope.sandbox is None:
+                raise Reply(530, "5.7.0 Authentication required: AUTH with the sandbox id "
+                            "and its token")
         self.envelope.mail_from = m.group("addr") or "<>"
         await self.reply(250, "2.1.0 Ok")
 

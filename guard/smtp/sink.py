@@ -2,8 +2,10 @@
 
 ``guard run --smtp-port 2525`` listens for SMTP (STARTTLS offered) and ``--smtps-port
 4650`` for SMTP over implicit TLS (what clients of port 465 expect), on the proxy's listen
-host, in the proxy's event loop. The sandbox is the client's address (with
-``--sandbox-from proxy-user``, the AUTH user name). Each accepted
+host, in the proxy's event loop. The sandbox is the client's address (or the sandbox
+bound to it); with ``--sandbox-from proxy-user`` or ``header`` it must be proven with
+``AUTH`` (user the sandbox id, password its token), as proxy credentials are, and MAIL
+without it is refused with 530 (see :mod:`guard.sandbox.identity`). Each accepted
 message becomes an outbox record (provider ``smtp``) and an audit event (method ``SMTP``,
 rule ``guard.smtp.sink``, action ``simulate``), written in one world transaction: if the
 audit log cannot be written, the message is refused with a temporary error and kept
@@ -13,6 +15,7 @@ nowhere.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import socket
 import ssl
@@ -26,6 +29,7 @@ from guard import outbox
 from guard.audit.event import FlowRecord
 from guard.mail import address_of, parse_mime
 from guard.request import Request
+from guard.sandbox import Registry, identify
 from guard.smtp.session import Envelope, Session
 from guard.smtp.tls import CertIssuer
 from guard.world.store import WorldStore
@@ -42,7 +46,7 @@ class SinkConfig:
     port: int | None = None  # plain SMTP with STARTTLS
     tls_port: int | None = None  # implicit TLS
     confdir: Path = Path("~/.guard").expanduser()
-    sandbox_from: str = "client"  # proxy-user: the AUTH user name names the sandbox
+    sandbox_from: str = "client"  # proxy-user: AUTH SANDBOX TOKEN proves the sandbox
 
 
 WriteEvent = Callable[[FlowRecord], object]
@@ -50,8 +54,10 @@ WriteEvent = Callable[[FlowRecord], object]
 
 
 class SmtpSink:
-    def __init__(self, cfg: SinkConfig, worlds: WorldStore, write_event: WriteEvent) -> None:
+    def __init__(self, cfg: SinkConfig, worlds: WorldStore, write_event: WriteEvent,
+                 registry: Registry | None = None) -> None:
         self.cfg, self.worlds, self.write_event = cfg, worlds, write_event
+        self.registry = registry if registry is not None else Registry()
         self.hostname = socket.gethostname() or "guard"
         self._servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -98,7 +104,9 @@ class SmtpSink:
         destination = original_destination(writer)
         session = Session(reader, writer, hostname=self.hostname, tls=issuer.default,
                           implicit_tls=implicit, sni=issuer.server_name,
-                          deliver=lambda env: self.deliver(env, destination))
+                          deliver=lambda env: self.deliver(env, destination),
+                          authenticate=self._authenticate if self.cfg.sandbox_from
+                          in ("proxy-user", "header") else None)
         try:
             await session.run()
         except (ConnectionError, TimeoutError, ssl.SSLError, ValueError) as e:
@@ -107,6 +115,15 @@ class SmtpSink:
             if task is not None:
                 self._tasks.discard(task)
             writer.close()
+
+    def _authenticate(self, client: str, user: str | None, password: str) -> str | None:
+        """AUTH proves the sandbox as proxy credentials do (SANDBOX:TOKEN); in header mode
+        (SMTP has no headers) the same. Without AUTH only an address binding proves it."""
+        credentials = None
+        if user is not None:
+            credentials = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        found = identify("proxy-user", self.registry, client=client, proxy_auth=credentials)
+        return found.sandbox
 
     async def deliver(self, env: Envelope, destination: tuple[str, int]) -> str:
         """Keep one message: outbox record and audit event in one transaction."""
@@ -119,9 +136,10 @@ class SmtpSink:
 
     def _keep(self, env: Envelope, destination: tuple[str, int], started: float,
               t0: float) -> str:
-        sandbox = env.client or "default"
-        if self.cfg.sandbox_from == "proxy-user" and env.user:
-            sandbox = env.user
+        if env.sandbox is not None:
+            sandbox = env.sandbox
+        else:
+            sandbox = identify("client", self.registry, client=env.client).sandbox or "default"
         world = self.worlds.world(sandbox)
         mime = parse_mime(env.data)
         visible = {address_of(a).lower() for a in [*mime.to, *mime.cc]}

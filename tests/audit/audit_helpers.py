@@ -8,6 +8,7 @@ from pathlib import Path
 import requests
 
 from guard.testing import RunningGuard
+from tests.sandboxes import token
 from tests.upstream import Upstream
 
 HERE = Path(__file__).resolve().parent
@@ -27,7 +28,7 @@ def session(g: RunningGuard, sandbox: str | None = None) -> requests.Session:
     s.proxies = g.proxies
     s.verify = g.ca
     if sandbox:
-        s.headers["X-Guard-Sandbox"] = sandbox
+        s.headers["X-Guard-Sandbox"] = token(sandbox)  # proves the sandbox (tests/sandboxes)
     return s
 
 

@@ -13,6 +13,7 @@ from audit_helpers import RULES, EchoUpstream, agent_session, session
 
 from guard.proxy import RunConfig
 from guard.testing import RunningGuard
+from tests.sandboxes import KEY_FILE
 
 
 @pytest.fixture
@@ -26,7 +27,8 @@ def recorded_log(tmp_path_factory: pytest.TempPathFactory, confdir: Path) -> Pat
     d = tmp_path_factory.mktemp("recorded")
     up = EchoUpstream()
     cfg = RunConfig(rules=[str(RULES)], listen_port=0, confdir=confdir, quiet=True,
-                    audit=d / "audit.jsonl", sandbox_from="header", seed=7)
+                    audit=d / "audit.jsonl", sandbox_from="header", seed=7,
+                    sandbox_key=KEY_FILE)
     try:
         with RunningGuard(cfg) as g:
             agent_session(g, up.port)

@@ -10,6 +10,7 @@ from pathlib import Path
 from audit_helpers import RULES, session
 
 from guard.cli import main
+from tests.sandboxes import KEY_FILE
 
 
 def replay(capsys, log: Path, *args: str | Path) -> tuple[int, str, str]:
@@ -82,7 +83,7 @@ def test_send_reproduces_the_session_through_a_running_guard(recorded_log, guard
                                                              capsys, echo_upstream):
     g = guard_proxy(RULES, sandbox_from="header")
     code, out, _ = replay(capsys, recorded_log, "--send", g.url, "--cacert", g.ca,
-                          "--sandbox", "recorded")
+                          "--sandbox", "recorded", "--sandbox-key", str(KEY_FILE))
     assert code == 0, out
     rows = {int(r.split()[0]): r for r in out.splitlines()}
     assert "201" not in rows[1] and "-> 200 simulate (stripe.customers.create)" in rows[1]

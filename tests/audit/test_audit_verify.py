@@ -15,6 +15,7 @@ from guard.audit.writer import event_hash
 from guard.cli import main
 from guard.proxy import RunConfig
 from guard.testing import RunningGuard
+from tests.sandboxes import KEY_FILE
 
 
 def lines(path: Path) -> list[str]:
@@ -30,7 +31,7 @@ def run_guard(tmp_path: Path, confdir: Path, **options) -> Path:
     up = EchoUpstream()
     options.setdefault("audit", tmp_path / "audit.jsonl")
     cfg = RunConfig(rules=[str(RULES)], listen_port=0, confdir=confdir, quiet=True,
-                    sandbox_from="header", **options)
+                    sandbox_from="header", sandbox_key=KEY_FILE, **options)
     try:
         with RunningGuard(cfg) as g:
             agent_session(g, up.port)

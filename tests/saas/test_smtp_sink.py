@@ -11,6 +11,8 @@ from email.message import EmailMessage
 import pytest
 from saas_helpers import outbox_of
 
+from tests.sandboxes import token
+
 SECRET = "hunter2-never-stored"
 
 
@@ -111,14 +113,15 @@ def test_protocol_mistakes_get_smtp_errors_and_nothing_is_kept(g):
 
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
-def test_with_sandbox_from_proxy_user_the_auth_user_names_the_sandbox(guard_proxy, tmp_path,
-                                                                       mechanism):
+def test_with_sandbox_from_proxy_user_auth_with_the_token_proves_the_sandbox(guard_proxy,
+                                                                             tmp_path,
+                                                                             mechanism):
     g = guard_proxy(smtp_port=0, state=tmp_path / "state", sandbox_from="proxy-user")
     with smtplib.SMTP("127.0.0.1", g.smtp_port, timeout=10) as smtp:
         smtp.ehlo("agent")
         smtp.starttls(context=ssl.create_default_context(cafile=g.ca))
         smtp.ehlo("agent")
-        smtp.user, smtp.password = "agent-7", SECRET
+        smtp.user, smtp.password = "agent-7", token("agent-7")
         code, _ = smtp.auth(mechanism, getattr(smtp, f"auth_{mechanism.lower()}"),
                             initial_response_ok=mechanism == "PLAIN")
         assert code == 235
@@ -127,4 +130,21 @@ def test_with_sandbox_from_proxy_user_the_auth_user_names_the_sandbox(guard_prox
     [rec] = outbox_of(g, "agent-7")
     assert rec["sandbox"] == "agent-7" and rec["subject"] == "Your receipt"
     for path in [tmp_path / "audit.jsonl", *(tmp_path / "state").glob("*.jsonl")]:
-        assert SECRET not in path.read_text()
+        assert token("agent-7") not in path.read_text()
+
+
+@pytest.mark.parametrize("password", [SECRET, "", "agent-7"])
+def test_with_sandbox_from_proxy_user_a_claimed_auth_user_is_refused(guard_proxy, tmp_path,
+                                                                     password):
+    """The AUTH user alone (or with a wrong or another sandbox's token) proves nothing."""
+    g = guard_proxy(smtp_port=0, state=tmp_path / "state", sandbox_from="proxy-user")
+    with smtplib.SMTP("127.0.0.1", g.smtp_port, timeout=10) as smtp:
+        smtp.ehlo("agent")
+        smtp.starttls(context=ssl.create_default_context(cafile=g.ca))
+        smtp.ehlo("agent")
+        smtp.user, smtp.password = "agent-7", password or token("agent-8")
+        with pytest.raises(smtplib.SMTPAuthenticationError) as e:
+            smtp.auth("PLAIN", smtp.auth_plain, initial_response_ok=True)
+        assert e.value.smtp_code == 535
+        assert smtp.docmd("MAIL", "FROM:<a@example.com>")[0] == 530  # no AUTH: refused
+    assert outbox_of(g, "agent-7") == [] and outbox_of(g) == []

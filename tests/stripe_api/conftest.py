@@ -8,6 +8,7 @@ import pytest
 import stripe
 
 from guard.testing import RunningGuard
+from tests.sandboxes import proxy_url
 
 
 @pytest.fixture(autouse=True)
@@ -20,8 +21,8 @@ def restore_ca_bundle() -> Iterator[None]:
 def sdk(g: RunningGuard, sandbox: str | None = None, key: str = "sk_test_guard"
         ) -> stripe.StripeClient:
     """A StripeClient whose every call goes through guard. ``sandbox`` names the sandbox as
-    the proxy user (guard must run with ``sandbox_from="proxy-user"``)."""
-    proxy = g.url if sandbox is None else g.url.replace("http://", f"http://{sandbox}:x@")
+    the proxy user, proven by its token (guard must run with ``sandbox_from="proxy-user"``)."""
+    proxy = g.url if sandbox is None else proxy_url(g.url, sandbox)
     stripe.ca_bundle_path = g.ca  # the SDK trusts only its own bundle unless told
     return stripe.StripeClient(key, http_client=stripe.RequestsClient(proxy=proxy),
                                max_network_retries=0)
