@@ -129,7 +129,7 @@ class GuardAddon:
             if self.audit.broken:
                 raise AuditError(self.audit.broken)
             if identity.refused:  # before guard.internal and the rules: nothing for strangers
-                state.decision = Decision("block", identity.rule or "", identity.reason)
+                state.decision = Decision(Action.BLOCK, identity.rule or "", identity.reason)
                 self._answer(flow, self._refusal(state.decision), state.decision)
                 return None
             if req.sandbox in self.registry:

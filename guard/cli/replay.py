@@ -19,8 +19,8 @@ from typing import Any
 from guard.audit.reader import events, expand
 from guard.cli.common import add_rules_options, load_or_report
 from guard.engine import Engine
-from guard.forensics.replay import replay
 from guard.errors import SandboxError
+from guard.forensics.replay import replay
 from guard.sandbox import tokens
 
 
