@@ -77,6 +77,7 @@ class GuardAddon:
         self.engine = engine
         self.registry = registry if registry is not None else Registry()
         self.policies = policies if policies is not None else PolicyEngines()
+        self.admin: Any = None  # the admin listener (guard.admin.server), when configured
         self.simulator = simulator
         self.audit = audit
         self.settings = settings or Settings()
@@ -119,7 +120,7 @@ class GuardAddon:
         if flow.response is not None or META in flow.metadata:
             return None
         started, t0 = time.time(), time.perf_counter()
-        engine = self.engine
+        engine, simulator = self.engine, self.simulator
         decision = Decision(Action.ERROR, ERROR_RULE_ID, "")
         state = _FlowState(_bare_request(flow), decision, started, t0)
         flow.metadata[META] = state
@@ -137,13 +138,14 @@ class GuardAddon:
                 policy = self.registry.policy(req.sandbox)
                 state.policy = policy.label()
                 engine = self.policies.engine(engine, policy)
+                simulator = self.policies.simulator(simulator, policy)
             if req.host == internal_host.HOST:  # guard's own host: before rules, never forwarded
                 return self._internal(flow, state)
             state.decision = decision = _name_check(flow, req) or engine.decide(req)
             if decision.action == "allow":
                 return self._route(flow, state)  # mitmproxy awaits it: name lookup
             elif decision.action == "simulate":
-                result = self.simulator.respond(decision, req)
+                result = simulator.respond(decision, req)
                 state.changes = result.changes
                 self._answer(flow, result.response, decision)
                 for effect in result.effects:

@@ -75,7 +75,8 @@ class SandboxError(GuardError):
     (``not_found``, ``conflict``, ``invalid_request``); ``status`` its HTTP status.
     """
 
-    STATUS = {"not_found": 404, "conflict": 409, "invalid_request": 400}
+    STATUS = {"invalid_request": 400, "unauthorized": 401, "not_found": 404,
+              "conflict": 409, "payload_too_large": 413, "unsupported_media_type": 415}
 
     def __init__(self, kind: str, message: str) -> None:
         self.kind = kind

@@ -44,10 +44,9 @@ class Policy(BaseModel):
     """What one sandbox may do, decided by its own rules.
 
     ``packs`` adds packs by name (from the policy packs guard loaded with
-    ``--policy-rules``, or any loaded pack), ``disable_packs`` switches loaded
-    packs off for this sandbox, ``seed`` makes its ids and data reproducible,
-    ``webhook_allow`` adds webhook hosts, ``limits`` and ``faults`` are passed
-    to the limit and fault layers (their own models validate them).
+    ``--policy-rules``), ``disable_packs`` switches loaded packs off for this
+    sandbox, ``webhook_allow`` adds hosts its Stripe webhooks may reach (to those of
+    ``--webhook-allow``). Its seed is where its world starts (``from``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -56,10 +55,7 @@ class Policy(BaseModel):
                              description="shown in audit events instead of the policy hash")
     packs: tuple[str, ...] = Field(default=(), max_length=64)
     disable_packs: tuple[str, ...] = Field(default=(), max_length=64)
-    seed: int | None = Field(default=None, ge=0, lt=2**63)
     webhook_allow: tuple[str, ...] = Field(default=(), max_length=64)
-    limits: dict[str, Any] | None = None
-    faults: tuple[dict[str, Any], ...] = Field(default=(), max_length=64)
 
     @field_validator("packs", "disable_packs")
     @classmethod

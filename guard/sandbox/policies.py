@@ -22,6 +22,7 @@ from guard.engine import Engine
 from guard.errors import SandboxError
 from guard.rules.loader import RuleSet
 from guard.sandbox.model import Policy
+from guard.synth.simulator import Simulator
 
 _MAX_ENGINES = 256  # distinct rule sets kept; more are rebuilt on demand
 
@@ -31,6 +32,22 @@ class PolicyEngines:
         self.extra = extra or RuleSet([])
         self._base: Engine | None = None
         self._engines: dict[tuple[tuple[str, ...], tuple[str, ...]], Engine] = {}
+        self._simulators: dict[tuple[str, ...], Simulator] = {}
+
+    def simulator(self, base: Simulator, policy: Policy) -> Simulator:
+        """``base``, or one sharing its worlds whose options add the policy's webhook
+        hosts (one per distinct host list)."""
+        if not policy.webhook_allow:
+            return base
+        key = tuple(sorted(set(policy.webhook_allow)))
+        found = self._simulators.get(key)
+        if found is None or found.worlds is not base.worlds:
+            if len(self._simulators) >= _MAX_ENGINES:
+                self._simulators.pop(next(iter(self._simulators)))
+            hosts = tuple(base.options.get("webhook_allow") or ()) + key
+            found = self._simulators[key] = Simulator(
+                base.worlds, options={**base.options, "webhook_allow": hosts})
+        return found
 
     def known_packs(self, base: Engine) -> set[str]:
         return {r.pack for r in base.ruleset.rules} | {r.pack for r in self.extra.rules}
