@@ -11,7 +11,6 @@ RUN apt-get update \
 WORKDIR /app
 COPY pyproject.toml setup.py MANIFEST.in README.md ./
 COPY guard ./guard
-COPY rules ./rules
 COPY fixtures ./fixtures
 RUN pip install --no-cache-dir .
 COPY docker/entrypoint.sh /usr/local/bin/guard-entrypoint

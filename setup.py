@@ -1,11 +1,14 @@
-"""Ship the built-in rule packs and fixtures inside the wheel (see pyproject.toml)."""
+"""Ship the fixtures (seed data) inside the wheel as guard/_fixtures (see pyproject.toml).
+
+The provider packs and their templates are package data of guard.providers already.
+"""
 
 from pathlib import Path
 
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-DATA = {"rules": "guard/_packs", "fixtures": "guard/_fixtures"}
+DATA = {"fixtures": "guard/_fixtures"}
 
 
 class BuildWithData(build_py):

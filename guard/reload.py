@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from guard.audit.event import system_event
 from guard.engine import Engine
 from guard.errors import AuditError, Problem, RuleError
-from guard.resources import packs_dir, templates_dir
+from guard.resources import builtin_packs, builtin_templates
 from guard.rules import load_rules
 from guard.rules.loader import rule_files
 
@@ -65,8 +65,9 @@ class Reloader:
 
     def watched(self) -> list[Path]:
         """The files and directories whose (mtime, size) decide whether to reload."""
-        out = rule_files(([packs_dir()] if self.builtin else []) + self.paths)
-        out.extend(sorted(_walk(templates_dir())))
+        out = (builtin_packs() if self.builtin else []) + rule_files(self.paths)
+        for folder in builtin_templates().values():
+            out.extend(sorted(_walk(folder)))
         out.extend(Path(t) for t in sorted(self._templates))
         return list(dict.fromkeys(out))
 

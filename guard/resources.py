@@ -1,5 +1,9 @@
-"""Where the built-in rule packs and fixtures are: in the package when installed,
-at the top of the repository when running from a checkout."""
+"""Where guard's built-in data is: the provider packs and their templates (inside the
+``guard.providers`` package, checkout or installed alike), and the fixtures (seed data:
+``fixtures/`` in a checkout, ``guard/_fixtures`` in an installed wheel).
+
+Nothing here imports provider code: loading a pack's rules must not need its handlers.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +11,27 @@ from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
 
-
-def _find(installed: str, checkout: str) -> Path:
-    inside = _HERE / installed
-    return inside if inside.is_dir() else _HERE.parent / checkout
+PACK_FILE = "pack.yaml"
+TEMPLATES_FOLDER = "templates"
 
 
-def packs_dir() -> Path:
-    """The built-in rule packs (``rules/`` in the repository)."""
-    return _find("_packs", "rules")
+def providers_dir() -> Path:
+    """``guard/providers/``: one folder per built-in provider."""
+    return _HERE / "providers"
+
+
+def builtin_packs() -> list[Path]:
+    """Every built-in pack, ``guard/providers/<name>/pack.yaml``, by provider name."""
+    return sorted(providers_dir().glob(f"*/{PACK_FILE}"))
+
+
+def builtin_templates() -> dict[str, Path]:
+    """Provider name -> its ``templates/`` folder, for the providers that have one."""
+    return {d.parent.name: d for d in sorted(providers_dir().glob(f"*/{TEMPLATES_FOLDER}"))
+            if d.is_dir()}
 
 
 def fixtures_dir() -> Path:
-    """Templates and seed data (``fixtures/`` in the repository)."""
-    return _find("_fixtures", "fixtures")
-
-
-def templates_dir() -> Path:
-    return fixtures_dir() / "templates"
+    """Seed data (``fixtures/`` in the repository)."""
+    inside = _HERE / "_fixtures"
+    return inside if inside.is_dir() else _HERE.parent / "fixtures"

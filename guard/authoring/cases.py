@@ -20,7 +20,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from guard.errors import Problem, RuleError
-from guard.resources import packs_dir
+from guard.resources import builtin_packs
 from guard.rules.loader import CASE_SUFFIXES, RuleSet, load_rules, rule_files
 from guard.rules.model import Case, CaseFile
 from guard.rules.source import Located, read_yaml
@@ -72,7 +72,7 @@ def collect(paths: Sequence[str | Path], *, builtin: bool = True) -> Suite:
     if problems or ruleset is None:
         raise RuleError(problems)
     # No PATH: the built-in packs are under test; otherwise only the packs named.
-    under_test = {str(p) for p in rule_files(rule_paths if paths else [packs_dir()])}
+    under_test = {str(p) for p in (rule_files(rule_paths) if paths else builtin_packs())}
     groups: list[CaseGroup] = []
     packs: list[str] = []
     for lp in ruleset.packs:
@@ -89,7 +89,7 @@ def collect(paths: Sequence[str | Path], *, builtin: bool = True) -> Suite:
 def split_paths(paths: Sequence[str | Path]) -> tuple[list[Path], list[Path]]:
     """(rule paths to load, case files to read) for the given PATHs (see module docs)."""
     if not paths:
-        return [], _case_files_in(packs_dir())
+        return [], [c for p in builtin_packs() if (c := _sibling_cases(p)).is_file()]
     rules: list[Path] = []
     cases: list[Path] = []
     for raw in paths:
@@ -101,7 +101,7 @@ def split_paths(paths: Sequence[str | Path]) -> tuple[list[Path], list[Path]]:
             cases.append(p)
         else:
             rules.append(p)
-            sibling = p.with_name(p.name.rsplit(".", 1)[0] + ".cases.yaml")
+            sibling = _sibling_cases(p)
             if sibling.is_file():
                 cases.append(sibling)
     unique = {c.resolve(): c for c in reversed(cases)}  # first mention wins
@@ -143,6 +143,11 @@ def read_case_file(path: Path, problems: list[Problem]) -> CaseGroup | None:
     for case, i in zip(*validated, strict=True):
         group.cases.append(LocatedCase(case, _where(located, (*where, i))))
     return group
+
+
+def _sibling_cases(pack: Path) -> Path:
+    """``crm.yaml`` -> ``crm.cases.yaml`` (``pack.yaml`` -> ``pack.cases.yaml``)."""
+    return pack.with_name(pack.name.rsplit(".", 1)[0] + ".cases.yaml")
 
 
 def _case_files_in(directory: Path) -> list[Path]:

@@ -1,4 +1,8 @@
-"""``guard check PATH...``: validate rule files; exit 1 with file:line:column problems."""
+"""``guard check PATH...``: validate rule files; exit 1 with file:line:column problems.
+
+On success it names every file it loaded, so the built-in packs
+(``guard/providers/<name>/pack.yaml``, wherever guard is installed) can be opened.
+"""
 
 from __future__ import annotations
 
@@ -23,4 +27,6 @@ def run(args: argparse.Namespace) -> int:
     if ruleset is None:
         return 1
     print(f"ok: {len(ruleset.rules)} rules in {len(ruleset.files)} file(s)")
+    for lp in ruleset.packs:
+        print(f"  {lp.path}: pack {lp.pack.pack}, {len(lp.pack.rules)} rules")
     return 0

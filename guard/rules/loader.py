@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from guard.errors import Problem, RuleError
-from guard.resources import packs_dir, templates_dir
+from guard.resources import TEMPLATES_FOLDER, builtin_packs, builtin_templates
 from guard.rules.compiled import CompiledRule, Source, compile_match
 from guard.rules.matchers import HostPattern
 from guard.rules.model import Case, Pack, Rule
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
 RULE_SUFFIXES = (".yaml", ".yml")
 CASE_SUFFIXES = (".cases.yaml", ".cases.yml")
-TEMPLATES_FOLDER = "templates"
 
 
 @dataclass
@@ -53,7 +52,8 @@ class RuleSet:
 
 
 def builtin_rule_paths() -> list[Path]:
-    return rule_files([packs_dir()])
+    """The built-in packs: ``guard/providers/<name>/pack.yaml``."""
+    return builtin_packs()
 
 
 def rule_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -107,9 +107,10 @@ def load_rules(paths: Sequence[str | Path], *, builtin: bool = True,
             pack, positions, case_positions = validated
             loaded.append(LoadedPack(str(path), pack, located, positions, case_positions))
     _check_unique_ids(located_files, problems)
+    from guard.providers import HANDLERS
     from guard.synth.respond import RespondCompiler
 
-    compiler = RespondCompiler(templates_dir())
+    compiler = RespondCompiler(builtin_templates(), HANDLERS)
     rules = _compile(loaded, problems, compiler)
     if consulted is not None:
         consulted.update(str(p) for p in compiler.consulted)

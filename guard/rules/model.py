@@ -98,7 +98,8 @@ class Respond(Strict):
     )
     template: str | None = Field(
         None,
-        description="template file, relative to the rule file or fixtures/templates: "
+        description="template file, relative to the rule file (or templates/ beside it), or "
+        "<provider>/<file> in a built-in provider's templates: "
         "*.yaml is a data tree like body, *.json.j2 renders JSON text, anything else text",
     )
     handler: str | None = Field(

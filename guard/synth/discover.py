@@ -5,7 +5,7 @@ string literal, the loader checks that template (exists, compiles) at load time,
 so ``guard check`` reports a missing or broken one instead of the first request
 that needs it. Names computed at run time are only checked when rendered.
 
->>> from guard.providers import handler
+>>> from guard.synth.handlers import handler
 >>> @handler
 ... def create(ctx):
 ...     return ctx.json(200, ctx.render("acme/order.yaml", n=1))

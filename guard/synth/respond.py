@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 import yaml
 from jinja2 import TemplateSyntaxError
 
 from guard.rules.model import Missing, Respond
 from guard.synth.discover import rendered_templates
+from guard.synth.handlers import Handler, Registry
 from guard.synth.templates import (
     Const,
     Renderable,
@@ -19,9 +21,6 @@ from guard.synth.templates import (
     compile_tree,
     make_env,
 )
-
-if TYPE_CHECKING:
-    from guard.providers import Handler
 
 
 @dataclass(frozen=True)
@@ -56,23 +55,27 @@ class CompiledRespond:
 class RespondCompiler:
     """Compiles respond sections and template files (each file once) in one Jinja sandbox.
 
+    ``templates`` maps a provider name to its templates folder (``github`` ->
+    ``guard/providers/github/templates``): the template ``github/issue.yaml`` is found
+    there when the rule file has none of its own. ``handlers`` is what a ``handler:``
+    name resolves through.
+
     Raises ``ValueError((field, message))`` so the loader can point at the field.
     """
 
-    def __init__(self, templates_dir: Path) -> None:
+    def __init__(self, templates: Mapping[str, Path],
+                 handlers: Registry | None = None) -> None:
         self.env = make_env()
-        self.templates_dir = templates_dir
+        self.templates = dict(templates)
+        self.handlers = handlers if handlers is not None else Registry()
         self._files: dict[Path, Body] = {}
         self.consulted: set[Path] = set()  # every template path looked at, found or not
-
 
     def compile(self, respond: Respond, base_dir: Path, rule_id: str) -> CompiledRespond:
         handler = None
         if respond.handler is not None:
-            from guard.providers import resolve_handler
-
             try:
-                handler = resolve_handler(respond.handler)
+                handler = self.handlers.resolve(respond.handler)
             except LookupError as e:
                 raise ValueError("handler", str(e)) from None
             for name in rendered_templates(handler):
@@ -103,12 +106,14 @@ class RespondCompiler:
 
     def template(self, name: str, base_dir: Path | None = None) -> Body:
         """A template file by name: looked up next to the rule file, in a ``templates/`` folder
-        next to it, then in fixtures/templates."""
+        next to it, then (``<provider>/<file>``) in that built-in provider's templates."""
         if Path(name).is_absolute() or ".." in Path(name).parts:
             raise ValueError("template", f"template {name!r} must be a relative path inside "
-                             "the rule directory or fixtures/templates")
-        candidates = ([base_dir / name, base_dir / "templates" / name] if base_dir else []) + \
-            [self.templates_dir / name]
+                             "the rule directory or a provider's templates")
+        candidates = [base_dir / name, base_dir / "templates" / name] if base_dir else []
+        provider, *rest = PurePosixPath(name).parts
+        if rest and provider in self.templates:
+            candidates.append(self.templates[provider].joinpath(*rest))
         self.consulted.update(candidates)
         path = next((p for p in candidates if p.is_file()), None)
         if path is None:

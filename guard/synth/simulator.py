@@ -13,7 +13,7 @@ from jinja2 import TemplateError as JinjaError
 from guard.decision import Decision
 from guard.errors import GuardError, HandlerError, TemplateError
 from guard.request import Request, Response
-from guard.resources import templates_dir
+from guard.resources import builtin_templates
 from guard.synth.context import Effect, SimContext, template_context
 from guard.synth.respond import Body, CompiledRespond, RespondCompiler
 from guard.synth.templates import Renderable
@@ -44,7 +44,7 @@ class Simulator:
     def __init__(self, worlds: WorldStore, options: Mapping[str, Any] | None = None) -> None:
         self.worlds = worlds
         self.options: Mapping[str, Any] = dict(options or {})
-        self._compiler = RespondCompiler(templates_dir())
+        self._compiler = RespondCompiler(builtin_templates())
 
     def respond(self, decision: Decision, req: Request) -> SimResult:
         """Raises :class:`TemplateError` or :class:`HandlerError` (naming the rule) on failure;

@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 from authoring_helpers import guard, write
 
+from guard import providers
+from guard.synth.handlers import Registry, handlers_in
+
 PACK = """
     pack: tpl
     hosts: [tpl.test]
@@ -60,7 +63,7 @@ def test_a_template_in_a_templates_folder_beside_the_rules_is_found(tmp_path, ca
 
 
 HANDLERS = '''
-from guard.providers import handler
+from guard.synth.handlers import handler
 
 
 def _helper(ctx):
@@ -74,16 +77,19 @@ def make(ctx):
 
 
 @pytest.fixture
-def provider(tmp_path: Path) -> Iterator[str]:
-    """A provider module with real source on disk, importable as guard.providers.<name>."""
+def provider(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A provider with real source on disk (the loader reads it), registered beside the
+    built-in handlers for the test."""
     name = "authoringtest"
     source = tmp_path / f"{name}.py"
     source.write_text(textwrap.dedent(HANDLERS))
-    spec = importlib.util.spec_from_file_location(f"guard.providers.{name}", source)
+    spec = importlib.util.spec_from_file_location(f"tests_provider_{name}", source)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
+    monkeypatch.setattr(providers, "HANDLERS",
+                        Registry([providers.HANDLERS, handlers_in(name, module)]))
     yield name
     del sys.modules[spec.name]
 

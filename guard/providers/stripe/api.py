@@ -16,7 +16,6 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from guard.providers import handler
 from guard.providers.stripe import idempotency, webhooks
 from guard.providers.stripe.errors import StripeError, invalid_api_key, no_api_key, no_such
 from guard.providers.stripe.expand import expand
@@ -24,6 +23,7 @@ from guard.providers.stripe.kinds import KINDS, Kind
 from guard.providers.stripe.params import Params
 from guard.request import Response
 from guard.synth.context import SimContext
+from guard.synth.handlers import handler
 
 API_VERSION = "2026-10-28.endive"  # the version the stripe SDKs we test with pin
 _TEST_KEY = re.compile(r"^(sk|rk)_test_\S+$")

@@ -9,8 +9,10 @@ from guard.providers.stripe.api import Call, authenticate, endpoint
 from guard.providers.stripe.errors import StripeError, no_such, unrecognized
 from guard.request import Response
 from guard.synth.context import SimContext
+from guard.synth.handlers import handler
 
 
+@handler
 def auth_error(ctx: SimContext) -> Response:
     """401 for a missing or malformed API key (rules route such requests here)."""
     call = Call(ctx)

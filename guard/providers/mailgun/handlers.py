@@ -13,9 +13,9 @@ from __future__ import annotations
 from guard import outbox
 from guard.mail import parse_mime, split_addresses, valid_address
 from guard.multipart import UploadedFile
-from guard.providers import handler
 from guard.request import Response
 from guard.synth.context import SimContext
+from guard.synth.handlers import handler
 
 QUEUED = "Queued. Thank you."
 

@@ -16,10 +16,10 @@ from email.utils import format_datetime
 from typing import Any
 
 from guard import outbox
-from guard.providers import handler
-from guard.providers.twilio_xml import to_xml
+from guard.providers.twilio.twiml import to_xml
 from guard.request import Response
 from guard.synth.context import SimContext
+from guard.synth.handlers import handler
 
 COLLECTION = "twilio_messages"
 E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")

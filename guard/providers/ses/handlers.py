@@ -19,9 +19,9 @@ from typing import Any
 
 from guard import outbox
 from guard.mail import address_of, parse_mime, valid_address
-from guard.providers import handler
 from guard.request import Response
 from guard.synth.context import SimContext
+from guard.synth.handlers import handler
 
 XMLNS = "http://ses.amazonaws.com/doc/2010-12-01/"
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 
 from guard import outbox
-from guard.providers import handler
-from guard.providers.slack import has_content
+from guard.providers.slack.handlers import has_content
 from guard.request import Response
 from guard.synth.context import SimContext
+from guard.synth.handlers import handler
 
 
 @handler

@@ -14,9 +14,9 @@ from typing import Any
 
 from guard import outbox
 from guard.mail import split_addresses, valid_address
-from guard.providers import handler
 from guard.request import Response
 from guard.synth.context import SimContext
+from guard.synth.handlers import handler
 
 TEST_TOKEN = "POSTMARK_API_TEST"
 INVALID_REQUEST = 300

@@ -14,9 +14,9 @@ from typing import Any
 
 from guard import outbox
 from guard.mail import split_addresses, valid_address
-from guard.providers import handler
 from guard.request import Response
 from guard.synth.context import SimContext
+from guard.synth.handlers import handler
 
 COLLECTION = "resend_emails"
 ADDRESS_FORMAT = ("The email address needs to follow the `email@example.com` or "

@@ -15,9 +15,9 @@ from typing import Any
 
 from guard import outbox
 from guard.mail import valid_address
-from guard.providers import handler
 from guard.request import Response
 from guard.synth.context import SimContext
+from guard.synth.handlers import handler
 
 HELP = "http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html"
 

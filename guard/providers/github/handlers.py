@@ -14,8 +14,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from guard import outbox
-from guard.providers import handler
-from guard.providers.github_objects import (
+from guard.providers.github.objects import (
     ISSUES,
     PULLS,
     Repo,
@@ -32,6 +31,7 @@ from guard.providers.github_objects import (
 )
 from guard.request import Response
 from guard.synth.context import SimContext
+from guard.synth.handlers import handler
 
 COMMENTS = "github_comments"
 

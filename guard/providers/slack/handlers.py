@@ -5,7 +5,7 @@ Web API methods answer HTTP 200 always: ``{"ok": true, ...}`` or ``{"ok": false,
 JSON body (slack_sdk sends JSON for chat.postMessage and forms for others); the token from
 ``Authorization: Bearer`` or a ``token`` argument. Posted messages are kept per channel
 (collection ``slack_messages``) so chat.update and chat.delete find them, and every posted
-or edited message is an outbox record. Incoming webhooks: :mod:`guard.providers.slack_webhook`.
+or edited message is an outbox record. Incoming webhooks: :mod:`guard.providers.slack.webhook`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from guard import outbox
-from guard.providers import Handler, handler
-from guard.providers.slack_workspace import (
+from guard.providers.slack.workspace import (
     CHANNELS,
     USERS,
     Workspace,
@@ -27,6 +26,7 @@ from guard.providers.slack_workspace import (
 )
 from guard.request import Response
 from guard.synth.context import SimContext
+from guard.synth.handlers import Handler, handler
 
 MESSAGES = "slack_messages"
 CHANNEL_TYPES = {"public_channel", "private_channel", "mpim", "im"}

@@ -1,0 +1,7 @@
+"""Twilio Programmable Messaging: the pack (``pack.yaml``), its templates and its handlers
+(:mod:`.handlers`; the XML representation in :mod:`.twiml`)."""
+
+from guard.providers.twilio import handlers
+from guard.synth.handlers import handlers_in
+
+HANDLERS = handlers_in("twilio", handlers)
