@@ -11,7 +11,9 @@ host (or namespace, or container) where guard runs:
 - Everything else from the sandbox is refused: other TCP with a reset, UDP and
   the rest dropped, both to this host (``INPUT``) and through it (``FORWARD``),
   and all IPv6 is dropped. No forwarding is needed at all: guard itself makes
-  the outbound connections.
+  the outbound connections. Even guard's own ports are open only to connections
+  that the redirect sent there (``conntrack --ctstate DNAT``): a sandbox that dials
+  guard's port directly, or that port on another address of the host, is refused.
 
 All rules live in chains of their own (``<chain>-NAT``, ``-IN``, ``-FWD``) jumped
 to from the top of the built-in chains, so :func:`teardown` removes exactly them.
@@ -28,6 +30,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 Command = list[str]
+REDIRECTED = ("-m", "conntrack", "--ctstate", "DNAT")  # arrived through the nat redirect
 
 
 @dataclass(frozen=True)
@@ -84,13 +87,15 @@ def setup(g: Gateway) -> list[Command]:
     cmds += [
         _ipt("nat", "-I", "PREROUTING", "1", "-i", g.interface, "-j", nat),
         _ipt("filter", "-N", inp),
-        _ipt("filter", "-A", inp, "-p", "tcp", "--dport", str(g.port), "-j", "ACCEPT"),
+        _ipt("filter", "-A", inp, "-p", "tcp", "--dport", str(g.port), *REDIRECTED, "-j",
+             "ACCEPT"),
     ]
     if g.dns_port is not None:
         cmds.append(_ipt("filter", "-A", inp, "-p", "udp", "--dport", str(g.dns_port),
-                         "-j", "ACCEPT"))
+                         *REDIRECTED, "-j", "ACCEPT"))
     for _, sink in g.smtp:
-        cmds.append(_ipt("filter", "-A", inp, "-p", "tcp", "--dport", str(sink), "-j", "ACCEPT"))
+        cmds.append(_ipt("filter", "-A", inp, "-p", "tcp", "--dport", str(sink), *REDIRECTED,
+                         "-j", "ACCEPT"))
     cmds += [
         _ipt("filter", "-A", inp, "-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset"),
         _ipt("filter", "-A", inp, "-j", "DROP"),

@@ -14,6 +14,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -27,6 +28,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PREFIX = f"gt{os.getpid() % 100000}-"
 PROXY_VARS = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
+# `guard jail` options that show this test run's Python (often under /root, closed to the
+# jail's unprivileged user) and checkout to a jailed command
+PYTHON_READABLE = [a for p in sorted({sys.base_prefix, sys.prefix, str(ROOT)})
+                   for a in ("--readable", p)]
 
 
 def require_netns() -> None:
@@ -197,7 +202,11 @@ class FakeInternet:
         with self._lock:
             counter[key] += 1
 
-    def http(self, address: str, port: int, tls: ssl.SSLContext | None = None) -> None:
+    def http(self, address: str, port: int, tls: ssl.SSLContext | None = None,
+             files: Path | None = None) -> None:
+        """An HTTP(S) server answering every GET with JSON naming what it got, or, with
+        ``files``, with the file at that path under ``files`` when there is one (enough for
+        git's "dumb" HTTP protocol)."""
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -210,8 +219,15 @@ class FakeInternet:
                 with outer._lock:
                     outer.requests.append((port, host, self.path))
                 body = json.dumps({"internet": True, "host": host, "path": self.path}).encode()
+                kind = "application/json"
+                if files is not None:
+                    local = (files / self.path.split("?")[0].lstrip("/")).resolve()
+                    if files.resolve() not in local.parents or not local.is_file():
+                        self.send_error(404)
+                        return
+                    body, kind = local.read_bytes(), "application/octet-stream"
                 self.send_response(200)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -231,9 +247,11 @@ class FakeInternet:
         self._closers.append(lambda: (server.shutdown(), server.server_close()))
 
     def tcp(self, address: str, port: int) -> None:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+
         def make() -> socket.socket:
             with inside(self.ns):
-                s = socket.create_server((address, port))
+                s = socket.create_server((address, port), family=family)
             return s
 
         sock = in_thread(make)
@@ -251,9 +269,11 @@ class FakeInternet:
         self._closers.append(sock.close)
 
     def udp(self, address: str, port: int) -> None:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+
         def make() -> socket.socket:
             with inside(self.ns):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                s = socket.socket(family, socket.SOCK_DGRAM)
                 s.bind((address, port))
             return s
 
@@ -266,6 +286,29 @@ class FakeInternet:
                 except OSError:
                     return
                 self._count(self.datagrams, (address, port))
+
+        threading.Thread(target=serve, daemon=True).start()
+        self._closers.append(sock.close)
+
+    def unix(self, path: Path) -> None:
+        """A Unix stream socket at ``path`` that anyone may connect to, counted as (path, 0)."""
+        def make() -> socket.socket:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.bind(str(path))
+            path.chmod(0o777)
+            s.listen()
+            return s
+
+        sock = make()
+
+        def serve() -> None:
+            while True:
+                try:
+                    conn, _ = sock.accept()
+                except OSError:
+                    return
+                self._count(self.connections, (str(path), 0))
+                conn.close()
 
         threading.Thread(target=serve, daemon=True).start()
         self._closers.append(sock.close)

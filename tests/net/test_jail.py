@@ -1,5 +1,6 @@
 """``guard jail -- COMMAND``: the command's only way out is guard, its exit code passes
-through, and nothing is left behind however it ends.
+through, and nothing is left behind however it ends. (What a hostile command tries, and
+that it fails, is in test_jail_boundary.py.)
 
 Each test runs guard jail inside a namespace of its own ("jailhost"), so the jail's veth
 and iptables rules never touch the machine's namespace.
@@ -8,6 +9,7 @@ and iptables rules never touch the machine's namespace.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import socket
@@ -19,7 +21,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.net.lab import ROOT, FakeInternet, Netns, clean_env, in_thread, inside, require_netns
+from tests.net.lab import (
+    PYTHON_READABLE,
+    ROOT,
+    FakeInternet,
+    Netns,
+    clean_env,
+    in_thread,
+    inside,
+    require_netns,
+)
 
 pytestmark = pytest.mark.netns
 
@@ -53,7 +64,7 @@ def jailhost() -> Iterator[Netns]:
 def jail(host: Netns, confdir: Path, script: str, *options: str) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
         ["ip", "netns", "exec", host.name, sys.executable, "-m", "guard", "jail",
-         "--confdir", str(confdir), "-q", *options, "--",
+         "--confdir", str(confdir), "-q", *PYTHON_READABLE, *options, "--",
          sys.executable, "-c", textwrap.dedent(script)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(), cwd=ROOT)
     STARTED.append(proc)
@@ -79,7 +90,6 @@ def leftovers(host: Netns, pid: int) -> list[str]:
 def test_a_jailed_script_is_simulated_and_blocked_and_its_exit_code_passes_through(
         jailhost, confdir):
     # listeners in the jail's host namespace, to prove the host-side firewall holds
-    # even when the jailed (root) command flushes the rules of its own namespace
     probes = FakeInternet(jailhost)
     probes.tcp("0.0.0.0", 2222)
     probes.udp("0.0.0.0", 5000)
@@ -92,7 +102,7 @@ def test_a_jailed_script_is_simulated_and_blocked_and_its_exit_code_passes_throu
     try:
         proc = jail(jailhost, confdir, """
             import json, os, socket, subprocess, requests, stripe
-            out = {"env": {k: os.environ.get(k) for k in (
+            out = {"uid": os.getuid(), "env": {k: os.environ.get(k) for k in (
                 "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO",
                 "AWS_CA_BUNDLE", "PIP_CERT", "NODE_EXTRA_CA_CERTS", "HTTPS_PROXY")}}
             gateway = socket.gethostbyname("api.stripe.com")
@@ -103,14 +113,17 @@ def test_a_jailed_script_is_simulated_and_blocked_and_its_exit_code_passes_throu
             out["customer"] = [c.id, stripe.Customer.retrieve(c.id).email]
             r = requests.get("https://unknown.example.org/")
             out["unknown"] = [r.status_code, r.headers["X-Guard-Rule"]]
-            subprocess.run(["iptables", "-w", "-F", "OUTPUT"], check=True)
             try:
                 socket.create_connection((gateway, 2222), timeout=5).close()
                 out["tcp"] = "connected"
             except OSError as e:
                 out["tcp"] = type(e).__name__
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-                u.sendto(b"probe", (gateway, 5000))
+                try:
+                    u.sendto(b"probe", (gateway, 5000))
+                    out["udp"] = "sent"
+                except OSError as e:  # the jail-side rules refuse at once
+                    out["udp"] = type(e).__name__
             print(json.dumps(out))
             raise SystemExit(3)
         """)
@@ -122,12 +135,14 @@ def test_a_jailed_script_is_simulated_and_blocked_and_its_exit_code_passes_throu
     bundle = out["env"]["SSL_CERT_FILE"]
     assert bundle and all(out["env"][k] == bundle for k in (
         "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO", "AWS_CA_BUNDLE", "PIP_CERT"))
-    assert out["env"]["NODE_EXTRA_CA_CERTS"] == str(confdir / "mitmproxy-ca-cert.pem")
+    # guard's CA certificate, copied next to the bundle (its confdir is hidden in the jail)
+    assert out["env"]["NODE_EXTRA_CA_CERTS"] == str(Path(bundle).parent / "guard-ca.pem")
+    assert (Path(out["env"]["NODE_EXTRA_CA_CERTS"]).name, out["uid"]) == ("guard-ca.pem", 65534)
     assert out["env"]["HTTPS_PROXY"] is None
     assert out["resolved"].startswith("10.213.")  # every name resolves to guard's side
     assert out["customer"][0].startswith("cus_") and out["customer"][1] == "jail@example.com"
     assert out["unknown"] == [403, "guard.default-deny"]
-    assert out["tcp"] == "ConnectionRefusedError"
+    assert (out["tcp"], out["udp"]) == ("ConnectionRefusedError", "PermissionError")
     assert sum(probes.connections.values()) == 1  # the control connection only
     assert sum(probes.datagrams.values()) == 0
     assert leftovers(jailhost, proc.pid) == []
@@ -155,16 +170,29 @@ def test_a_signal_to_guard_jail_stops_the_command_and_cleans_up(jailhost, confdi
     assert leftovers(jailhost, proc.pid) == []
 
 
+def members(netns_inode: int) -> list[int]:
+    """Pids (here) of the processes in the network namespace with that inode."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and os.stat(entry / "ns" / "net").st_ino == netns_inode:
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
 def test_a_jail_whose_guard_was_killed_is_removed_by_the_next_jail(jailhost, confdir):
     first = jail(jailhost, confdir, """
         import os, time
-        print(os.getpid(), flush=True)
+        print(os.stat("/proc/self/ns/net").st_ino, flush=True)
         time.sleep(600)
     """)
     assert first.stdout is not None
-    orphan = int(first.stdout.readline())
+    command = members(int(first.stdout.readline()))  # bubblewrap, its init and the command
+    assert len(command) >= 2
     first.kill()  # guard crashes: no chance to clean up
-    first.wait(60)  # (its orphaned command still holds the output pipes open)
+    first.wait(60)
     assert "namespace" in leftovers(jailhost, first.pid)
 
     second = jail(jailhost, confdir, "pass")
@@ -172,8 +200,9 @@ def test_a_jail_whose_guard_was_killed_is_removed_by_the_next_jail(jailhost, con
     assert second.returncode == 0
     assert leftovers(jailhost, first.pid) == []
     assert leftovers(jailhost, second.pid) == []
-    state = Path(f"/proc/{orphan}/status")
-    assert not state.exists() or "State:\tZ" in state.read_text()  # killed with its jail
+    for pid in command:  # the sandbox died with its guard (and the next jail would kill it)
+        state = Path(f"/proc/{pid}/status")
+        assert not state.exists() or "State:\tZ" in state.read_text()
 
 
 def test_common_clients_trust_guard_through_the_jails_environment_alone(jailhost, confdir):
@@ -217,21 +246,40 @@ def test_common_clients_trust_guard_through_the_jails_environment_alone(jailhost
     assert leftovers(jailhost, proc.pid) == []
 
 
-def test_the_command_can_run_as_another_user(jailhost, confdir):
+def jail_sh(host: Netns, confdir: Path, script: str, *options: str
+            ) -> subprocess.CompletedProcess[str]:
     proc = subprocess.Popen(
-        ["ip", "netns", "exec", jailhost.name, sys.executable, "-m", "guard", "jail",
-         "--confdir", str(confdir), "-q", "--user", "nobody", "--",
-         "sh", "-c", "id -u; curl -s -o /dev/null -w '%{http_code}' "
-         "https://unknown.example.org/ || echo no-curl"],
+        ["ip", "netns", "exec", host.name, sys.executable, "-m", "guard", "jail",
+         "--confdir", str(confdir), "-q", *options, "--", "sh", "-c", script],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(), cwd=ROOT)
     STARTED.append(proc)
     stdout, stderr = proc.communicate(timeout=300)
-    assert proc.returncode == 0, stderr
-    uid, answer = stdout.split()
-    assert uid == "65534"
-    # the bundle in the jail's temporary directory is readable by that user
-    assert answer == ("403" if shutil.which("curl") else "no-curl")
-    assert leftovers(jailhost, proc.pid) == []
+    assert leftovers(host, proc.pid) == []
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+@pytest.mark.parametrize("user, uid", [("www-data", "33"), ("4242", "4242")])
+def test_the_command_can_run_as_another_user(jailhost, confdir, user, uid):
+    done = jail_sh(jailhost, confdir, "id -u; curl -s -o /dev/null -w '%{http_code}' "
+                   "https://unknown.example.org/ || echo no-curl", "--user", user)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [uid, "403" if shutil.which("curl") else "no-curl"]
+
+
+@pytest.mark.parametrize("user", ["root", "0"])
+def test_root_in_the_jail_is_refused_without_the_loud_flag(jailhost, confdir, user):
+    done = jail_sh(jailhost, confdir, "id -u", "--user", user)
+    assert done.returncode == 2 and done.stdout == ""
+    assert "--dangerously-run-as-root" in done.stderr and "root can leave the jail" in done.stderr
+
+
+def test_the_loud_flag_runs_the_command_as_root_and_says_it_is_no_boundary(jailhost, confdir):
+    done = jail_sh(jailhost, confdir, "id -u; grep CapEff /proc/self/status",
+                   "--dangerously-run-as-root")
+    assert done.returncode == 0, done.stderr
+    uid, _, caps = done.stdout.split()
+    assert uid == "0" and int(caps, 16) != 0
+    assert "WARNING: --dangerously-run-as-root" in done.stderr and "not a" in done.stderr
 
 
 def test_a_jail_with_an_smtp_sink_sends_mail_there_and_nowhere_else(jailhost, confdir,
