@@ -216,11 +216,6 @@ def _serve(args: argparse.Namespace, command: list[str], net: jail.JailNet, chil
         ca.chmod(0o644)
         bundle = trust.write_bundle(public / "ca-bundle.pem", ca)
         hidden = private_paths(cfg) + [Path(p) for p in args.hide]
-        cwd = Path.cwd().resolve()
-        for path in hidden:
-            if sandbox.under(cwd, [Path(os.path.realpath(path))]):
-                raise NetError(f"the current directory {cwd} is inside {path}, one of guard's "
-                               "own paths that the jail hides; run guard jail elsewhere")
         box = sandbox.Sandbox(user, workdir, public, resolv_conf=net.etc / "resolv.conf",
                               readable=args.readable, writable=args.writable, hidden=hidden,
                               unix_sockets=args.allow_unix_sockets)

@@ -130,8 +130,9 @@ def create(net: JailNet) -> None:
     sh(["ip", "-n", ns, "addr", "add", f"{net.jail_ip}/30", "dev", j])
     sh(["ip", "-n", ns, "link", "set", j, "up"])
     sh(["ip", "-n", ns, "route", "add", "default", "via", net.host_ip])
-    if shutil.which("sysctl"):
-        sh(inside + ["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"], check=False)
+    # no IPv6 at all in the jail (the host side drops it as well)
+    sh(inside + ["sh", "-c", "for f in /proc/sys/net/ipv6/conf/*/disable_ipv6; do "
+                 'echo 1 > "$f"; done'], check=False)
     for cmd in (
         ["-A", "OUTPUT", "-o", "lo", "-j", "ACCEPT"],
         ["-A", "OUTPUT", "-p", "tcp", "-m", "multiport", "--dports", "80,443", "-j", "ACCEPT"],

@@ -162,7 +162,8 @@ class Sandbox:
 
     def __init__(self, user: JailUser, workdir: Path, public: Path, *, resolv_conf: Path,
                  readable: Sequence[Path | str] = (), writable: Sequence[Path | str] = (),
-                 hidden: Sequence[Path | str] = (), unix_sockets: bool = False) -> None:
+                 hidden: Sequence[Path | str] = (), unix_sockets: bool = False,
+                 cwd: Path | None = None) -> None:
         self.user = user
         self.workdir = workdir
         self.args: list[str] = []
@@ -171,7 +172,7 @@ class Sandbox:
         try:
             self._build(Path(os.path.realpath(public)), resolv_conf, _real(readable),
                         _real(writable), [p for p in _real(hidden) if os.path.lexists(p)],
-                        unix_sockets)
+                        unix_sockets, Path(os.path.realpath(cwd or os.getcwd())))
         except BaseException:
             self.close()
             raise
@@ -197,7 +198,8 @@ class Sandbox:
         self.fds.clear()
 
     def _build(self, public: Path, resolv_conf: Path, readable: list[Path],
-               writable: list[Path], hidden: list[Path], unix_sockets: bool) -> None:
+               writable: list[Path], hidden: list[Path], unix_sockets: bool, cwd: Path
+               ) -> None:
         exposed = [(p, False) for p in readable] + [(p, True) for p in writable]
         exposed.append((public, False))
         for path, _ in exposed:
@@ -210,7 +212,16 @@ class Sandbox:
         if Path("/var/run").is_dir() and not Path("/var/run").is_symlink():
             replaced.append(Path("/var/run"))
         ancestors = {a for path, _ in exposed for a in path.parents}
-        seen = reachable(self.user, ancestors | {p for p, _ in exposed} | set(hidden))
+        seen = reachable(self.user, ancestors | {p for p, _ in exposed} | set(hidden) | {cwd})
+        if under(cwd, hidden):
+            raise NetError(f"the current directory {cwd} is inside one of guard's own paths, "
+                           "which the jail hides; start guard jail from another directory")
+        if not (cwd in seen and not under(cwd, replaced)) and not under(
+                cwd, [p for p, _ in exposed if p != public]):
+            who = self.user.name or f"uid {self.user.uid}"
+            raise NetError(f"the jail's user ({who}) cannot enter the current directory "
+                           f"{cwd}: give --readable {cwd} (or --writable), another --user, or "
+                           "start guard jail from another directory")
         args = self.args
         if not self.user.is_root:
             args += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
@@ -235,7 +246,7 @@ class Sandbox:
             args += ["--bind" if rw else "--ro-bind", str(source), str(path)]
         args += [a for cover in covers for a in ("--remount-ro", str(cover))]
         self._hide(hidden, seen, replaced, covers, [p for p, _ in exposed])
-        args += ["--seccomp", self._filter(unix_sockets)]
+        args += ["--chdir", str(cwd), "--seccomp", self._filter(unix_sockets)]
 
     def _stage(self, path: Path) -> Path:
         stage = self.workdir / "stage"

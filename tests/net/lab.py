@@ -206,7 +206,7 @@ class FakeInternet:
              files: Path | None = None) -> None:
         """An HTTP(S) server answering every GET with JSON naming what it got, or, with
         ``files``, with the file at that path under ``files`` when there is one (enough for
-        git's "dumb" HTTP protocol)."""
+        git's "dumb" HTTP protocol on ``/repo.git/``)."""
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -222,10 +222,11 @@ class FakeInternet:
                 kind = "application/json"
                 if files is not None:
                     local = (files / self.path.split("?")[0].lstrip("/")).resolve()
-                    if files.resolve() not in local.parents or not local.is_file():
-                        self.send_error(404)
+                    if files.resolve() in local.parents and local.is_file():
+                        body, kind = local.read_bytes(), "application/octet-stream"
+                    elif self.path.startswith("/repo.git/"):
+                        self.send_error(404)  # git probes for files that are not there
                         return
-                    body, kind = local.read_bytes(), "application/octet-stream"
                 self.send_response(200)
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(body)))
