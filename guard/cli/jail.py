@@ -37,7 +37,8 @@ PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "ftp_proxy")
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # guard run options that name guard's own files: the jail hides them (and the audit log's
 # rotated siblings). Every option that holds a path is listed here or in PUBLIC_PATHS.
-PRIVATE_PATHS = ("confdir", "rules", "audit", "audit_key", "state", "world")
+PRIVATE_PATHS = ("confdir", "rules", "audit", "audit_key", "state", "world", "sandbox_key",
+                 "admin_token_file")
 PUBLIC_PATHS = ("upstream_ca",)  # CA certificates only; may be the system bundle itself
 
 
