@@ -307,3 +307,8 @@ def test_a_jail_with_an_smtp_sink_sends_mail_there_and_nowhere_else(jailhost, co
     assert [(r["provider"], r["to"], r["subject"]) for r in records] == [
         ("smtp", ["ceo@corp.test"], "Hi"), ("smtp", ["ceo@corp.test"], "Hi")]
     assert leftovers(jailhost, proc.pid) == []
+
+
+def test_a_jail_that_cannot_be_built_says_why_and_leaves_nothing(jailhost, confdir):
+    done = jail_sh(jailhost, confdir, "true", "--readable", "/no/such/toolchain")
+    assert done.returncode == 1 and "/no/such/toolchain does not exist" in done.stderr
