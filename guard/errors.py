@@ -5,6 +5,8 @@
      ├── TemplateError        a template cannot be loaded or rendered (names the rule)
      ├── HandlerError         a provider handler failed (names the rule)
      ├── WorldError           the per-sandbox state store failed
+     │    ├── NoSuchWorld, NoSuchSnapshot, WorldExists   control-plane lookups
+     │    └── StoreUnavailable  the shared store (Redis) is down: fail closed (503)
      ├── AuditError           the audit log cannot be written (traffic stops)
      ├── NetError             a network setup command failed (jail, gateway, CA install)
      └── SandboxError         a control-plane request failed (kind: not_found, conflict, ...)
@@ -58,6 +60,22 @@ class HandlerError(GuardError):
 
 class WorldError(GuardError):
     """The world store could not be read or written."""
+
+
+class NoSuchWorld(WorldError):
+    """No world by that sandbox name."""
+
+
+class NoSuchSnapshot(WorldError):
+    """No snapshot by that id."""
+
+
+class WorldExists(WorldError):
+    """A world by that sandbox name exists already."""
+
+
+class StoreUnavailable(WorldError):
+    """The shared store (Redis) cannot be reached: the request fails closed (503)."""
 
 
 class AuditError(GuardError):

@@ -10,8 +10,8 @@ Records are plain JSON objects (schema version ``v``), so they survive the ``--s
 journal and read the same from ``guard outbox``, the audit of changes and any agent that
 looks at its world.
 
->>> from guard.world.store import WorldStore
->>> world = WorldStore(seed=1).world("agent-1")
+>>> from guard.world import MemoryStore
+>>> world = MemoryStore(seed=1).world("agent-1")
 >>> with world.transaction():
 ...     rec = add(world, Message("sendgrid", sender="me@a.test", to=["you@b.test"],
 ...                              subject="Hi", text="Hello"), rule_id="sendgrid.mail.send")
@@ -125,11 +125,11 @@ def read_state(state_dir: Path) -> list[dict[str, Any]]:
     """Every outbox record of every sandbox journaled under ``state_dir`` (``--state``),
     oldest first. Raises :class:`WorldError` when the directory is missing or a journal is
     damaged."""
-    from guard.world.store import WorldStore
+    from guard.world import MemoryStore
 
     if not state_dir.is_dir():
         raise WorldError(f"no state directory {state_dir} (start guard with --state {state_dir})")
-    store = WorldStore(state_dir=state_dir)
+    store = MemoryStore(state_dir=state_dir)
     records: list[dict[str, Any]] = []
     for sandbox in store.sandboxes():
         records.extend(store.world(sandbox).list(COLLECTION))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,8 +33,7 @@ from guard.sandbox import Registry, tokens
 from guard.sandbox.policies import PolicyEngines
 from guard.smtp import SinkConfig, SmtpSink
 from guard.synth.simulator import Simulator
-from guard.world import snapshot
-from guard.world.store import WorldStore
+from guard.world import open_store, snapshot
 
 log = logging.getLogger("guard")
 
@@ -53,6 +53,8 @@ class RunConfig:
     audit_checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
     seed: int | None = None
     state: Path | None = None
+    # world store: None (in this process) or redis://HOST:PORT/DB; GUARD_STORE sets it
+    store: str | None = field(default_factory=lambda: os.environ.get("GUARD_STORE") or None)
     guard_headers: bool = True
     sandbox_from: str = "client"
     quiet: bool = False
@@ -191,7 +193,7 @@ def build(cfg: RunConfig) -> GuardAddon:
     policies = PolicyEngines(load_rules(cfg.policy_rules, builtin=False)
                              if cfg.policy_rules else None)
     initial = snapshot.read(cfg.world) if cfg.world else None
-    worlds = WorldStore(seed=cfg.seed, state_dir=cfg.state, initial=initial)
+    worlds = open_store(cfg.store, seed=cfg.seed, state_dir=cfg.state, initial=initial)
     key = load_key(cfg.audit_key) if cfg.audit_key is not None else None
     audit = AuditWriter(cfg.audit, max_bytes=cfg.audit_max_bytes, key=key,
                         checkpoint_every=cfg.audit_checkpoint_every)

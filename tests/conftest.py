@@ -12,6 +12,7 @@ import pytest
 from guard.proxy import RunConfig
 from guard.testing import RunningGuard
 from tests.sandboxes import KEY_FILE
+from tests.redis_server import RedisServer
 from tests.upstream import Upstream
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,6 +22,31 @@ ROOT = Path(__file__).resolve().parent.parent
 def confdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One CA for the whole session (generating it is the slow part of a first start)."""
     return tmp_path_factory.mktemp("confdir")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--store", choices=("memory", "redis"), default="memory",
+                     help="the world store every guard the tests start uses (redis: a "
+                     "redis-server the session starts)")
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real redis-server for the session (each user takes its own key prefix)."""
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _world_store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``--store redis`` every guard a test starts keeps its worlds in Redis, under a
+    key prefix of its own (GUARD_STORE is what RunConfig and ``guard run`` read)."""
+    if request.config.getoption("--store") == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        monkeypatch.setenv("GUARD_STORE", server.prefixed())
+    else:
+        monkeypatch.delenv("GUARD_STORE", raising=False)
 
 
 @pytest.fixture
@@ -34,7 +60,8 @@ GuardFactory = Callable[..., RunningGuard]
 
 
 @pytest.fixture
-def guard_proxy(confdir: Path, tmp_path: Path) -> Iterator[GuardFactory]:
+def guard_proxy(confdir: Path, tmp_path: Path,
+                request: pytest.FixtureRequest) -> Iterator[GuardFactory]:
     """Start guard with the given rule paths and options; stopped after the test."""
     running: list[RunningGuard] = []
 
@@ -42,6 +69,11 @@ def guard_proxy(confdir: Path, tmp_path: Path) -> Iterator[GuardFactory]:
         options.setdefault("audit", tmp_path / "audit.jsonl")
         if options.get("sandbox_from", "client") != "client":
             options.setdefault("sandbox_key", KEY_FILE)  # tokens.token(name) proves a name
+        if options.get("state") is not None:
+            options.setdefault("store", None)  # --state journals the in-process store only
+        elif request.config.getoption("--store") == "redis":
+            # each guard its own worlds, as with the in-process store
+            options.setdefault("store", request.getfixturevalue("redis_server").prefixed())
         cfg = RunConfig(rules=[str(r) for r in rules], listen_port=0, confdir=confdir,
                         quiet=True, **options)  # type: ignore[arg-type]
         g = RunningGuard(cfg).__enter__()

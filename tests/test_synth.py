@@ -12,13 +12,13 @@ from guard.errors import TemplateError
 from guard.request import Request
 from guard.rules import load_rules
 from guard.synth.simulator import Simulator
-from guard.world.store import WorldStore
+from guard.world import MemoryStore
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded", "Authorization": "Bearer sk_test_1"}
 
 
 def run(seed: int, requests: list[Request]) -> list[bytes]:
-    engine, sim = Engine(load_rules([])), Simulator(WorldStore(seed=seed))
+    engine, sim = Engine(load_rules([])), Simulator(MemoryStore(seed=seed))
     return [sim.respond(engine.decide(r), r).response.body for r in requests]
 
 
@@ -66,7 +66,7 @@ def test_an_undefined_name_fails_naming_the_rule(tmp_path):
             action: simulate
             respond: {body: {x: "{{ reqest.path }}"}}
     """))
-    engine, sim = Engine(load_rules([rules], builtin=False)), Simulator(WorldStore())
+    engine, sim = Engine(load_rules([rules], builtin=False)), Simulator(MemoryStore())
     req = Request.build("GET", "https://t.test/")
     with pytest.raises(TemplateError) as info:
         sim.respond(engine.decide(req), req)
@@ -85,7 +85,7 @@ def test_a_failed_render_leaves_the_world_unchanged(tmp_path):
               body: {id: "{{ request.query.id }}", n: "{{ 1 // (request.query.n | int) }}"}
               store: {collection: things}
     """))
-    worlds = WorldStore()
+    worlds = MemoryStore()
     engine, sim = Engine(load_rules([rules], builtin=False)), Simulator(worlds)
     ok = Request.build("GET", "https://t.test/?id=a&n=1")
     bad = Request.build("GET", "https://t.test/?id=b&n=0")

@@ -24,7 +24,7 @@ from guard.request import Request
 from guard.rules.matchers import norm
 from guard.rules.model import CaseRequest
 from guard.synth.simulator import Simulator
-from guard.world.store import WorldStore
+from guard.world import MemoryStore
 
 TEST_SANDBOX = "guard-test"
 TEST_SEED = 0
@@ -59,7 +59,7 @@ def run_suite(suite: Suite, *, seed: int = TEST_SEED) -> list[CaseResult]:
     engine = Engine(suite.ruleset)
     results: list[CaseResult] = []
     for group in suite.groups:
-        simulator = Simulator(WorldStore(seed=seed))
+        simulator = Simulator(MemoryStore(seed=seed))
         for located in group.cases:
             outcome = run_case(engine, simulator, located.case.request)
             results.append(CaseResult(group, located, outcome,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,6 +50,10 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="make ids, Faker data and times reproducible (virtual clock)")
     p.add_argument("--state", type=Path, default=None, metavar="DIR",
                    help="persist sandbox worlds under DIR (default: in memory)")
+    p.add_argument("--store", default=os.environ.get("GUARD_STORE") or None, metavar="URL",
+                   help="where sandbox worlds live: in this process (default) or "
+                   "redis://HOST:PORT/DB, shared by every worker and replica (env "
+                   "GUARD_STORE)")
     p.add_argument("--sandbox-from", choices=("client", "header", "proxy-user"),
                    default="client",
                    help="what names the sandbox: the client address (default), the "
@@ -105,7 +110,7 @@ def config_from(args: argparse.Namespace) -> RunConfig:
         confdir=args.confdir.expanduser(), audit=args.audit,
         audit_body_limit=args.audit_body_limit, audit_key=args.audit_key,
         audit_max_bytes=args.audit_max_bytes, audit_checkpoint_every=args.audit_checkpoint_every,
-        seed=args.seed, state=args.state,
+        seed=args.seed, state=args.state, store=args.store,
         guard_headers=args.guard_headers, sandbox_from=args.sandbox_from, quiet=args.quiet,
         reload=args.reload,
         world=args.world, webhook_allow=list(args.webhook_allow),

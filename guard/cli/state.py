@@ -18,8 +18,7 @@ import sys
 from pathlib import Path
 
 from guard.errors import WorldError
-from guard.world import snapshot
-from guard.world.store import WorldStore
+from guard.world import MemoryStore, snapshot
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,7 +40,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def list_sandboxes(args: argparse.Namespace) -> int:
-    store = WorldStore(state_dir=args.state)
+    store = MemoryStore(state_dir=args.state)
     for name in store.sandboxes():
         w = store.world(name)
         objects = sum(w.count(name) for name in w.collections())
@@ -51,7 +50,7 @@ def list_sandboxes(args: argparse.Namespace) -> int:
 
 def export(args: argparse.Namespace) -> int:
     try:
-        store = WorldStore(state_dir=args.state)
+        store = MemoryStore(state_dir=args.state)
         if args.sandbox not in store.sandboxes():
             raise WorldError(f"no sandbox {args.sandbox!r} in {args.state}")
         snapshot.write(store.world(args.sandbox).snapshot(), args.file)
@@ -65,7 +64,7 @@ def export(args: argparse.Namespace) -> int:
 def import_(args: argparse.Namespace) -> int:
     try:
         data = snapshot.read(args.file)
-        store = WorldStore(state_dir=args.state)
+        store = MemoryStore(state_dir=args.state)
         world = store.world(args.sandbox)
         world.load(data)
         store.flush(world)

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from guard import outbox
 from guard.audit.event import FlowRecord
@@ -32,7 +33,7 @@ from guard.request import Request
 from guard.sandbox import Registry, identify
 from guard.smtp.session import Envelope, Session
 from guard.smtp.tls import CertIssuer
-from guard.world.store import WorldStore
+from guard.world.store import Change, WorldStore
 
 log = logging.getLogger("guard")
 
@@ -126,7 +127,7 @@ class SmtpSink:
         return found.sandbox
 
     async def deliver(self, env: Envelope, destination: tuple[str, int]) -> str:
-        """Keep one message: outbox record and audit event in one transaction."""
+        """Keep one message: the outbox record, then its audit event."""
         started, t0 = time.time(), time.perf_counter()
         try:
             return self._keep(env, destination, started, t0)
@@ -145,22 +146,27 @@ class SmtpSink:
         visible = {address_of(a).lower() for a in [*mime.to, *mime.cc]}
         hidden = [a for a in env.rcpt_to if a.lower() not in visible]
         host = env.server_name or destination[0]
-        world.clock.tick()  # a kept message is a simulated request: the virtual clock moves
-        with world.transaction() as changes:
-            rec = outbox.add(world, outbox.Message(
+
+        def keep(changes: list[Change]) -> tuple[dict[str, Any], list[Change]]:
+            world.clock.tick()  # a kept message is a simulated request: the clock moves
+            return outbox.add(world, outbox.Message(
                 "smtp", sender=mime.sender or env.mail_from, to=mime.to, cc=mime.cc,
                 bcc=[*mime.bcc, *hidden], subject=mime.subject, text=mime.text,
                 html=mime.html, attachments=mime.attachments, provider_id=mime.message_id,
                 extra={"envelope_from": env.mail_from, "envelope_to": list(env.rcpt_to),
                        "helo": env.helo, "tls": env.tls, "authenticated": env.authenticated,
                        "server": f"{host}:{destination[1]}", "size": len(env.data)}),
-                rule_id=RULE_ID)
-            request = Request("SMTP", "smtp", host, destination[1], "/", client=env.client,
-                              sandbox=sandbox, sni=env.server_name)
-            self.write_event(FlowRecord(
-                request, RULE_ID, "simulate", "SMTP sink: kept in the outbox, never relayed",
-                status=250, started=started, duration_ms=(time.perf_counter() - t0) * 1000,
-                changes=list(changes)))
+                rule_id=RULE_ID), changes
+
+        # The audit event is written once the change is in: a transaction can be run
+        # again when another replica wrote first, an audit event must not be.
+        rec, changes = world.atomically(keep)
+        request = Request("SMTP", "smtp", host, destination[1], "/", client=env.client,
+                          sandbox=sandbox, sni=env.server_name)
+        self.write_event(FlowRecord(
+            request, RULE_ID, "simulate", "SMTP sink: kept in the outbox, never relayed",
+            status=250, started=started, duration_ms=(time.perf_counter() - t0) * 1000,
+            changes=list(changes)))
         self.worlds.flush(world)
         return str(rec["id"])
 

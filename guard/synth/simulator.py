@@ -32,7 +32,8 @@ class Simulator:
 
     >>> from guard.rules import load_rules
     >>> from guard.engine import Engine
-    >>> engine, sim = Engine(load_rules([])), Simulator(WorldStore(seed=1))
+    >>> from guard.world import MemoryStore
+    >>> engine, sim = Engine(load_rules([])), Simulator(MemoryStore(seed=1))
     >>> req = Request.build("POST", "https://api.stripe.com/v1/customers",
     ...     headers={"Authorization": "Bearer sk_test_x",
     ...              "Content-Type": "application/x-www-form-urlencoded"}, body="email=a@b.c")
@@ -53,12 +54,20 @@ class Simulator:
         if rule is None or rule.respond is None:
             raise TemplateError(decision.rule_id, "rule has no respond section")
         world = self.worlds.world(req.sandbox)
-        world.clock.tick()
-        with world.transaction() as changes:
+        base_dir, spec = Path(rule.base_dir), rule.respond
+
+        def attempt(changes: list[Change]) -> SimResult:
+            # Run again from the start when a concurrent writer (another replica) got in
+            # first: the request number, ids and effects are this attempt's own.
+            world.clock.tick()
             effects: list[Effect] = []
-            response = self._run(rule.respond, decision, req, world, effects, Path(rule.base_dir))
+            response = self._run(spec, decision, req, world, effects, base_dir)
+            return SimResult(response, changes, effects)
+
+        result = world.atomically(attempt)
         self.worlds.flush(world)
-        return SimResult(response, list(changes), effects)
+        result.changes = list(result.changes)
+        return result
 
     def _run(self, spec: CompiledRespond, decision: Decision, req: Request, world: World,
              effects: list[Effect], base_dir: Path) -> Response:

@@ -1,6 +1,14 @@
-"""Per-sandbox object store with transactions, snapshots and an optional on-disk journal.
+"""The world-store interface: one sandbox's world (:class:`World`) and every sandbox's worlds
+(:class:`WorldStore`), with two backends (:mod:`guard.world.memory`, :mod:`guard.world.redis`).
 
->>> store = WorldStore(seed=7)
+A world holds JSON objects in named collections, named counters, a request number that
+drives its virtual clock and id stream, an event history and a log of recent changes.
+Handlers change it inside :meth:`World.transaction`; nothing is written until the
+transaction commits, so a failed request leaves no trace. Backends keep objects as JSON
+text and share it copy-on-write between forks and snapshots.
+
+>>> from guard.world.memory import MemoryStore
+>>> store = MemoryStore(seed=7)
 >>> w = store.world("agent-1")
 >>> with w.transaction() as changes:
 ...     _ = w.put("customers", {"id": "cus_1", "email": "a@b.c"})
@@ -15,26 +23,36 @@ from __future__ import annotations
 import builtins
 import hashlib
 import json
-import os
 import random
+import re
 import secrets
-from collections.abc import Iterator
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-from urllib.parse import quote
+from dataclasses import asdict, dataclass, field
+from typing import Any, TypeVar
 
 from guard.clock import VIRTUAL_EPOCH, Clock
 from guard.errors import WorldError
 from guard.ids import Ids
 
 SNAPSHOT_VERSION = 1
+CHANGELOG_KEEP = 10_000  # changes a world remembers for diff?since=VERSION
+EVENTS_KEEP = 1_000  # events a world keeps in its history
+RETRIES = 50  # attempts of one transaction against concurrent writers (Redis)
+SNAPSHOT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+T = TypeVar("T")
 
 
-def _copy(obj: Any) -> Any:
-    """A deep copy of JSON data (several times faster than copy.deepcopy for it)."""
-    return json.loads(json.dumps(obj))
+class Conflict(WorldError):
+    """Another writer changed what this transaction read; it was not applied (retry it)."""
+
+
+def dumps(obj: Any) -> str:
+    """Objects are stored as compact ASCII JSON (ASCII: lone surrogates from hostile
+    requests survive every backend)."""
+    return json.dumps(obj, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -50,77 +68,234 @@ class Change:
         return {"op": self.op, "collection": self.collection, "id": self.id}
 
 
+@dataclass(frozen=True)
+class WorldInfo:
+    """What the control plane shows about a world."""
+
+    sandbox: str
+    version: int
+    created: float
+    last_activity: float
+    ttl: float | None
+    counts: dict[str, int]
+    bytes: dict[str, int]
+    events: int
+    meta: dict[str, Any]
+
+    @property
+    def objects(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def expires_at(self) -> float | None:
+        return None if self.ttl is None else self.last_activity + self.ttl
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "objects": self.objects, "expires_at": self.expires_at}
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """An immutable snapshot: ``source`` is the sandbox it was taken from (None: uploaded)."""
+
+    id: str
+    source: str | None
+    version: int
+    created: float
+    counts: dict[str, int]
+    bytes: dict[str, int]
+    meta: dict[str, Any]
+
+    @property
+    def objects(self) -> int:
+        return sum(self.counts.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "objects": self.objects}
+
+
 @dataclass
-class _Txn:
-    undo: list[tuple[str, str, dict[str, Any] | None]] = field(default_factory=list)
+class Txn:
+    """The pending writes of one transaction, applied at commit or dropped."""
+
+    writes: dict[tuple[str, str], str | None] = field(default_factory=dict)  # None: deleted
+    created: dict[tuple[str, str], None] = field(default_factory=dict)  # in creation order
     counters: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)  # collection -> change in size
     changes: list[Change] = field(default_factory=list)
 
+    def mark(self) -> tuple[Any, ...]:
+        return (dict(self.writes), dict(self.created), dict(self.counters), dict(self.counts),
+                len(self.changes))
 
-class World:
-    """One sandbox's objects, counters, random stream and clock.
+    def undo_to(self, mark: tuple[Any, ...]) -> None:
+        self.writes, self.created, self.counters, self.counts, n = mark
+        del self.changes[n:]
 
-    Objects go in and come out as copies, so a caller cannot change the store
-    behind its back; changes happen through :meth:`put` and :meth:`delete` inside
-    :meth:`transaction`, which rolls everything back if the request fails.
+
+class _WorldClock(Clock):
+    """The world's clock: :meth:`tick` starts a request (the world's next request number)."""
+
+    def __init__(self, world: World, virtual: bool) -> None:
+        super().__init__(VIRTUAL_EPOCH if virtual else None)
+        self._world = world
+
+    def tick(self) -> None:
+        self._world._begin_request()
+
+    def at(self, tick: int) -> None:
+        if self.virtual:
+            self._now = float(VIRTUAL_EPOCH + tick)
+
+
+class World(ABC):
+    """One sandbox's world, as one process sees it.
+
+    Objects go in and come out as copies, so a caller cannot change the store behind its
+    back. Changes happen through :meth:`put`, :meth:`delete` and :meth:`next` inside
+    :meth:`transaction`; outside one, each call is its own transaction.
     """
 
-    def __init__(self, name: str, seed: int, clock: Clock) -> None:
+    def __init__(self, name: str, seed: int | None) -> None:
         self.name = name
-        self.rng = random.Random(seed)
-        self.ids = Ids(self.rng)
-        self.clock = clock
         self._seed = seed
+        self._stream_base = seed if seed is not None else secrets.randbits(64)
+        self.rng = random.Random(self._stream_seed(0))
+        self.ids = Ids(self.rng)
+        self.clock: Clock = _WorldClock(self, seed is not None)
         self._faker: Any = None
-        self._collections: dict[str, dict[str, dict[str, Any]]] = {}
-        self._counters: dict[str, int] = {}
-        self._txn: _Txn | None = None
-        self.journal: list[dict[str, Any]] = []  # ops committed since the last flush
+        self._txn: Txn | None = None
+
+    # the request number: virtual clock and id stream
+
+    def _begin_request(self) -> None:
+        """Called once per simulated request (``clock.tick()``): take the world's next
+        request number, move the virtual clock to it and derive this request's id stream
+        from (seed, sandbox, number), so a seeded run is byte-identical and two replicas or
+        two forks never draw the same ids."""
+        self._at_tick(self._next_tick())
+
+    def _at_tick(self, tick: int) -> None:
+        assert isinstance(self.clock, _WorldClock)
+        self.clock.at(tick)
+        seed = self._stream_seed(tick)
+        self.rng.seed(seed)
+        if self._faker is not None:
+            self._faker.seed_instance(seed)
+
+    def _stream_seed(self, tick: int) -> int:
+        digest = hashlib.sha256(f"{self._stream_base}:{self.name}:{tick}".encode()).digest()
+        return int.from_bytes(digest[:8], "big")
 
     @property
     def faker(self) -> Any:
-        """A Faker seeded from the sandbox seed (created on first use: Faker is slow to load)."""
+        """A Faker on the world's stream (created on first use: Faker is slow to load)."""
         if self._faker is None:
             from faker import Faker
 
             self._faker = Faker("en_US")
-            self._faker.seed_instance(self._seed)
+            self._faker.seed_instance(self.rng.getrandbits(64))
         return self._faker
 
     # reading
 
     def get(self, collection: str, id: str) -> dict[str, Any] | None:
-        obj = self._collections.get(collection, {}).get(id)
-        return _copy(obj) if obj is not None else None
+        raw = self._get_raw(collection, id)
+        return json.loads(raw) if raw is not None else None
 
-    def list(self, collection: str) -> list[dict[str, Any]]:
-        """All objects of a collection, oldest first."""
-        objects: list[dict[str, Any]] = _copy(list(self._collections.get(collection, {}).values()))
-        return objects
+    def list(self, collection: str) -> builtins.list[dict[str, Any]]:
+        """All objects of a collection, oldest first. O(collection): list endpoints page
+        with :meth:`scan` instead."""
+        return builtins.list(self.scan(collection))
+
+    def scan(self, collection: str, *, after: str | None = None,
+             reverse: bool = False) -> Iterator[dict[str, Any]]:
+        """Objects in creation order (newest first with ``reverse``), starting after the
+        object ``after``; lazy, so a page of ten reads about ten objects."""
+        txn = self._txn
+        pending = ([k[1] for k in txn.created if k[0] == collection] if txn is not None
+                   else [])
+        if reverse:
+            if after is None or after in pending:
+                head = pending[:pending.index(after)] if after is not None else pending
+                yield from self._pending(collection, reversed(head))
+                after = None
+            yield from self._stored(collection, after, True)
+        else:
+            if after is None or after not in pending:
+                yield from self._stored(collection, after, False)
+                tail = pending
+            else:
+                tail = pending[pending.index(after) + 1:]
+            yield from self._pending(collection, tail)
+
+    def _stored(self, collection: str, after: str | None,
+                reverse: bool) -> Iterator[dict[str, Any]]:
+        txn = self._txn
+        for id, raw in self._scan_raw(collection, after=after, reverse=reverse):
+            if txn is not None and (collection, id) in txn.writes:
+                pending = txn.writes[(collection, id)]
+                if pending is None or (collection, id) in txn.created:
+                    continue
+                raw = pending
+            yield json.loads(raw)
+
+    def _pending(self, collection: str, ids: Any) -> Iterator[dict[str, Any]]:
+        txn = self._txn
+        for id in ids:
+            raw = txn.writes.get((collection, id)) if txn is not None else None
+            if raw is not None:
+                yield json.loads(raw)
 
     def count(self, collection: str) -> int:
-        return len(self._collections.get(collection, {}))
+        delta = self._txn.counts.get(collection, 0) if self._txn is not None else 0
+        return self._count(collection) + delta
 
     def collections(self) -> builtins.list[str]:
-        return sorted(self._collections)
+        names = set(self._collection_names())
+        if self._txn is not None:
+            names.update(c for c, _ in self._txn.writes)
+        return sorted(n for n in names if self.count(n) > 0)
+
+    def _get_raw(self, collection: str, id: str) -> str | None:
+        txn = self._txn
+        if txn is not None and (collection, id) in txn.writes:
+            return txn.writes[(collection, id)]
+        return self._read(collection, id)
 
     # writing
 
     @contextmanager
     def transaction(self) -> Iterator[builtins.list[Change]]:
-        """Group the changes of one request; on an exception they are all undone."""
+        """Group the changes of one request; on an exception none of them is applied.
+        Raises :class:`Conflict` at the end when another writer got in first (only with a
+        shared store); :meth:`atomically` retries for you."""
         if self._txn is not None:
             yield self._txn.changes
             return
-        txn = self._txn = _Txn()
+        txn = self._txn = Txn()
+        self._begin(txn)
         try:
             yield txn.changes
         except BaseException:
-            self._rollback(txn)
-            raise
-        finally:
             self._txn = None
-        self._record(txn)
+            self._abort(txn)
+            raise
+        self._txn = None
+        self._commit(txn)
+
+    def atomically(self, fn: Callable[[builtins.list[Change]], T]) -> T:
+        """Run ``fn(changes)`` in a transaction, again from the start (up to
+        :data:`RETRIES` times) when a concurrent writer conflicts with it."""
+        for _ in range(RETRIES):
+            try:
+                with self.transaction() as changes:
+                    result = fn(changes)
+                return result
+            except Conflict:
+                continue
+        raise WorldError(f"sandbox {self.name!r}: gave up after {RETRIES} conflicting "
+                         "concurrent writes")
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -135,20 +310,11 @@ class World:
                 with self.savepoint():
                     yield
             return
-        mark, changes, counters = len(txn.undo), len(txn.changes), dict(self._counters)
+        mark = txn.mark()
         try:
             yield
         except BaseException:
-            undo = txn.undo[mark:]
-            del txn.undo[mark:]
-            del txn.changes[changes:]
-            for collection, id, before in reversed(undo):
-                coll = self._collections.setdefault(collection, {})
-                if before is None:
-                    coll.pop(id, None)
-                else:
-                    coll[id] = before
-            self._counters = counters
+            txn.undo_to(mark)
             raise
 
     def put(self, collection: str, obj: dict[str, Any], id: str | None = None) -> dict[str, Any]:
@@ -157,191 +323,257 @@ class World:
         key = id if id is not None else obj.get("id")
         if not isinstance(key, str) or not key:
             raise WorldError(f"cannot store an object without a string id in {collection!r}")
-        coll = self._collections.setdefault(collection, {})
-        before = coll.get(key)
-        # Stored objects are never changed in place (put replaces them), so the
-        # change record may share the stored copy.
-        stored = _copy(obj)
-        self._log(collection, key, before)
-        coll[key] = stored
-        op = "create" if before is None else "update"
-        self._change(Change(op, collection, key, stored))
+        if not isinstance(collection, str) or not collection:
+            raise WorldError("a collection needs a name")
+        raw = dumps(obj)
+        with self.transaction():
+            txn = self._txn
+            assert txn is not None
+            exists = self._get_raw(collection, key) is not None
+            k = (collection, key)
+            if not exists:
+                txn.created.pop(k, None)
+                txn.created[k] = None
+                txn.counts[collection] = txn.counts.get(collection, 0) + 1
+            txn.writes[k] = raw
+            txn.changes.append(Change("update" if exists else "create", collection, key,
+                                      json.loads(raw)))
         return obj
 
     def delete(self, collection: str, id: str) -> bool:
-        coll = self._collections.get(collection, {})
-        if id not in coll:
-            return False
-        self._log(collection, id, coll[id])
-        del coll[id]
-        self._change(Change("delete", collection, id))
+        with self.transaction():
+            txn = self._txn
+            assert txn is not None
+            if self._get_raw(collection, id) is None:
+                return False
+            txn.writes[(collection, id)] = None
+            txn.created.pop((collection, id), None)
+            txn.counts[collection] = txn.counts.get(collection, 0) - 1
+            txn.changes.append(Change("delete", collection, id))
         return True
 
     def next(self, counter: str) -> int:
         """The next number of a named counter (1, 2, 3, ...), e.g. issue numbers per repo."""
-        if self._txn is not None and counter not in self._txn.counters:
-            self._txn.counters[counter] = self._counters.get(counter, 0)
-        value = self._counters.get(counter, 0) + 1
-        self._counters[counter] = value
+        with self.transaction():
+            txn = self._txn
+            assert txn is not None
+            value = (txn.counters[counter] if counter in txn.counters
+                     else self._counter(counter)) + 1
+            txn.counters[counter] = value
         return value
 
-    # snapshots
+    # snapshots as data (``guard state export`` format)
 
     def snapshot(self) -> dict[str, Any]:
+        """The whole world as a snapshot document (O(world): for export, not for forks)."""
         return {
             "v": SNAPSHOT_VERSION,
             "sandbox": self.name,
-            "collections": _copy(self._collections),
-            "counters": dict(self._counters),
+            "collections": {c: dict(self._scan_pairs(c)) for c in self.collections()},
+            "counters": self._counters(),
         }
 
+    def _scan_pairs(self, collection: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        for id, raw in self._scan_raw(collection, after=None, reverse=False):
+            yield id, json.loads(raw)
+
+    @abstractmethod
     def load(self, snapshot: dict[str, Any], *, replace: bool = True) -> None:
-        """Load a snapshot (from :meth:`snapshot` or a seed file) into this sandbox."""
-        if snapshot.get("v") != SNAPSHOT_VERSION:
-            raise WorldError(f"unsupported snapshot version {snapshot.get('v')!r}")
-        if replace:
-            self._collections = {}
-            self._counters = {}
-        for name, objects in (snapshot.get("collections") or {}).items():
-            coll = self._collections.setdefault(name, {})
-            for key, obj in objects.items():
-                coll[key] = _copy(obj)
-        self._counters.update(snapshot.get("counters") or {})
-        self.journal.append({"op": "load", "snapshot": self.snapshot()})
+        """Load a snapshot document (from :meth:`snapshot` or a seed file)."""
 
-    # internals
+    # what a backend provides
 
-    def _log(self, collection: str, id: str, before: dict[str, Any] | None) -> None:
-        if self._txn is not None:
-            self._txn.undo.append((collection, id, before))
+    @abstractmethod
+    def _read(self, collection: str, id: str) -> str | None: ...
 
-    def _change(self, change: Change) -> None:
-        if self._txn is not None:
-            self._txn.changes.append(change)
-        else:
-            self._record(_Txn(changes=[change]))
+    @abstractmethod
+    def _scan_raw(self, collection: str, *, after: str | None,
+                  reverse: bool) -> Iterator[tuple[str, str]]: ...
 
-    def _rollback(self, txn: _Txn) -> None:
-        for collection, id, before in reversed(txn.undo):
-            coll = self._collections.setdefault(collection, {})
-            if before is None:
-                coll.pop(id, None)
-            else:
-                coll[id] = before
-        for name, value in txn.counters.items():
-            self._counters[name] = value
+    @abstractmethod
+    def _count(self, collection: str) -> int: ...
 
-    def _record(self, txn: _Txn) -> None:
-        for c in txn.changes:
-            if c.op == "delete":
-                self.journal.append({"op": "delete", "c": c.collection, "id": c.id})
-            else:
-                self.journal.append({"op": "put", "c": c.collection, "id": c.id, "o": c.object})
-        for name in txn.counters:
-            self.journal.append({"op": "counter", "k": name, "v": self._counters[name]})
+    @abstractmethod
+    def _collection_names(self) -> builtins.list[str]: ...
+
+    @abstractmethod
+    def _counter(self, name: str) -> int: ...
+
+    @abstractmethod
+    def _counters(self) -> dict[str, int]: ...
+
+    @abstractmethod
+    def _next_tick(self) -> int: ...
+
+    def _begin(self, txn: Txn) -> None:  # noqa: B027 (a hook; most backends need none)
+        """A transaction starts (the Redis backend notes what its cache is valid for)."""
+
+    def _abort(self, txn: Txn) -> None:  # noqa: B027
+        """A transaction was dropped."""
+
+    @abstractmethod
+    def _commit(self, txn: Txn) -> None:
+        """Apply ``txn`` atomically, or raise :class:`Conflict` and apply nothing."""
 
 
-class WorldStore:
-    """All sandboxes' worlds. In memory, or journaled under ``state_dir`` (``--state``).
+def check_snapshot(data: Any, where: str = "snapshot") -> dict[str, Any]:
+    """Validate a snapshot document (an upload, a seed file) before anything is loaded."""
+    if not isinstance(data, dict) or data.get("v") != SNAPSHOT_VERSION:
+        raise WorldError(f"{where}: not a version {SNAPSHOT_VERSION} world snapshot")
+    collections = data.get("collections")
+    if not isinstance(collections, dict):
+        raise WorldError(f"{where}: a world snapshot needs a 'collections' object")
+    for name, objects in collections.items():
+        if not isinstance(objects, dict):
+            raise WorldError(f"{where}: collection {name!r} must map ids to objects")
+        for key, obj in objects.items():
+            if not isinstance(obj, dict):
+                raise WorldError(f"{where}: {name}/{key} is not an object")
+    counters = data.get("counters") or {}
+    if not isinstance(counters, dict) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in counters.values()):
+        raise WorldError(f"{where}: 'counters' must map names to integers")
+    tick = data.get("tick", 0)
+    if not isinstance(tick, int) or isinstance(tick, bool) or tick < 0:
+        raise WorldError(f"{where}: 'tick' must be a non-negative integer")
+    return data
 
-    A new sandbox starts from ``initial`` (a snapshot, e.g. a prepared world of
-    customers and prices) when given. With ``seed`` set, every sandbox's ids,
-    Faker data and clock are derived from the seed and the sandbox name.
+
+def check_snapshot_id(sid: str) -> str:
+    if not isinstance(sid, str) or not SNAPSHOT_ID.match(sid):
+        raise WorldError(f"invalid snapshot id {sid!r}: use 1-128 of A-Z a-z 0-9 . _ : -")
+    return sid
+
+
+class WorldStore(ABC):
+    """Every sandbox's world, and the control plane's operations on them.
+
+    ``seed`` makes every world's ids, Faker data and clock a function of the seed, the
+    sandbox name and the request number. ``initial`` (a snapshot document) is what a world
+    that :meth:`world` opens for the first time starts from, and what :meth:`reset` returns
+    to. Forks, snapshots and restores are O(1): worlds share their objects copy-on-write.
     """
 
-    def __init__(
-        self,
-        *,
-        seed: int | None = None,
-        state_dir: Path | None = None,
-        initial: dict[str, Any] | None = None,
-    ) -> None:
-        self.seed = seed
-        self.state_dir = state_dir
-        self.initial = initial
-        self._worlds: dict[str, World] = {}
-        if state_dir is not None:
-            state_dir.mkdir(parents=True, exist_ok=True)
+    seed: int | None
+    initial: dict[str, Any] | None
 
+    @abstractmethod
     def world(self, sandbox: str) -> World:
-        w = self._worlds.get(sandbox)
-        if w is None:
-            w = self._worlds[sandbox] = self._open(sandbox)
-        return w
+        """The sandbox's world; created (from ``initial``) when it does not exist yet."""
 
-    def sandboxes(self) -> list[str]:
-        names = set(self._worlds)
-        if self.state_dir is not None:
-            from urllib.parse import unquote
+    def flush(self, world: World) -> None:  # noqa: B027 (only --state journals)
+        """Make the world's committed changes durable (the ``--state`` journal)."""
 
-            names.update(unquote(p.stem) for p in self.state_dir.glob("*.jsonl"))
-        return sorted(names)
+    @abstractmethod
+    def exists(self, sandbox: str) -> bool: ...
 
-    def flush(self, world: World) -> None:
-        """Append the world's committed changes to its journal file (when persisting)."""
-        if not world.journal:
-            return
-        ops, world.journal = world.journal, []
-        if self.state_dir is None:
-            return
-        ops.append({"op": "clock", "v": world.clock.state()})
+    @abstractmethod
+    def sandboxes(self) -> builtins.list[str]: ...
+
+    @abstractmethod
+    def create(self, sandbox: str, *, snapshot: str | None = None, ttl: float | None = None,
+               meta: dict[str, Any] | None = None) -> WorldInfo:
+        """A new world: empty (or ``initial``), or the snapshot ``snapshot``. Raises
+        :class:`~guard.errors.WorldExists`."""
+
+    @abstractmethod
+    def fork(self, source: str, new: str, *, ttl: float | None = None,
+             meta: dict[str, Any] | None = None) -> WorldInfo:
+        """A new world that starts as an exact copy of ``source`` now: objects, counters,
+        request number, event history. Later changes to either never show in the other."""
+
+    @abstractmethod
+    def snapshot(self, sandbox: str, *, id: str | None = None,
+                 meta: dict[str, Any] | None = None) -> SnapshotInfo:
+        """An immutable snapshot of the world now (shared with whatever starts from it)."""
+
+    @abstractmethod
+    def snapshots(self) -> builtins.list[SnapshotInfo]: ...
+
+    @abstractmethod
+    def snapshot_info(self, sid: str) -> SnapshotInfo:
+        """Raises :class:`~guard.errors.NoSuchSnapshot`."""
+
+    @abstractmethod
+    def export_snapshot(self, sid: str) -> dict[str, Any]:
+        """The snapshot as a document (``guard state export`` format)."""
+
+    @abstractmethod
+    def import_snapshot(self, data: dict[str, Any], *, id: str | None = None,
+                        meta: dict[str, Any] | None = None) -> SnapshotInfo:
+        """A snapshot from a document (an upload); validated first."""
+
+    @abstractmethod
+    def delete_snapshot(self, sid: str) -> bool: ...
+
+    def seed_snapshot(self, name: str) -> SnapshotInfo:
+        """The seed file ``name`` (``fixtures/seeds/NAME.json``, or a path) as the shared
+        snapshot ``seed:NAME``, loaded on first use."""
+        from guard.errors import NoSuchSnapshot
+        from guard.world import snapshot as files
+
+        sid = check_snapshot_id(f"seed:{name}")
         try:
-            with open(self._path(world.name), "a", encoding="utf-8") as f:
-                for op in ops:
-                    f.write(json.dumps(op, separators=(",", ":")) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-        except OSError as e:
-            raise WorldError(f"cannot write state for sandbox {world.name!r}: {e}") from e
+            return self.snapshot_info(sid)
+        except NoSuchSnapshot:
+            return self.import_snapshot(files.read(name), id=sid, meta={"seed": name})
 
-    def _seed_for(self, sandbox: str, salt: int = 0) -> int:
-        if self.seed is None:
-            return secrets.randbits(64)
-        digest = hashlib.sha256(f"{self.seed}:{sandbox}:{salt}".encode()).digest()
-        return int.from_bytes(digest[:8], "big")
+    @abstractmethod
+    def restore(self, sandbox: str, sid: str) -> WorldInfo:
+        """The world becomes the snapshot (its event history stays; its version goes on)."""
 
-    def _open(self, sandbox: str) -> World:
-        clock = Clock(VIRTUAL_EPOCH if self.seed is not None else None)
-        path = self._path(sandbox) if self.state_dir is not None else None
-        ops = _read_journal(path) if path is not None and path.exists() else []
-        # Reseed past what the journal already used, so a restarted guard never reissues ids.
-        w = World(sandbox, self._seed_for(sandbox, len(ops)), clock)
-        if not ops:
-            if self.initial is not None:
-                w.load(self.initial)
-            return w
-        for op in ops:
-            _apply(w, op)
-        w.journal = []
-        return w
+    @abstractmethod
+    def reset(self, sandbox: str) -> WorldInfo:
+        """The world goes back to empty (or to ``initial``)."""
 
-    def _path(self, sandbox: str) -> Path:
-        assert self.state_dir is not None
-        return self.state_dir / f"{quote(sandbox, safe='')}.jsonl"
+    @abstractmethod
+    def delete(self, sandbox: str) -> bool:
+        """The world and its event history are gone."""
 
+    @abstractmethod
+    def info(self, sandbox: str) -> WorldInfo:
+        """Raises :class:`~guard.errors.NoSuchWorld`."""
 
-def _read_journal(path: Path) -> list[dict[str, Any]]:
-    ops = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                ops.append(json.loads(line))
-            except ValueError as e:
-                raise WorldError(f"{path}:{n}: corrupt state journal: {e}") from e
-    return ops
+    @abstractmethod
+    def update_meta(self, sandbox: str, **values: Any) -> WorldInfo:
+        """Set free-form JSON metadata (a value of None removes the key)."""
 
+    def diff(self, sandbox: str, since: str | int) -> dict[str, Any]:
+        """What changed in the world since a snapshot id or a world version."""
+        from guard.world.diff import diff
 
-def _apply(w: World, op: dict[str, Any]) -> None:
-    kind = op.get("op")
-    if kind == "put":
-        w._collections.setdefault(op["c"], {})[op["id"]] = op["o"]
-    elif kind == "delete":
-        w._collections.get(op["c"], {}).pop(op["id"], None)
-    elif kind == "counter":
-        w._counters[op["k"]] = op["v"]
-    elif kind == "clock":
-        w.clock.restore(op["v"])
-    elif kind == "load":
-        w.load(op["snapshot"])
+        return diff(self, sandbox, since)
+
+    @abstractmethod
+    def expire(self, now: float | None = None) -> builtins.list[str]:
+        """Delete the worlds idle for longer than their ttl; returns their names."""
+
+    @abstractmethod
+    def add_event(self, sandbox: str, event: dict[str, Any]) -> int:
+        """Append to the sandbox's event history; returns the event's id (1, 2, 3 ...)."""
+
+    @abstractmethod
+    def events(self, sandbox: str, after: int = 0,
+               limit: int = 100) -> builtins.list[dict[str, Any]]:
+        """History events with an id above ``after``, oldest first, each ``{"id": n, ...}``."""
+
+    @abstractmethod
+    async def wait_events(self, sandbox: str, after: int,
+                          timeout: float) -> builtins.list[dict[str, Any]]:
+        """:meth:`events`, waiting up to ``timeout`` seconds for the first one."""
+
+    def close(self) -> None:  # noqa: B027
+        """Release connections and background work."""
+
+    # for the diff: what the backend remembers
+
+    @abstractmethod
+    def _changes_since(self, sandbox: str,
+                       since: str | int) -> builtins.list[tuple[str, str, str | None]] | None:
+        """(collection, id, value before) for every object changed since the version or
+        snapshot ``since``, first change first; None when the world no longer knows
+        (then the diff compares whole worlds)."""
+
+    @abstractmethod
+    def _view(self, sid: str) -> World:
+        """A read-only world over a snapshot."""

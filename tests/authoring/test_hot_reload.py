@@ -19,7 +19,7 @@ from guard.engine import Engine
 from guard.request import Request
 from guard.rules import load_rules
 from guard.synth.simulator import Simulator
-from guard.world.store import WorldStore
+from guard.world import MemoryStore
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -170,7 +170,7 @@ def test_a_decided_request_is_answered_by_the_rules_that_decided_it(tmp_path):
     write(tmp_path / "templates" / "ping" / "pong.yaml", "pong: old\n")
     path = write(tmp_path / "ping.yaml", PING.replace("{body: {pong: PONG}}",
                                                       "{template: ping/pong.yaml}"))
-    sim = Simulator(WorldStore(seed=1))
+    sim = Simulator(MemoryStore(seed=1))
     req = Request.build("GET", "https://api.ping.test/ping")
     started = Engine(load_rules([path], builtin=False)).decide(req)
     write(tmp_path / "templates" / "ping" / "pong.yaml", "pong: new\n")

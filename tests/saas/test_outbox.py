@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from guard import outbox
-from guard.world.store import WorldStore
+from guard.world import MemoryStore
 
 
 def message(**kw) -> outbox.Message:
@@ -13,7 +13,7 @@ def message(**kw) -> outbox.Message:
 
 
 def test_a_failed_request_leaves_no_record_and_does_not_use_up_an_id():
-    world = WorldStore(seed=1).world("s1")
+    world = MemoryStore(seed=1).world("s1")
     with pytest.raises(RuntimeError), world.transaction():
         outbox.add(world, message(subject="lost"), rule_id="r.x")
         raise RuntimeError("the handler failed after recording")
@@ -24,7 +24,7 @@ def test_a_failed_request_leaves_no_record_and_does_not_use_up_an_id():
 
 
 def test_filters_match_provider_sandbox_and_any_recipient_case_insensitively():
-    world = WorldStore(seed=1).world("s1")
+    world = MemoryStore(seed=1).world("s1")
     with world.transaction():
         rec = outbox.add(world, message(cc=["Carol@Corp.test"]), rule_id="r.x")
     assert outbox.matches(rec, to="corp.TEST") and outbox.matches(rec, to="bob@")

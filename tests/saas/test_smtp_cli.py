@@ -27,7 +27,8 @@ def test_guard_run_with_an_smtp_port_serves_the_sink_and_the_outbox_sees_it(tmp_
     port, state = free_port(), tmp_path / "state"
     proc = subprocess.Popen(
         [sys.executable, "-m", "guard", "run", "--listen-port", "0", "--confdir",
-         str(tmp_path / "conf"), "--smtp-port", str(port), "--state", str(state)],
+         str(tmp_path / "conf"), "--smtp-port", str(port), "--state", str(state),
+             "--store", "memory:"],  # --state journals the in-process store
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:

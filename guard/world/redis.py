@@ -1,0 +1,636 @@
+"""The Redis world store (``guard run --store redis://HOST:PORT/DB``): worlds shared by
+every guard worker and replica, copy-on-write like the in-process store (the same layers,
+kept in Redis hashes; see :mod:`guard.world.lua` for the keys).
+
+Transactions are optimistic. A process reads objects (through a small cache of what it
+read or wrote) and buffers its writes; the commit script then checks, atomically inside
+Redis, that nothing the transaction read has changed since (when another writer has
+committed meanwhile: each object's value, each counter, and the write count of each
+collection it scanned), and applies every write or none. A conflicting transaction is
+run again from the start by :meth:`World.atomically`. So two replicas serving one
+sandbox behave as one account: one object per idempotency key, no lost field when two
+requests update one object, one order of events and outbox records.
+
+Every request sends at least its commit (which also checks a read-only request's reads),
+so a replica never answers from a stale cache. Redis being down fails the request
+closed with :class:`~guard.errors.StoreUnavailable`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import hashlib
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+
+import redis as redis_py
+import redis.asyncio as aredis
+from redis.commands.core import Script
+
+from guard.errors import NoSuchSnapshot, NoSuchWorld, StoreUnavailable, WorldError, WorldExists
+from guard.world import lua
+from guard.world.store import (
+    CHANGELOG_KEEP,
+    EVENTS_KEEP,
+    Conflict,
+    SnapshotInfo,
+    Txn,
+    World,
+    WorldInfo,
+    WorldStore,
+    check_snapshot,
+    check_snapshot_id,
+    dumps,
+)
+
+CACHE_MAX = 4096  # objects one process remembers per world (checked at every commit)
+PAGE = 64  # objects per scan round trip
+BUDGET = 2048  # index entries one scan call may examine (bounds the script's run time)
+TIMEOUT = 5.0  # seconds: a Redis that answers slower than this counts as down
+
+
+def _layer() -> str:
+    return secrets.token_hex(8)
+
+
+def _key(sandbox: str) -> str:
+    return quote(sandbox, safe="")
+
+
+class RedisWorld(World):
+    """A world in Redis, as one process sees it."""
+
+    def __init__(self, store: RedisStore, name: str, source: str | None = None) -> None:
+        super().__init__(name, store.seed)
+        self._store = store
+        self._src = source or _key(name)  # "s:SID" for a read-only snapshot view
+        self._cache: dict[tuple[str, ...], Any] = {}
+        self._cache_version = -1
+        self._txn_base = -1
+        self._reads: dict[tuple[str, str], str | None] = {}
+        self._creads: dict[str, int] = {}
+        self._scans: dict[str, int] = {}
+        self._tick = 0
+
+    # reads, through the cache inside a transaction
+
+    def _seen(self, version: int) -> None:
+        """A fetch saw the world at ``version``: what the cache holds is valid only if
+        nobody else has committed since."""
+        if version != self._cache_version:
+            self._cache.clear()
+            self._cache_version = version
+            self._txn_base = -1  # this transaction's earlier reads must be checked one by one
+
+    def _read(self, collection: str, id: str) -> str | None:
+        key = (collection, id)
+        if self._txn is not None and key in self._reads:
+            return self._reads[key]
+        raw: str | None
+        if self._txn is not None and ("o", collection, id) in self._cache:
+            raw = self._cache[("o", collection, id)]
+        else:
+            version, value = self._store._run(lua.GET, self._src, collection, id)
+            self._seen(int(version))
+            raw = value if isinstance(value, str) else None
+            if len(self._cache) < CACHE_MAX:
+                self._cache[("o", collection, id)] = raw
+        if self._txn is not None:
+            self._reads[key] = raw
+        return raw
+
+    def _scan_raw(self, collection: str, *, after: str | None,
+                  reverse: bool) -> Iterator[tuple[str, str]]:
+        cursor_id, cursor_seq = after or "", -1
+        while True:
+            reply = self._store._run(lua.SCAN, self._src, collection, cursor_id, cursor_seq,
+                                     1 if reverse else 0, PAGE, BUDGET)
+            version, cver, nxt = int(reply[0]), int(reply[1]), int(reply[2])
+            if version >= 0 and not self._src.startswith("s:"):
+                self._seen(version)
+                if self._txn is not None:
+                    self._scans.setdefault(collection, cver)
+            items = reply[3:]
+            for i in range(0, len(items), 2):
+                yield items[i], items[i + 1]
+            if nxt < 0:
+                return
+            cursor_id, cursor_seq = "", nxt
+
+    def _count(self, collection: str) -> int:
+        counts = self._world_hash("cnt")
+        if self._txn is not None:
+            self._scans.setdefault(collection, self._world_cver(collection))
+        return int(counts.get(collection, 0))
+
+    def _collection_names(self) -> builtins.list[str]:
+        return [c for c, n in self._world_hash("cnt").items() if int(n) > 0]
+
+    def _counter(self, name: str) -> int:
+        if self._txn is not None and name in self._creads:
+            return self._creads[name]
+        value = int(self._world_hash("ctr").get(name, 0))
+        if self._txn is not None:
+            self._creads[name] = value
+        return value
+
+    def _counters(self) -> dict[str, int]:
+        return {k: int(v) for k, v in self._world_hash("ctr").items()}
+
+    def _world_hash(self, name: str) -> dict[str, str]:
+        if self._src.startswith("s:"):
+            field = {"cnt": "counts", "ctr": "counters", "sz": "sizes"}[name]
+            raw = self._store._call(lambda r: r.hget(self._store.prefix + self._src, field))
+            return {k: str(v) for k, v in json.loads(raw or "{}").items()}
+        key = f"{self._store.prefix}w:{self._src}"
+        version, values = self._store._call(lambda r: _pipe(
+            r, [("hget", key + ":m", "version"), ("hgetall", f"{key}:{name}")]))
+        self._seen(int(version or -1))
+        return dict(values)
+
+    def _world_cver(self, collection: str) -> int:
+        key = f"{self._store.prefix}w:{self._src}:cv"
+        return int(self._store._call(lambda r: r.hget(key, collection)) or 0)
+
+    # the request number
+
+    def _next_tick(self) -> int:
+        if self._seed is None:  # real clock: the id stream needs only to be this process's
+            self._tick += 1
+            return self._tick
+        tick = int(self._store._run(lua.TICK, self._src))
+        if tick < 0:
+            self._store._open(self.name)
+            tick = int(self._store._run(lua.TICK, self._src))
+        return tick
+
+    # transactions
+
+    def _begin(self, txn: Txn) -> None:
+        self._reads, self._creads, self._scans = {}, {}, {}
+        self._txn_base = self._cache_version
+
+    def _abort(self, txn: Txn) -> None:
+        self._reads, self._creads, self._scans = {}, {}, {}
+
+    def _commit(self, txn: Txn) -> None:
+        if self._src.startswith("s:"):
+            raise WorldError("a snapshot cannot be changed")
+        creations = [k for k in txn.created if txn.writes.get(k) is not None]
+        writes = [[c, i, raw if raw is not None else False]
+                  for (c, i), raw in txn.writes.items() if (c, i) not in txn.created]
+        writes += [[c, i, txn.writes[(c, i)] or False] for c, i in creations]
+        payload = {
+            "base": self._txn_base,
+            "reads": [[c, i, raw if raw is not None else False]
+                      for (c, i), raw in self._reads.items()],
+            "creads": [[k, v] for k, v in self._creads.items()],
+            "scans": [[k, v] for k, v in self._scans.items()],
+            "writes": writes,
+            "counters": [[k, v] for k, v in txn.counters.items()],
+            "keep": CHANGELOG_KEEP,
+            "now": time.time(),
+        }
+        base = self._txn_base
+        self._reads, self._creads, self._scans = {}, {}, {}
+        reply = self._store._run(lua.COMMIT, self._src, json.dumps(payload))
+        status = reply[0]
+        if status == "gone":  # deleted meanwhile: open it anew and run again
+            self._cache.clear()
+            self._cache_version = -1
+            self._store._open(self.name)
+            raise _conflict(self.name)
+        version = int(reply[1])
+        if status == "conflict":
+            self._cache.clear()
+            self._cache_version = -1
+            raise _conflict(self.name)
+        if version != base + 1 or base < 0:
+            self._cache.clear()
+        self._cache_version = version
+        for (c, i), raw in txn.writes.items():
+            if len(self._cache) < CACHE_MAX:
+                self._cache[("o", c, i)] = raw
+
+    def load(self, snapshot: dict[str, Any], *, replace: bool = True) -> None:
+        check_snapshot(snapshot)
+        if replace:
+            sid = "load:" + secrets.token_hex(8)
+            self._store.import_snapshot(snapshot, id=sid)
+            try:
+                self._store.restore(self.name, sid)
+            finally:
+                self._store.delete_snapshot(sid)
+            return
+        with self.transaction():
+            for name, objects in snapshot["collections"].items():
+                for key, obj in objects.items():
+                    self.put(name, obj, key)
+            for name, value in (snapshot.get("counters") or {}).items():
+                assert self._txn is not None
+                self._txn.counters[name] = value
+
+
+def _conflict(name: str) -> Conflict:
+    return Conflict(f"sandbox {name!r}: a concurrent writer changed what this request read")
+
+
+def _split_prefix(url: str) -> tuple[str, str | None]:
+    """``redis://h:p/0?prefix=team-a:`` -> (the URL without it, "team-a:")."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    prefix = next((v for k, v in query if k == "prefix"), None)
+    rest = urlencode([(k, v) for k, v in query if k != "prefix"])
+    return urlunsplit(parts._replace(query=rest)), prefix
+
+
+def _pipe(r: redis_py.Redis, calls: builtins.list[tuple[Any, ...]]) -> builtins.list[Any]:
+    p = r.pipeline(transaction=True)
+    for name, *args in calls:
+        getattr(p, name)(*args)
+    return p.execute()
+
+
+class RedisStore(WorldStore):
+    """Worlds in Redis. ``prefix`` namespaces the keys (several guards can share a Redis
+    with different prefixes)."""
+
+    def __init__(self, url: str, *, seed: int | None = None,
+                 initial: dict[str, Any] | None = None, prefix: str | None = None) -> None:
+        url, named = _split_prefix(url)
+        self.url = url
+        self.seed = seed
+        self.prefix = prefix or named or "guard:"
+        self.initial = check_snapshot(initial, "initial world") if initial else None
+        try:
+            self._redis = redis_py.Redis.from_url(url, decode_responses=True,
+                                                  socket_timeout=TIMEOUT,
+                                                  socket_connect_timeout=TIMEOUT)
+        except ValueError as e:
+            raise WorldError(f"bad Redis URL {url!r}: {e}") from e
+        self._scripts: dict[str, Script] = {}
+        self._worlds: dict[str, RedisWorld] = {}
+        self._initial_sid: str | None = None
+        self._waiters: dict[str, builtins.list[asyncio.Future[None]]] = {}
+        self._listener: asyncio.Task[None] | None = None
+        self._listener_loop: asyncio.AbstractEventLoop | None = None
+
+    # plumbing
+
+    def _call(self, fn: Any) -> Any:
+        try:
+            return fn(self._redis)
+        except (redis_py.ConnectionError, redis_py.TimeoutError) as e:
+            raise StoreUnavailable(f"the world store at {self._where()} is unavailable: "
+                                   f"{e}") from e
+        except redis_py.RedisError as e:
+            raise WorldError(f"the world store at {self._where()} failed: {e}") from e
+
+    def _run(self, source: str, *args: Any) -> Any:
+        script = self._scripts.get(source)
+        if script is None:
+            script = self._scripts[source] = self._redis.register_script(source)
+        return self._call(lambda r: script(args=[self.prefix, *args], client=r))
+
+    def _where(self) -> str:
+        kw = self._redis.connection_pool.connection_kwargs
+        if "path" in kw:
+            return f"unix:{kw['path']}"
+        return f"{kw.get('host', '?')}:{kw.get('port', '?')}/{kw.get('db', 0)}"
+
+    def ping(self) -> None:
+        """Raises :class:`StoreUnavailable` when Redis does not answer (readiness)."""
+        self._call(lambda r: r.ping())
+
+    def close(self) -> None:
+        if self._listener is not None and not self._listener.done():
+            self._listener.cancel()
+        self._redis.close()
+
+    # worlds
+
+    def world(self, sandbox: str) -> RedisWorld:
+        w = self._worlds.get(sandbox)
+        if w is None:
+            self._open(sandbox)
+            w = self._worlds[sandbox] = RedisWorld(self, sandbox)
+        return w
+
+    def _open(self, sandbox: str, ttl: float | None = None,
+              meta: dict[str, Any] | None = None) -> bool:
+        sid = self._initial_snapshot()
+        created = self._run(lua.OPEN, _key(sandbox), _layer(), time.time(),
+                            "" if ttl is None else ttl, dumps(meta or {}), sid or "")
+        if int(created) < 0:  # the initial snapshot went away (FLUSHDB): import it again
+            self._initial_sid = None
+            return self._open(sandbox, ttl, meta)
+        return bool(int(created))
+
+    def _initial_snapshot(self) -> str | None:
+        if self.initial is None:
+            return None
+        if self._initial_sid is None:
+            sid = "initial:" + hashlib.sha256(dumps(self.initial).encode()).hexdigest()[:16]
+            try:
+                self.snapshot_info(sid)
+            except NoSuchSnapshot:
+                self.import_snapshot(self.initial, id=sid, meta={"initial": True})
+            self._initial_sid = sid
+        return self._initial_sid
+
+    def exists(self, sandbox: str) -> bool:
+        key = f"{self.prefix}w:{_key(sandbox)}:m"
+        return bool(self._call(lambda r: r.exists(key)))
+
+    def sandboxes(self) -> builtins.list[str]:
+        return sorted(unquote(n) for n in self._call(
+            lambda r: r.smembers(self.prefix + "worlds")))
+
+    def create(self, sandbox: str, *, snapshot: str | None = None, ttl: float | None = None,
+               meta: dict[str, Any] | None = None) -> WorldInfo:
+        if snapshot is None:
+            if not self._open(sandbox, ttl, meta):
+                raise WorldExists(f"sandbox {sandbox!r} exists already")
+            return self.info(sandbox)
+        check_snapshot_id(snapshot)
+        self._become(sandbox, snapshot, create=True, ttl=ttl, meta=meta)
+        return self.info(sandbox)
+
+    def _become(self, sandbox: str, sid: str, *, create: bool, ttl: float | None = None,
+                meta: dict[str, Any] | None = None) -> None:
+        result = int(self._run(lua.BECOME, _key(sandbox), sid, _layer(), time.time(),
+                               1 if create else 0, "" if ttl is None else ttl,
+                               dumps(meta or {})))
+        if result == -1:
+            raise NoSuchWorld(f"no sandbox {sandbox!r}")
+        if result == -2:
+            raise NoSuchSnapshot(f"no snapshot {sid!r}")
+        if result == -3:
+            raise WorldExists(f"sandbox {sandbox!r} exists already")
+        w = self._worlds.get(sandbox)
+        if w is not None:
+            w._cache.clear()
+            w._cache_version = -1
+            if w._seed is not None:
+                w._at_tick(self._meta_int(sandbox, "tick"))
+
+    def _meta_int(self, sandbox: str, field: str) -> int:
+        key = f"{self.prefix}w:{_key(sandbox)}:m"
+        return int(self._call(lambda r: r.hget(key, field)) or 0)
+
+    def fork(self, source: str, new: str, *, ttl: float | None = None,
+             meta: dict[str, Any] | None = None) -> WorldInfo:
+        result = self._run(lua.FORK, _key(source), _key(new), _layer(), _layer(), time.time(),
+                           "" if ttl is None else ttl, dumps(meta or {}))
+        if result == "nosource":
+            raise NoSuchWorld(f"no sandbox {source!r}")
+        if result == "exists":
+            raise WorldExists(f"sandbox {new!r} exists already")
+        return self.info(new)
+
+    def restore(self, sandbox: str, sid: str) -> WorldInfo:
+        check_snapshot_id(sid)
+        self._become(sandbox, sid, create=False)
+        return self.info(sandbox)
+
+    def reset(self, sandbox: str) -> WorldInfo:
+        self._become(sandbox, self._initial_snapshot() or "", create=False)
+        return self.info(sandbox)
+
+    def delete(self, sandbox: str) -> bool:
+        self._worlds.pop(sandbox, None)
+        return bool(int(self._run(lua.DELETE, _key(sandbox), "")))
+
+    def info(self, sandbox: str) -> WorldInfo:
+        key = f"{self.prefix}w:{_key(sandbox)}"
+        m, counts, sizes = self._call(lambda r: _pipe(r, [
+            ("hgetall", key + ":m"), ("hgetall", key + ":cnt"), ("hgetall", key + ":sz")]))
+        if not m:
+            raise NoSuchWorld(f"no sandbox {sandbox!r}")
+        live = {c: int(n) for c, n in counts.items() if int(n) > 0}
+        return WorldInfo(sandbox, int(m.get("version", 0)), float(m.get("created", 0)),
+                         float(m.get("last", 0)),
+                         float(m["ttl"]) if m.get("ttl") else None, live,
+                         {c: int(sizes.get(c, 0)) for c in live}, int(m.get("evseq", 0)),
+                         json.loads(m.get("meta") or "{}"))
+
+    def update_meta(self, sandbox: str, **values: Any) -> WorldInfo:
+        key = f"{self.prefix}w:{_key(sandbox)}:m"
+        # A read-modify-write of one field, made safe against concurrent updates by WATCH.
+        def update(r: redis_py.Redis) -> None:
+            with r.pipeline() as p:
+                while True:
+                    try:
+                        p.watch(key)  # type: ignore[no-untyped-call]
+                        if not p.exists(key):
+                            raise NoSuchWorld(f"no sandbox {sandbox!r}")
+                        meta = json.loads(p.hget(key, "meta") or "{}")
+                        for k, v in values.items():
+                            if v is None:
+                                meta.pop(k, None)
+                            else:
+                                meta[k] = v
+                        p.multi()
+                        p.hset(key, "meta", dumps(meta))
+                        p.execute()
+                        return
+                    except redis_py.WatchError:
+                        continue
+
+        self._call(update)
+        return self.info(sandbox)
+
+    def expire(self, now: float | None = None) -> builtins.list[str]:
+        now = time.time() if now is None else now
+        gone = []
+        for name in self.sandboxes():
+            if int(self._run(lua.DELETE, _key(name), now)):
+                self._worlds.pop(name, None)
+                gone.append(name)
+        return gone
+
+    # snapshots
+
+    def snapshot(self, sandbox: str, *, id: str | None = None,
+                 meta: dict[str, Any] | None = None) -> SnapshotInfo:
+        sid = check_snapshot_id(id) if id is not None else "snap_" + secrets.token_hex(8)
+        result = self._run(lua.SNAPSHOT, _key(sandbox), sid, _layer(), time.time(),
+                           dumps(meta or {}))
+        if result == "noworld":
+            raise NoSuchWorld(f"no sandbox {sandbox!r}")
+        if result == "exists":
+            raise WorldExists(f"snapshot {sid!r} exists already")
+        return self.snapshot_info(sid)
+
+    def snapshots(self) -> builtins.list[SnapshotInfo]:
+        ids = self._call(lambda r: r.zrange(self.prefix + "snaps", 0, -1))
+        out = []
+        for sid in ids:
+            try:
+                out.append(self.snapshot_info(sid))
+            except NoSuchSnapshot:  # deleted meanwhile
+                continue
+        return out
+
+    def snapshot_info(self, sid: str) -> SnapshotInfo:
+        if not isinstance(sid, str) or not sid:
+            raise NoSuchSnapshot(f"no snapshot {sid!r}")
+        s = self._call(lambda r: r.hgetall(f"{self.prefix}s:{sid}"))
+        if not s:
+            raise NoSuchSnapshot(f"no snapshot {sid!r}")
+        counts = {c: int(n) for c, n in json.loads(s["counts"]).items() if int(n) > 0}
+        sizes = json.loads(s["sizes"])
+        return SnapshotInfo(sid, s.get("source") or None, int(s["version"]),
+                            float(s["created"]), counts,
+                            {c: int(sizes.get(c, 0)) for c in counts},
+                            json.loads(s.get("meta") or "{}"))
+
+    def export_snapshot(self, sid: str) -> dict[str, Any]:
+        info = self.snapshot_info(sid)
+        doc = self._view(sid).snapshot()
+        doc["sandbox"] = info.source
+        doc["tick"] = int(self._call(lambda r: r.hget(f"{self.prefix}s:{sid}", "tick")) or 0)
+        return doc
+
+    def import_snapshot(self, data: dict[str, Any], *, id: str | None = None,
+                        meta: dict[str, Any] | None = None) -> SnapshotInfo:
+        check_snapshot(data, "uploaded snapshot")
+        sid = check_snapshot_id(id) if id is not None else "snap_" + secrets.token_hex(8)
+        layer = _layer()
+        seq = 0
+        counts: dict[str, int] = {}
+        sizes: dict[str, int] = {}
+        collections = [c for c, objs in data["collections"].items() if objs]
+
+        def write(r: redis_py.Redis) -> None:
+            nonlocal seq
+            p = r.pipeline(transaction=False)
+            n = 0
+            for name in collections:
+                for key, obj in data["collections"][name].items():
+                    seq += 1
+                    raw = dumps(obj)
+                    p.hset(f"{self.prefix}L:{layer}:c:{name}", str(key), f"{seq}:{raw}")
+                    p.zadd(f"{self.prefix}L:{layer}:o:{name}", {str(key): seq})
+                    counts[name] = counts.get(name, 0) + 1
+                    sizes[name] = sizes.get(name, 0) + len(raw)
+                    n += 1
+                    if n % 1000 == 0:
+                        p.execute()
+                p.sadd(f"{self.prefix}L:{layer}:cols", name)
+            p.set(f"{self.prefix}L:{layer}:n", seq)
+            p.execute()
+
+        if collections:
+            self._call(write)
+        result = self._run(lua.PUBLISH, sid, layer if collections else "", time.time(),
+                           dumps(meta or {}), seq, int(data.get("tick") or 0),
+                           dumps(data.get("counters") or {}), dumps(counts), dumps(sizes))
+        if result == "exists":
+            self._drop_layer(layer, collections)
+            raise WorldExists(f"snapshot {sid!r} exists already")
+        return self.snapshot_info(sid)
+
+    def _drop_layer(self, layer: str, collections: builtins.list[str]) -> None:
+        keys = [f"{self.prefix}L:{layer}:{k}" for k in ("cols", "n", "ref")]
+        for c in collections:
+            keys += [f"{self.prefix}L:{layer}:c:{c}", f"{self.prefix}L:{layer}:o:{c}"]
+        self._call(lambda r: r.unlink(*keys))
+
+    def delete_snapshot(self, sid: str) -> bool:
+        return bool(int(self._run(lua.DELETE_SNAPSHOT, sid)))
+
+    def _view(self, sid: str) -> World:
+        self.snapshot_info(sid)
+        return RedisWorld(self, f"snapshot:{sid}", source=f"s:{sid}")
+
+    def _changes_since(self, sandbox: str,
+                       since: str | int) -> builtins.list[tuple[str, str, str | None]] | None:
+        key = f"{self.prefix}w:{_key(sandbox)}"
+        mark, start, log = self._call(lambda r: _pipe(r, [
+            ("hget", key + ":mk", since if isinstance(since, str) else ""),
+            ("hget", key + ":m", "log_start"), ("lrange", key + ":log", 0, -1)]))
+        if isinstance(since, str):
+            if mark is None:
+                return None
+            version = int(mark)
+        else:
+            version = since
+        if version < int(start or 0):
+            return None
+        out = []
+        for entry in log:
+            v, c, i, before = json.loads(entry)
+            if v > version:
+                out.append((c, i, before if isinstance(before, str) else None))
+        return out
+
+    # events
+
+    def add_event(self, sandbox: str, event: dict[str, Any]) -> int:
+        body = dumps(event)
+        n = int(self._run(lua.ADD_EVENT, _key(sandbox), body, EVENTS_KEEP))
+        if n < 0:  # events come before any simulated request: the world starts here
+            self._open(sandbox)
+            n = int(self._run(lua.ADD_EVENT, _key(sandbox), body, EVENTS_KEEP))
+        return n
+
+    def events(self, sandbox: str, after: int = 0,
+               limit: int = 100) -> builtins.list[dict[str, Any]]:
+        rows = self._run(lua.EVENTS, _key(sandbox), int(after), int(limit))
+        return [json.loads(r) for r in rows]
+
+    async def wait_events(self, sandbox: str, after: int,
+                          timeout: float) -> builtins.list[dict[str, Any]]:
+        found = self.events(sandbox, after)
+        if found or timeout <= 0:
+            return found
+        self._listen()
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(sandbox, []).append(waiter)
+        try:
+            found = self.events(sandbox, after)  # an event may have come before we waited
+            if not found:
+                await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            pass
+        finally:
+            waiting = self._waiters.get(sandbox, [])
+            if waiter in waiting:
+                waiting.remove(waiter)
+        return self.events(sandbox, after)
+
+    def _listen(self) -> None:
+        """One subscription per process and event loop: every replica's events wake the
+        waiters here."""
+        loop = asyncio.get_running_loop()
+        if (self._listener is not None and not self._listener.done()
+                and self._listener_loop is loop):
+            return
+        self._listener_loop = loop
+        self._listener = loop.create_task(self._listen_forever())
+
+    async def _listen_forever(self) -> None:
+        while True:
+            client = aredis.Redis.from_url(self.url, decode_responses=True)
+            pubsub = client.pubsub()
+            try:
+                await pubsub.subscribe(self.prefix + "events")
+                async for message in pubsub.listen():
+                    if message.get("type") != "message":
+                        continue
+                    for waiter in self._waiters.pop(unquote(message["data"]), []):
+                        if not waiter.done():
+                            waiter.set_result(None)
+            except asyncio.CancelledError:
+                raise
+            except (redis_py.RedisError, OSError):
+                await asyncio.sleep(0.5)  # Redis away: waiters time out; try again
+            finally:
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await client.aclose()
