@@ -137,6 +137,8 @@ def banner(m: GuardMaster, cfg: RunConfig) -> None:
                  f"SMTPS {host}:{m.smtp.tls_port}" if m.smtp.tls_port is not None else ""]
         print(f"guard: SMTP sink {', '.join(p for p in ports if p)}: messages go to the "
               "outbox, none is relayed")
+    if cfg.store:
+        print(f"guard: sandbox worlds in {m.guard.simulator.worlds.describe()}")
     if cfg.state:
         print(f"guard: sandbox worlds journaled in {cfg.state} (guard outbox --state "
               f"{cfg.state})")

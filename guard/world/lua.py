@@ -239,7 +239,10 @@ if t.base ~= version then
     end
   end
 end
-if #t.writes == 0 and #t.counters == 0 then return {'ok', version} end
+if #t.writes == 0 and #t.counters == 0 then
+  redis.call('HSET', m, 'last', t.now)  -- a request that only reads is activity too (TTL)
+  return {'ok', version}
+end
 version = version + 1
 local top = chain[#chain]
 for _, wr in ipairs(t.writes) do

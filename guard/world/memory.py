@@ -242,9 +242,10 @@ class MemoryWorld(World):
         return self._state.tick
 
     def _commit(self, txn: Txn) -> None:
+        st = self._state
+        st.last_activity = time.time()  # a request that only reads is activity too (TTL)
         if not txn.writes and not txn.counters:
             return
-        st = self._state
         st.version += 1
         creations = [k for k in txn.created if txn.writes.get(k) is not None]
         for key, raw in txn.writes.items():
@@ -362,6 +363,7 @@ class MemoryStore(WorldStore):
                                         else None)
         self._worlds: dict[str, MemoryWorld] = {}
         self._snapshots: dict[str, Frozen] = {}
+        self._index: dict[tuple[str, str], str] = {}
         self._waiters: dict[str, builtins.list[asyncio.Future[None]]] = {}
         if state_dir is not None:
             state_dir.mkdir(parents=True, exist_ok=True)
@@ -461,6 +463,15 @@ class MemoryStore(WorldStore):
             else:
                 st.meta[key] = json.loads(dumps(value))
         return self.info(sandbox)
+
+    def index_set(self, kind: str, key: str, sandbox: str | None) -> None:
+        if sandbox is None:
+            self._index.pop((kind, key), None)
+        else:
+            self._index[(kind, key)] = sandbox
+
+    def index_get(self, kind: str, key: str) -> str | None:
+        return self._index.get((kind, key))
 
     def expire(self, now: float | None = None) -> builtins.list[str]:
         now = time.time() if now is None else now

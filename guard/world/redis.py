@@ -303,6 +303,9 @@ class RedisStore(WorldStore):
             return f"unix:{kw['path']}"
         return f"{kw.get('host', '?')}:{kw.get('port', '?')}/{kw.get('db', 0)}"
 
+    def describe(self) -> str:
+        return f"Redis at {self._where()} (key prefix {self.prefix!r})"
+
     def ping(self) -> None:
         """Raises :class:`StoreUnavailable` when Redis does not answer (readiness)."""
         self._call(lambda r: r.ping())
@@ -444,6 +447,17 @@ class RedisStore(WorldStore):
 
         self._call(update)
         return self.info(sandbox)
+
+    def index_set(self, kind: str, key: str, sandbox: str | None) -> None:
+        name = f"{self.prefix}ix:{kind}"
+        if sandbox is None:
+            self._call(lambda r: r.hdel(name, key))
+        else:
+            self._call(lambda r: r.hset(name, key, sandbox))
+
+    def index_get(self, kind: str, key: str) -> str | None:
+        value = self._call(lambda r: r.hget(f"{self.prefix}ix:{kind}", key))
+        return value if isinstance(value, str) else None
 
     def expire(self, now: float | None = None) -> builtins.list[str]:
         now = time.time() if now is None else now

@@ -545,6 +545,14 @@ class WorldStore(ABC):
         return diff(self, sandbox, since)
 
     @abstractmethod
+    def index_set(self, kind: str, key: str, sandbox: str | None) -> None:
+        """Map ``key`` to a sandbox name in the lookup table ``kind`` (None removes it):
+        how the control plane finds a sandbox by token hash or address on every replica."""
+
+    @abstractmethod
+    def index_get(self, kind: str, key: str) -> str | None: ...
+
+    @abstractmethod
     def expire(self, now: float | None = None) -> builtins.list[str]:
         """Delete the worlds idle for longer than their ttl; returns their names."""
 
@@ -561,6 +569,10 @@ class WorldStore(ABC):
     async def wait_events(self, sandbox: str, after: int,
                           timeout: float) -> builtins.list[dict[str, Any]]:
         """:meth:`events`, waiting up to ``timeout`` seconds for the first one."""
+
+    def describe(self) -> str:
+        """Where the worlds are, for people (no secrets: a URL's password is left out)."""
+        return "this process's memory"
 
     def close(self) -> None:  # noqa: B027
         """Release connections and background work."""

@@ -292,3 +292,22 @@ def test_an_uploaded_snapshot_is_checked_before_anything_is_loaded(store: WorldS
     assert info.counts == {"c": 1}
     store.create("a", snapshot="up")
     assert store.world("a").get("c", "x") == {"id": "x"}
+
+
+def test_a_lookup_index_maps_keys_to_sandboxes(store: WorldStore) -> None:
+    store.index_set("token", "hash-1", "a")
+    assert store.index_get("token", "hash-1") == "a"
+    assert store.index_get("token", "other") is None
+    assert store.index_get("address", "hash-1") is None
+    store.index_set("token", "hash-1", None)
+    assert store.index_get("token", "hash-1") is None
+
+
+def test_a_request_that_only_reads_counts_as_activity(store: WorldStore) -> None:
+    store.create("a", ttl=10)
+    before = store.info("a").last_activity
+    w = store.world("a")
+    with w.transaction():
+        w.get("things", "x")
+    assert store.info("a").last_activity >= before
+    assert store.expire(now=store.info("a").last_activity + 5) == []
