@@ -11,8 +11,8 @@ import pytest
 
 from guard.proxy import RunConfig
 from guard.testing import RunningGuard
-from tests.sandboxes import KEY_FILE
 from tests.redis_server import RedisServer
+from tests.sandboxes import KEY_FILE
 from tests.upstream import Upstream
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,7 +16,7 @@ from guard.rules import load_rules
 from guard.sandbox import Policy, Registry, identify, tokens
 from guard.sandbox.policies import PolicyEngines
 from guard.synth.simulator import Simulator
-from guard.world import WorldStore
+from guard.world import MemoryStore
 
 KEY = b"unit-test-key-0123456789"
 
@@ -120,7 +120,7 @@ def test_a_policy_decides_with_its_own_packs(tmp_path):
 
 
 def test_a_policy_adds_webhook_hosts_to_its_own_simulator():
-    base = Simulator(WorldStore(seed=1), options={"webhook_allow": ("a.test",)})
+    base = Simulator(MemoryStore(seed=1), options={"webhook_allow": ("a.test",)})
     engines = PolicyEngines()
     assert engines.simulator(base, Policy()) is base
     sim = engines.simulator(base, Policy(webhook_allow=["hooks.b.test"]))
