@@ -27,7 +27,7 @@ from guard.audit.writer import AuditWriter
 from guard.blocked import block_response, error_response
 from guard.decision import Action, Decision
 from guard.engine import Engine
-from guard.errors import AuditError, GuardError
+from guard.errors import AuditError, GuardError, StoreUnavailable
 from guard.net import egress
 from guard.request import Request, Response
 from guard.sandbox import Identity, Registry, identify
@@ -39,6 +39,7 @@ log = logging.getLogger("guard")
 SANDBOX_HEADER = "x-guard-sandbox"
 ERROR_RULE_ID = "guard.internal-error"
 AUDIT_RULE_ID = "guard.audit-unavailable"
+STORE_RULE_ID = "guard.store-unavailable"
 RAW_TCP_RULE_ID = "guard.raw-tcp"
 EGRESS_RULE_ID = "guard.egress-refused"
 META = "guard"  # flow.metadata key holding a _FlowState
@@ -155,6 +156,10 @@ class GuardAddon:
         except AuditError as e:
             state.decision = Decision(Action.BLOCK, AUDIT_RULE_ID, str(e))
             self._fail(flow, state, 503, AUDIT_RULE_ID, str(e))
+        except StoreUnavailable as e:  # Redis away: fail closed, say so, recover when it is back
+            log.error("guard: request blocked: %s", e)
+            state.decision = Decision(Action.ERROR, STORE_RULE_ID, str(e), decision.rule)
+            self._fail(flow, state, 503, STORE_RULE_ID, str(e))
         except Exception as e:  # fail closed: whatever broke, the request does not go out
             rule_id = getattr(e, "rule_id", None) or decision.rule_id
             message = str(e) if isinstance(e, GuardError) else f"{type(e).__name__}: {e}"
