@@ -27,7 +27,7 @@ from guard.audit.writer import AuditWriter
 from guard.blocked import block_response, error_response
 from guard.decision import Action, Decision
 from guard.engine import Engine
-from guard.errors import AuditError, GuardError, StoreUnavailable
+from guard.errors import AuditError, GuardError, StoreUnavailable, WorldError
 from guard.net import egress
 from guard.request import Request, Response
 from guard.sandbox import Identity, Registry, identify
@@ -83,8 +83,7 @@ class GuardAddon:
         self.audit = audit
         self.settings = settings or Settings()
         self.events = events or EventBuilder()
-        self.feed = internal_host.LiveFeed()
-        self.internal = internal_host.InternalHost(self.feed, simulator.worlds)
+        self.internal = internal_host.InternalHost(simulator.worlds)
         self.resolve = resolve
         # client id -> {(address, port) guard may connect to: the allowed name it stands for}
         self._allowed: dict[str, dict[tuple[str, int], str]] = {}
@@ -360,7 +359,10 @@ class GuardAddon:
         """Build, write and publish (guard.internal's live feed) one audit event. Also used
         by the SMTP sink for the messages it keeps. Raises AuditError when it cannot write."""
         event = self.audit.write(self.events.build(record))
-        self.feed.add(event)
+        try:
+            internal_host.publish(self.simulator.worlds, event)
+        except WorldError as e:  # the log has the event; the live feed misses it (Redis away)
+            log.warning("guard: event not in the live feed: %s", e)
         return event
 
     def _schedule(self, effect: Any) -> None:

@@ -3,8 +3,10 @@
 A reserved host name, answered by the addon before any rule and never forwarded
 (over http and https alike). Each caller sees only its own sandbox:
 
-- ``GET /events?since=SEQ&limit=N``: its recent audit events (a ring buffer of
-  the last :data:`RING` per sandbox, redacted exactly like the log);
+- ``GET /events?since=ID&limit=N``: its recent audit events, redacted exactly like
+  the log, from the sandbox's event history in the world store (the last
+  :data:`~guard.world.store.EVENTS_KEEP`; each with its feed ``id``, 1, 2, 3 ...), so
+  every replica's events show whichever replica is asked;
 - ``GET /events/stream``: the same as server-sent events. A simulated response
   cannot be held open and written to piece by piece in mitmproxy 12 (only
   responses from a real server stream), so the stream is *long polling in SSE
@@ -21,9 +23,7 @@ sends the :class:`~guard.request.Response` back.
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections import deque
 from collections.abc import Coroutine
 from typing import Any
 
@@ -33,59 +33,25 @@ from guard.world.store import WorldStore
 
 HOST = "guard.internal"
 RULE_ID = "guard.internal"
-RING = 200
+RING = 200  # events one answer holds at most
 DEFAULT_WAIT = 15.0
 MAX_WAIT = 60.0
 RETRY_MS = 1000
 
 
-class LiveFeed:
-    """The last :data:`RING` events of every sandbox, and waiters for new ones. Used
-    from the proxy's event loop only."""
-
-    def __init__(self, size: int = RING) -> None:
-        self.size = size
-        self._events: dict[str, deque[dict[str, Any]]] = {}
-        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
-
-    def add(self, event: dict[str, Any]) -> None:
-        # guard.internal's own flows are in the log but not in the feed: polling the feed
-        # would otherwise feed itself.
-        if event.get("kind") != "flow" or event.get("rule") == RULE_ID:
-            return
-        sandbox = str(event.get("sandbox"))
-        self._events.setdefault(sandbox, deque(maxlen=self.size)).append(event)
-        for waiter in self._waiters.pop(sandbox, []):
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def since(self, sandbox: str, seq: int, limit: int = RING) -> list[dict[str, Any]]:
-        events = [e for e in self._events.get(sandbox, ()) if e["seq"] > seq]
-        return events[-limit:] if limit < len(events) else events
-
-    async def wait(self, sandbox: str, seq: int, timeout: float) -> list[dict[str, Any]]:
-        """Events after ``seq``, waiting up to ``timeout`` seconds for the first one."""
-        found = self.since(sandbox, seq)
-        if found or timeout <= 0:
-            return found
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(sandbox, []).append(waiter)
-        try:
-            await asyncio.wait_for(waiter, timeout)
-        except TimeoutError:
-            pass
-        finally:
-            waiting = self._waiters.get(sandbox, [])
-            if waiter in waiting:
-                waiting.remove(waiter)
-        return self.since(sandbox, seq)
+def publish(worlds: WorldStore, event: dict[str, Any]) -> int | None:
+    """Add an audit event to its sandbox's event history (the store's, so every replica's
+    feed shows it); returns its feed id. guard.internal's own flows stay out: polling the
+    feed would otherwise feed itself."""
+    if event.get("kind") != "flow" or event.get("rule") == RULE_ID:
+        return None
+    return worlds.add_event(str(event.get("sandbox")), event)
 
 
 class InternalHost:
     """Routes requests for :data:`HOST`."""
 
-    def __init__(self, feed: LiveFeed, worlds: WorldStore) -> None:
-        self.feed = feed
+    def __init__(self, worlds: WorldStore) -> None:
         self.worlds = worlds
 
     def handle(self, req: Request) -> Response | Coroutine[Any, Any, Response]:
@@ -97,10 +63,10 @@ class InternalHost:
             return Response.json(200, {"sandbox": sandbox, "endpoints": [
                 "/events", "/events/stream", "/outbox", "/world"]})
         if path == "/events":
-            events = self.feed.since(sandbox, _int(req.query_first("since"), 0),
-                                     max(1, _int(req.query_first("limit"), 100)))
+            events = self.worlds.events(sandbox, max(0, _int(req.query_first("since"), 0)),
+                                        min(RING, max(1, _int(req.query_first("limit"), 100))))
             return Response.json(200, {"sandbox": sandbox, "events": events,
-                                       "last_seq": events[-1]["seq"] if events else None})
+                                       "last_id": events[-1]["id"] if events else None})
         if path == "/events/stream":
             return self._stream(req)
         if path == "/outbox":
@@ -113,11 +79,11 @@ class InternalHost:
     async def _stream(self, req: Request) -> Response:
         since = _int(req.header("last-event-id") or req.query_first("since"), 0)
         timeout = min(MAX_WAIT, max(0.0, _float(req.query_first("timeout"), DEFAULT_WAIT)))
-        events = await self.feed.wait(req.sandbox, since, timeout)
+        events = await self.worlds.wait_events(req.sandbox, max(0, since), timeout)
         chunks = [f"retry: {RETRY_MS}\n\n"]
         for e in events:
             data = json.dumps(e, ensure_ascii=False, separators=(",", ":"))
-            chunks.append(f"id: {e['seq']}\nevent: {e['kind']}\ndata: {data}\n\n")
+            chunks.append(f"id: {e['id']}\nevent: {e['kind']}\ndata: {data}\n\n")
         if not events:
             chunks.append(": no new events\n\n")
         return Response(200, [("Content-Type", "text/event-stream; charset=utf-8"),

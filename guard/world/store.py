@@ -38,7 +38,7 @@ from guard.ids import Ids
 
 SNAPSHOT_VERSION = 1
 CHANGELOG_KEEP = 10_000  # changes a world remembers for diff?since=VERSION
-EVENTS_KEEP = 1_000  # events a world keeps in its history
+EVENTS_KEEP = 200  # events a world keeps in its history (guard.internal, admin API)
 RETRIES = 50  # attempts of one transaction against concurrent writers (Redis)
 SNAPSHOT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 

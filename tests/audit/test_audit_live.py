@@ -48,18 +48,18 @@ def test_the_outbox_and_world_belong_to_the_caller(two_agents):
     assert [m["to"] for m in world["collections"]["outbox"].values()] == ["boss@corp.test"]
 
 
-def test_events_since_a_sequence_number_are_only_the_newer_ones(two_agents):
+def test_events_since_a_feed_id_are_only_the_newer_ones(two_agents):
     _, a, _ = two_agents
     first = a.get("https://guard.internal/events").json()
     a.get("https://evil.test/again")
     newer = a.get("https://guard.internal/events",
-                  params={"since": first["last_seq"]}).json()["events"]
+                  params={"since": first["last_id"]}).json()["events"]
     assert [e["url"] for e in newer] == ["https://evil.test/again"]
 
 
 def test_the_event_stream_delivers_a_new_event_to_a_waiting_client(two_agents):
     g, a, _ = two_agents
-    last = a.get("https://guard.internal/events").json()["last_seq"]
+    last = a.get("https://guard.internal/events").json()["last_id"]
     got: dict[str, object] = {}
 
     def listen() -> None:
@@ -79,7 +79,7 @@ def test_the_event_stream_delivers_a_new_event_to_a_waiting_client(two_agents):
     assert frames[0] == {"retry": "1000"}
     assert [json.loads(f["data"])["url"] for f in frames[1:]] == ["https://mail.test/send"]
     event = json.loads(frames[1]["data"])
-    assert frames[1]["id"] == str(event["seq"]) and event["seq"] > last
+    assert frames[1]["id"] == str(event["id"]) and event["id"] > last
     assert frames[1]["event"] == "flow" and event["sandbox"] == "agent-a"
 
 

@@ -148,3 +148,27 @@ def test_a_counter_incremented_by_many_writers_loses_no_increment(
     finally:
         for s in stores:
             s.close()
+
+
+def test_the_live_feed_shows_every_replicas_events_and_wakes_across_them(replicas) -> None:
+    guards, url = replicas
+    a, b = _sessions(guards)
+    a.post(f"{API}/customers", data={"email": "via-a@example.com"})
+    events = b.get("https://guard.internal/events").json()["events"]
+    assert [(e["host"], e["method"]) for e in events] == [("api.stripe.com", "POST")]
+    last = events[-1]["id"]
+    got: dict[str, str] = {}
+
+    def listen() -> None:
+        r = guards[1].session().get("https://guard.internal/events/stream",
+                                    headers={"Last-Event-ID": str(last)},
+                                    params={"timeout": "30"})
+        got["body"] = r.text
+
+    t = threading.Thread(target=listen)
+    t.start()
+    threading.Event().wait(0.5)  # the listener is waiting inside replica b
+    a.get(f"{API}/customers", params={"limit": 1})
+    t.join(60)
+    ids = [line[4:] for line in got["body"].splitlines() if line.startswith("id: ")]
+    assert ids == [str(last + 1)]
