@@ -13,7 +13,7 @@ from guard.request import Request
 from guard.resources import builtin_packs, builtin_templates, providers_dir
 from guard.rules import load_rules
 from guard.synth.simulator import Simulator
-from guard.world.store import WorldStore
+from guard.world import MemoryStore
 
 PROVIDERS = sorted(d.name for d in providers_dir().iterdir() if (d / "__init__.py").is_file())
 
@@ -58,7 +58,7 @@ rules:
     own.write_text("login: mine\n")
     engine = Engine(load_rules([pack], builtin=False))
     req = Request.build("GET", "https://mine.test/")
-    out = Simulator(WorldStore(seed=1)).respond(engine.decide(req), req)
+    out = Simulator(MemoryStore(seed=1)).respond(engine.decide(req), req)
     assert json.loads(out.response.body) == {"login": "mine"}
 
 
