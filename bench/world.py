@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""The world store: proxied throughput with Redis vs in-process, two guard processes on one
+Redis vs one, fork latency by world size, and memory per fork and per object. Ratios and
+counts from one run on this machine (needs curl and redis-server).
+
+    python bench/world.py [--requests 2000] [--rounds 3] [--parallel 8] [--skip-proxy]
+
+- proxy: simulated Stripe ``POST /v1/customers`` over HTTPS through ``guard run`` with the
+  in-process store, with ``--store redis://...``, and split over two ``guard run --store``
+  processes sharing that Redis; rounds alternate so machine noise hits all alike;
+- fork: the time to fork a world of 100, 10,000 and 100,000 objects (both backends);
+- memory: 100 forks of one 10,000-object world (in-process, tracemalloc), and Redis
+  memory per object (``used_memory`` before and after).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tracemalloc
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+from bench import free_port, load, start  # noqa: E402
+
+from guard.world import MemoryStore, WorldStore  # noqa: E402
+from guard.world.redis import RedisStore  # noqa: E402
+
+
+def redis_server(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = start(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                  "--dir", str(tmp)], port)
+    return proc, f"redis://127.0.0.1:{port}/0"
+
+
+def guard(tmp: Path, name: str, *args: str) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "guard", "run", "-q", "--no-reload", "--listen-port",
+           str(port), "--confdir", str(tmp / "conf"), "--audit", str(tmp / f"{name}.jsonl"),
+           *args]
+    return start(cmd, port), port
+
+
+def split_load(ports: list[int], ca: str, n: int, parallel: int, tmp: Path) -> float:
+    """n requests spread evenly over several proxies at once; total requests per second."""
+    results: list[tuple[float, int]] = []
+    share = n // len(ports)
+
+    def one(port: int) -> None:
+        results.append(load(port, ca, share, max(1, parallel // len(ports)), tmp))
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=one, args=(p,)) for p in ports]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return share * len(ports) / (time.perf_counter() - t0)
+
+
+def proxy(args: argparse.Namespace, tmp: Path, url: str) -> None:
+    ca = str(tmp / "conf" / "mitmproxy-ca-cert.pem")
+    procs = {
+        "memory": guard(tmp, "memory"),
+        "redis": guard(tmp, "redis", "--store", url + "?prefix=b1:"),
+        "redis-2": guard(tmp, "redis-2", "--store", url + "?prefix=b2:"),
+    }
+    second, _ = guard(tmp, "redis-2b", "--store", url + "?prefix=b2:")
+    second_port = _
+    rates: dict[str, list[float]] = {"memory": [], "redis": [], "2 processes": []}
+    try:
+        for _, port in procs.values():
+            load(port, ca, 200, args.parallel, tmp)  # warm up
+        load(second_port, ca, 200, args.parallel, tmp)
+        for r in range(args.rounds):
+            for name in ("memory", "redis"):
+                rate, failed = load(procs[name][1], ca, args.requests, args.parallel, tmp)
+                rates[name].append(rate)
+                print(f"round {r + 1}  {name:12s} {rate:7.1f} req/s"
+                      + (f"  ({failed} failed)" if failed else ""), flush=True)
+            rate = split_load([procs["redis-2"][1], second_port], ca, args.requests,
+                              args.parallel, tmp)
+            rates["2 processes"].append(rate)
+            print(f"round {r + 1}  {'2 processes':12s} {rate:7.1f} req/s (one Redis)",
+                  flush=True)
+    finally:
+        for proc, _ in procs.values():
+            proc.terminate()
+            proc.wait(10)
+        second.terminate()
+        second.wait(10)
+    mem, red, two = (statistics.median(rates[k]) for k in ("memory", "redis", "2 processes"))
+    print(f"median: in-process {mem:.1f} req/s, redis {red:.1f} req/s, two processes on "
+          f"redis {two:.1f} req/s")
+    print(f"ratio redis/in-process {red / mem:.2f}; two processes/one (redis) "
+          f"{two / red:.2f}  ({args.requests} requests x {args.rounds} rounds, "
+          f"{args.parallel} parallel, {_cores()} cores)")
+
+
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0))
+
+
+def fill(store: WorldStore, sandbox: str, n: int) -> None:
+    doc = {"v": 1, "collections": {"stripe.customers": {
+        f"cus_{i:08d}": {"id": f"cus_{i:08d}", "object": "customer", "email":
+                         f"c{i}@example.com", "metadata": {"n": str(i)}, "balance": 0}
+        for i in range(n)}}}
+    sid = f"fill-{sandbox}"
+    store.import_snapshot(doc, id=sid)
+    store.create(sandbox, snapshot=sid)
+
+
+def forks(url: str) -> None:
+    for label, make in (("in-process", lambda: MemoryStore()),
+                        ("redis", lambda: RedisStore(url + f"?prefix=f{time.time_ns()}:"))):
+        cells = []
+        for n in (100, 10_000, 100_000):
+            store = make()
+            fill(store, "src", n)
+            store.world("src").put("stripe.customers", {"id": "cus_new"})
+            times = []
+            for i in range(20):
+                t0 = time.perf_counter()
+                store.fork("src", f"f{i}")
+                times.append(time.perf_counter() - t0)
+                store.world("src").put("stripe.customers", {"id": f"cus_w{i}"})  # a change
+            cells.append(f"{n:>7,} objects {statistics.median(times) * 1e3:7.3f} ms")
+            store.close()
+        print(f"fork latency, {label:10s}: " + "; ".join(cells), flush=True)
+
+
+def memory(url: str) -> None:
+    store = MemoryStore()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    fill(store, "src", 10_000)
+    one = tracemalloc.get_traced_memory()[0] - base
+    for i in range(100):
+        store.fork("src", f"f{i}")
+        store.world(f"f{i}").put("stripe.customers", {"id": f"cus_fork{i}", "n": i})
+    hundred = tracemalloc.get_traced_memory()[0] - base - one
+    tracemalloc.stop()
+    print(f"memory, in-process: one 10,000-object world {one / 1e6:.1f} MB; 100 forks of it "
+          f"(one change each) {hundred / 1e6:.2f} MB more = {hundred / one:.3f} of one copy "
+          f"({hundred / 100 / 1e3:.1f} KB per fork)")
+    import redis
+
+    r = redis.Redis.from_url(url)
+    before = int(r.info("memory")["used_memory"])
+    rs = RedisStore(url + "?prefix=m:")
+    fill(rs, "src", 10_000)
+    after = int(r.info("memory")["used_memory"])
+    for i in range(100):
+        rs.fork("src", f"f{i}")
+    forked = int(r.info("memory")["used_memory"])
+    print(f"memory, redis: {(after - before) / 10_000:.0f} bytes per object (10,000 Stripe "
+          f"customers); 100 forks {(forked - after) / 1e3:.0f} KB more")
+    rs.close()
+    r.close()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--requests", type=int, default=2000, help="per configuration per round")
+    ap.add_argument("--parallel", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--skip-proxy", action="store_true", help="only the store figures")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        server, url = redis_server(tmp)
+        try:
+            forks(url)
+            memory(url)
+            if not args.skip_proxy:
+                proxy(args, tmp, url)
+        finally:
+            server.terminate()
+            server.wait(10)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
