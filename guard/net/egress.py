@@ -27,14 +27,34 @@ from dataclasses import dataclass
 # because reaching one from a sandbox hands out cloud credentials.
 METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(a)
-    for a in ("169.254.169.254", "169.254.170.2", "169.254.169.123", "100.100.100.200",
-              "fd00:ec2::254", "fd00:ec2::23")
+    for a in ("169.254.169.254", "169.254.170.2", "169.254.169.123", "169.254.169.253",
+              "100.100.100.200", "168.63.129.16", "192.0.0.192", "fd00:ec2::254",
+              "fd00:ec2::23")
 )
 METADATA_NAMES = frozenset({
     "metadata.google.internal", "metadata.goog", "metadata", "instance-data",
     "instance-data.ec2.internal", "metadata.azure.com",
 })
 CGNAT = ipaddress.ip_network("100.64.0.0/10")
+
+# Ranges refused beyond what the ipaddress module calls private, each with its reason.
+# (168.63.129.16, Azure's wire server, is in a public range: it is in METADATA_ADDRESSES.)
+SPECIAL_RANGES: tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str], ...] = tuple(
+    (ipaddress.ip_network(net), why) for net, why in (
+        ("100.64.0.0/10", "carrier-grade NAT"),
+        ("0.0.0.0/8", "not a unicast internet address"),
+        ("192.0.0.0/24", "private"),  # IETF protocol assignments (Oracle metadata lives here)
+        ("198.18.0.0/15", "private"),  # benchmarking, often used inside data centres
+        ("fec0::/10", "site-local"),  # deprecated, still routed inside some networks
+        ("64:ff9b:1::/48", "private"),  # local-use NAT64
+        ("100::/64", "not a unicast internet address"),  # discard-only
+        ("2001:db8::/32", "not a unicast internet address"),  # documentation
+    ))
+# IPv6 forms that carry an IPv4 address a gateway may deliver to: that IPv4 address decides.
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+SIX_TO_FOUR = ipaddress.ip_network("2002::/16")
+IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 SNI_MISMATCH_RULE_ID = "guard.sni-mismatch"
@@ -43,21 +63,52 @@ Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 
 def forbidden(address: str) -> str | None:
-    """Why guard must not connect to ``address`` for an ordinary allow rule, or None."""
+    """Why guard must not connect to ``address`` for an ordinary allow rule, or None.
+
+    IPv6 addresses that embed an IPv4 address (mapped, compatible, translated, NAT64,
+    6to4, Teredo) are judged by that address as well.
+
+    >>> forbidden("2002:a9fe:a9fe::1"), forbidden("64:ff9b::10.0.0.1")
+    ('cloud metadata (inside 2002:a9fe:a9fe::1)', 'private (inside 64:ff9b::a00:1)')
+    """
     try:
         ip: IPAddress = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return "not an IP address"
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return _forbidden(ip.ipv4_mapped)
+        for inner in _embedded(ip):
+            why = _forbidden(inner)
+            if why is not None:
+                return f"{why} (inside {ip})"
+        if ip in NAT64:  # DNS64 answers of an IPv6-only network: the IPv4 address decides
+            return None
+    return _forbidden(ip)
+
+
+def _embedded(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    found = []
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:
+        found += list(ip.teredo)
+    packed = int(ip)
+    if ip in NAT64 or ip in IPV4_TRANSLATED or (ip in IPV4_COMPATIBLE and packed > 0xFFFF):
+        found.append(ipaddress.IPv4Address(packed & 0xFFFFFFFF))
+    return found
+
+
+def _forbidden(ip: IPAddress) -> str | None:
     if ip in METADATA_ADDRESSES:
         return "cloud metadata"
     if ip.is_loopback:
         return "loopback"
     if ip.is_link_local:
         return "link-local"
-    if isinstance(ip, ipaddress.IPv4Address) and ip in CGNAT:
-        return "carrier-grade NAT"
+    for network, why in SPECIAL_RANGES:
+        if ip.version == network.version and ip in network:
+            return why
     if ip.is_unspecified or ip.is_multicast or ip.is_reserved:
         return "not a unicast internet address"
     if ip.is_private or not ip.is_global:
