@@ -1,11 +1,9 @@
-"""Compiled matchers: host patterns, path templates and value predicates.
+"""Compiled matchers: host patterns, path templates (:mod:`guard.rules.pathtemplate`) and
+value predicates.
 
 Compiled once when rules load; per request they only evaluate.
 
->>> p = PathTemplate("/v1/customers/{id}")
->>> p.match("/v1/customers/cus_123")
-{'id': 'cus_123'}
->>> p.match("/v1/customers") is None
+>>> HostPattern("*.stripe.com").matches("files.stripe.com")
 True
 """
 
@@ -17,48 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from guard.rules.model import ValueMatch
+from guard.rules.pathtemplate import PathTemplate
+
+__all__ = ["HostPattern", "PathTemplate", "Predicate", "compile_value", "norm"]
 
 Predicate = Callable[[bool, Any], bool]
 """A value predicate takes (present, value) and says whether it holds."""
-
-_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::(str|path|int))?\}")
-_CONVERT = {"str": "[^/]+", "path": ".*", "int": "[0-9]+"}
-
-
-class PathTemplate:
-    """``/v1/customers/{id}``; ``{rest:path}`` spans slashes; a trailing ``/**`` matches
-    any rest."""
-
-    def __init__(self, template: str) -> None:
-        if not template.startswith("/"):
-            raise ValueError(f"path template must start with '/': {template!r}")
-        self.template = template
-        body = template
-        tail = ""
-        if body.endswith("/**"):
-            body, tail = body[:-3], "(?:/.*)?"
-        pattern, literal, pos = "", 0, 0
-        for m in _PARAM.finditer(body):
-            chunk = body[pos : m.start()]
-            if "{" in chunk or "}" in chunk:
-                raise ValueError(f"bad placeholder in path template {template!r}")
-            pattern += re.escape(chunk)
-            literal += len(chunk)
-            pattern += f"(?P<{m.group(1)}>{_CONVERT[m.group(2) or 'str']})"
-            pos = m.end()
-        rest = body[pos:]
-        if "{" in rest or "}" in rest:
-            raise ValueError(f"bad placeholder in path template {template!r}")
-        pattern += re.escape(rest) + tail
-        literal += len(rest)
-        self.regex = re.compile(f"^{pattern}$")
-        self.is_literal = pattern == re.escape(template)
-        # More literal characters means more specific; exact paths beat templates.
-        self.specificity = (1 if self.is_literal else 0, literal)
-
-    def match(self, path: str) -> dict[str, str] | None:
-        m = self.regex.match(path)
-        return m.groupdict() if m else None
 
 
 @dataclass(frozen=True)
@@ -119,6 +81,8 @@ def _labels_regex(pattern: str) -> re.Pattern[str]:
 
 def norm(value: Any) -> str:
     """Compare values as text, with JSON spellings for booleans and null."""
+    if type(value) is str:
+        return value
     if value is True:
         return "true"
     if value is False:
@@ -178,4 +142,8 @@ def _compile_match(spec: ValueMatch) -> tuple[Predicate, str]:
         inner, d = _compile_match(spec.not_)
         checks.append(lambda present, v: not inner(present, v))
         words.append(f"not ({d})")
-    return (lambda present, v: all(c(present, v) for c in checks)), " and ".join(words)
+    description = " and ".join(words)
+    if len(checks) == 1:
+        return checks[0], description
+    tests = tuple(checks)
+    return (lambda present, v: all(c(present, v) for c in tests)), description
