@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,17 +31,15 @@ class Source:
 class Check:
     """One condition besides host, method and path: (what, key, predicate, description)."""
 
-    where: str  # query | headers | form | json | body
+    where: str  # query | headers | form | json | body | credential
     key: str
     test: Predicate
     describe: str
+    holds: Callable[[Request], bool] = field(init=False, repr=False, compare=False)
 
-    def holds(self, req: Request) -> bool:
-        if self.where == "credential":
-            return any(self.test(True, c) for c in req.credentials) or (
-                not req.credentials and self.test(False, None))
-        present, value = _lookup(req, self.where, self.key)
-        return self.test(present, value)
+    def __post_init__(self) -> None:
+        # bound once: the engine calls holds() for every candidate rule of every request
+        object.__setattr__(self, "holds", _holder(self.where, self.key, self.test))
 
     def explain(self, req: Request) -> str:
         if self.where == "credential":
@@ -53,6 +52,25 @@ class Check:
         if present and self.where == "headers" and is_secret_header(self.key):
             shown = "present (value hidden)"
         return f"{label} is {shown}, wanted {self.describe}"
+
+
+def _holder(where: str, key: str, test: Predicate) -> Callable[[Request], bool]:
+    if where == "credential":
+        def credential(req: Request) -> bool:
+            found = req.credentials
+            if not found:
+                return test(False, None)
+            return any(test(True, c) for c in found)
+        return credential
+    if where == "headers":
+        def header(req: Request) -> bool:
+            value = req.header_map.get(key)
+            return test(value is not None, value)
+        return header
+
+    def other(req: Request) -> bool:
+        return test(*_lookup(req, where, key))
+    return other
 
 
 @dataclass(eq=False)
