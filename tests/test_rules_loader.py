@@ -55,6 +55,18 @@ def problems_for(tmp_path: Path, text: str, name: str = "r.yaml") -> list[str]:
          "    respond: {handler: nosuch.thing}\n",
          "r.yaml:6:24: unknown handler 'nosuch.thing'"),
         ("- just\n- a list\n", "r.yaml:1:1: a rule file is a mapping"),
+        ("pack: t\nhosts: [a.test]\nrules:\n  - id: t.a\n    action: block\n"
+         "    match: {path: '/a/{x}/b/{x}'}\n",
+         "r.yaml:6:19: capture {x} appears twice in path template '/a/{x}/b/{x}'"),
+        ("pack: t\nhosts: [a.test]\nrules:\n  - id: t.a\n    action: !shell rm\n",
+         "r.yaml:5:13: cannot read this value: could not determine a constructor for the tag "
+         "'!shell'"),
+        ("pack: t\nhosts: [a.test]\nrules: &r\n  - id: t.a\n    action: block\n    x: *r\n",
+         "r.yaml:6:8: invalid YAML: found undefined alias 'r'"),
+        ("pack: t\nhosts: [a.test]\nrules:\n  - <<: {id: t.a}\n    action: block\n",
+         "r.yaml:4:5: merge keys (<<) are not supported"),
+        ("pack: t\n---\npack: u\n", "r.yaml:2:1: invalid YAML: expected a single document"),
+        ("a: " + "[" * 300 + "]" * 300 + "\n", "r.yaml:1:"),
     ],
 )
 def test_a_broken_rule_file_names_file_line_and_column(tmp_path, text, expected):
@@ -100,3 +112,30 @@ def test_a_duplicate_id_across_files_points_at_both(tmp_path):
 def test_the_builtin_packs_load_cleanly():
     ruleset = load_rules([])
     assert ruleset.by_id["stripe.customers.create"].action == "simulate"
+
+
+def test_aliases_cannot_expand_a_small_file_into_billions_of_values(tmp_path):
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    problems = problems_for(tmp_path, "\n".join(lines) + "\n")
+    assert any("aliases expand to more than" in p for p in problems), problems
+
+
+def test_the_loader_leaves_the_garbage_collector_as_it_found_it(tmp_path):
+    import gc
+
+    path = tmp_path / "r.yaml"
+    path.write_text("pack: t\nhosts: [a.test]\nrules: [{id: t.a, action: block}]\n")
+    assert gc.isenabled()
+    load_rules([path], builtin=False)
+    assert gc.isenabled()
+    path.write_text("pack: t\nrules: [{id: t.a, action: explode}]\n")
+    with pytest.raises(RuleError):
+        load_rules([path], builtin=False)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        load_rules([], builtin=False)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
