@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import json
 import re
+import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 import yaml
-from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined
+from jinja2 import Environment, StrictUndefined, Template, TemplateSyntaxError, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 _EXPR = re.compile(r"^\s*\{\{(?P<e>.*)\}\}\s*$", re.DOTALL)
@@ -46,6 +47,27 @@ def make_env() -> ImmutableSandboxedEnvironment:
     return env
 
 
+# Compiling a Jinja template costs about a millisecond; packs repeat the same leaves
+# ("{{ captures.id }}") in rule after rule, so each environment compiles a source once.
+_COMPILED: weakref.WeakKeyDictionary[Environment, dict[tuple[str, str], Any]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _cached(env: Environment, kind: str, source: str, build: Callable[[], Any]) -> Any:
+    table = _COMPILED.get(env)
+    if table is None:
+        table = _COMPILED[env] = {}
+    key = (kind, source)
+    if key not in table:
+        table[key] = build()
+    return table[key]
+
+
+def _template(env: Environment, source: str) -> Template:
+    template: Template = _cached(env, "template", source, lambda: env.from_string(source))
+    return template
+
+
 def is_template(text: str) -> bool:
     return "{{" in text or "{%" in text
 
@@ -62,7 +84,9 @@ class Expr:
     """``{{ expr }}`` alone: evaluates to a native value."""
 
     def __init__(self, env: ImmutableSandboxedEnvironment, source: str) -> None:
-        self._fn: Callable[..., Any] = env.compile_expression(source, undefined_to_none=False)
+        self._fn: Callable[..., Any] = _cached(
+            env, "expression", source,
+            lambda: env.compile_expression(source, undefined_to_none=False))
 
     def render(self, context: Context) -> Any:
         value = self._fn(**context)
@@ -73,7 +97,7 @@ class Expr:
 
 class Text:
     def __init__(self, env: ImmutableSandboxedEnvironment, source: str) -> None:
-        self._t = env.from_string(source)
+        self._t = _template(env, source)
 
     def render(self, context: Context) -> str:
         return self._t.render(context)
@@ -83,7 +107,7 @@ class JsonText:
     """A ``*.json.j2`` template: rendered as text, then parsed so that broken JSON fails here."""
 
     def __init__(self, env: ImmutableSandboxedEnvironment, source: str, name: str) -> None:
-        self._t = env.from_string(source)
+        self._t = _template(env, source)
         self._name = name
 
     def render(self, context: Context) -> Any:
@@ -129,7 +153,7 @@ class TreeProgram:
             else:
                 parts.append(f"{{% set __t{i} %}}{source}{{% endset %}}"
                              f"{{{{ __emit({i}, __t{i}) }}}}")
-        self._template = env.from_string("".join(parts))
+        self._template = _template(env, "".join(parts))
         self._shape = shape
         self._size = len(leaves)
 
