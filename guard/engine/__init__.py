@@ -30,8 +30,9 @@ from guard.decision import DEFAULT_DECISION, Action, Decision, Explanation, Near
 from guard.engine.routes import Route, RouteTable
 from guard.request import Request
 from guard.rules.compiled import CompiledRule
-from guard.rules.loader import RuleSet
+from guard.rules.loader import RuleSet, collector_paused
 from guard.rules.matchers import HostPattern
+
 
 class Engine:
     """Compiled once per rule set; :meth:`decide` is safe to call per request."""
@@ -44,6 +45,12 @@ class Engine:
         self._wild: dict[str, RouteTable] = {}  # keyed by suffix ".stripe.com"
         self._labels: dict[str, tuple[HostPattern, RouteTable]] = {}  # email.*.amazonaws.com
         self._any: RouteTable | None = None
+        self._hosts: dict[str, tuple[RouteTable, ...]] = {}
+        self._decisions: dict[CompiledRule, Decision] = {}
+        with collector_paused():  # like loading: many objects, no garbage
+            self._index(ruleset)
+
+    def _index(self, ruleset: RuleSet) -> None:
         pairs = sorted(
             {(rule.order, host.pattern): (rule.sort_key(host.specificity), rule, host)
              for rule in ruleset.rules for host in rule.hosts}.values(),
@@ -56,8 +63,6 @@ class Engine:
                 table.add(Route(rank * stride, rule, None), rule.methods)
             for i, path in enumerate(rule.paths):
                 table.add(Route(rank * stride + i, rule, path), rule.methods)
-        self._hosts: dict[str, tuple[RouteTable, ...]] = {}
-        self._decisions: dict[CompiledRule, Decision] = {}
 
     def _table_for(self, host: HostPattern) -> RouteTable:
         kind = host.kind

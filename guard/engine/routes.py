@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
@@ -68,27 +68,36 @@ class Route:
         return out
 
 
-@dataclass(eq=False, slots=True)
+_LEAF: dict[str, _Node] = {}  # shared by every node without literal children; never written
+
+
 class _Node:
-    literal: dict[str, _Node] = field(default_factory=dict)
-    patterns: list[tuple[Segment, _Node]] = field(default_factory=list)
-    ends: list[Route] = field(default_factory=list)  # templates that end here
-    prefixes: list[Route] = field(default_factory=list)  # a trailing /** (or no path)
-    globs: list[tuple[re.Pattern[str], Route]] = field(default_factory=list)
+    """A trie node; its lists are made when something is filed there (most stay None)."""
+
+    __slots__ = ("ends", "globs", "literal", "patterns", "prefixes")
+
+    def __init__(self) -> None:
+        self.literal: dict[str, _Node] = _LEAF  # replaced by its own dict on the first child
+        self.patterns: list[tuple[Segment, _Node]] | tuple[()] = ()
+        self.ends: list[Route] | None = None  # templates that end here
+        self.prefixes: list[Route] | None = None  # a trailing /** (or no path)
+        self.globs: list[tuple[re.Pattern[str], Route]] | None = None
 
     def child(self, segment: Segment) -> _Node:
         if segment.kind == "literal":
             node = self.literal.get(segment.text)
             if node is None:
+                if self.literal is _LEAF:
+                    self.literal = {}
                 node = self.literal[segment.text] = _Node()
             return node
         for existing, node in self.patterns:
             if existing.key == segment.key:
                 return node
         node = _Node()
-        self.patterns.append((segment, node))
         # plain captures are the cheapest test; mixed segments (regexes) come last
-        self.patterns.sort(key=lambda p: p[0].kind == "mixed")
+        self.patterns = sorted([*self.patterns, (segment, node)],
+                               key=lambda p: p[0].kind == "mixed")
         return node
 
 
@@ -101,18 +110,23 @@ class _Trie:
         self.size += 1
         node = self.root
         template = route.path
-        if template is None:
-            node.prefixes.append(route)
-            return
-        for segment in template.segments:
-            node = node.child(segment)
-        glob = template.glob
-        if glob is None:
-            node.ends.append(route)
-        elif glob.regex is None:
+        glob = None
+        if template is not None:
+            for segment in template.segments:
+                node = node.child(segment)
+            glob = template.glob
+        if glob is not None and glob.regex is not None:
+            if node.globs is None:
+                node.globs = []
+            node.globs.append((glob.regex, route))
+        elif template is None or glob is not None:  # no path, or a trailing /**
+            if node.prefixes is None:
+                node.prefixes = []
             node.prefixes.append(route)
         else:
-            node.globs.append((glob.regex, route))
+            if node.ends is None:
+                node.ends = []
+            node.ends.append(route)
 
     def lookup(self, path: str, segments: list[str], out: list[Route]) -> None:
         end = len(segments)

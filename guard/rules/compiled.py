@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from guard.request import Request, dig
@@ -136,7 +137,7 @@ def compile_match(match: Match) -> tuple[frozenset[str] | None, tuple[PathTempla
     if match.method is not None:
         listed = [match.method] if isinstance(match.method, str) else match.method
         if "*" not in listed:
-            methods = frozenset(listed)
+            methods = _methods(tuple(listed))
     paths: tuple[PathTemplate, ...] = ()
     if match.path is not None:
         listed_paths = [match.path] if isinstance(match.path, str) else match.path
@@ -154,6 +155,12 @@ def compile_match(match: Match) -> tuple[frozenset[str] | None, tuple[PathTempla
         test, describe = compile_value(match.credential)
         checks.append(Check("credential", "", test, describe))
     return methods, paths, tuple(checks)
+
+
+@lru_cache(maxsize=256)
+def _methods(listed: tuple[str, ...]) -> frozenset[str]:
+    """One frozenset per method list, however many rules share it."""
+    return frozenset(listed)
 
 
 def _lookup(req: Request, where: str, key: str) -> tuple[bool, Any]:

@@ -36,31 +36,25 @@ class HostPattern:
     """
 
     pattern: str
+    kind: str = field(default="", init=False, compare=False)  # exact|wildcard|labels|any
+    specificity: int = field(default=0, init=False, compare=False)
+    """Exact hosts beat inner-label patterns, which beat ``*.`` wildcards (longer first);
+    ``*`` comes last."""
     _regex: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.kind == "labels":
-            object.__setattr__(self, "_regex", _labels_regex(self.pattern))
-
-    @property
-    def kind(self) -> str:
-        if self.pattern == "*":
-            return "any"
-        if "*" in self.pattern.removeprefix("*."):
-            return "labels"
-        return "wildcard" if self.pattern.startswith("*.") else "exact"
-
-    @property
-    def specificity(self) -> int:
-        """Exact hosts beat inner-label patterns, which beat ``*.`` wildcards (longer first);
-        ``*`` comes last."""
-        if self.kind == "exact":
-            return 10_000
-        if self.kind == "labels":
-            return 5_000 + len(self.pattern.replace("*", ""))
-        if self.kind == "wildcard":
-            return len(self.pattern)
-        return 0
+        pattern = self.pattern
+        if pattern == "*":
+            kind, specificity = "any", 0
+        elif "*" in pattern.removeprefix("*."):
+            kind, specificity = "labels", 5_000 + len(pattern.replace("*", ""))
+            object.__setattr__(self, "_regex", _labels_regex(pattern))
+        elif pattern.startswith("*."):
+            kind, specificity = "wildcard", len(pattern)
+        else:
+            kind, specificity = "exact", 10_000
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "specificity", specificity)
 
     def matches(self, host: str) -> bool:
         kind = self.kind

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cached_property
+from functools import lru_cache
 
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::(str|path|int))?\}")
 _CONVERT = {"str": "[^/]+", "path": ".*", "int": "[0-9]+"}
@@ -33,7 +33,7 @@ INT_KEY = "{:int}"
 """Trie keys shared by every plain capture: ``{id}`` and ``{name}`` are one branch."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Segment:
     """One ``/``-separated piece of a template, before any glob."""
 
@@ -63,7 +63,7 @@ class Segment:
         return self.regex.fullmatch(segment) is not None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Glob:
     """The rest of a template from segment ``depth`` on. ``regex`` is None for a plain
     trailing ``/**`` (any rest, or none); otherwise it must match the rest of the path
@@ -77,6 +77,9 @@ class PathTemplate:
     """``/v1/customers/{id}``; ``{rest:path}`` spans slashes; a trailing ``/**`` matches
     any rest. Raises ``ValueError`` for a template that cannot be parsed."""
 
+    __slots__ = ("_regex", "_tail", "glob", "is_literal", "names", "segments", "specificity",
+                 "template")
+
     def __init__(self, template: str) -> None:
         if not template.startswith("/"):
             raise ValueError(f"path template must start with '/': {template!r}")
@@ -89,7 +92,7 @@ class PathTemplate:
         texts = body.split("/")
         for depth, text in enumerate(texts):
             if "{" not in text and "}" not in text:
-                segments.append(Segment("literal", text))
+                segments.append(_literal(text))
                 continue
             pieces = _pieces(template, text, names)
             if any(isinstance(p, tuple) and p[1] == "path" for p in pieces):
@@ -115,13 +118,16 @@ class PathTemplate:
         # beat templates.
         literal = len(body) - sum(len(m.group(0)) for m in _PARAM.finditer(body))
         self.specificity = (1 if self.is_literal else 0, literal)
+        self._regex: re.Pattern[str] | None = None
 
-    @cached_property
+    @property
     def regex(self) -> re.Pattern[str]:
         """The whole template as one regex (the slow path; the index never needs it)."""
-        body = self.template[:-3] if self._tail else self.template
-        return re.compile(_pattern(self.template, body, set()) +
-                          ("(?:/.*)?" if self._tail else ""), re.DOTALL)
+        if self._regex is None:
+            body = self.template[:-3] if self._tail else self.template
+            self._regex = re.compile(_pattern(self.template, body, set()) +
+                                     ("(?:/.*)?" if self._tail else ""), re.DOTALL)
+        return self._regex
 
     def match(self, path: str) -> dict[str, str] | None:
         m = self.regex.fullmatch(path)
@@ -129,6 +135,12 @@ class PathTemplate:
 
     def __repr__(self) -> str:
         return f"PathTemplate({self.template!r})"
+
+
+@lru_cache(maxsize=4096)
+def _literal(text: str) -> Segment:
+    """Literal segments are shared: ``v1`` is one object in every template that has it."""
+    return Segment("literal", text)
 
 
 Piece = str | tuple[str, str]
