@@ -5,7 +5,8 @@ Every rule set is one pack on one host, shaped like a pack generated from an API
 description: each resource has a list, create, retrieve, update and delete
 operation (``GET/POST /v1/rN``, ``GET/POST/DELETE /v1/rN/{id}``), one rule per
 operation, plus two rules without a path (a credential and a header condition)
-that every request is tried against. Simulated rules carry an inline templated body, so loading compiles
+that every request is tried against. Simulated rules carry an inline templated body
+(the same template in each, as generated packs share theirs), so loading compiles
 templates as real packs do.
 
 - **match**: requests that hit operations spread over the whole rule set (the
@@ -15,7 +16,9 @@ templates as real packs do.
 - **load**: parse, validate and compile the 10,000-rule file, then build the engine
   (what ``guard check`` and start-up do).
 
-The figures to read are the ratios against the 10-rule run (1.00 is flat).
+Rates are decisions per CPU-second of this process (best of five runs), which a busy
+machine disturbs far less than wall-clock rates. The figures to read are the ratios
+against the 10-rule run (1.00 is flat).
 
     python bench/engine.py [--sizes 10,1000,10000] [--seconds 1.0]
 """
@@ -61,8 +64,8 @@ def pack_yaml(rules: int) -> str:
                     f"    match: {{method: {method}, path: \"{path.format(n=n)}\"}}\n"
                     f"    action: {action}\n")
             if action == "simulate":
-                rule += ("    respond: {status: 200, body: {id: \"{{ captures.id | default('r_new') }}\","
-                         f" object: r{n}, livemode: false}}}}\n")
+                rule += ("    respond: {status: 200, body: {id: \"{{ captures.id | "
+                         f"default('r_new') }}}}\", object: r{n}, livemode: false}}}}\n")
             lines.append(rule)
             count += 1
         n += 1
@@ -88,18 +91,25 @@ def requests_for(rules: int) -> tuple[list[Request], list[Request]]:
     return hit, miss
 
 
-def rate(fn: Callable[[Request], object], reqs: list[Request], seconds: float) -> float:
-    """Calls of ``fn`` per second over ``reqs`` (round robin) for about ``seconds``."""
-    done = 0
-    start = time.perf_counter()
-    deadline = start + seconds
-    while True:
-        for r in reqs:
-            fn(r)
-        done += len(reqs)
-        now = time.perf_counter()
-        if now >= deadline:
-            return done / (now - start)
+def rate(fn: Callable[[Request], object], reqs: list[Request], seconds: float,
+         repeats: int = 5) -> float:
+    """Calls of ``fn`` per CPU-second over ``reqs`` (round robin), best of ``repeats`` runs
+    of ``seconds / repeats`` each: CPU time and the best run are what stays put on a shared
+    machine."""
+    best = 0.0
+    for _ in range(repeats):
+        done = 0
+        start = time.process_time()
+        deadline = start + seconds / repeats
+        while True:
+            for r in reqs:
+                fn(r)
+            done += len(reqs)
+            now = time.process_time()
+            if now >= deadline:
+                break
+        best = max(best, done / (now - start))
+    return best
 
 
 def main() -> int:
@@ -116,9 +126,10 @@ def main() -> int:
         for size in sizes:
             path = Path(name) / f"bench{size}.yaml"
             path.write_text(pack_yaml(size))
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             engine = Engine(load_rules([path], builtin=False))
             load_times[size] = time.perf_counter() - start
+            load_cpu = time.process_time() - cpu
             assert len(engine.ruleset.rules) == size, len(engine.ruleset.rules)
             hit, miss = requests_for(size)
             for req in hit:  # the bench measures the engine it means to
@@ -129,11 +140,11 @@ def main() -> int:
                        "miss": rate(engine.decide, miss, args.seconds)}
             for kind, value in figures.items():
                 base.setdefault(kind, value)
-                print(f"{size:>6} rules  {kind:5s} {value:>10,.0f} decisions/s"
+                print(f"{size:>6} rules  {kind:5s} {value:>10,.0f} decisions/CPU-s"
                       f"  ratio {value / base[kind]:.2f} of the {sizes[0]}-rule figure",
                       flush=True)
-            print(f"{size:>6} rules  load  {load_times[size]:>10.3f} s (parse, validate, "
-                  "compile, index)", flush=True)
+            print(f"{size:>6} rules  load  {load_times[size]:>10.3f} s ({load_cpu:.3f} s CPU: "
+                  "parse, validate, compile, index)", flush=True)
     return 0
 
 
