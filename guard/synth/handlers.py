@@ -50,25 +50,32 @@ def is_handler(fn: object) -> bool:
 
 
 def handlers_in(provider: str, *modules: ModuleType) -> dict[str, Handler]:
-    """``{"provider.function": fn}`` for every :func:`handler` defined in ``modules``
-    (imported names are skipped: a handler belongs to the module that defines it)."""
+    """``{"provider.name": fn}`` for every :func:`handler` bound to a public name in
+    ``modules``: functions defined there, and handlers a factory made there
+    (``retrieve_charge = retrieve("charge")``)."""
     out: dict[str, Handler] = {}
     for module in modules:
         for name, fn in vars(module).items():
-            if is_handler(fn) and getattr(fn, "__module__", None) == module.__name__:
+            if is_handler(fn) and not name.startswith("_"):
                 out[f"{provider}.{name}"] = fn
     return out
 
 
 class Registry(Mapping[str, Handler]):
-    """Handlers by the name rules use. Two providers claiming one name is an error."""
+    """Handlers by the name rules use. One name for two functions, or one function under
+    two names (a handler imported into a second module), is an error."""
 
     def __init__(self, tables: Iterable[Mapping[str, Handler]] = ()) -> None:
         self._by_name: dict[str, Handler] = {}
+        names: dict[int, str] = {}
         for table in tables:
             for name, fn in table.items():
                 if name in self._by_name and self._by_name[name] is not fn:
                     raise ValueError(f"handler {name!r} is registered twice")
+                other = names.setdefault(id(fn), name)
+                if other != name:
+                    raise ValueError(f"one handler is registered as both {other!r} and "
+                                     f"{name!r}")
                 self._by_name[name] = fn
 
     def __getitem__(self, name: str) -> Handler:

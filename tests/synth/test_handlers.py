@@ -12,8 +12,6 @@ from guard.synth.handlers import Registry, handler, handlers_in, is_handler
 def module_with(**functions: object) -> types.ModuleType:
     module = types.ModuleType("acme_handlers")
     for name, fn in functions.items():
-        if callable(fn):
-            fn.__module__ = module.__name__  # type: ignore[attr-defined]
         setattr(module, name, fn)
     return module
 
@@ -27,13 +25,31 @@ def not_marked(ctx: object) -> None:
     return None
 
 
-def test_only_marked_functions_defined_in_the_module_are_collected():
+def test_only_marked_functions_bound_to_public_names_are_collected():
     acme = module_with(create_order=create_order, helper=not_marked)
-    imported = types.ModuleType("elsewhere")
-    imported.create_order = create_order  # type: ignore[attr-defined]  # defined in acme_handlers
     assert handlers_in("acme", acme) == {"acme.create_order": create_order}
-    assert handlers_in("acme", imported) == {}
+    hidden = module_with(_create_order=create_order)
+    assert handlers_in("acme", hidden) == {}
     assert is_handler(create_order) and not is_handler(not_marked)
+
+
+def test_a_handler_made_by_a_factory_is_collected_under_the_name_it_is_bound_to():
+    def factory(kind: str):
+        @handler
+        def made(ctx: object) -> str:
+            return kind
+        return made
+
+    acme = module_with(retrieve_order=factory("order"))
+    assert list(handlers_in("acme", acme)) == ["acme.retrieve_order"]
+
+
+def test_one_handler_under_two_names_is_an_error():
+    # e.g. a handler imported into a second module of another namespace
+    with pytest.raises(ValueError, match="registered as both 'acme.create_order' and "
+                                         "'acme_hooks.create_order'"):
+        Registry([handlers_in("acme", module_with(create_order=create_order)),
+                  handlers_in("acme_hooks", module_with(create_order=create_order))])
 
 
 def test_two_providers_claiming_one_name_is_an_error():

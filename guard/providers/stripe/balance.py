@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from guard.providers.stripe.api import Call, endpoint
-from guard.providers.stripe.lists import listing
+from guard.providers.stripe.api import endpoint
+from guard.providers.stripe.call import Call
+from guard.providers.stripe.resource import list_all, retrieve
 
 PENDING_SECONDS = 2 * 24 * 3600
 
@@ -76,13 +77,9 @@ def retrieve_balance(call: Call) -> dict[str, Any]:
     }
 
 
-@endpoint
-def retrieve_balance_transaction(call: Call) -> dict[str, Any]:
-    return _settled(call, call.get("balance_transaction", call.capture("id")))
+retrieve_balance_transaction = retrieve("balance_transaction", view=_settled)
 
 
-@endpoint
-def list_balance_transactions(call: Call) -> dict[str, Any]:
-    items = [_settled(call, t) for t in call.all("balance_transaction")]
-    return listing(call, "balance_transaction", items,
-                   filters={"type": "type", "source": "source", "currency": "currency"})
+list_balance_transactions = list_all(
+    "balance_transaction", view=_settled,
+    filters={"type": "type", "source": "source", "currency": "currency"})

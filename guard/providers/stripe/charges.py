@@ -7,13 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from guard.providers.stripe import cards
-from guard.providers.stripe.api import Call, endpoint
+from guard.providers.stripe.addresses import ADDRESS_KEYS
+from guard.providers.stripe.api import endpoint
 from guard.providers.stripe.balance import add_transaction
-from guard.providers.stripe.customers import ADDRESS_KEYS
+from guard.providers.stripe.call import Call
 from guard.providers.stripe.errors import StripeError, missing_param, unexpected_state
-from guard.providers.stripe.events import changed
-from guard.providers.stripe.lists import listing
 from guard.providers.stripe.payment_methods import card_of, card_source, decline_error
+from guard.providers.stripe.resource import list_all, retrieve, update
 
 # Stripe's minimum charge amounts for common currencies (smallest unit).
 MINIMUMS = {"usd": 50, "eur": 50, "gbp": 30, "cad": 50, "aud": 50, "chf": 50, "jpy": 50,
@@ -194,23 +194,18 @@ def create_charge(call: Call) -> Any:
     return charge
 
 
-@endpoint
-def retrieve_charge(call: Call) -> dict[str, Any]:
-    return call.get("charge", call.capture("id"))
+retrieve_charge = retrieve("charge")
 
 
-@endpoint
-def update_charge(call: Call) -> dict[str, Any]:
-    before = call.get("charge", call.capture("id"))
-    ch = dict(before)
+def _charge_fields(call: Call, ch: dict[str, Any]) -> None:
     p = call.params
     for key in ("description", "receipt_email"):
         if p.has(key):
             ch[key] = p.str(key)
     ch["metadata"] = p.metadata(ch["metadata"])
-    call.save(ch)
-    call.event("charge.updated", ch, changed(before, ch))
-    return ch
+
+
+update_charge = update("charge", _charge_fields)
 
 
 @endpoint
@@ -229,7 +224,5 @@ def capture_charge(call: Call) -> dict[str, Any]:
     return capture_charge_amount(call, ch, amount)
 
 
-@endpoint
-def list_charges(call: Call) -> dict[str, Any]:
-    return listing(call, "charge", filters={"customer": "customer",
-                                            "payment_intent": "payment_intent"})
+list_charges = list_all("charge", filters={"customer": "customer",
+                                              "payment_intent": "payment_intent"})

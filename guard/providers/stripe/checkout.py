@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from guard.providers.stripe.api import Call, endpoint
+from guard.providers.stripe.api import endpoint
+from guard.providers.stripe.call import Call
 from guard.providers.stripe.errors import StripeError, invalid_param, missing_param
 from guard.providers.stripe.lists import listing
 from guard.providers.stripe.products import price_from
+from guard.providers.stripe.resource import list_all, retrieve
 
 LINE_ITEMS = "stripe.checkout_line_items"  # session id -> its line items
 DAY = 24 * 3600
@@ -125,17 +127,12 @@ def create_checkout_session(call: Call) -> dict[str, Any]:
     return session
 
 
-@endpoint
-def retrieve_checkout_session(call: Call) -> dict[str, Any]:
-    return _expire_if_due(call, call.get("checkout.session", call.capture("id")))
+retrieve_checkout_session = retrieve("checkout.session", view=_expire_if_due)
 
 
-@endpoint
-def list_checkout_sessions(call: Call) -> dict[str, Any]:
-    items = [_expire_if_due(call, s) for s in call.all("checkout.session")]
-    return listing(call, "checkout.session", items, filters={
-        "customer": "customer", "payment_intent": "payment_intent",
-        "subscription": "subscription", "status": "status"})
+list_checkout_sessions = list_all("checkout.session", view=_expire_if_due, filters={
+    "customer": "customer", "payment_intent": "payment_intent",
+    "subscription": "subscription", "status": "status"})
 
 
 @endpoint

@@ -5,29 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from guard.providers.stripe.api import Call, endpoint
+from guard.providers.stripe.addresses import address, shipping
+from guard.providers.stripe.api import endpoint
+from guard.providers.stripe.call import Call
 from guard.providers.stripe.errors import StripeError
-from guard.providers.stripe.events import changed
-from guard.providers.stripe.lists import listing
-from guard.providers.stripe.params import Params
-
-ADDRESS_KEYS = ("city", "country", "line1", "line2", "postal_code", "state")
-
-
-def address(p: Params, key: str) -> dict[str, Any] | None:
-    """An address hash with all six keys (Stripe fills the ones not sent with null)."""
-    if not p.has(key) or p.raw(key) == "":
-        return None
-    sub = p.sub(key)
-    return {k: sub.str(k) for k in ADDRESS_KEYS}
-
-
-def shipping(p: Params) -> dict[str, Any] | None:
-    if not p.has("shipping") or p.raw("shipping") == "":
-        return None
-    sub = p.sub("shipping")
-    return {"address": address(sub, "address") or dict.fromkeys(ADDRESS_KEYS),
-            "name": sub.str("name", required=True), "phone": sub.str("phone")}
+from guard.providers.stripe.payment_methods import attach_to, card_source
+from guard.providers.stripe.resource import delete, list_all, retrieve, update
+from guard.providers.stripe.subscriptions import end_subscription
 
 
 def _apply(call: Call, c: dict[str, Any]) -> None:
@@ -66,8 +50,6 @@ def _apply(call: Call, c: dict[str, Any]) -> None:
 
 @endpoint
 def create_customer(call: Call) -> dict[str, Any]:
-    from guard.providers.stripe.payment_methods import attach_to, card_source
-
     c: dict[str, Any] = {
         "id": call.new_id("customer"),
         "object": "customer",
@@ -106,45 +88,32 @@ def create_customer(call: Call) -> dict[str, Any]:
     return c
 
 
-@endpoint
-def retrieve_customer(call: Call) -> dict[str, Any]:
-    return call.get("customer", call.capture("id"), deleted=True)
+retrieve_customer = retrieve("customer", deleted=True)
 
 
-@endpoint
-def update_customer(call: Call) -> dict[str, Any]:
-    from guard.providers.stripe.payment_methods import card_source
-
-    before = call.get("customer", call.capture("id"))
-    c = dict(before, invoice_settings=dict(before["invoice_settings"]))
+def _update_fields(call: Call, c: dict[str, Any]) -> None:
+    c["invoice_settings"] = dict(c["invoice_settings"])
     _apply(call, c)
     source = call.params.str("source")
     if source is not None:
         c["default_source"] = card_source(call, source, c["id"])["id"]
     elif call.params.has("default_source"):
         c["default_source"] = call.params.str("default_source")
-    call.save(c)
-    diff = changed(before, c)
-    if diff:
-        call.event("customer.updated", c, diff)
-    return c
 
 
-@endpoint
-def delete_customer(call: Call) -> dict[str, Any]:
-    c = call.get("customer", call.capture("id"))
+update_customer = update("customer", _update_fields, emit="if_changed")
+
+
+def _end_subscriptions(call: Call, c: dict[str, Any]) -> None:
     for sub in call.all("subscription"):
         if sub["customer"] == c["id"] and sub["status"] not in ("canceled", "incomplete_expired"):
-            from guard.providers.stripe.subscriptions import end_subscription
-
             end_subscription(call, sub)
-    call.event("customer.deleted", c)
-    return call.save({"id": c["id"], "object": "customer", "deleted": True})
 
 
-@endpoint
-def list_customers(call: Call) -> dict[str, Any]:
-    return listing(call, "customer", filters={"email": "email"})
+delete_customer = delete("customer", first=_end_subscriptions)
+
+
+list_customers = list_all("customer", filters={"email": "email"})
 
 
 _CLAUSE = re.compile(r"""^\s*(\w+)(?:\[['"]([^'"]+)['"]\])?\s*([:~])\s*['"]([^'"]*)['"]\s*$""")

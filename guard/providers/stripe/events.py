@@ -1,54 +1,27 @@
 """Events (``/v1/events``) and webhook endpoints (``/v1/webhook_endpoints``).
 
-Every state change a handler makes records the event Stripe would send
-(:func:`emit`); each enabled endpoint whose ``enabled_events`` match gets it delivered
-(see :mod:`guard.providers.stripe.webhooks` for where guard may deliver).
+Every state change a handler makes records the event Stripe would send (``call.event``,
+:mod:`guard.providers.stripe.call`); each enabled endpoint whose ``enabled_events``
+match gets it delivered (see :mod:`guard.providers.stripe.webhooks` for where guard may
+deliver).
 """
 
 from __future__ import annotations
 
-import copy
 import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from guard.providers.stripe.api import Call, endpoint
+from guard.providers.stripe.api import endpoint
+from guard.providers.stripe.call import Call
 from guard.providers.stripe.errors import invalid_param, missing_param
-from guard.providers.stripe.lists import listing
+from guard.providers.stripe.resource import delete, list_all, retrieve, update
 
 _EVENT_NAME = re.compile(r"^(\*|[a-z_]+(\.[a-z_]+)+)$")
 
 
-def emit(call: Call, type: str, obj: dict[str, Any],
-         previous: dict[str, Any] | None = None) -> dict[str, Any]:
-    endpoints = [e for e in call.all("webhook_endpoint") if e["status"] == "enabled"
-                 and ("*" in e["enabled_events"] or type in e["enabled_events"])]
-    data: dict[str, Any] = {"object": copy.deepcopy(obj)}
-    if previous:
-        data["previous_attributes"] = previous
-    event = call.save({
-        "id": call.new_id("event"),
-        "object": "event",
-        "api_version": call.api_version,
-        "created": call.now,
-        "data": data,
-        "livemode": False,
-        "pending_webhooks": len(endpoints),
-        "request": {"id": call.request_id, "idempotency_key": call.idempotency_key},
-        "type": type,
-    })
-    call.outbox.extend((event["id"], e["id"]) for e in endpoints)
-    return event
-
-
-def changed(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
-    """``previous_attributes``: the old values of the top-level fields that changed."""
-    return {k: v for k, v in before.items() if after.get(k) != v}
-
-
-@endpoint
-def list_events(call: Call) -> dict[str, Any]:
-    items = call.all("event")
+def _of_types(call: Call, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``types[]`` and ``type`` (``customer.*`` matches a prefix)."""
     types = call.params.strings("types")
     if types:
         items = [e for e in items if e["type"] in types]
@@ -58,12 +31,13 @@ def list_events(call: Call) -> dict[str, Any]:
         items = [e for e in items if e["type"].startswith(prefix)]
     elif wanted:
         items = [e for e in items if e["type"] == wanted]
-    return listing(call, "event", items)
+    return items
 
 
-@endpoint
-def retrieve_event(call: Call) -> dict[str, Any]:
-    return call.get("event", call.capture("id"))
+list_events = list_all("event", select=_of_types)
+
+
+retrieve_event = retrieve("event")
 
 
 def _public(we: dict[str, Any]) -> dict[str, Any]:
@@ -117,14 +91,14 @@ def create_webhook_endpoint(call: Call) -> dict[str, Any]:
     return we
 
 
-@endpoint
-def retrieve_webhook_endpoint(call: Call) -> dict[str, Any]:
-    return _public(call.get("webhook_endpoint", call.capture("id")))
+def _shown(call: Call, we: dict[str, Any]) -> dict[str, Any]:
+    return _public(we)
 
 
-@endpoint
-def update_webhook_endpoint(call: Call) -> dict[str, Any]:
-    we = call.get("webhook_endpoint", call.capture("id"))
+retrieve_webhook_endpoint = retrieve("webhook_endpoint", view=_shown)
+
+
+def _webhook_fields(call: Call, we: dict[str, Any]) -> None:
     p = call.params
     url = _url_param(call, False)
     events = _events_param(call, False)
@@ -138,15 +112,12 @@ def update_webhook_endpoint(call: Call) -> dict[str, Any]:
     if disabled is not None:
         we["status"] = "disabled" if disabled else "enabled"
     we["metadata"] = p.metadata(we["metadata"])
-    return _public(call.save(we))
 
 
-@endpoint
-def delete_webhook_endpoint(call: Call) -> dict[str, Any]:
-    we = call.get("webhook_endpoint", call.capture("id"))
-    return call.save({"id": we["id"], "object": "webhook_endpoint", "deleted": True})
+update_webhook_endpoint = update("webhook_endpoint", _webhook_fields, emit="none", view=_shown)
 
 
-@endpoint
-def list_webhook_endpoints(call: Call) -> dict[str, Any]:
-    return listing(call, "webhook_endpoint", [_public(w) for w in call.all("webhook_endpoint")])
+delete_webhook_endpoint = delete("webhook_endpoint", emit=False)
+
+
+list_webhook_endpoints = list_all("webhook_endpoint", view=_shown)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from guard.providers.stripe.errors import StripeError, not_expandable
 
 if TYPE_CHECKING:
-    from guard.providers.stripe.api import Call
+    from guard.providers.stripe.call import Call
 
 # field name -> the object type its id names
 FIELDS = {

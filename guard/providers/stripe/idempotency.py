@@ -18,7 +18,7 @@ from guard.providers.stripe.kinds import IDEMPOTENCY
 from guard.request import Response
 
 if TYPE_CHECKING:
-    from guard.providers.stripe.api import Call
+    from guard.providers.stripe.call import Call
 
 KEEP_SECONDS = 24 * 3600
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from guard.providers.stripe.api import Call, endpoint
+from guard.providers.stripe.api import endpoint
+from guard.providers.stripe.call import Call
 from guard.providers.stripe.errors import StripeError, missing_param, unexpected_state
 from guard.providers.stripe.invoicing import line
-from guard.providers.stripe.lists import listing
 from guard.providers.stripe.products import price_from
+from guard.providers.stripe.resource import delete, list_all, retrieve, update
 
 
 def add_to_invoice(call: Call, ii: dict[str, Any], inv: dict[str, Any]) -> None:
@@ -72,37 +73,34 @@ def create_invoiceitem(call: Call) -> dict[str, Any]:
     return call.get("invoiceitem", ii["id"])
 
 
-@endpoint
-def retrieve_invoiceitem(call: Call) -> dict[str, Any]:
-    return call.get("invoiceitem", call.capture("id"))
+retrieve_invoiceitem = retrieve("invoiceitem")
 
 
-@endpoint
-def update_invoiceitem(call: Call) -> dict[str, Any]:
-    ii = call.get("invoiceitem", call.capture("id"))
+def _invoiceitem_fields(call: Call, ii: dict[str, Any]) -> None:
     p = call.params
     if p.has("description"):
         ii["description"] = p.str("description")
     ii["metadata"] = p.metadata(ii["metadata"])
-    call.save(ii)
-    return ii
 
 
-@endpoint
-def delete_invoiceitem(call: Call) -> dict[str, Any]:
-    ii = call.get("invoiceitem", call.capture("id"))
+update_invoiceitem = update("invoiceitem", _invoiceitem_fields, emit="none")
+
+
+def _not_invoiced(call: Call, ii: dict[str, Any]) -> None:
     if ii["invoice"] is not None:
         raise unexpected_state("invoice_not_editable", "This invoice item is already on an "
                                "invoice and cannot be deleted.")
-    call.event("invoiceitem.deleted", ii)
-    return call.save({"id": ii["id"], "object": "invoiceitem", "deleted": True})
 
 
-@endpoint
-def list_invoiceitems(call: Call) -> dict[str, Any]:
-    items = call.all("invoiceitem")
+delete_invoiceitem = delete("invoiceitem", first=_not_invoiced)
+
+
+def _pending(call: Call, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     pending = call.params.bool("pending")
     if pending is not None:
         items = [i for i in items if (i["invoice"] is None) == pending]
-    return listing(call, "invoiceitem", items, filters={"customer": "customer",
-                                                        "invoice": "invoice"})
+    return items
+
+
+list_invoiceitems = list_all("invoiceitem", select=_pending,
+                             filters={"customer": "customer", "invoice": "invoice"})

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from guard.providers.stripe.api import Call, endpoint
+from guard.providers.stripe.api import endpoint
+from guard.providers.stripe.call import Call
 from guard.providers.stripe.errors import StripeError, unexpected_state
+from guard.providers.stripe.invoiceitems import add_to_invoice
 from guard.providers.stripe.invoicing import (
     finalize,
     mark_paid,
@@ -17,14 +19,7 @@ from guard.providers.stripe.invoicing import (
     payment_method_for,
 )
 from guard.providers.stripe.lists import listing
-
-
-def _draft(call: Call) -> dict[str, Any]:
-    inv = call.get("invoice", call.capture("id"))
-    if inv["status"] != "draft":
-        raise unexpected_state("invoice_not_editable",
-                               "You can only modify draft invoices.")
-    return inv
+from guard.providers.stripe.resource import delete, list_all, retrieve, update
 
 
 @endpoint
@@ -49,21 +44,15 @@ def create_invoice(call: Call) -> dict[str, Any]:
                       description=p.str("description"), metadata=p.metadata(),
                       auto_advance=bool(p.bool("auto_advance", default=False)))
     if behavior == "include":
-        from guard.providers.stripe.invoiceitems import add_to_invoice
-
         for ii in pending:
             add_to_invoice(call, ii, inv)
     return call.get("invoice", inv["id"])
 
 
-@endpoint
-def retrieve_invoice(call: Call) -> dict[str, Any]:
-    return call.get("invoice", call.capture("id"))
+retrieve_invoice = retrieve("invoice")
 
 
-@endpoint
-def update_invoice(call: Call) -> dict[str, Any]:
-    inv = call.get("invoice", call.capture("id"))
+def _invoice_fields(call: Call, inv: dict[str, Any]) -> None:
     p = call.params
     if inv["status"] != "draft" and set(p.keys()) - {"metadata", "expand"}:
         raise unexpected_state("invoice_not_editable", "You can only modify draft invoices.")
@@ -73,16 +62,17 @@ def update_invoice(call: Call) -> dict[str, Any]:
     if p.has("auto_advance"):
         inv["auto_advance"] = p.bool("auto_advance")
     inv["metadata"] = p.metadata(inv["metadata"])
-    call.save(inv)
-    call.event("invoice.updated", inv)
-    return inv
 
 
-@endpoint
-def delete_invoice(call: Call) -> dict[str, Any]:
-    inv = _draft(call)
-    call.event("invoice.deleted", inv)
-    return call.save({"id": inv["id"], "object": "invoice", "deleted": True})
+update_invoice = update("invoice", _invoice_fields, emit="object")
+
+
+def _is_draft(call: Call, inv: dict[str, Any]) -> None:
+    if inv["status"] != "draft":
+        raise unexpected_state("invoice_not_editable", "You can only modify draft invoices.")
+
+
+delete_invoice = delete("invoice", first=_is_draft)
 
 
 @endpoint
@@ -145,15 +135,16 @@ def send_invoice(call: Call) -> dict[str, Any]:
     return inv
 
 
-@endpoint
-def list_invoices(call: Call) -> dict[str, Any]:
-    items = call.all("invoice")
+def _of_subscription(call: Call, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     sub = call.params.str("subscription")
     if sub:
         items = [i for i in items if i["parent"] and
                  i["parent"]["subscription_details"]["subscription"] == sub]
-    return listing(call, "invoice", items, filters={
-        "customer": "customer", "status": "status", "collection_method": "collection_method"})
+    return items
+
+
+list_invoices = list_all("invoice", select=_of_subscription, filters={
+    "customer": "customer", "status": "status", "collection_method": "collection_method"})
 
 
 @endpoint

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from guard.providers.stripe.api import Call
+from guard.providers.stripe.call import Call
 from guard.providers.stripe.errors import unexpected_state
 from guard.providers.stripe.payment_intents import confirm, new_payment_intent
 from guard.request import Response

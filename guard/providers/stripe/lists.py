@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from guard.providers.stripe.errors import StripeError, invalid_param, no_such
 
 if TYPE_CHECKING:
-    from guard.providers.stripe.api import Call
+    from guard.providers.stripe.call import Call
 
 Filter = Callable[[dict[str, Any]], bool]
 

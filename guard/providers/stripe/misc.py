@@ -1,31 +1,13 @@
-"""The rest: authentication failures, unknown URLs, and card tokens."""
+"""The rest: unknown URLs and card tokens."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from guard.providers.stripe import cards
-from guard.providers.stripe.api import Call, authenticate, endpoint
+from guard.providers.stripe.api import endpoint
+from guard.providers.stripe.call import Call
 from guard.providers.stripe.errors import StripeError, no_such, unrecognized
-from guard.request import Response
-from guard.synth.context import SimContext
-from guard.synth.handlers import handler
-
-
-@handler
-def auth_error(ctx: SimContext) -> Response:
-    """401 for a missing or malformed API key (rules route such requests here)."""
-    call = Call(ctx)
-    try:
-        authenticate(call)
-    except StripeError as e:
-        return call.respond(e.status, e.body())
-    return call.respond(*_unrecognized(call))  # a good key: the rule was too broad
-
-
-def _unrecognized(call: Call) -> tuple[int, dict[str, Any]]:
-    e = unrecognized(call.request.method, call.request.path)
-    return e.status, e.body()
 
 
 @endpoint

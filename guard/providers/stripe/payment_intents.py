@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from guard.providers.stripe.api import Call, endpoint
+from guard.providers.stripe.api import endpoint
+from guard.providers.stripe.call import Call
 from guard.providers.stripe.charges import capture_charge_amount, check_amount, make_charge
 from guard.providers.stripe.errors import StripeError, unexpected_state
-from guard.providers.stripe.events import changed
-from guard.providers.stripe.lists import listing
 from guard.providers.stripe.payment_methods import attach_to, card_of, decline_error, resolve
 from guard.providers.stripe.refunds import refund_charge
+from guard.providers.stripe.resource import list_all, retrieve, update
 
 OPEN = ("requires_payment_method", "requires_confirmation", "requires_action")
 CANCELABLE = ("requires_payment_method", "requires_capture", "requires_confirmation",
@@ -178,19 +178,10 @@ def create_payment_intent(call: Call) -> Any:
     return pi
 
 
-@endpoint
-def retrieve_payment_intent(call: Call) -> dict[str, Any]:
-    return call.get("payment_intent", call.capture("id"))
+retrieve_payment_intent = retrieve("payment_intent")
 
 
-@endpoint
-def update_payment_intent(call: Call) -> dict[str, Any]:
-    before = call.get("payment_intent", call.capture("id"))
-    pi = dict(before)
-    _apply(call, pi)
-    call.save(pi)
-    call.event("payment_intent.updated", pi, changed(before, pi))
-    return pi
+update_payment_intent = update("payment_intent", _apply)
 
 
 @endpoint
@@ -248,6 +239,4 @@ def cancel_payment_intent(call: Call) -> dict[str, Any]:
     return pi
 
 
-@endpoint
-def list_payment_intents(call: Call) -> dict[str, Any]:
-    return listing(call, "payment_intent", filters={"customer": "customer"})
+list_payment_intents = list_all("payment_intent", filters={"customer": "customer"})

@@ -7,11 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from guard.providers.stripe import cards
-from guard.providers.stripe.api import Call, endpoint
-from guard.providers.stripe.customers import ADDRESS_KEYS, address
+from guard.providers.stripe.addresses import ADDRESS_KEYS, address
+from guard.providers.stripe.api import endpoint
+from guard.providers.stripe.call import Call
 from guard.providers.stripe.errors import StripeError, invalid_param, no_such
 from guard.providers.stripe.lists import listing
 from guard.providers.stripe.params import Params
+from guard.providers.stripe.resource import update
 
 _EMPTY_BILLING = {"address": dict.fromkeys(ADDRESS_KEYS), "email": None, "name": None,
                   "phone": None, "tax_id": None}
@@ -139,9 +141,7 @@ def retrieve_payment_method(call: Call) -> dict[str, Any]:
     return resolve(call, call.capture("id"), "id")
 
 
-@endpoint
-def update_payment_method(call: Call) -> dict[str, Any]:
-    pm = call.get("payment_method", call.capture("id"))
+def _payment_method_fields(call: Call, pm: dict[str, Any]) -> None:
     p = call.params
     pm["billing_details"] = billing_details(p, pm["billing_details"])
     pm["metadata"] = p.metadata(pm["metadata"])
@@ -151,9 +151,9 @@ def update_payment_method(call: Call) -> dict[str, Any]:
             pm["card"][key] = c.int(key)
     if p.has("allow_redisplay"):
         pm["allow_redisplay"] = p.enum("allow_redisplay", ("always", "limited", "unspecified"))
-    call.save(pm)
-    call.event("payment_method.updated", pm)
-    return pm
+
+
+update_payment_method = update("payment_method", _payment_method_fields, emit="object")
 
 
 @endpoint

@@ -6,11 +6,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from guard.providers.stripe.api import Call, endpoint
+from guard.providers.stripe.api import endpoint
+from guard.providers.stripe.call import Call
 from guard.providers.stripe.errors import StripeError, invalid_param, missing_param
-from guard.providers.stripe.events import changed
-from guard.providers.stripe.lists import listing
 from guard.providers.stripe.params import Params
+from guard.providers.stripe.resource import delete, list_all, retrieve, update
 
 INTERVALS = ("day", "month", "week", "year")
 _CUSTOM_ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
@@ -149,43 +149,37 @@ def create_product(call: Call) -> dict[str, Any]:
     return prod
 
 
-@endpoint
-def retrieve_product(call: Call) -> dict[str, Any]:
-    return call.get("product", call.capture("id"))
+retrieve_product = retrieve("product")
 
 
-@endpoint
-def update_product(call: Call) -> dict[str, Any]:
-    before = call.get("product", call.capture("id"))
-    prod = dict(before)
+def _update_product_fields(call: Call, prod: dict[str, Any]) -> None:
     _product_fields(call.params, prod)
     if prod["default_price"] is not None:
         price = call.get("price", prod["default_price"], param="default_price")
         if price["product"] != prod["id"]:
             raise invalid_param("default_price", "The price must belong to this product.")
     prod["updated"] = call.now
-    call.save(prod)
-    call.event("product.updated", prod, changed(before, prod))
-    return prod
 
 
-@endpoint
-def delete_product(call: Call) -> dict[str, Any]:
-    prod = call.get("product", call.capture("id"))
+update_product = update("product", _update_product_fields)
+
+
+def _has_no_prices(call: Call, prod: dict[str, Any]) -> None:
     if any(pr["product"] == prod["id"] for pr in call.all("price")):
         raise StripeError(400, "This product cannot be deleted because it has one or more "
                           "user-created prices.", code="product_has_prices")
-    call.event("product.deleted", prod)
-    return call.save({"id": prod["id"], "object": "product", "deleted": True})
 
 
-@endpoint
-def list_products(call: Call) -> dict[str, Any]:
-    items = call.all("product")
+delete_product = delete("product", first=_has_no_prices)
+
+
+def _of_ids(call: Call, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ids = call.params.strings("ids")
-    if ids:
-        items = [pr for pr in items if pr["id"] in ids]
-    return listing(call, "product", items, filters={"active": "active", "shippable": "shippable"})
+    return [pr for pr in items if pr["id"] in ids] if ids else items
+
+
+list_products = list_all("product", select=_of_ids,
+                         filters={"active": "active", "shippable": "shippable"})
 
 
 @endpoint
@@ -199,15 +193,10 @@ def create_price(call: Call) -> dict[str, Any]:
     return new_price(call, p, product)
 
 
-@endpoint
-def retrieve_price(call: Call) -> dict[str, Any]:
-    return call.get("price", call.capture("id"))
+retrieve_price = retrieve("price")
 
 
-@endpoint
-def update_price(call: Call) -> dict[str, Any]:
-    before = call.get("price", call.capture("id"))
-    price = dict(before)
+def _price_fields(call: Call, price: dict[str, Any]) -> None:
     p = call.params
     for key in ("nickname", "lookup_key"):
         if p.has(key):
@@ -217,19 +206,20 @@ def update_price(call: Call) -> dict[str, Any]:
     if p.has("tax_behavior"):
         price["tax_behavior"] = p.enum("tax_behavior", ("exclusive", "inclusive", "unspecified"))
     price["metadata"] = p.metadata(price["metadata"])
-    call.save(price)
-    call.event("price.updated", price, changed(before, price))
-    return price
 
 
-@endpoint
-def list_prices(call: Call) -> dict[str, Any]:
-    items = call.all("price")
+update_price = update("price", _price_fields)
+
+
+def _of_keys_and_interval(call: Call, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     keys = call.params.strings("lookup_keys")
     if keys:
         items = [pr for pr in items if pr["lookup_key"] in keys]
     interval = call.params.sub("recurring").str("interval")
     if interval:
         items = [pr for pr in items if (pr["recurring"] or {}).get("interval") == interval]
-    return listing(call, "price", items, filters={"product": "product", "active": "active",
-                                                  "type": "type", "currency": "currency"})
+    return items
+
+
+list_prices = list_all("price", select=_of_keys_and_interval, filters={
+    "product": "product", "active": "active", "type": "type", "currency": "currency"})

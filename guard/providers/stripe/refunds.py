@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from guard.providers.stripe.api import Call, endpoint
+from guard.providers.stripe.api import endpoint
 from guard.providers.stripe.balance import add_transaction
+from guard.providers.stripe.call import Call
 from guard.providers.stripe.errors import StripeError, unexpected_state
 from guard.providers.stripe.lists import listing
+from guard.providers.stripe.resource import list_all, retrieve, update
 
 
 def refund_charge(call: Call, charge: dict[str, Any], amount: int | None) -> dict[str, Any]:
@@ -104,24 +106,18 @@ def create_charge_refund(call: Call) -> dict[str, Any]:
     return refund_charge(call, charge, call.params.int("amount", minimum=1))
 
 
-@endpoint
-def retrieve_refund(call: Call) -> dict[str, Any]:
-    return call.get("refund", call.capture("id"))
+retrieve_refund = retrieve("refund")
 
 
-@endpoint
-def update_refund(call: Call) -> dict[str, Any]:
-    refund = call.get("refund", call.capture("id"))
+def _refund_fields(call: Call, refund: dict[str, Any]) -> None:
     refund["metadata"] = call.params.metadata(refund["metadata"])
-    call.save(refund)
-    call.event("refund.updated", refund)
-    return refund
 
 
-@endpoint
-def list_refunds(call: Call) -> dict[str, Any]:
-    return listing(call, "refund", filters={"charge": "charge",
-                                            "payment_intent": "payment_intent"})
+update_refund = update("refund", _refund_fields, emit="object")
+
+
+list_refunds = list_all("refund", filters={"charge": "charge",
+                                              "payment_intent": "payment_intent"})
 
 
 @endpoint

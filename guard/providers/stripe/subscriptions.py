@@ -8,13 +8,14 @@ import calendar
 from datetime import UTC, datetime
 from typing import Any
 
-from guard.providers.stripe.api import Call, endpoint
+from guard.providers.stripe.api import endpoint
+from guard.providers.stripe.call import Call
 from guard.providers.stripe.errors import StripeError, invalid_param, missing_param
-from guard.providers.stripe.events import changed
-from guard.providers.stripe.invoicing import finalize, line, new_invoice, pay
+from guard.providers.stripe.invoicing import finalize, line, new_invoice, pay, payment_method_for
 from guard.providers.stripe.lists import listing
 from guard.providers.stripe.params import Params
 from guard.providers.stripe.products import plan_of, price_from
+from guard.providers.stripe.resource import list_all, retrieve, update
 from guard.request import Response
 
 BEHAVIORS = ("allow_incomplete", "default_incomplete", "error_if_incomplete",
@@ -139,8 +140,6 @@ def create_subscription(call: Call) -> Any:
     elif behavior == "default_incomplete":
         pay(call, inv, None)
     else:
-        from guard.providers.stripe.invoicing import payment_method_for
-
         pm_for = payment_method_for(call, inv)
         if pm_for is None and behavior == "error_if_incomplete":
             raise StripeError(400, "This customer has no attached payment source or default "
@@ -182,18 +181,13 @@ def end_subscription(call: Call, sub: dict[str, Any], reason: str = "cancellatio
     return sub
 
 
-@endpoint
-def retrieve_subscription(call: Call) -> dict[str, Any]:
-    return call.get("subscription", call.capture("id"))
+retrieve_subscription = retrieve("subscription")
 
 
-@endpoint
-def update_subscription(call: Call) -> dict[str, Any]:
-    before = call.get("subscription", call.capture("id"))
-    if before["status"] == "canceled":
+def _subscription_fields(call: Call, sub: dict[str, Any]) -> None:
+    if sub["status"] == "canceled":
         raise StripeError(400, "A canceled subscription can only update its cancellation_"
                           "details and metadata.", code="resource_missing")
-    sub = dict(before)
     p = call.params
     if p.has("cancel_at_period_end"):
         sub["cancel_at_period_end"] = bool(p.bool("cancel_at_period_end"))
@@ -222,9 +216,10 @@ def update_subscription(call: Call) -> dict[str, Any]:
         call.save(item)
         items = [item if i["id"] == item_id else i for i in items]
     sub["items"] = _items_list(sub["id"], items)
-    call.save(sub)
-    call.event("customer.subscription.updated", sub, changed(before, sub))
-    return sub
+
+
+update_subscription = update("subscription", _subscription_fields,
+                             event="customer.subscription.updated")
 
 
 @endpoint
@@ -236,10 +231,9 @@ def cancel_subscription(call: Call) -> dict[str, Any]:
     return end_subscription(call, sub)
 
 
-@endpoint
-def list_subscriptions(call: Call) -> dict[str, Any]:
+def _of_status_and_price(call: Call, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Not ended ones by default; ``status`` (or ``all``) and ``price`` narrow it."""
     status = call.params.str("status")
-    items = call.all("subscription")
     if status is None:
         items = [s for s in items if s["status"] not in ("canceled", "incomplete_expired")]
     elif status != "all":
@@ -247,13 +241,14 @@ def list_subscriptions(call: Call) -> dict[str, Any]:
     price = call.params.str("price")
     if price:
         items = [s for s in items if any(i["price"]["id"] == price for i in s["items"]["data"])]
-    return listing(call, "subscription", items, filters={
-        "customer": "customer", "collection_method": "collection_method"})
+    return items
 
 
-@endpoint
-def retrieve_subscription_item(call: Call) -> dict[str, Any]:
-    return call.get("subscription_item", call.capture("id"))
+list_subscriptions = list_all("subscription", select=_of_status_and_price, filters={
+    "customer": "customer", "collection_method": "collection_method"})
+
+
+retrieve_subscription_item = retrieve("subscription_item")
 
 
 @endpoint

@@ -44,7 +44,7 @@ from guard.providers.stripe.kinds import DELIVERIES
 from guard.rules.matchers import HostPattern
 
 if TYPE_CHECKING:
-    from guard.providers.stripe.api import Call
+    from guard.providers.stripe.call import Call
 
 log = logging.getLogger("guard")
 TIMEOUT = 10.0
