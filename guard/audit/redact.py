@@ -246,9 +246,9 @@ class Redactor:
         ctype = content_type.split(";")[0].strip().lower()
         json_like = not binary and (ctype.endswith("json") or text.lstrip()[:1] in ("{", "["))
         if json_like and whole:
-            clean_json = self._json(text)
+            clean_json = self._json(text, body)
             if clean_json is not None:
-                return body if clean_json is _UNCHANGED else clean_json
+                return clean_json
         if ctype == "application/x-www-form-urlencoded" and not binary:
             text = self.form(text)
         elif ctype.startswith("multipart/"):
@@ -257,9 +257,10 @@ class Redactor:
             text = self._bounded_text(text, json_like)
         return text.encode("latin-1" if binary else "utf-8", "surrogateescape")
 
-    def _json(self, text: str) -> bytes | object | None:
-        """The redacted JSON document, ``_UNCHANGED``, or None when it is not JSON that can be
-        redacted structurally (invalid, or nested deeper than :data:`MAX_DEPTH`)."""
+    def _json(self, text: str, body: bytes) -> bytes | None:
+        """The redacted JSON document (``body`` itself when nothing changed), or None when it
+        is not JSON that can be redacted structurally (invalid, or nested deeper than
+        :data:`MAX_DEPTH`)."""
         try:
             data = json.loads(text)
         except (ValueError, RecursionError):
@@ -268,7 +269,7 @@ class Redactor:
             return None
         clean = self.data(data)
         if clean == data:
-            return _UNCHANGED
+            return body
         return json.dumps(clean, ensure_ascii=False, separators=(",", ":")).encode(
             "utf-8", "backslashreplace")
 
@@ -344,7 +345,6 @@ class Redactor:
         return self._bounded_text(text)
 
 
-_UNCHANGED = object()
 _KEY_VALUE_ANY_CASE = re.compile(P.KEY_VALUE.pattern, re.IGNORECASE)
 _CACHED_LEN = 256  # texts up to this long are remembered: header values and ids repeat
 _CACHE_SIZE = 8192
