@@ -23,6 +23,7 @@ from mitmproxy.proxy import mode_specs, server_hooks
 
 from guard import internal_host
 from guard.audit.event import EventBuilder, FlowRecord
+from guard.audit.recorder import Recorder
 from guard.audit.writer import AuditWriter
 from guard.blocked import block_response, error_response
 from guard.decision import Action, Decision
@@ -63,6 +64,7 @@ class _FlowState:
     error: str | None = None
     recorded: bool = False
     policy: str | None = None  # the sandbox's policy label, named in its audit event
+    request_seq: int | None = None  # the request event of an allowed flow
 
 
 class GuardAddon:
@@ -83,6 +85,7 @@ class GuardAddon:
         self.audit = audit
         self.settings = settings or Settings()
         self.events = events or EventBuilder()
+        self.recorder = Recorder(audit, self.events, self._publish)
         self.internal = internal_host.InternalHost(simulator.worlds)
         self.resolve = resolve
         # client id -> {(address, port) guard may connect to: the allowed name it stands for}
@@ -127,8 +130,7 @@ class GuardAddon:
         try:
             identity = self._identify(flow)
             state.request = req = self._to_request(flow, identity.sandbox or "")
-            if self.audit.broken:
-                raise AuditError(self.audit.broken)
+            self.audit.ready()  # raises while the log cannot be written (and heals it)
             if identity.refused:  # before guard.internal and the rules: nothing for strangers
                 state.decision = Decision(Action.BLOCK, identity.rule or "", identity.reason)
                 self._answer(flow, self._refusal(state.decision), state.decision)
@@ -241,9 +243,9 @@ class GuardAddon:
         req = Request("TCP", "tcp", str(server[0]) if server else "", server[1] if server else 0,
                       "", client=client[0] if client else "")
         try:
-            self.audit.write(self.events.build(FlowRecord(
+            self.recorder.flow(FlowRecord(
                 req, RAW_TCP_RULE_ID, "block", "raw TCP is not allowed through guard",
-                started=time.time())))
+                started=time.time()))
         except Exception as e:
             log.error("guard: cannot record a refused raw TCP connection: %s", e)
         flow.kill()
@@ -290,6 +292,9 @@ class GuardAddon:
         whatever address the client picked; refuse it if there is none."""
         try:
             await self._resolve_and_check(flow, state)
+        except AuditError as e:  # the request's event could not be written: not forwarded
+            state.decision = Decision(Action.BLOCK, AUDIT_RULE_ID, str(e))
+            self._fail(flow, state, 503, AUDIT_RULE_ID, str(e))
         except Exception as e:  # fail closed, as for any other decision
             log.error("guard: routing an allowed request failed: %s", e, exc_info=True)
             rule_id = state.decision.rule_id
@@ -312,6 +317,11 @@ class GuardAddon:
                                       decision.rule)
             self._answer(flow, block_response(state.decision), state.decision)
             return
+        # Written before the request goes anywhere: an allowed request is on record even if
+        # guard dies while it is out. AuditError propagates: then it is not forwarded.
+        state.request_seq = self.recorder.request(FlowRecord(
+            request=state.request, rule_id=decision.rule_id, action=decision.action,
+            reason=decision.reason, started=state.started, policy=state.policy))["seq"]
         # Only the target changes: the Host header and :authority stay the client's name.
         flow.request.data.host = route.address
         self._allowed.setdefault(flow.client_conn.id, {})[(route.address, port)] = name
@@ -340,6 +350,7 @@ class GuardAddon:
             response_body=body, upstream=flow.server_conn.timestamp_start is not None,
             started=state.started, duration_ms=(time.perf_counter() - state.t0) * 1000,
             changes=state.changes, error=state.error, policy=state.policy,
+            request_seq=state.request_seq,
         )
         try:
             self.write_event(record)
@@ -358,12 +369,13 @@ class GuardAddon:
     def write_event(self, record: FlowRecord) -> dict[str, Any]:
         """Build, write and publish (guard.internal's live feed) one audit event. Also used
         by the SMTP sink for the messages it keeps. Raises AuditError when it cannot write."""
-        event = self.audit.write(self.events.build(record))
+        return self.recorder.flow(record)
+
+    def _publish(self, event: dict[str, Any]) -> None:
         try:
             internal_host.publish(self.simulator.worlds, event)
         except WorldError as e:  # the log has the event; the live feed misses it (Redis away)
             log.warning("guard: event not in the live feed: %s", e)
-        return event
 
     def _schedule(self, effect: Any) -> None:
         loop = asyncio.get_running_loop()

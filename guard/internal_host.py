@@ -43,7 +43,7 @@ def publish(worlds: WorldStore, event: dict[str, Any]) -> int | None:
     """Add an audit event to its sandbox's event history (the store's, so every replica's
     feed shows it); returns its feed id. guard.internal's own flows stay out: polling the
     feed would otherwise feed itself."""
-    if event.get("kind") != "flow" or event.get("rule") == RULE_ID:
+    if event.get("kind") not in ("flow", "request") or event.get("rule") == RULE_ID:
         return None
     return worlds.add_event(str(event.get("sandbox")), event)
 

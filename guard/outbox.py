@@ -21,6 +21,7 @@ looks at its world.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from guard.world.store import World
 
 COLLECTION = "outbox"
+REDACT_OPTION = "outbox_redact"  # simulator option: the audit redactor's data() function
 RECORD_VERSION = 1
 KINDS = ("email", "sms", "chat", "issue", "comment", "pull_request")
 
@@ -79,27 +81,35 @@ class Message:
         }
 
 
-def add(world: World, message: Message, *, rule_id: str) -> dict[str, Any]:
+def add(world: World, message: Message, *, rule_id: str,
+        redact: Callable[[Any], Any] | None = None) -> dict[str, Any]:
     """Write ``message`` to the world's outbox and return the stored record.
 
     Call it inside the request's transaction (handlers always are), so a failed request
     leaves no record behind. Ids count up per sandbox: ``out_000001``, ``out_000002``, ...
+    ``redact`` (guard run passes the audit log's) replaces secrets in the message before it
+    is stored, so the outbox and the audit log hold the same text and fingerprints.
     """
     number = world.next(COLLECTION)
+    fields = message.fields()
+    if redact is not None:
+        fields = redact(fields)
     record = {
         "v": RECORD_VERSION,
         "id": f"out_{number:06d}",
         "time": world.clock.now().isoformat(timespec="seconds").replace("+00:00", "Z"),
         "sandbox": world.name,
         "rule": rule_id,
-        **message.fields(),
+        **fields,
     }
     return world.put(COLLECTION, record)
 
 
 def record(ctx: SimContext, message: Message) -> dict[str, Any]:
-    """:func:`add` for a provider handler: the handler's world and rule id."""
-    return add(ctx.world, message, rule_id=ctx.rule_id)
+    """:func:`add` for a provider handler: the handler's world and rule id (and the
+    simulator's outbox redaction, when it has one)."""
+    return add(ctx.world, message, rule_id=ctx.rule_id,
+               redact=ctx.options.get(REDACT_OPTION))
 
 
 def recipients(rec: dict[str, Any]) -> list[str]:

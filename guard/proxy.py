@@ -19,6 +19,7 @@ from typing import Any
 from mitmproxy import master, options
 from mitmproxy.addons import core, disable_h2c, errorcheck, next_layer, proxyserver, tlsconfig
 
+from guard import outbox
 from guard.addon import GuardAddon, Settings
 from guard.audit.event import DEFAULT_BODY_LIMIT, EventBuilder
 from guard.audit.redact import Redactor
@@ -50,6 +51,7 @@ class RunConfig:
     audit_body_limit: int = DEFAULT_BODY_LIMIT
     audit_key: Path | None = None  # HMAC secret or Ed25519 private key: signed checkpoints
     audit_max_bytes: int | None = None  # rotate the log file at this size
+    audit_budget: int | None = None  # all of the log's files together; oldest deleted
     audit_checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY
     seed: int | None = None
     state: Path | None = None
@@ -123,8 +125,10 @@ class GuardMaster(master.Master):
         if self._sink is not None:
             # After configure: the CA the sink signs its certificates with exists by now.
             # A failure (port taken, unreadable CA) propagates and stops guard.
-            self.smtp = await SmtpSink(self._sink, self.guard.simulator.worlds,
-                                       self.guard.write_event, self.guard.registry).start()
+            self.smtp = await SmtpSink(
+                self._sink, self.guard.simulator.worlds, self.guard.write_event,
+                self.guard.registry,
+                self.guard.simulator.options.get(outbox.REDACT_OPTION)).start()
         if self._on_running is not None:
             self._on_running(self)
 
@@ -196,11 +200,14 @@ def build(cfg: RunConfig) -> GuardAddon:
     worlds = open_store(cfg.store, seed=cfg.seed, state_dir=cfg.state, initial=initial)
     key = load_key(cfg.audit_key) if cfg.audit_key is not None else None
     audit = AuditWriter(cfg.audit, max_bytes=cfg.audit_max_bytes, key=key,
-                        checkpoint_every=cfg.audit_checkpoint_every)
+                        checkpoint_every=cfg.audit_checkpoint_every, budget=cfg.audit_budget)
     audit.open()
     events = EventBuilder(Redactor(key.secret if key is not None else None),
                           cfg.audit_body_limit)
-    simulator = Simulator(worlds, options={"webhook_allow": tuple(cfg.webhook_allow)})
+    # The outbox is redacted with the log's redactor: the --state journal, `guard outbox`
+    # and the log then hold the same text and the same fingerprints.
+    simulator = Simulator(worlds, options={"webhook_allow": tuple(cfg.webhook_allow),
+                                           outbox.REDACT_OPTION: events.redactor.data})
     return GuardAddon(engine, simulator, audit,
                       Settings(guard_headers=cfg.guard_headers, sandbox_from=cfg.sandbox_from),
                       events, registry=registry, policies=policies)

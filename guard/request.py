@@ -164,7 +164,7 @@ class Request:
             return None
         try:
             return json.loads(self.body)
-        except ValueError:
+        except (ValueError, RecursionError):  # nested deeper than Python's parser goes
             return None
 
 

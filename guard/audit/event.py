@@ -1,16 +1,29 @@
-"""Audit events, built from plain data (no mitmproxy types): one per flow.
+"""Audit events, built from plain data (no mitmproxy types).
 
-The schema is versioned (``"v": 1``) and documented in README.md 'Audit log'.
+The schema is versioned (``"v": 2``) and documented in README.md 'Audit log'. A
+flow guard answers itself (simulate, block, error) is one ``flow`` event, written
+before its answer is sent. An allowed flow is two: a ``request`` event written
+before the request is forwarded, and a ``flow`` event when it ends, which names
+the request event in ``request_seq`` and carries the response instead of the
+request (:func:`guard.audit.reader.events` joins the two for every reader).
+
 Everything that comes from the request or the response passes through the
 :class:`~guard.audit.redact.Redactor` here, in one place, so no field can be
 forgotten. Bodies above the size limit keep their first ``body_limit`` bytes,
-their full size and the SHA-256 of the whole (redacted) body.
+their full size and a keyed digest of the whole; they are cut *before* they are
+scanned, so what the redactor reads is bounded too.
+
+Building an event never fails because of what a request holds: strings keep bytes
+that are not UTF-8 as Python's surrogate escapes (written as ``\\udcXX`` JSON
+escapes, so the log stays valid UTF-8 and the bytes can be recovered), JSON
+bodies nested too deeply are logged as text, and when an event cannot be built in
+full for any other reason :meth:`EventBuilder.fallback` gives the minimal one
+(the :mod:`~guard.audit.recorder` writes it instead).
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +35,8 @@ from guard.request import Request
 from guard.world.store import Change
 
 DEFAULT_BODY_LIMIT = 64 * 1024
+SCAN_MARGIN = 8 * 1024  # read past the cut, so a secret straddling it is still found
+MAX_CHANGES = 100  # world changes listed in one event; more are counted
 OUTBOX = "outbox"  # the world collection where email/SMS/chat packs keep what was "sent"
 _URL_SAFE = "[]:,/@!$'()*;=-._~"
 
@@ -43,6 +58,7 @@ class FlowRecord:
     changes: list[Change] = field(default_factory=list)
     error: str | None = None
     policy: str | None = None  # the label of the sandbox's own policy, when it has one
+    request_seq: int | None = None  # an allowed flow's request event, once written
 
 
 class EventBuilder:
@@ -55,29 +71,80 @@ class EventBuilder:
         self.body_limit = body_limit
 
     def build(self, record: FlowRecord) -> dict[str, Any]:
-        r, req = self.redactor, record.request
-        changes = [self._change(c) for c in record.changes]
+        """The whole flow in one event (a flow guard answered itself)."""
+        event = self._head(record, "flow")
+        event["request"] = self._request(record.request)
+        event.update(self._outcome(record))
+        return event
+
+    def build_request(self, record: FlowRecord) -> dict[str, Any]:
+        """An allowed request, before it is forwarded: no outcome yet."""
+        event = self._head(record, "request")
+        event["request"] = self._request(record.request)
+        return event
+
+    def build_completion(self, record: FlowRecord) -> dict[str, Any]:
+        """How an allowed flow ended; its request is in event ``record.request_seq``."""
+        event = self._head(record, "flow")
+        event["request_seq"] = record.request_seq
+        event.update(self._outcome(record))
+        return event
+
+    def fallback(self, record: FlowRecord, problem: BaseException | str, *,
+                 kind: str = "flow") -> dict[str, Any]:
+        """The minimal event of a flow whose full event could not be built or written:
+        who, what, which rule and why there is no more. Every string is cut short and
+        made plain ASCII, so nothing in it can fail again."""
+        req = record.request
+        why = problem if isinstance(problem, str) else f"{type(problem).__name__}: {problem}"
         event: dict[str, Any] = {
-            "kind": "flow",
+            "kind": kind, "time": iso_time(record.started),
+            "sandbox": plain(req.sandbox), "client": plain(req.client),
+            "method": plain(req.method, 32), "url": plain(self._url_or_host(req), 1024),
+            "host": plain(req.host), "rule": plain(record.rule_id),
+            "action": plain(record.action, 16), "reason": plain(record.reason),
+            "status": record.status if isinstance(record.status, int) else None,
+            "upstream": bool(record.upstream), "duration_ms": _ms(record.duration_ms),
+            "minimal": True,
+            "error": plain(f"audit event could not be built in full ({why}); this is its "
+                           "minimal record" + (f"; the flow's error: {record.error}"
+                                               if record.error else ""), 2048),
+        }
+        if record.request_seq is not None:
+            event["request_seq"] = record.request_seq
+        return event
+
+    # parts
+
+    def _head(self, record: FlowRecord, kind: str) -> dict[str, Any]:
+        r, req = self.redactor, record.request
+        event: dict[str, Any] = {
+            "kind": kind,
             "time": iso_time(record.started),
-            "sandbox": req.sandbox,
-            **({"policy": record.policy} if record.policy else {}),
+            "sandbox": r.text(req.sandbox),
+            **({"policy": r.text(record.policy)} if record.policy else {}),
             "client": req.client,
-            "method": req.method,
+            "method": r.text(req.method),
             "url": self.url(req),
-            "host": req.host,
+            "host": r.text(req.host),
             "rule": record.rule_id,
             "action": record.action,
             "reason": r.text(record.reason),
             "status": record.status,
             "upstream": record.upstream,
-            "duration_ms": round(record.duration_ms, 3),
-            "request": {
-                "headers": r.headers(req.headers),
-                "body": self.body(req.body, req.header("content-type") or ""),
-            },
+            "duration_ms": _ms(record.duration_ms),
+        }
+        return event
+
+    def _request(self, req: Request) -> dict[str, Any]:
+        return {"headers": self.redactor.headers(req.headers),
+                "body": self.body(req.body, req.header("content-type") or "")}
+
+    def _outcome(self, record: FlowRecord) -> dict[str, Any]:
+        changes = [self._change(c) for c in record.changes[:MAX_CHANGES]]
+        out: dict[str, Any] = {
             "response": {
-                "headers": r.headers(record.response_headers),
+                "headers": self.redactor.headers(record.response_headers),
                 "body": self.body(record.response_body,
                                   _header(record.response_headers, "content-type")),
             },
@@ -85,32 +152,45 @@ class EventBuilder:
             "outbox": [c["id"] for c in changes
                        if c["collection"] == OUTBOX and c["op"] != "delete"],
         }
+        if len(record.changes) > MAX_CHANGES:
+            out["changes_not_listed"] = len(record.changes) - MAX_CHANGES
         if record.error:
-            event["error"] = r.text(record.error)
-        return event
+            out["error"] = self.redactor.text(record.error)
+        return out
 
     def url(self, req: Request) -> str:
         default = 443 if req.scheme in ("https", "wss") else 80
         netloc = req.host if req.port == default else f"{req.host}:{req.port}"
         query = "&".join(
-            f"{quote(k, safe=_URL_SAFE)}={quote(v, safe=_URL_SAFE)}" if v != "" else
-            quote(k, safe=_URL_SAFE) for k, v in self.redactor.query(req.query))
+            f"{_quote(k)}={_quote(v)}" if v != "" else _quote(k)
+            for k, v in self.redactor.query(req.query))
         path = self.redactor.text(req.path)
-        return f"{req.scheme}://{netloc}{path}" + (f"?{query}" if query else "")
+        return f"{req.scheme}://{self.redactor.text(netloc)}{path}" + (
+            f"?{query}" if query else "")
+
+    def _url_or_host(self, req: Request) -> str:
+        try:
+            return self.url(req)
+        except Exception:
+            return f"{req.scheme}://{req.host}"
 
     def body(self, body: bytes | None, content_type: str) -> dict[str, Any] | None:
         """``None`` for no body; else size, text (UTF-8) or base64, and for a body over the
-        limit ``truncated`` plus the SHA-256 of the whole redacted body."""
+        limit ``truncated`` plus ``hmac``, a keyed digest of the whole body (equal bodies
+        have equal digests within a log; it confirms no guess about the content)."""
         if body is None:
             return {"streamed": True}
         if not body:
             return None
-        clean = self.redactor.body(body, content_type)
+        limit = self.body_limit
+        whole = len(body) <= limit
+        scanned = body if whole else body[:limit + SCAN_MARGIN]
+        clean = self.redactor.body(scanned, content_type, whole=whole)
         out: dict[str, Any] = {"size": len(body)}
-        kept = clean[:self.body_limit]
-        if len(clean) > self.body_limit:
+        kept = clean[:limit]
+        if not whole or len(clean) > limit:
             out["truncated"] = True
-            out["sha256"] = hashlib.sha256(clean).hexdigest()
+            out["hmac"] = self.redactor.digest(body)
         try:
             out["text"] = kept.decode("utf-8")
         except UnicodeDecodeError as e:
@@ -118,24 +198,38 @@ class EventBuilder:
                 out["text"] = kept[:e.start].decode("utf-8")  # a character cut in half
             else:
                 out["base64"] = base64.b64encode(kept).decode()
-        if clean != body:
+        if clean != scanned:
             out["redacted"] = True
         return out
 
     def _change(self, change: Change) -> dict[str, Any]:
-        obj = self.redactor.data(change.object) if change.object is not None else None
-        if obj is not None:
-            size = len(json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode())
-            if size > self.body_limit:
-                obj = {"truncated": True, "size": size, "keys": sorted(obj)[:50]}
-        return {"op": change.op, "collection": change.collection, "id": change.id,
-                "object": obj}
+        obj: Any = None
+        if change.object is not None:
+            size = _json_size(change.object)
+            if size is None or size > self.body_limit:
+                keys = sorted(change.object)[:50] if isinstance(change.object, dict) else []
+                obj = {"truncated": True, "size": size,
+                       "keys": [self.redactor.text(str(k), limit=256) for k in keys]}
+            else:
+                obj = self.redactor.data(change.object)
+        return {"op": change.op, "collection": change.collection,
+                "id": self.redactor.text(str(change.id)), "object": obj}
+
+
+def plain(value: Any, limit: int = 256) -> str:
+    """``value`` as a short ASCII string: non-ASCII and undecodable characters escaped."""
+    text = value if isinstance(value, str) else str(value)
+    text = text[:limit].encode("ascii", "backslashreplace").decode("ascii")
+    return text[:limit * 2]
 
 
 def iso_time(ts: float) -> str:
     """``2026-01-01T00:00:00.000Z``: UTC, milliseconds."""
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z")
+    try:
+        moment = datetime.fromtimestamp(ts, UTC)
+    except (OverflowError, OSError, ValueError):
+        moment = datetime.now(UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def body_bytes(body: dict[str, Any] | None) -> bytes:
@@ -144,7 +238,27 @@ def body_bytes(body: dict[str, Any] | None) -> bytes:
         return b""
     if "base64" in body:
         return base64.b64decode(body["base64"])
-    return str(body.get("text", "")).encode()
+    return str(body.get("text", "")).encode("utf-8", "surrogateescape")
+
+
+def _quote(text: str) -> str:
+    return quote(text, safe=_URL_SAFE, errors="surrogateescape")
+
+
+def _ms(value: float) -> float:
+    try:
+        return round(float(value), 3)
+    except (TypeError, ValueError, OverflowError):
+        return 0.0
+
+
+def _json_size(obj: Any) -> int | None:
+    """Size of ``obj`` as compact JSON, or None when it cannot be serialized at all."""
+    try:
+        return len(json.dumps(obj, ensure_ascii=False, separators=(",", ":"),
+                              default=str).encode("utf-8", "surrogatepass"))
+    except (ValueError, TypeError, RecursionError):
+        return None
 
 
 def _header(headers: list[tuple[str, str]], name: str) -> str:
@@ -152,7 +266,6 @@ def _header(headers: list[tuple[str, str]], name: str) -> str:
         if k.lower() == name:
             return v
     return ""
-
 
 
 def system_event(rule_id: str, action: str, reason: str, **extra: Any) -> dict[str, Any]:

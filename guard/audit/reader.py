@@ -11,6 +11,7 @@ whole set.
 
 from __future__ import annotations
 
+import heapq
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -78,10 +79,80 @@ def lines(files: Iterable[Path]) -> Iterator[Line]:
 
 
 def events(files: Iterable[Path], *, flows_only: bool = True) -> Iterator[dict[str, Any]]:
-    """The readable events of ``files``; checkpoints are skipped unless asked for."""
-    for line in lines(files):
-        if line.event is None:
+    """The readable events of ``files``. By default, flows only, as :func:`flows` joins
+    them; ``flows_only=False`` gives every event as written (checkpoints, guard's own
+    events, the two events of an allowed flow)."""
+    raw = (line.event for line in lines(files) if line.event is not None)
+    if not flows_only:
+        yield from raw
+        return
+    yield from flows(raw)
+
+
+def flows(raw: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """One complete flow per request, in ``seq`` order, from events as written.
+
+    Schema v2 writes an allowed flow as a ``request`` event (before it was forwarded) and
+    a ``flow`` event naming it in ``request_seq`` (when it ended). Joined, they read like
+    a v1 flow event: ``seq`` is the request's, ``end_seq`` the completion's. A request
+    whose completion never came (guard stopped while it was out) is yielded with
+    ``incomplete: true`` and counted as having reached the real world, since it may have.
+
+    >>> req = {"seq": 1, "kind": "request", "method": "GET", "action": "allow",
+    ...        "request": {"headers": []}, "upstream": False}
+    >>> end = {"seq": 2, "kind": "flow", "request_seq": 1, "status": 200, "upstream": True}
+    >>> [(f["seq"], f["end_seq"], f["status"], f["method"]) for f in flows([req, end])]
+    [(1, 2, 200, 'GET')]
+    """
+    pending: dict[int, dict[str, Any]] = {}
+    pending_seqs: list[int] = []  # heap over pending, lazily cleaned
+    held: list[tuple[int, int, dict[str, Any]]] = []  # complete flows, waiting for order
+    order = 0
+    for e in raw:
+        kind = e.get("kind", "flow")
+        seq = _seq(e)
+        if kind == "request":
+            pending[seq] = e
+            heapq.heappush(pending_seqs, seq)
             continue
-        if flows_only and line.event.get("kind", "flow") != "flow":
+        if kind != "flow":
             continue
-        yield line.event
+        request_seq = e.get("request_seq")
+        if isinstance(request_seq, int) and request_seq in pending:
+            e = _join(pending.pop(request_seq), e)
+            seq = request_seq
+        order += 1
+        heapq.heappush(held, (seq, order, e))
+        while pending_seqs and pending_seqs[0] not in pending:
+            heapq.heappop(pending_seqs)
+        floor = pending_seqs[0] if pending_seqs else None
+        while held and (floor is None or held[0][0] < floor):
+            yield heapq.heappop(held)[2]
+    for seq, e in pending.items():
+        order += 1
+        heapq.heappush(held, (seq, order, _incomplete(e)))
+    while held:
+        yield heapq.heappop(held)[2]
+
+
+_NOT_JOINED = ("v", "seq", "prev", "hash", "kind", "request_seq")
+
+
+def _join(request: dict[str, Any], completion: dict[str, Any]) -> dict[str, Any]:
+    flow = dict(request)
+    flow.update((k, v) for k, v in completion.items() if k not in _NOT_JOINED)
+    flow["kind"] = "flow"
+    flow["end_seq"] = completion.get("seq")
+    return flow
+
+
+def _incomplete(request: dict[str, Any]) -> dict[str, Any]:
+    return {**request, "kind": "flow", "incomplete": True, "upstream": True,
+            "response": {"headers": [], "body": None}, "changes": [], "outbox": [],
+            "error": "no record of how this allowed request ended (guard stopped while it "
+                     "was out?); it may have reached the real world"}
+
+
+def _seq(e: dict[str, Any]) -> int:
+    seq = e.get("seq")
+    return seq if isinstance(seq, int) else 0

@@ -69,6 +69,8 @@ class Redactor:
     def token(self, value: str) -> str:
         """A whole value that is a secret; a known provider prefix is kept, however short
         the rest is (``sk_live_1`` becomes ``sk_live_[REDACTED:...]``)."""
+        if P.MARKER.fullmatch(value):
+            return value
         m = P.PREFIX.match(value)
         prefix = m.group(0) if m is not None and m.end() < len(value) else ""
         return prefix + self.mark(value)
@@ -124,7 +126,7 @@ class Redactor:
         out, pos = [], 0
         for m in P.KEY_VALUE.finditer(low):
             value = text[m.start("value"):m.end("value")]
-            if value.startswith(("[REDACTED", "REDACTED")) or P.MARK in value:
+            if P.MARKER.fullmatch(value):
                 continue
             out.append(text[pos:m.start("value")])
             out.append(self.token(value))
@@ -136,7 +138,7 @@ class Redactor:
 
     def _key_value_match(self, m: re.Match[str]) -> str:
         value = m.group("value")
-        if value.startswith(("[REDACTED", "REDACTED")) or P.MARK in value:
+        if P.MARKER.fullmatch(value):
             return m.group(0)
         return m.group("name") + self.token(value)
 

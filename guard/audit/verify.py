@@ -21,7 +21,13 @@ from typing import Any
 
 from guard.audit.reader import lines
 from guard.audit.signing import Key
-from guard.audit.writer import GENESIS, SCHEMA_VERSION, event_hash, signed_bytes
+from guard.audit.writer import (
+    GENESIS,
+    RETENTION_RULE_ID,
+    SUPPORTED_VERSIONS,
+    event_hash,
+    signed_bytes,
+)
 
 
 @dataclass
@@ -53,18 +59,24 @@ def verify(files: Iterable[Path], key: Key | None = None, *, partial: bool = Fal
     prev = GENESIS
     last: dict[str, Any] | None = None
     last_signed = 0
+    # A log whose oldest files the audit budget deleted starts after seq 1; it is accepted
+    # when an event later in the chain records that deletion, ending exactly before it.
+    unexplained_start: tuple[int, str, str] | None = None
     for line in lines(files):
         e = line.event
         if e is None:
             return v.fail(expected or 1, f"unreadable line ({line.problem})", line.where)
         seq = e.get("seq")
         if expected is None:
-            if partial and isinstance(seq, int):
+            if isinstance(seq, int) and seq > 1:
                 expected, prev = seq, str(e.get("prev"))
-                v.notes.append(f"the log starts at seq {seq} (partial verification)")
+                if partial:
+                    v.notes.append(f"the log starts at seq {seq} (partial verification)")
+                else:
+                    unexplained_start = (seq, prev, line.where)
             else:
                 expected = 1
-        if e.get("v") != SCHEMA_VERSION:
+        if e.get("v") not in SUPPORTED_VERSIONS:
             return v.fail(expected, f"unsupported schema version {e.get('v')!r}", line.where)
         if seq != expected:
             return v.fail(expected, _sequence_problem(expected, seq), line.where)
@@ -75,6 +87,12 @@ def verify(files: Iterable[Path], key: Key | None = None, *, partial: bool = Fal
         if event_hash(e) != e.get("hash"):
             return v.fail(expected, "altered: its content does not match its hash",
                           line.where)
+        if unexplained_start is not None and e.get("rule") == RETENTION_RULE_ID \
+                and e.get("removed_through_seq") == unexplained_start[0] - 1 \
+                and e.get("removed_last_hash") == unexplained_start[1]:
+            v.notes.append(f"the log starts at seq {unexplained_start[0]}: older events were "
+                           f"deleted by the audit budget, as seq {seq} records")
+            unexplained_start = None
         if e.get("kind") == "checkpoint":
             v.checkpoints += 1
             if key is not None:
@@ -83,11 +101,15 @@ def verify(files: Iterable[Path], key: Key | None = None, *, partial: bool = Fal
                     return v.fail(expected, problem, line.where)
                 v.signed += 1
                 last_signed = expected
-        else:
-            v.flows += 1
+        elif e.get("kind", "flow") in ("flow", "request"):
+            v.flows += e.get("kind", "flow") == "flow"
         v.events += 1
         prev, last = str(e["hash"]), e
         expected += 1
+    if unexplained_start is not None:
+        seq, _, where = unexplained_start
+        return v.fail(1, f"missing: the log starts at seq {seq} and nothing in it records why "
+                      "(older files removed? pass --partial to verify what is left)", where)
     if last is not None:
         v.last_seq, v.last_hash = int(last["seq"]), str(last["hash"])
     if key is not None:
@@ -102,6 +124,9 @@ def verify(files: Iterable[Path], key: Key | None = None, *, partial: bool = Fal
     elif v.checkpoints:
         v.notes.append(f"{v.checkpoints} signed checkpoint(s) not checked: pass --key to "
                        "check them and to detect a truncated end")
+    elif v.events:
+        v.notes.append("the log has no signed checkpoints: events cut off its end cannot be "
+                       "detected (run guard with --audit-key to sign it)")
     return v
 
 

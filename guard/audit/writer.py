@@ -1,17 +1,29 @@
 """Append audit events to a JSONL file, each carrying the hash of the one before.
 
-Each event is written and flushed when its flow ends. If the log cannot be
-written, :class:`AuditWriter` raises :class:`~guard.errors.AuditError` and stays
-broken, and the addon refuses all traffic until it can write again: nothing
-goes through unrecorded.
+Each event is written with one unbuffered ``write`` as soon as it is built. If
+the log cannot be written, :class:`AuditWriter` raises
+:class:`~guard.errors.AuditError` and the addon refuses all traffic: nothing goes
+through unrecorded. It heals by itself: while broken, a write is retried at most
+every :data:`RETRY_SECONDS`; the first that succeeds cuts off the line the failure
+left half-written, records ``guard.audit-recovered`` (how long, why, how many
+events were refused) and carries on with the same chain.
+
+A log whose last line is torn (guard was killed mid-write, or the disk filled
+and guard stopped) starts anyway: the torn bytes are moved to ``PATH.torn-TIME``
+and the new chain records ``guard.audit-torn-tail`` with their size and SHA-256.
+A damaged line anywhere else still stops start-up: that is not a torn write.
 
 With a key, a signed *checkpoint* event is written every ``checkpoint_every``
-flows, before each rotation and at shutdown. Its signature covers its ``prev``
-hash and so the whole chain before it; a log that does not end with a signed
-``shutdown`` checkpoint has lost its end (or guard did not stop cleanly).
+flows, before each rotation, at the start of each new file and at shutdown. Its
+signature covers its ``prev`` hash and so the whole chain before it; a log that
+does not end with a signed ``shutdown`` checkpoint has lost its end (or guard did
+not stop cleanly).
 
 With ``max_bytes``, a full file is renamed ``PATH.N`` (N one higher than any
-before) and a new ``PATH`` continues the same chain.
+before) and a new ``PATH`` continues the same chain. With ``budget``, the oldest
+rotated files are deleted while all files together exceed it, and
+``guard.audit-retention`` records which (first and last seq, last hash), so
+``guard audit verify`` still proves the rest.
 """
 
 from __future__ import annotations
@@ -21,22 +33,32 @@ import json
 import os
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from guard.audit.event import iso_time
+from guard.audit.event import iso_time, system_event
 from guard.audit.reader import rotated
 from guard.audit.signing import Key
 from guard.errors import AuditError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)  # v1: every flow one event; v2 adds request events
 GENESIS = "0" * 64
 DEFAULT_CHECKPOINT_EVERY = 100
+RETRY_SECONDS = 1.0
+HEAL_MIN_FREE = 64 * 1024  # a full disk is not retried until it has this much room
+RECOVERED_RULE_ID = "guard.audit-recovered"
+TORN_RULE_ID = "guard.audit-torn-tail"
+RETENTION_RULE_ID = "guard.audit-retention"
 
 
 def canonical(event: dict[str, Any]) -> bytes:
-    """Canonical JSON for hashing: sorted keys, no spaces, UTF-8."""
-    return json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """Canonical JSON for hashing: sorted keys, no spaces, UTF-8. A lone surrogate (a byte
+    that was not UTF-8, kept by surrogateescape) is written as its ``\\udcXX`` JSON escape,
+    so the line stays valid UTF-8 and reads back to the same string."""
+    return json.dumps(event, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode("utf-8", "backslashreplace")
 
 
 def event_hash(event: dict[str, Any]) -> str:
@@ -54,38 +76,60 @@ class AuditWriter:
 
     def __init__(self, path: Path | None, *, max_bytes: int | None = None,
                  key: Key | None = None,
-                 checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY) -> None:
+                 checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+                 budget: int | None = None) -> None:
         self.path = path
+        self.budget = budget
+        if budget and not max_bytes:
+            max_bytes = max(1, budget // 10)  # a budget needs rotation to act on
         self.max_bytes = max_bytes
         self.key = key
         self.checkpoint_every = max(1, checkpoint_every)
         self._lock = threading.Lock()
         self._file: IO[bytes] | None = None
-        self._size = 0
+        self._size = 0  # bytes of whole lines in the open file
         self._since_checkpoint = 0
-        self.seq, self.prev = _tail(path) if path is not None else (0, GENESIS)
+        self._torn: dict[str, Any] | None = None
+        self.seq, self.prev = self._tail() if path is not None else (0, GENESIS)
         self.broken: str | None = None
+        self._broken_since = 0.0
+        self._last_try = 0.0
+        self._refused = 0
+        self._rotating = False  # the events rotation writes never rotate again
+        self.retry_seconds = RETRY_SECONDS
         self.closed = False
 
     def open(self) -> None:
         if self.path is None:
             return
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "ab")
-            self._size = self._file.tell()
-        except OSError as e:
-            self.broken = f"cannot open audit log {self.path}: {e.strerror or e}"
-            raise AuditError(self.broken) from e
+        with self._lock:
+            self._open()
+            if self._torn is not None:
+                torn, self._torn = self._torn, None
+                self._append(system_event(
+                    TORN_RULE_ID, "repair",
+                    f"the log ended with a torn line ({torn['size']} bytes, sha256 "
+                    f"{torn['sha256']}), left by an unclean stop; it was moved to "
+                    f"{torn['moved_to']} and the chain continues from seq {self.seq}",
+                    torn=torn))
 
     def write(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Number, chain and append ``event``; returns it with ``seq``, ``prev`` and ``hash``."""
+        """Number, chain and append ``event``; returns it with ``seq``, ``prev`` and ``hash``.
+        Raises AuditError when the log cannot be written, ValueError when the event cannot
+        be serialized (the log is then unchanged)."""
         with self._lock:
             full = self._append(event)
             self._since_checkpoint += 1
             if self.key is not None and self._since_checkpoint >= self.checkpoint_every:
                 self._checkpoint("interval")
             return full
+
+    def ready(self) -> None:
+        """Raise AuditError unless the log can be written (trying to heal it first)."""
+        if self.broken is None:
+            return
+        with self._lock:
+            self._heal()
 
     def checkpoint(self, reason: str) -> dict[str, Any] | None:
         """Write a signed checkpoint now (no-op without a key)."""
@@ -103,24 +147,43 @@ class AuditWriter:
                 except AuditError:
                     pass  # already reported; the log then ends unsigned, which verify shows
             self.closed = True
-            if self._file is not None:
-                self._file.close()
-                self._file = None
+            self._close_file()
 
     # internals (lock held)
 
+    def _open(self) -> None:
+        assert self.path is not None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "ab", buffering=0)
+            self._size = self._file.seek(0, os.SEEK_END)
+        except OSError as e:
+            self._close_file()
+            message = f"cannot open audit log {self.path}: {e.strerror or e}"
+            if self.broken is None:
+                self.broken = message
+            raise AuditError(message) from e
+
+    def _close_file(self) -> None:
+        if self._file is not None:
+            try:
+                self._file.close()
+            except OSError:
+                pass
+            self._file = None
+
     def _append(self, event: dict[str, Any]) -> dict[str, Any]:
         if self.broken:
-            raise AuditError(self.broken)
+            self._heal()
         if self.closed:
             raise AuditError("the audit log is closed (guard is shutting down)")
         full, line = self._numbered(event)
         if self.path is not None:
             if self._file is None:
-                self.open()
+                self._open()
             if event.get("kind") != "checkpoint" and self.max_bytes and self._size and \
-                    self._size + len(line) > self.max_bytes:
-                self._rotate()  # may write a checkpoint: number the event again after it
+                    not self._rotating and self._size + len(line) > self.max_bytes:
+                self._rotate()  # may write events: number this one again after them
                 full, line = self._numbered(event)
             self._put(line)
         self.seq, self.prev = full["seq"], full["hash"]
@@ -132,6 +195,9 @@ class AuditWriter:
         # One serialization serves both: the line is the canonical JSON the hash covers,
         # with the hash appended as its last member (readers re-canonicalize to verify).
         body = canonical(full)
+        if b"\\ud" in body and canonical(json.loads(body)) != body:
+            # Surrogates that would pair up when read back: the line would not verify.
+            raise ValueError("the event does not read back as written (unpaired surrogates)")
         full["hash"] = hashlib.sha256(body).hexdigest()
         return full, body[:-1] + b',"hash":"' + full["hash"].encode() + b'"}\n'
 
@@ -149,13 +215,53 @@ class AuditWriter:
 
     def _put(self, line: bytes) -> None:
         assert self._file is not None
+        view = memoryview(line)
         try:
-            self._file.write(line)
-            self._file.flush()
+            while view:
+                n = self._file.write(view)
+                if not n:
+                    raise OSError(28, "No space left on device (short write)")
+                view = view[n:]
         except (OSError, ValueError) as e:
-            self.broken = f"cannot write audit log {self.path}: {e}"
+            self._fail(f"cannot write audit log {self.path}: {e}")
+            self._refused += 1
             raise AuditError(self.broken) from e
         self._size += len(line)
+
+    def _fail(self, message: str) -> None:
+        if self.broken is None:
+            self.broken, self._broken_since, self._refused = message, time.time(), 0
+        self._last_try = time.monotonic()
+
+    def _heal(self) -> None:
+        """Try to make a broken log writable again (at most every RETRY_SECONDS): cut the
+        half-written line off, reopen, and record the outage. Raises while still broken."""
+        assert self.broken is not None
+        now = time.monotonic()
+        if self.path is None or now - self._last_try < self.retry_seconds \
+                or _free_bytes(self.path.parent) < HEAL_MIN_FREE:
+            self._refused += 1
+            raise AuditError(self.broken)
+        self._last_try = now
+        broken, since, refused = self.broken, self._broken_since, self._refused + 1
+        good = self._size
+        self._close_file()
+        try:
+            if self.path.exists() and self.path.stat().st_size > good:
+                os.truncate(self.path, good)
+            self._open()
+            self.broken = None
+            self._append(system_event(
+                RECOVERED_RULE_ID, "recover",
+                f"the audit log is writable again after {time.time() - since:.1f} s; "
+                f"{refused} event(s) could not be written meanwhile (their requests were "
+                f"refused); the failure was: {broken}", refused=refused))
+            if self.key is not None:
+                self._checkpoint("recovered")
+        except (OSError, AuditError) as e:
+            self._close_file()
+            self.broken, self._broken_since, self._refused = broken, since, refused
+            raise AuditError(broken) from e
 
     def _rotate(self) -> None:
         assert self.path is not None and self._file is not None
@@ -165,31 +271,139 @@ class AuditWriter:
         number = int(older[-1].name.rsplit(".", 1)[1]) + 1 if older else 1
         try:
             self._sync()
-            self._file.close()
-            self._file = None
+            self._close_file()
             os.rename(self.path, self.path.with_name(f"{self.path.name}.{number}"))
         except OSError as e:
-            self.broken = f"cannot rotate audit log {self.path}: {e.strerror or e}"
+            self._fail(f"cannot rotate audit log {self.path}: {e.strerror or e}")
             raise AuditError(self.broken) from e
-        self.open()
+        self._open()
+        self._rotating = True
+        try:
+            if self.key is not None:
+                self._checkpoint("start")  # a signed start: --partial can trust this file
+            if self.budget:
+                self._enforce_budget()
+        finally:
+            self._rotating = False
+
+    def _enforce_budget(self) -> None:
+        """Delete the oldest rotated files while the log exceeds its budget, recording what
+        went so that verify can prove what is left."""
+        assert self.path is not None and self.budget
+        files = rotated(self.path)
+        total = self._size + sum(_size(p) for p in files)
+        for old in files:
+            if total <= self.budget:
+                break
+            first, last, last_hash = _span(old)
+            try:
+                size = old.stat().st_size
+                old.unlink()
+            except OSError:
+                continue
+            total -= size
+            self._append(system_event(
+                RETENTION_RULE_ID, "retention",
+                f"{old.name} deleted to keep the log within its budget of {self.budget} bytes "
+                f"(seq {first} to {last})",
+                removed_file=old.name, removed_first_seq=first, removed_through_seq=last,
+                removed_last_hash=last_hash))
 
     def _sync(self) -> None:
         assert self._file is not None
         try:
-            self._file.flush()
             os.fsync(self._file.fileno())
         except OSError as e:
             if e.errno not in (22,):  # EINVAL: character devices cannot be synced
-                self.broken = f"cannot write audit log {self.path}: {e}"
+                self._fail(f"cannot write audit log {self.path}: {e}")
                 raise AuditError(self.broken) from e
 
+    # the existing log
 
-def _tail(path: Path) -> tuple[int, str]:
-    """Continue the chain of an existing log: its last sequence number and hash."""
-    for candidate in [path, *reversed(rotated(path))]:
-        if candidate.is_file() and candidate.stat().st_size > 0:
-            return _last_event(candidate)
-    return 0, GENESIS
+    def _tail(self) -> tuple[int, str]:
+        """Continue the chain of an existing log: its last sequence number and hash. A torn
+        last line of the active file is moved aside (see the module docstring)."""
+        assert self.path is not None
+        for candidate in [self.path, *reversed(rotated(self.path))]:
+            if candidate.is_file() and candidate.stat().st_size > 0:
+                if candidate == self.path:
+                    try:
+                        self._repair_torn_tail(candidate)
+                    except OSError as e:
+                        raise AuditError(f"audit log {candidate} ends with a torn line that "
+                                         f"cannot be moved aside: {e.strerror or e}") from e
+                    if candidate.stat().st_size == 0:
+                        continue
+                return _last_event(candidate)
+        return 0, GENESIS
+
+    def _repair_torn_tail(self, path: Path) -> None:
+        with open(path, "rb+") as f:
+            end = f.seek(0, os.SEEK_END)
+            pos, tail = end, b""
+            while pos > 0 and b"\n" not in tail:
+                step = min(pos, 65536)
+                pos -= step
+                f.seek(pos)
+                tail = f.read(step) + tail
+            cut = tail.rfind(b"\n")
+            torn = tail[cut + 1:]
+            if not torn:
+                return
+            start = end - len(torn)
+            if _whole_event(torn):  # complete but for its newline
+                f.seek(end)
+                f.write(b"\n")
+                return
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+            aside = path.with_name(f"{path.name}.torn-{stamp}")
+            aside.write_bytes(torn)
+            f.truncate(start)
+        self._torn = {"size": len(torn), "sha256": hashlib.sha256(torn).hexdigest(),
+                      "moved_to": aside.name, "offset": start}
+
+
+def _free_bytes(directory: Path) -> int:
+    """Free space for an unprivileged writer, or a large number when it cannot be told
+    (the write itself then decides)."""
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return 1 << 62
+    if st.f_blocks == 0:  # not a disk (a character device's filesystem)
+        return 1 << 62
+    return st.f_bavail * st.f_frsize
+
+
+def _whole_event(line: bytes) -> bool:
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(event, dict) and event.get("hash") == event_hash(event)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _span(path: Path) -> tuple[int | None, int | None, str | None]:
+    """First and last seq of a log file, and its last hash."""
+    first: int | None = None
+    try:
+        with open(path, "rb") as f:
+            line = f.readline()
+            first = int(json.loads(line)["seq"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    try:
+        last, last_hash = _last_event(path)
+    except AuditError:
+        return first, None, None
+    return first, last, last_hash
 
 
 def _last_event(path: Path) -> tuple[int, str]:

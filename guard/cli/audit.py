@@ -158,8 +158,14 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    """The flow a seq belongs to (both events of an allowed flow name it), or the event."""
     try:
-        for e in events(expand([args.file]), flows_only=False):
+        files = expand([args.file])
+        for e in events(files):
+            if args.seq in (e.get("seq"), e.get("end_seq")):
+                print(json.dumps(e, indent=2, ensure_ascii=False))
+                return 0
+        for e in events(files, flows_only=False):
             if e.get("seq") == args.seq:
                 print(json.dumps(e, indent=2, ensure_ascii=False))
                 return 0

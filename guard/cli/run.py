@@ -44,6 +44,10 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--audit-max-bytes", type=size, default=None, metavar="SIZE",
                    help="rotate the audit log at SIZE (e.g. 100MiB): PATH becomes PATH.1, "
                    "PATH.2, ... and the chain continues")
+    p.add_argument("--audit-budget", type=size, default=None, metavar="SIZE",
+                   help="keep PATH and its rotated files under SIZE in total: the oldest "
+                   "files are deleted, and the deletion recorded, so the rest still "
+                   "verifies (rotates at a tenth of SIZE unless --audit-max-bytes says)")
     p.add_argument("--audit-checkpoint-every", type=int, default=100, metavar="N",
                    help="with --audit-key, a signed checkpoint every N events (default 100)")
     p.add_argument("--seed", type=int, default=None,
@@ -110,6 +114,7 @@ def config_from(args: argparse.Namespace) -> RunConfig:
         confdir=args.confdir.expanduser(), audit=args.audit,
         audit_body_limit=args.audit_body_limit, audit_key=args.audit_key,
         audit_max_bytes=args.audit_max_bytes, audit_checkpoint_every=args.audit_checkpoint_every,
+        audit_budget=args.audit_budget,
         seed=args.seed, state=args.state, store=args.store,
         guard_headers=args.guard_headers, sandbox_from=args.sandbox_from, quiet=args.quiet,
         reload=args.reload,

@@ -56,9 +56,11 @@ WriteEvent = Callable[[FlowRecord], object]
 
 class SmtpSink:
     def __init__(self, cfg: SinkConfig, worlds: WorldStore, write_event: WriteEvent,
-                 registry: Registry | None = None) -> None:
+                 registry: Registry | None = None,
+                 redact: Callable[[Any], Any] | None = None) -> None:
         self.cfg, self.worlds, self.write_event = cfg, worlds, write_event
         self.registry = registry if registry is not None else Registry()
+        self.redact = redact  # the outbox is redacted like the audit log
         self.hostname = socket.gethostname() or "guard"
         self._servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -156,7 +158,7 @@ class SmtpSink:
                 extra={"envelope_from": env.mail_from, "envelope_to": list(env.rcpt_to),
                        "helo": env.helo, "tls": env.tls, "authenticated": env.authenticated,
                        "server": f"{host}:{destination[1]}", "size": len(env.data)}),
-                rule_id=RULE_ID), changes
+                rule_id=RULE_ID, redact=self.redact), changes
 
         # The audit event is written once the change is in: a transaction can be run
         # again when another replica wrote first, an audit event must not be.

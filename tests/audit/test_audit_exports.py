@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from guard.audit import reader
 from guard.cli import main
 
 
@@ -59,7 +60,8 @@ def test_the_flow_file_loads_with_mitmproxys_own_reader(recorded_log, tmp_path):
     export(recorded_log, "--mitm", out)
     with open(out, "rb") as f:
         flows = list(io.FlowReader(f).stream())
-    events = [json.loads(x) for x in recorded_log.read_text().splitlines()]
+    events = list(reader.events([recorded_log]))  # the allowed flow's two events joined
+    assert len(events) == 7
     assert [f.request.url for f in flows] == [e["url"] for e in events]
     assert [f.response.status_code for f in flows] == [e["status"] for e in events]
     assert flows[2].comment == ("guard seq 3: block by audit-test.blocked: "
@@ -102,7 +104,7 @@ def test_the_html_report_renders_its_figures_in_headless_chromium(recorded_log, 
     figures = dict(re.findall(r'id="fig-([\w-]+)" data-value="(\d+)"', dom.stdout))
     assert figures == {"total": "7", "simulate": "3", "block": "3", "allow": "1",
                        "real-world": "1", "error": "0", "sandboxes": "2", "outbox": "1"}
-    assert "Integrity: the hash chain is intact (7 events" in dom.stdout
+    assert "Integrity: the hash chain is intact (8 events" in dom.stdout
     assert dom.stdout.count("<svg") == 4 and dom.stdout.count("<rect") >= 10
     assert "Q3 numbers" in dom.stdout and "boss@corp.test" in dom.stdout
     assert dom.stdout.count("https://evil.test/upload") == 2

@@ -1,5 +1,6 @@
 """guard audit list / show / summary on a log recorded from a real agent session:
-7 flows in two sandboxes (see conftest.agent_session)."""
+7 flows in two sandboxes (see conftest.agent_session), 8 events: the allowed request is
+seq 4 (written before it went out) and its completion seq 5; readers show one flow."""
 
 from __future__ import annotations
 
@@ -16,17 +17,17 @@ def listed(capsys, log, *args: str) -> list[dict]:
 
 
 @pytest.mark.parametrize(("args", "seqs"), [
-    ((), [1, 2, 3, 4, 5, 6, 7]),
-    (("--action", "block"), [3, 5, 6]),
-    (("--action", "allow", "--action", "simulate"), [1, 2, 4, 7]),
-    (("--host", "evil.test"), [3, 6]),
-    (("--host", "*.test"), [2, 3, 6]),
-    (("--rule", "stripe.*"), [1, 7]),
-    (("--rule", "guard.default-deny"), [5]),
-    (("--sandbox", "agent-b", "--status", "4xx"), [5, 6, 7]),
+    ((), [1, 2, 3, 4, 6, 7, 8]),
+    (("--action", "block"), [3, 6, 7]),
+    (("--action", "allow", "--action", "simulate"), [1, 2, 4, 8]),
+    (("--host", "evil.test"), [3, 7]),
+    (("--host", "*.test"), [2, 3, 7]),
+    (("--rule", "stripe.*"), [1, 8]),
+    (("--rule", "guard.default-deny"), [6]),
+    (("--sandbox", "agent-b", "--status", "4xx"), [6, 7, 8]),
     (("--status", "202"), [2]),
     (("--upstream",), [4]),
-    (("--since", "2000-01-01", "--until", "2999-01-01"), [1, 2, 3, 4, 5, 6, 7]),
+    (("--since", "2000-01-01", "--until", "2999-01-01"), [1, 2, 3, 4, 6, 7, 8]),
     (("--since", "2999-01-01"), []),
 ])
 def test_list_filters(recorded_log, capsys, args, seqs):
@@ -46,8 +47,12 @@ def test_list_prints_a_readable_table(recorded_log, capsys):
 def test_show_prints_one_event_in_full(recorded_log, capsys):
     assert main(["audit", "show", str(recorded_log), "4"]) == 0
     event = json.loads(capsys.readouterr().out)
-    assert (event["seq"], event["action"], event["upstream"]) == (4, "allow", True)
+    assert (event["seq"], event["end_seq"], event["action"], event["upstream"]) == \
+        (4, 5, "allow", True)
     assert event["response"]["body"]["text"] == '{"real": "world"}'
+    assert event["request"]["headers"]  # from the request event
+    assert main(["audit", "show", str(recorded_log), "5"]) == 0  # its completion: same flow
+    assert json.loads(capsys.readouterr().out)["seq"] == 4
     assert main(["audit", "show", str(recorded_log), "99"]) == 1
 
 
@@ -69,8 +74,9 @@ def test_summary_counts_and_names_what_reached_the_real_world(recorded_log, caps
     assert "2  POST evil.test/upload  audit-test.blocked" in text
 
 
-def test_every_event_carries_the_v1_schema(recorded_log):
+def test_every_event_carries_the_v2_schema(recorded_log):
     events = [json.loads(x) for x in recorded_log.read_text().splitlines()]
+    assert {e["v"] for e in events} == {2}
     assert set(events[1]) == {
         "v", "seq", "kind", "time", "sandbox", "client", "method", "url", "host", "rule",
         "action", "reason", "status", "upstream", "duration_ms", "request", "response",
@@ -80,3 +86,13 @@ def test_every_event_carries_the_v1_schema(recorded_log):
     assert mail["changes"][0]["collection"] == "outbox"
     assert mail["changes"][0]["object"]["subject"] == "Q3 numbers"
     assert mail["outbox"] == [mail["changes"][0]["id"]]
+
+
+def test_an_allowed_flow_is_a_request_event_then_a_completion(recorded_log):
+    events = [json.loads(x) for x in recorded_log.read_text().splitlines()]
+    request, completion = events[3], events[4]
+    assert (request["kind"], request["action"], request["status"]) == ("request", "allow", None)
+    assert request["request"]["headers"] and "response" not in request
+    assert completion["kind"] == "flow" and completion["request_seq"] == request["seq"]
+    assert completion["upstream"] is True and completion["status"] == 200
+    assert "request" not in completion and completion["url"] == request["url"]

@@ -78,13 +78,15 @@ def record(body: bytes, ctype: str = "text/plain") -> FlowRecord:
     return FlowRecord(req, "r", "simulate", status=200)
 
 
-def test_a_body_over_the_limit_is_truncated_with_the_hash_of_the_whole():
+def test_a_body_over_the_limit_is_truncated_with_a_keyed_digest_of_the_whole():
     body = b"line of text\n" * 1000
     event = EventBuilder(R, body_limit=100).build(record(body))
     logged = event["request"]["body"]
     assert logged["size"] == len(body) and logged["truncated"] is True
     assert logged["text"] == body[:100].decode()
-    assert logged["sha256"] == hashlib.sha256(body).hexdigest()
+    assert logged["hmac"] == R.digest(body) != hashlib.sha256(body).hexdigest()
+    other = EventBuilder(R, body_limit=100).build(record(body + b"x"))["request"]["body"]
+    assert other["hmac"] != logged["hmac"]
 
 
 def test_binary_bodies_are_kept_as_base64_and_streamed_ones_are_marked():

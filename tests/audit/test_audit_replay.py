@@ -47,7 +47,7 @@ rules:
     rows = out.splitlines()
     assert len(rows) == 2 and all("LOOSENED" in r for r in rows)
     assert "block (audit-test.blocked) -> allow (proposed.uploads)" in rows[0]
-    assert "seq 3, 6" in err
+    assert "seq 3, 7" in err
 
 
 def test_a_rule_allowing_a_default_denied_host_fails_the_gate(recorded_log, tmp_path, capsys):
@@ -60,7 +60,7 @@ rules:
     code, out, err = replay(capsys, recorded_log, "--rules", RULES, "--rules", allow, "--json")
     assert code == 1
     [row] = [json.loads(x) for x in out.splitlines()]
-    assert row["seq"] == 5 and row["loosened"]
+    assert row["seq"] == 6 and row["loosened"]
     assert row["was"] == {"action": "block", "rule": "guard.default-deny"}
 
 
@@ -90,8 +90,8 @@ def test_send_reproduces_the_session_through_a_running_guard(recorded_log, guard
     assert "-> 202 simulate (audit-test.mail.send)" in rows[2]
     assert "-> 403 block (audit-test.blocked)" in rows[3]
     assert "skipped: was allowed" in rows[4]
-    assert "-> 403 block (guard.default-deny)" in rows[5]
-    assert "-> 404 simulate" in rows[7]
+    assert "-> 403 block (guard.default-deny)" in rows[6]
+    assert "-> 404 simulate" in rows[8]
     assert echo_upstream.connections == 0
     # the replayed mail landed in the recorded sandbox's outbox of the new guard
     outbox = session(g, "agent-a").get("https://guard.internal/outbox").json()["outbox"]

