@@ -31,7 +31,8 @@ MARK = "[REDACTED"  # every redaction marker starts with this
 # A whole marker, with the public prefix it may keep: a value that is one is left alone
 # (it was redacted already, by the outbox or an earlier pass). Anything else that merely
 # contains "[REDACTED" is redacted like any other value.
-MARKER = re.compile(r"[\w.\-:/ ]{0,64}\[REDACTED:(?:card:\d{4}:)?[0-9a-f]{8}\]")
+MARKER = re.compile(r"[\w.\-:/ ]{0,64}\[REDACTED:(?:card:\d{4}:)?[0-9a-f]{8}\]"
+                    r"(?:/[\w.-]{1,64}){0,8}")  # and a SigV4 credential scope after a key id
 
 # Header names, lower-cased with "_" turned into "-". A header whose last part is "key"
 # (Ocp-Apim-Subscription-Key, DD-APPLICATION-KEY, X-Access-Key) is secret unless it is one
