@@ -23,6 +23,7 @@ sends the :class:`~guard.request.Response` back.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Coroutine
 from typing import Any
@@ -39,13 +40,66 @@ MAX_WAIT = 60.0
 RETRY_MS = 1000
 
 
+FEED_BODY_LIMIT = 1024
+"""Bytes of each body (and of each changed object as JSON) the live feed keeps: the feed is
+held in memory for every active sandbox; the audit log keeps the whole event."""
+
+
 def publish(worlds: WorldStore, event: dict[str, Any]) -> int | None:
     """Add an audit event to its sandbox's event history (the store's, so every replica's
-    feed shows it); returns its feed id. guard.internal's own flows stay out: polling the
-    feed would otherwise feed itself."""
+    feed shows it), bodies cut by :func:`feed_event`; returns its feed id. guard.internal's
+    own flows stay out: polling the feed would otherwise feed itself."""
     if event.get("kind") not in ("flow", "request") or event.get("rule") == RULE_ID:
         return None
-    return worlds.add_event(str(event.get("sandbox")), event)
+    return worlds.add_event(str(event.get("sandbox")), feed_event(event))
+
+
+def feed_event(event: dict[str, Any], limit: int = FEED_BODY_LIMIT) -> dict[str, Any]:
+    """The event as the live feed keeps it: request and response bodies over ``limit``
+    bytes cut as the audit log cuts an over-limit body (``truncated``, the original
+    ``size``; the log's keyed ``hmac`` stays when the log has one; no plain digest, which
+    would confirm guesses about the content), changed objects over ``limit`` as the log
+    writes a big one (``truncated``, ``size``, the first keys). Anything else is shared
+    with ``event``, which is not changed.
+
+    >>> e = {"kind": "flow", "request": {"body": {"size": 3000, "text": "x" * 3000}}}
+    >>> cut = feed_event(e)["request"]["body"]
+    >>> len(cut["text"]), cut["truncated"], cut["size"]
+    (1024, True, 3000)
+    """
+    out = dict(event)
+    for side in ("request", "response"):
+        part = event.get(side)
+        if isinstance(part, dict) and isinstance(part.get("body"), dict):
+            out[side] = {**part, "body": _cut_body(part["body"], limit)}
+    changes = event.get("changes")
+    if isinstance(changes, list) and changes:
+        out["changes"] = [_cut_change(c, limit) for c in changes]
+    return out
+
+
+def _cut_body(body: dict[str, Any], limit: int) -> dict[str, Any]:
+    text, b64 = body.get("text"), body.get("base64")
+    if isinstance(text, str) and len(text) > limit // 4:
+        raw = text.encode("utf-8")
+        if len(raw) <= limit:
+            return body
+        kept = raw[:limit].decode("utf-8", "ignore")  # never half a character
+        return {**body, "text": kept, "truncated": True}
+    if isinstance(b64, str) and len(b64) > limit * 4 // 3 + 4:
+        raw = base64.b64decode(b64)
+        return {**body, "base64": base64.b64encode(raw[:limit]).decode(), "truncated": True}
+    return body
+
+
+def _cut_change(change: Any, limit: int) -> Any:
+    obj = change.get("object") if isinstance(change, dict) else None
+    if not isinstance(obj, dict) or obj.get("truncated") is True:
+        return change
+    size = len(json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode())
+    if size <= limit:
+        return change
+    return {**change, "object": {"truncated": True, "size": size, "keys": sorted(obj)[:50]}}
 
 
 class InternalHost:

