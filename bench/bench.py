@@ -1,26 +1,32 @@
 #!/usr/bin/env python3
-"""Throughput of simulated HTTPS requests: guard vs stock mitmdump, in the same run.
+"""Simulated HTTPS requests: guard vs stock mitmdump, in the same run, per CPU-second.
 
 Both proxies run as separate processes on loopback. The load generator is curl
-(`--parallel`, keep-alive tunnels through the proxy), which costs the client
-side little CPU, so the proxy is the bottleneck. Each round sends the same
-number of simulated Stripe `POST /v1/customers` calls through each proxy in
-turn; rounds alternate so that machine noise hits both alike.
+(keep-alive tunnels through the proxy; ``--parallel`` for several connections), which
+costs the client side little CPU. Each round sends the same number of simulated Stripe
+``POST /v1/customers`` calls through each proxy in turn, at 1 and at 16 connections;
+rounds alternate so that machine noise hits both alike.
 
 - mitmdump runs a trivial addon that answers every request with a fixed
   response: the least work a proxy that answers by itself can do.
-- guard matches its built-in rules, renders the Stripe customer, keeps it in
-  the sandbox's world, and writes the hash-chained audit log.
+- guard does its full work: matches its built-in rules, runs the Stripe handler,
+  keeps the customer in the sandbox's world, and writes the redacted, hash-chained
+  audit log.
 
-The figure to read is the ratio guard / mitmdump (median of the rounds).
+The figure to read is **requests per CPU-second of the proxy process** (user + system
+time of all its threads, from /proc), guard / mitmdump: what one core of each proxy
+serves, and far steadier than requests per second on a shared machine. Beside it: the
+req/s ratio and, at one connection, the p50 latency each proxy adds (curl's total time
+per request). Medians of the rounds.
 
-    python bench/bench.py [--requests 3000] [--parallel 8] [--rounds 3]
+    python bench/bench.py [--requests 2000] [--rounds 3] [--connections 1,16]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import platform
 import shutil
 import socket
 import statistics
@@ -28,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,22 +64,50 @@ def wait_port(port: int, timeout: float = 30) -> None:
     raise RuntimeError(f"nothing listening on {port}")
 
 
-def load(port: int, ca: str, n: int, parallel: int, tmp: Path) -> tuple[float, int]:
-    """Send n requests through the proxy; return (requests per second, failures)."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` and all its threads so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Round:
+    rate: float  # requests per second (wall)
+    per_cpu: float  # requests per CPU-second of the proxy
+    p50_ms: float  # curl's median total time per request
+    failed: int
+
+
+def run_load(port: int, ca: str, n: int, parallel: int, tmp: Path,
+             pid: int | None = None) -> Round:
+    """Send ``n`` requests through the proxy over ``parallel`` keep-alive connections."""
     config = tmp / f"curl-{n}.cfg"
     if not config.exists():
         config.write_text("".join(
             f'url = "https://api.stripe.com/v1/customers?n={i}"\noutput = "/dev/null"\n'
             for i in range(n)))
-    cmd = ["curl", "--no-progress-meter", "--parallel", "--parallel-max", str(parallel),
-           "--proxy", f"http://127.0.0.1:{port}", "--cacert", ca,
-           "-H", "Authorization: Bearer sk_test_bench", "-d", "email=jenny@example.com",
-           "-K", str(config), "-w", "%{http_code}\n"]
+    cmd = ["curl", "--no-progress-meter", "--proxy", f"http://127.0.0.1:{port}",
+           "--cacert", ca, "-H", "Authorization: Bearer sk_test_bench",
+           "-d", "email=jenny@example.com", "-K", str(config),
+           "-w", "%{http_code} %{time_total}\n"]
+    if parallel > 1:
+        cmd[1:1] = ["--parallel", "--parallel-max", str(parallel)]
+    cpu = cpu_seconds(pid) if pid else 0.0
     start = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
     elapsed = time.perf_counter() - start
-    codes = out.split()
-    return len(codes) / elapsed, sum(1 for c in codes if c != "200") + (n - len(codes))
+    used = cpu_seconds(pid) - cpu if pid else 0.0
+    lines = [line.split() for line in out.splitlines() if line.strip()]
+    failed = sum(1 for code, _ in lines if code != "200") + (n - len(lines))
+    times = [float(t) * 1000 for _, t in lines] or [0.0]
+    return Round(len(lines) / elapsed, len(lines) / used if used else 0.0,
+                 statistics.median(times), failed)
+
+
+def load(port: int, ca: str, n: int, parallel: int, tmp: Path) -> tuple[float, int]:
+    """Requests per second and failures (bench/world.py uses this)."""
+    r = run_load(port, ca, n, parallel, tmp)
+    return r.rate, r.failed
 
 
 def start(cmd: list[str], port: int) -> subprocess.Popen[bytes]:
@@ -83,15 +118,21 @@ def start(cmd: list[str], port: int) -> subprocess.Popen[bytes]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--requests", type=int, default=3000, help="per proxy per round")
-    ap.add_argument("--parallel", type=int, default=8, help="concurrent connections")
+    ap.add_argument("--requests", type=int, default=2000, help="per proxy per round")
+    ap.add_argument("--connections", default="1,16", help="comma-separated connection counts")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--guard-arg", action="append", default=[],
+                    help="extra argument for guard run (repeatable)")
     args = ap.parse_args()
     if shutil.which("curl") is None:
         print("bench: needs curl", file=sys.stderr)
         return 2
+    connections = [int(c) for c in args.connections.split(",")]
     bindir = os.path.dirname(sys.executable)
     mitmdump = shutil.which("mitmdump", path=bindir) or "mitmdump"
+    print(f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs "
+          f"({platform.processor() or platform.machine()}), python "
+          f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f}", flush=True)
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         confdir = tmp / "conf"
@@ -104,26 +145,43 @@ def main() -> int:
                                 "-s", str(tmp / "fixed.py")], p1), p1),
             "guard": (start([sys.executable, "-m", "guard", "run", "-q", "--listen-port",
                              str(p2), "--confdir", str(confdir), "--audit",
-                             str(tmp / "audit.jsonl")], p2), p2),
+                             str(tmp / "audit.jsonl"), *args.guard_arg], p2), p2),
         }
-        rates: dict[str, list[float]] = {name: [] for name in procs}
+        results: dict[tuple[str, int], list[Round]] = {}
         try:
-            for _, port in procs.values():
-                load(port, ca, 200, args.parallel, tmp)  # warm up: certificates, imports
+            for proc, port in procs.values():
+                run_load(port, ca, 300, 8, tmp)  # warm up: certificates, imports
+                if proc.poll() is not None:
+                    raise RuntimeError("a proxy exited during warm-up")
             for r in range(args.rounds):
-                for name, (_, port) in procs.items():
-                    rate, failed = load(port, ca, args.requests, args.parallel, tmp)
-                    rates[name].append(rate)
-                    print(f"round {r + 1}  {name:9s} {rate:7.1f} req/s"
-                          + (f"  ({failed} failed)" if failed else ""), flush=True)
+                for conns in connections:
+                    for name, (proc, port) in procs.items():
+                        got = run_load(port, ca, args.requests, conns, tmp, proc.pid)
+                        results.setdefault((name, conns), []).append(got)
+                        print(f"round {r + 1}  {conns:>2} conn  {name:9s} {got.rate:7.1f} req/s"
+                              f"  {got.per_cpu:7.1f} req/CPU-s  p50 {got.p50_ms:6.2f} ms"
+                              + (f"  ({got.failed} failed)" if got.failed else ""), flush=True)
         finally:
             for proc, _ in procs.values():
                 proc.terminate()
                 proc.wait(10)
-    stock, guard = statistics.median(rates["mitmdump"]), statistics.median(rates["guard"])
-    print(f"median: mitmdump {stock:.1f} req/s, guard {guard:.1f} req/s, "
-          f"ratio guard/mitmdump {guard / stock:.2f} "
-          f"({args.requests} requests x {args.rounds} rounds, {args.parallel} parallel)")
+    print(f"medians of {args.rounds} rounds x {args.requests} requests "
+          "(guard / mitmdump; > 1 means guard is faster):")
+    for conns in connections:
+        stock, guard = results[("mitmdump", conns)], results[("guard", conns)]
+
+        def med(rounds: list[Round], attr: str) -> float:
+            return statistics.median(getattr(x, attr) for x in rounds)
+
+        line = (f"  {conns:>2} connection{'s' if conns > 1 else ' '}: per CPU-second "
+                f"{med(guard, 'per_cpu') / med(stock, 'per_cpu'):.2f} "
+                f"({med(guard, 'per_cpu'):.0f} vs {med(stock, 'per_cpu'):.0f} req/CPU-s), "
+                f"req/s {med(guard, 'rate') / med(stock, 'rate'):.2f} "
+                f"({med(guard, 'rate'):.0f} vs {med(stock, 'rate'):.0f})")
+        if conns == 1:
+            line += (f", p50 latency {med(guard, 'p50_ms'):.2f} vs {med(stock, 'p50_ms'):.2f} ms"
+                     f" (guard adds {med(guard, 'p50_ms') - med(stock, 'p50_ms'):+.2f} ms)")
+        print(line)
     return 0
 
 
