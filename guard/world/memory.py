@@ -32,6 +32,7 @@ import json
 import os
 import secrets
 import time
+import zlib
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -121,7 +122,9 @@ class State:
     counters: dict[str, int] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)
-    events: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=EVENTS_KEEP))
+    # each event as (id, zlib-compressed JSON): a dict tree is several times bigger, and
+    # every active sandbox keeps EVENTS_KEEP of them in memory
+    events: deque[tuple[int, bytes]] = field(default_factory=lambda: deque(maxlen=EVENTS_KEEP))
     event_seq: int = 0
     log: deque[tuple[int, str, str, str | None]] = field(
         default_factory=lambda: deque(maxlen=CHANGELOG_KEEP))
@@ -560,7 +563,9 @@ class MemoryStore(WorldStore):
     def add_event(self, sandbox: str, event: dict[str, Any]) -> int:
         st = self.world(sandbox)._state
         st.event_seq += 1
-        st.events.append({"id": st.event_seq, **event})
+        body = json.dumps({"id": st.event_seq, **event}, ensure_ascii=False,
+                          separators=(",", ":")).encode()
+        st.events.append((st.event_seq, zlib.compress(body, 1)))
         for waiter in self._waiters.pop(sandbox, []):
             if not waiter.done():
                 waiter.set_result(None)
@@ -574,9 +579,10 @@ class MemoryStore(WorldStore):
         events = w._state.events
         if not events:
             return []
-        first = events[0]["id"]
+        first = events[0][0]
         start = max(0, after - first + 1)
-        out = [events[i] for i in range(start, min(len(events), start + max(0, limit)))]
+        out = [json.loads(zlib.decompress(events[i][1]))
+               for i in range(start, min(len(events), start + max(0, limit)))]
         return out
 
     async def wait_events(self, sandbox: str, after: int,
