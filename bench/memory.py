@@ -28,7 +28,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from bench import free_port, run_load, start  # noqa: E402
-
 from guard.sandbox import tokens  # noqa: E402
 
 KEY = b"bench-memory-sandbox-key-0123456789"
