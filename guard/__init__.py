@@ -1,8 +1,8 @@
 """guard: a child-proof egress proxy for AI agent sandboxes.
 
 Every outbound request is matched against YAML rules and then simulated,
-blocked or allowed. Only :mod:`guard.addon` and :mod:`guard.proxy` import
-mitmproxy; everything else works on guard's own small types so that
+blocked or allowed. Only the :mod:`guard.proxy` package imports mitmproxy; the
+decision is :func:`guard.pipeline.handle`; everything else works on guard's own small types so that
 ``guard explain``, ``guard test`` and ``guard replay`` run without a proxy.
 """
 

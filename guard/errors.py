@@ -2,6 +2,7 @@
 
     GuardError
      ├── RuleError            a rule file is invalid; carries every problem found
+ ├── OptionsError         a run option is invalid (flag, GUARD_* variable or config file)
      ├── TemplateError        a template cannot be loaded or rendered (names the rule)
      ├── HandlerError         a provider handler failed (names the rule)
      ├── WorldError           the per-sandbox state store failed
@@ -40,6 +41,14 @@ class RuleError(GuardError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = sorted(problems, key=lambda p: (p.path, p.line, p.column))
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class OptionsError(GuardError):
+    """Run options failed to load. ``problems`` names the source of each bad value."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
 
 
 class TemplateError(GuardError):

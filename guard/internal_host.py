@@ -1,7 +1,8 @@
 """``guard.internal``: guard answers agents about their own sandbox, live.
 
-A reserved host name, answered by the addon before any rule and never forwarded
-(over http and https alike). Each caller sees only its own sandbox:
+A reserved host name, answered by guard before any rule and never forwarded
+(:mod:`guard.proxy.addons.internal`; over http and https alike). Each caller
+sees only its own sandbox:
 
 - ``GET /events?since=ID&limit=N``: its recent audit events, redacted exactly like
   the log, from the sandbox's event history in the world store (the last
@@ -17,7 +18,7 @@ A reserved host name, answered by the addon before any rule and never forwarded
 - ``GET /outbox``: the world collection ``outbox`` (what it "sent");
 - ``GET /world``: its world snapshot.
 
-No mitmproxy here: the addon passes a :class:`~guard.request.Request` in and
+No mitmproxy here: the pipeline passes a :class:`~guard.request.Request` in and
 sends the :class:`~guard.request.Response` back.
 """
 

@@ -3,12 +3,12 @@
 A poll task (no extra dependency) compares each watched file's (mtime, size)
 every ``interval`` seconds; SIGHUP asks for a reload at once. A reload builds a
 complete new :class:`~guard.engine.Engine` off the event loop, then swaps
-``addon.engine`` in one assignment: a request already in flight keeps the engine
-it read, the next one gets the new rules, and no request ever sees half a rule
-set. A reload that fails validation changes nothing: the last good rules keep
-answering, and the problems are logged (every ``path:line:column``) and audited
-(rule ``guard.reload``, action ``reload-failed``). A good reload is audited as
-action ``reload``.
+``ctx.engine`` (the pipeline's :class:`~guard.pipeline.Context`) in one assignment:
+a request already in flight keeps the engine it read, the next one gets the new
+rules, and no request ever sees half a rule set. A reload that fails validation
+changes nothing: the last good rules keep answering, and the problems are logged
+(every ``path:line:column``) and audited (rule ``guard.reload``, action
+``reload-failed``). A good reload is audited as action ``reload``.
 
 Watched: the rule files (of a directory: the rule files in it now, so a new or
 removed file counts), the built-in packs, every file under the templates
@@ -34,7 +34,8 @@ from guard.rules import load_rules
 from guard.rules.loader import rule_files
 
 if TYPE_CHECKING:
-    from guard.addon import GuardAddon
+    from guard.audit.writer import AuditWriter
+    from guard.pipeline import Context
 
 log = logging.getLogger("guard")
 
@@ -45,18 +46,21 @@ Stamp = dict[str, tuple[int, int] | None]
 
 
 class Reloader:
-    """Reloads ``addon.engine`` from ``paths`` (plus the built-in packs when ``builtin``)."""
+    """Reloads ``ctx.engine`` from ``paths`` (plus the built-in packs when ``builtin``),
+    auditing every reload in ``audit``."""
 
-    def __init__(self, addon: GuardAddon, paths: Sequence[str | Path], *, builtin: bool = True,
+    def __init__(self, ctx: Context, audit: AuditWriter, paths: Sequence[str | Path], *,
+                 builtin: bool = True,
                  interval: float = 1.0) -> None:
-        self.addon = addon
+        self.ctx = ctx
+        self.audit = audit
         self.paths = [Path(p) for p in paths]
         self.builtin = builtin
         self.interval = interval
         self.reloads = 0  # successful reloads
         self.failures = 0  # refused reloads
         self.problems: list[Problem] = []  # of the last refused reload
-        self._templates: set[str] = set(addon.engine.ruleset.templates)
+        self._templates: set[str] = set(ctx.engine.ruleset.templates)
         self._lock: asyncio.Lock | None = None
         self._task: asyncio.Task[None] | None = None
         self._stamp: Stamp = self.stamp()
@@ -120,7 +124,7 @@ class Reloader:
             self._lock = asyncio.Lock()
         async with self._lock:
             stamp = await asyncio.to_thread(self.stamp)
-            old = self.addon.engine
+            old = self.ctx.engine
             try:
                 engine = await asyncio.to_thread(self._build)
             except RuleError as e:
@@ -129,7 +133,7 @@ class Reloader:
                 log.exception("guard: reload crashed")
                 problems = [Problem("<reload>", 1, 1, f"{type(e).__name__}: {e}")]
             else:
-                self.addon.engine = engine  # the one switch: whole old set, or whole new set
+                self.ctx.engine = engine  # the one switch: whole old set, or whole new set
                 self._settle(stamp)
                 self.reloads += 1
                 self.problems = []
@@ -170,7 +174,7 @@ class Reloader:
 
     def _audit(self, action: str, reason: str, **extra: Any) -> None:
         try:
-            self.addon.audit.write(system_event(RELOAD_RULE_ID, action, reason, **extra))
+            self.audit.write(system_event(RELOAD_RULE_ID, action, reason, **extra))
         except AuditError as e:
             log.error("guard: %s", e)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from guard.proxy import RunConfig
-from guard.testing import RunningGuard
+from guard.options import Options
+from guard.proxy.embedded import RunningGuard
 from tests.redis_server import RedisServer
 from tests.sandboxes import KEY_FILE
 from tests.upstream import Upstream
@@ -74,7 +74,7 @@ def guard_proxy(confdir: Path, tmp_path: Path,
         elif request.config.getoption("--store") == "redis":
             # each guard its own worlds, as with the in-process store
             options.setdefault("store", request.getfixturevalue("redis_server").prefixed())
-        cfg = RunConfig(rules=[str(r) for r in rules], listen_port=0, confdir=confdir,
+        cfg = Options(rules=[str(r) for r in rules], listen_port=0, confdir=confdir,
                         quiet=True, **options)  # type: ignore[arg-type]
         g = RunningGuard(cfg).__enter__()
         running.append(g)

@@ -35,30 +35,30 @@ def fake_dns(table: dict[str, list[str]]):
 
 def test_an_allowed_name_is_sent_to_the_address_guard_resolves(guard_proxy, upstream, tmp_path):
     g = guard_proxy(allow_rules(tmp_path))
-    g.addon.resolve = fake_dns({"docs.test": ["127.0.0.1"]})
+    g.egress.resolve = fake_dns({"docs.test": ["127.0.0.1"]})
     r = session(g).get(f"http://docs.test:{upstream.port}/page")
     assert r.status_code == 200 and r.json() == {"upstream": True, "path": "/page"}
     assert r.headers["X-Guard-Rule"] == "docs.allowed"
-    assert g.addon.upstream_attempts == [("127.0.0.1", upstream.port, True)]
+    assert g.upstream_attempts == [("127.0.0.1", upstream.port, True)]
 
 
 def test_an_allowed_name_resolving_to_a_private_address_is_refused(guard_proxy, upstream,
                                                                    tmp_path):
     g = guard_proxy(allow_rules(tmp_path))
-    g.addon.resolve = fake_dns({"internal.test": ["10.20.30.40", "127.0.0.1"]})
+    g.egress.resolve = fake_dns({"internal.test": ["10.20.30.40", "127.0.0.1"]})
     r = session(g).get(f"http://internal.test:{upstream.port}/")
     assert r.status_code == 403
     error = r.json()["error"]
     assert error["rule"] == "guard.egress-refused"
     assert "rule internal.allowed allows it" in error["reason"]
     assert "10.20.30.40 (private)" in error["reason"] and "127.0.0.1 (loopback)" in error["reason"]
-    assert g.addon.upstream_attempts == [] and upstream.connections == 0
+    assert g.upstream_attempts == [] and upstream.connections == 0
 
 
 def test_metadata_addresses_and_names_are_refused_even_when_a_rule_allows_them(guard_proxy,
                                                                                tmp_path):
     g = guard_proxy(allow_rules(tmp_path))
-    g.addon.resolve = fake_dns({"169.254.169.254": ["169.254.169.254"],
+    g.egress.resolve = fake_dns({"169.254.169.254": ["169.254.169.254"],
                                 "metadata.google.internal": ["93.184.215.14"]})
     s = session(g)
     by_ip = s.get("http://169.254.169.254/latest/meta-data/")
@@ -66,7 +66,7 @@ def test_metadata_addresses_and_names_are_refused_even_when_a_rule_allows_them(g
     assert by_ip.status_code == by_name.status_code == 403
     assert "169.254.169.254 (cloud metadata)" in by_ip.json()["error"]["reason"]
     assert "cloud metadata name" in by_name.json()["error"]["reason"]
-    assert g.addon.upstream_attempts == []
+    assert g.upstream_attempts == []
 
 
 def test_a_resolver_that_breaks_blocks_the_request(guard_proxy, upstream, tmp_path):
@@ -75,11 +75,11 @@ def test_a_resolver_that_breaks_blocks_the_request(guard_proxy, upstream, tmp_pa
     async def broken(name: str, port: int) -> list[str]:
         raise RuntimeError("resolver exploded")
 
-    g.addon.resolve = broken
+    g.egress.resolve = broken
     r = session(g).get(f"http://docs.test:{upstream.port}/")
     assert r.status_code == 500 and r.json()["error"]["rule"] == "docs.allowed"
     assert "resolver exploded" in r.json()["error"]["message"]
-    assert upstream.connections == 0 and g.addon.upstream_attempts == []
+    assert upstream.connections == 0 and g.upstream_attempts == []
 
 
 def test_the_real_resolver_is_used_by_default(guard_proxy, upstream, tmp_path):
@@ -131,7 +131,7 @@ def test_server_sent_events_of_an_allowed_host_are_streamed(guard_proxy, tmp_pat
     sse = EventStream()
     try:
         g = guard_proxy(allow_rules(tmp_path))
-        g.addon.resolve = fake_dns({"docs.test": ["127.0.0.1"]})
+        g.egress.resolve = fake_dns({"docs.test": ["127.0.0.1"]})
         with session(g).get(f"http://docs.test:{sse.port}/events", stream=True,
                             timeout=60) as r:
             lines = r.iter_lines(chunk_size=1)  # hand over every byte at once

@@ -54,7 +54,7 @@ def test_an_unknown_host_gets_403_naming_the_default_rule(guard_proxy):
     assert r.headers["X-Guard-Rule"] == DEFAULT_RULE_ID
     assert r.headers["X-Guard-Action"] == "block"
     assert r.json()["error"]["rule"] == DEFAULT_RULE_ID
-    assert g.addon.upstream_attempts == []
+    assert g.upstream_attempts == []
 
 
 def test_allow_reaches_the_upstream_and_nothing_else_does(guard_proxy, upstream, tmp_path):
@@ -103,7 +103,7 @@ def test_raw_tcp_through_connect_is_refused(guard_proxy, upstream, tmp_path):
         except (ConnectionResetError, TimeoutError):
             pass
     assert upstream.connections == 0
-    assert all(not permitted for *_, permitted in g.addon.upstream_attempts)
+    assert all(not permitted for *_, permitted in g.upstream_attempts)
 
 
 def test_every_flow_is_audited_with_credentials_redacted(guard_proxy, tmp_path):
@@ -138,10 +138,10 @@ def test_a_request_guard_cannot_even_read_is_blocked_and_audited(guard_proxy, tm
     def broken(flow):
         raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "unreadable request")
 
-    monkeypatch.setattr(g.addon, "_to_request", broken)
+    monkeypatch.setattr(g.identity, "to_request", broken)
     r = session(g).get("https://api.stripe.com/v1/customers")
     assert r.status_code == 500 and r.json()["error"]["rule"] == "guard.internal-error"
-    assert g.addon.upstream_attempts == []
+    assert g.upstream_attempts == []
     g.stop()
     (event,) = [json.loads(line) for line in audit.read_text().splitlines()]
     assert (event["action"], event["host"], event["status"]) == ("error", "api.stripe.com", 500)

@@ -1,10 +1,10 @@
 """Run rule test cases: each group against one fresh world, with a fixed seed.
 
-A case's request goes through the same pure pieces the proxy uses: the
-:class:`Engine` decides, the :class:`Simulator` answers simulate decisions, and
-block and error answers come from :mod:`guard.blocked`; so a case sees the status,
-headers and body an agent would get. Nothing is sent anywhere, and after-response
-effects (such as webhook deliveries) are not run.
+A case's request goes through the pipeline the proxy uses (:func:`guard.pipeline.handle`):
+the :class:`Engine` decides, the :class:`Simulator` answers simulate decisions, block and
+error answers are the proxy's; so a case sees the status, headers and body an agent would
+get. Nothing is sent anywhere, and after-response effects (such as webhook deliveries) are
+not run.
 """
 
 from __future__ import annotations
@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+from guard import pipeline
 from guard.authoring.cases import CaseGroup, LocatedCase, Suite
 from guard.authoring.expect import Seen, mismatches
-from guard.blocked import block_response, error_response
 from guard.decision import NearMiss
 from guard.engine import Engine
-from guard.errors import GuardError
 from guard.request import Request
 from guard.rules.matchers import norm
 from guard.rules.model import CaseRequest
@@ -67,33 +66,22 @@ def run_suite(suite: Suite, *, seed: int = TEST_SEED) -> list[CaseResult]:
     return results
 
 
-def run_case(engine: Engine, simulator: Simulator, spec: CaseRequest) -> Outcome:
-    """Decide and answer one request as the proxy would (failing closed on errors)."""
-    req = build_request(spec)
-    explanation = engine.explain(req)
-    decision = explanation.decision
+def run_case(engine: Engine, simulator: Simulator, spec: CaseRequest, *,
+             sandbox: str = TEST_SANDBOX) -> Outcome:
+    """Decide and answer one request as the proxy would: through :func:`guard.pipeline.handle`
+    (failing closed on errors), with what ``guard explain`` would say."""
+    req = build_request(spec, sandbox=sandbox)
+    out = pipeline.handle(req, pipeline.Context(engine, simulator), explain=True)
+    decision, response = out.decision, out.response
     source = str(decision.rule.source) if decision.rule is not None else None
-    error = None
-    if decision.action == "simulate":
-        try:
-            response = simulator.respond(decision, req).response
-            seen = Seen("simulate", decision.rule_id, response.status, response.headers,
-                        response.body)
-        except Exception as e:  # the proxy answers 500 naming the rule; so does the case
-            rule_id = getattr(e, "rule_id", None) or decision.rule_id
-            error = str(e) if isinstance(e, GuardError) else f"{type(e).__name__}: {e}"
-            response = error_response(500, rule_id, error)
-            seen = Seen("error", rule_id, 500, response.headers, response.body)
-    elif decision.action == "block":
-        response = block_response(decision)
-        seen = Seen("block", decision.rule_id, response.status, response.headers, response.body)
-    else:
-        seen = Seen(decision.action, decision.rule_id, None, [], b"")
-    return Outcome(req, seen, decision.reason, source, explanation.near_misses, error)
+    seen = Seen(decision.action, decision.rule_id, response.status if response else None,
+                response.headers if response else [], response.body if response else b"")
+    reason = decision.rule.reason if out.error and decision.rule is not None else decision.reason
+    return Outcome(req, seen, reason, source, out.near_misses, out.error)
 
 
-def build_request(spec: CaseRequest) -> Request:
-    """The :class:`Request` a case describes, in sandbox ``guard-test``.
+def build_request(spec: CaseRequest, *, sandbox: str = TEST_SANDBOX) -> Request:
+    """The :class:`Request` a case describes, in sandbox ``guard-test`` unless told.
 
     >>> from guard.rules.model import CaseRequest
     >>> r = build_request(CaseRequest.model_validate(
@@ -117,7 +105,7 @@ def build_request(spec: CaseRequest) -> Request:
     if content_type and "content-type" not in given:
         headers.append(("Content-Type", content_type))
     return Request.build(spec.method, spec.url, headers=headers, body=body,
-                         client="127.0.0.1", sandbox=TEST_SANDBOX)
+                         client="127.0.0.1", sandbox=sandbox)
 
 
 def flatten_form(data: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:

@@ -211,7 +211,7 @@ def run_export(args: argparse.Namespace) -> int:
         args.har.write_text(json.dumps(har(found), indent=1, ensure_ascii=False))
         print(f"wrote {args.har} (HAR 1.2, {len(found)} entries)")
     if args.mitm:
-        from guard.audit.mitmexport import write_flows
+        from guard.proxy.flowfile import write_flows
 
         print(f"wrote {args.mitm} ({write_flows(found, args.mitm)} mitmproxy flows)")
     if args.html:

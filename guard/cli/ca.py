@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from guard import ca as trust
+from guard import options
 from guard.errors import NetError
 
 
@@ -16,8 +17,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("ca", help="guard's CA certificate and client trust",
                        description="Show guard's CA and make clients trust it. The CA is "
                        "created in the confdir if it does not exist yet.")
-    p.add_argument("--confdir", type=Path, default=Path("~/.guard").expanduser(),
-                   help="where the CA lives (default: ~/.guard, as for guard run)")
+    options.add_flags(p, only=("confdir",))  # the same --confdir, GUARD_CONFDIR and file
     ca = p.add_subparsers(dest="ca_command", metavar="SUBCOMMAND", required=True)
     ca.add_parser("path", help="print the CA certificate's path").set_defaults(func=path)
     env = ca.add_parser("env", help="print shell export lines for common clients",
@@ -46,9 +46,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _ca(args: argparse.Namespace) -> Path:
-    from guard.proxy import ensure_ca
+    from guard.proxy.certs import ensure_ca
 
-    return ensure_ca(args.confdir.expanduser())
+    return ensure_ca(options.from_args(args).confdir)
 
 
 def path(args: argparse.Namespace) -> int:

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 
+from guard import options
 from guard.errors import RuleError
 from guard.rules import RuleSet, load_rules
 
 
 def add_rules_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--rules", "-r", action="append", default=[], metavar="PATH",
-                   help="a rule file or directory (repeatable); added to the built-in packs")
-    p.add_argument("--no-builtin", dest="builtin", action="store_false",
-                   help="do not load the built-in rule packs")
+    """``--rules`` and ``--builtin/--no-builtin``, as :class:`~guard.options.Options` declares
+    them (for the commands that load rules but take no other run option)."""
+    options.add_flags(p, only=("rules", "builtin"), config=False, sources=False)
+    fields = options.Options.model_fields
+    p.set_defaults(**{k: fields[k].get_default(call_default_factory=True)
+                      for k in ("rules", "builtin")})
 
 
 def load_or_report(paths: list[str], builtin: bool) -> RuleSet | None:
@@ -26,15 +28,3 @@ def load_or_report(paths: list[str], builtin: bool) -> RuleSet | None:
             print(problem, file=sys.stderr)
         print(f"guard: {len(e.problems)} problem(s) in rule files", file=sys.stderr)
         return None
-
-
-_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1000, "kib": 1024, "m": 1024**2, "mb": 1000**2,
-          "mib": 1024**2, "g": 1024**3, "gb": 1000**3, "gib": 1024**3}
-
-
-def size(text: str) -> int:
-    """A byte size for argparse: ``65536``, ``64KiB``, ``100MB``, ``1g``."""
-    m = re.fullmatch(r"\s*(\d+)\s*([a-zA-Z]*)\s*", text)
-    if not m or m.group(2).lower() not in _UNITS:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 65536, 64KiB or 100MB)")
-    return int(m.group(1)) * _UNITS[m.group(2).lower()]

@@ -23,22 +23,22 @@ import sys
 import tempfile
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from guard import ca as trust
+from guard import options
 from guard.cli.run import add_run_options, config_from
-from guard.errors import AuditError, NetError, RuleError
+from guard.errors import AuditError, NetError, OptionsError, RuleError
 from guard.net import jail, sandbox
-
-if TYPE_CHECKING:
-    from guard.proxy import RunConfig
+from guard.options import Options
 
 PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "ftp_proxy")
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# guard run options the jail decides itself (guard listens on the jail's veth, transparent)
+SET_BY_JAIL = ("mode", "listen_host", "listen_port", "dns_listen", "dns_answer")
 # guard run options that name guard's own files: the jail hides them (and the audit log's
 # rotated siblings). Every option that holds a path is listed here or in PUBLIC_PATHS.
-PRIVATE_PATHS = ("confdir", "rules", "audit", "audit_key", "state", "world", "sandbox_key",
-                 "admin_token_file")
+PRIVATE_PATHS = ("confdir", "rules", "audit", "audit_key", "state", "world", "sandbox_key")
 PUBLIC_PATHS = ("upstream_ca",)  # CA certificates only; may be the system bundle itself
 
 
@@ -128,9 +128,15 @@ def run_jail(args: argparse.Namespace) -> int:
         print("guard jail: no command given (guard jail [options] -- COMMAND ARGS...)",
               file=sys.stderr)
         return 2
-    if args.mode or args.listen_port != 8080 or args.listen_host != "127.0.0.1":
-        print("guard jail: --mode, --listen-host and --listen-port are set by the jail",
-              file=sys.stderr)
+    given = [options.flag_name(name) for name in SET_BY_JAIL if name in vars(args)]
+    if given:
+        print(f"guard jail: {', '.join(given)}: set by the jail", file=sys.stderr)
+        return 2
+    try:
+        cfg = config_from(args)
+    except OptionsError as e:
+        for problem in e.problems:
+            print(f"guard jail: {problem}", file=sys.stderr)
         return 2
     if os.geteuid() != 0:
         print("guard jail needs root: it creates a network namespace, a veth pair and "
@@ -159,7 +165,7 @@ def run_jail(args: argparse.Namespace) -> int:
         jail.clean_stale()
         net = jail.plan(os.getpid(), args.jail_net, jail.used_networks())
         jail.create(net)
-        return _serve(args, command, net, child, workdir, umask)
+        return _serve(args, cfg, command, net, child, workdir, umask)
     except _Stop as e:
         return 128 + e.signum
     except (NetError, RuleError, AuditError) as e:
@@ -177,7 +183,7 @@ def run_jail(args: argparse.Namespace) -> int:
             print(f"guard jail: could not remove: {problem}", file=sys.stderr)
 
 
-def private_paths(cfg: RunConfig) -> list[Path]:
+def private_paths(cfg: Options) -> list[Path]:
     """guard's own files and directories named by ``cfg``, which the jail hides.
 
     The audit log's siblings (``PATH.1`` of rotation, ...) that exist now are included;
@@ -196,13 +202,13 @@ def private_paths(cfg: RunConfig) -> list[Path]:
     return paths
 
 
-def _serve(args: argparse.Namespace, command: list[str], net: jail.JailNet, child: _Child,
-           workdir: Path, umask: int) -> int:
-    from guard.testing import RunningGuard
+def _serve(args: argparse.Namespace, cfg: Options, command: list[str], net: jail.JailNet,
+           child: _Child, workdir: Path, umask: int) -> int:
+    from guard.proxy.embedded import RunningGuard
 
-    cfg = config_from(args)
-    cfg.mode, cfg.listen_host, cfg.listen_port = ["transparent"], net.host_ip, 0
-    cfg.dns_listen, cfg.dns_answer = (net.host_ip, 0), net.host_ip
+    cfg = cfg.model_copy(update={
+        "mode": ["transparent"], "listen_host": net.host_ip, "listen_port": 0,
+        "dns_listen": (net.host_ip, 0), "dns_answer": net.host_ip})
     user: sandbox.JailUser = args.jail_user
     with RunningGuard(cfg) as guard:
         assert guard.master is not None and guard.master.dns_addr is not None

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from guard.net import iptables
+from guard.options import Options
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,8 +22,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "with `guard run --mode transparent --listen-host 0.0.0.0 --listen-port PORT`.")
     r.add_argument("--interface", "-i", required=True, metavar="IF",
                    help="the interface the sandbox's traffic arrives on")
-    r.add_argument("--port", "-p", type=int, default=8080,
-                   help="guard's transparent listener port (default: 8080)")
+    port = Options.model_fields["listen_port"].default
+    r.add_argument("--port", "-p", type=int, default=port,
+                   help=f"guard's transparent listener port (default: {port}, guard run's)")
     r.add_argument("--dns-port", type=int, default=None, metavar="PORT",
                    help="also redirect the sandbox's DNS (UDP 53) to guard's DNS stub on PORT "
                    "(guard run --dns-listen 0.0.0.0:PORT --dns-answer GATEWAY_IP)")

@@ -21,6 +21,7 @@ from guard.cli.common import add_rules_options, load_or_report
 from guard.engine import Engine
 from guard.errors import SandboxError
 from guard.forensics.replay import replay
+from guard.options import Options
 from guard.sandbox import tokens
 
 
@@ -35,8 +36,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s = p.add_argument_group("re-sending")
     s.add_argument("--send", metavar="PROXY_URL",
                    help="send the requests through the guard at PROXY_URL instead")
-    s.add_argument("--cacert", type=Path, default=Path("~/.guard/mitmproxy-ca-cert.pem"),
-                   help="guard's CA for https (default ~/.guard/mitmproxy-ca-cert.pem)")
+    ca = Options().ca
+    s.add_argument("--cacert", type=Path, default=ca, help=f"guard's CA for https (default {ca})")
     s.add_argument("-H", "--header", action="append", default=[], metavar="'Name: value'",
                    help="replace a header in every request, e.g. a usable test key "
                    "(logged credentials are redacted)")

@@ -4,5 +4,5 @@
 rules) and ``send`` (re-send them through a guard), and the exports ``har`` and
 ``report`` (a self-contained HTML page). The runtime half (writing, redaction,
 signing, reading, verify) stays in :mod:`guard.audit`; the mitmproxy flow-file
-export is ``guard.audit.mitmexport`` (moving to the proxy package).
+export is :mod:`guard.proxy.flowfile` (it needs mitmproxy's own flow classes).
 """

@@ -22,69 +22,68 @@ import ssl
 import struct
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from guard import outbox
+from guard import outbox, pipeline
 from guard.audit.event import FlowRecord
+from guard.decision import Action
+from guard.errors import GuardError
 from guard.mail import address_of, parse_mime
-from guard.request import Request
-from guard.sandbox import Registry, identify
+from guard.options import Options
+from guard.request import Request, Response
+from guard.sandbox import identify
 from guard.smtp.session import Envelope, Session
 from guard.smtp.tls import CertIssuer
-from guard.world.store import Change, WorldStore
+from guard.world.store import Change
 
 log = logging.getLogger("guard")
 
 RULE_ID = "guard.smtp.sink"
+REASON = "SMTP sink: kept in the outbox, never relayed"
 SO_ORIGINAL_DST = 80  # linux/netfilter_ipv4.h: where a REDIRECTed connection was going
 
 
-@dataclass(frozen=True)
-class SinkConfig:
-    host: str
-    port: int | None = None  # plain SMTP with STARTTLS
-    tls_port: int | None = None  # implicit TLS
-    confdir: Path = Path("~/.guard").expanduser()
-    sandbox_from: str = "client"  # proxy-user: AUTH SANDBOX TOKEN proves the sandbox
+class SinkError(GuardError):
+    """A message was not kept (the session answers with a temporary error)."""
 
 
 WriteEvent = Callable[[FlowRecord], object]
-"""Writes one audit event (the addon's ``write_event``); raises when it cannot."""
+"""Writes one audit event (the audit recorder's ``write_event``); raises when it cannot."""
 
 
 class SmtpSink:
-    def __init__(self, cfg: SinkConfig, worlds: WorldStore, write_event: WriteEvent,
-                 registry: Registry | None = None,
-                 redact: Callable[[Any], Any] | None = None) -> None:
-        self.cfg, self.worlds, self.write_event = cfg, worlds, write_event
-        self.registry = registry if registry is not None else Registry()
-        self.redact = redact  # the outbox is redacted like the audit log
+    def __init__(self, cfg: Options, ctx: pipeline.Context, write_event: WriteEvent) -> None:
+        self.cfg, self.ctx, self.write_event = cfg, ctx, write_event
+        self.worlds = ctx.simulator.worlds
+        self.registry = ctx.registry
+        # the outbox is redacted like the audit log
+        self.redact: Callable[[Any], Any] | None = ctx.simulator.options.get(
+            outbox.REDACT_OPTION)
         self.hostname = socket.gethostname() or "guard"
         self._servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> SmtpSink:
         """Listen; raises ``OSError`` (port taken) or the CA's read error."""
-        issuer = CertIssuer(self.cfg.confdir, [self.cfg.host, self.hostname])
-        if self.cfg.port is not None:
+        host = self.cfg.listen_host
+        issuer = CertIssuer(self.cfg.confdir, [host, self.hostname])
+        if self.cfg.smtp_port is not None:
             self._servers.append(await asyncio.start_server(
-                lambda r, w: self._serve(r, w, issuer, implicit=False), self.cfg.host,
-                self.cfg.port, limit=1024 * 1024))
-        if self.cfg.tls_port is not None:
+                lambda r, w: self._serve(r, w, issuer, implicit=False), host,
+                self.cfg.smtp_port, limit=1024 * 1024))
+        if self.cfg.smtps_port is not None:
             self._servers.append(await asyncio.start_server(
-                lambda r, w: self._serve(r, w, issuer, implicit=True), self.cfg.host,
-                self.cfg.tls_port, ssl=issuer.default, limit=1024 * 1024))
+                lambda r, w: self._serve(r, w, issuer, implicit=True), host,
+                self.cfg.smtps_port, ssl=issuer.default, limit=1024 * 1024))
         return self
 
     @property
     def port(self) -> int | None:
-        return self._bound(self.cfg.port, 0)
+        return self._bound(self.cfg.smtp_port, 0)
 
     @property
     def tls_port(self) -> int | None:
-        return self._bound(self.cfg.tls_port, 1 if self.cfg.port is not None else 0)
+        return self._bound(self.cfg.smtps_port, 1 if self.cfg.smtp_port is not None else 0)
 
     def _bound(self, wanted: int | None, index: int) -> int | None:
         if wanted is None or index >= len(self._servers):
@@ -129,25 +128,28 @@ class SmtpSink:
         return found.sandbox
 
     async def deliver(self, env: Envelope, destination: tuple[str, int]) -> str:
-        """Keep one message: the outbox record, then its audit event."""
+        """Keep one message through the pipeline (as one of guard's own services): the
+        outbox record, then its audit event. Raises when it was not kept."""
         started, t0 = time.time(), time.perf_counter()
-        try:
-            return self._keep(env, destination, started, t0)
-        except Exception:
-            log.exception("guard: SMTP message from %s not kept", env.client)
-            raise
-
-    def _keep(self, env: Envelope, destination: tuple[str, int], started: float,
-              t0: float) -> str:
-        if env.sandbox is not None:
-            sandbox = env.sandbox
-        else:
+        host = env.server_name or destination[0]
+        sandbox = env.sandbox  # proven by AUTH; else the address (or the sandbox bound to it)
+        if sandbox is None:
             sandbox = identify("client", self.registry, client=env.client).sandbox or "default"
-        world = self.worlds.world(sandbox)
+        request = Request("SMTP", "smtp", host, destination[1], "/", client=env.client,
+                          sandbox=sandbox, sni=env.server_name)
+        service = pipeline.Service(RULE_ID, REASON,
+                                   lambda req: self._keep(req, env, started, t0))
+        outcome = pipeline.handle(request, self.ctx, service=service)
+        if outcome.error is not None or outcome.response is None:
+            log.error("guard: SMTP message from %s not kept: %s", env.client, outcome.error)
+            raise SinkError(outcome.error or "not kept")
+        return outcome.response.body.decode()
+
+    def _keep(self, request: Request, env: Envelope, started: float, t0: float) -> Response:
+        world = self.worlds.world(request.sandbox)
         mime = parse_mime(env.data)
         visible = {address_of(a).lower() for a in [*mime.to, *mime.cc]}
         hidden = [a for a in env.rcpt_to if a.lower() not in visible]
-        host = env.server_name or destination[0]
 
         def keep(changes: list[Change]) -> tuple[dict[str, Any], list[Change]]:
             world.clock.tick()  # a kept message is a simulated request: the clock moves
@@ -157,20 +159,17 @@ class SmtpSink:
                 html=mime.html, attachments=mime.attachments, provider_id=mime.message_id,
                 extra={"envelope_from": env.mail_from, "envelope_to": list(env.rcpt_to),
                        "helo": env.helo, "tls": env.tls, "authenticated": env.authenticated,
-                       "server": f"{host}:{destination[1]}", "size": len(env.data)}),
+                       "server": f"{request.host}:{request.port}", "size": len(env.data)}),
                 rule_id=RULE_ID, redact=self.redact), changes
 
         # The audit event is written once the change is in: a transaction can be run
         # again when another replica wrote first, an audit event must not be.
         rec, changes = world.atomically(keep)
-        request = Request("SMTP", "smtp", host, destination[1], "/", client=env.client,
-                          sandbox=sandbox, sni=env.server_name)
         self.write_event(FlowRecord(
-            request, RULE_ID, "simulate", "SMTP sink: kept in the outbox, never relayed",
-            status=250, started=started, duration_ms=(time.perf_counter() - t0) * 1000,
-            changes=list(changes)))
+            request, RULE_ID, Action.SIMULATE, REASON, status=250, started=started,
+            duration_ms=(time.perf_counter() - t0) * 1000, changes=list(changes)))
         self.worlds.flush(world)
-        return str(rec["id"])
+        return Response(250, [], str(rec["id"]).encode())
 
 
 def original_destination(writer: asyncio.StreamWriter) -> tuple[str, int]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import requests
 
-from guard.testing import RunningGuard
+from guard.proxy.embedded import RunningGuard
 from tests.sandboxes import token
 from tests.upstream import Upstream
 

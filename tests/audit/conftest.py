@@ -11,9 +11,10 @@ import pytest
 import requests
 from audit_helpers import RULES, EchoUpstream, agent_session, session
 
-from guard.proxy import RunConfig
-from guard.testing import RunningGuard
+from guard.options import Options
+from guard.proxy.embedded import RunningGuard
 from tests.sandboxes import KEY_FILE
+from tests.stores import session_store as STORE
 
 
 @pytest.fixture
@@ -26,7 +27,7 @@ def recorded_log(tmp_path_factory: pytest.TempPathFactory, confdir: Path) -> Pat
     """A log of :func:`agent_session` through a real guard (copy it before changing it)."""
     d = tmp_path_factory.mktemp("recorded")
     up = EchoUpstream()
-    cfg = RunConfig(rules=[str(RULES)], listen_port=0, confdir=confdir, quiet=True,
+    cfg = Options(rules=[str(RULES)], listen_port=0, confdir=confdir, quiet=True, store=STORE(),
                     audit=d / "audit.jsonl", sandbox_from="header", seed=7,
                     sandbox_key=KEY_FILE)
     try:

@@ -13,7 +13,9 @@ import pytest
 from audit_helpers import RULES, session
 
 from guard.errors import AuditError
-from guard.proxy import RunConfig, build
+from guard.options import Options
+from guard.proxy.master import build
+from tests.stores import session_store as STORE
 
 
 def test_a_full_disk_turns_every_answer_into_503_naming_the_log(guard_proxy, echo_upstream):
@@ -34,7 +36,7 @@ def test_a_full_disk_turns_every_answer_into_503_naming_the_log(guard_proxy, ech
 def test_a_log_that_cannot_be_opened_stops_start_up(tmp_path, confdir):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    cfg = RunConfig(audit=blocker / "audit.jsonl", confdir=confdir, listen_port=0)
+    cfg = Options(audit=blocker / "audit.jsonl", confdir=confdir, listen_port=0, store=STORE())
     with pytest.raises(AuditError, match="cannot open audit log"):
         build(cfg)
     run = subprocess.run([sys.executable, "-m", "guard", "run", "--audit",
@@ -84,4 +86,4 @@ def test_a_damaged_line_that_is_not_a_torn_write_still_stops_start_up(log_copy, 
     # leaves behind, so guard will not write after it.
     log_copy.write_text(log_copy.read_text() + '{"v": 1, "seq": 8, "kind": "fl\n')
     with pytest.raises(AuditError, match="ends with a damaged line"):
-        build(RunConfig(audit=log_copy, confdir=confdir, listen_port=0))
+        build(Options(audit=log_copy, confdir=confdir, listen_port=0, store=STORE()))

@@ -52,7 +52,7 @@ def test_writes_resume_by_themselves_when_space_returns(guard_proxy, small_disk,
     filler.write_bytes(b"\0" * (200 * 1024))
     log = small_disk / "audit.jsonl"
     g = guard_proxy(RULES, audit=log)
-    g.addon.audit.retry_seconds = 0.0  # retry on every request, not once a second
+    g.guard.audit.retry_seconds = 0.0  # retry on every request, not once a second
     s = session(g)
     answers = []
     for i in range(400):

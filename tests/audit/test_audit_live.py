@@ -34,7 +34,7 @@ def test_each_sandbox_sees_only_its_own_events(two_agents, scheme):
         ("mail.test", "simulate"), ("evil.test", "block")]
     assert [e["host"] for e in events_b["events"]] == ["mail.test"]
     assert {e["sandbox"] for e in events_a["events"]} == {"agent-a"}
-    assert g.addon.upstream_attempts == []
+    assert g.upstream_attempts == []
 
 
 def test_the_outbox_and_world_belong_to_the_caller(two_agents):
@@ -99,7 +99,7 @@ def test_guard_internal_calls_are_audited_and_never_forwarded(two_agents, tmp_pa
     internal = [e for e in events if e["host"] == "guard.internal"]
     assert [(e["rule"], e["status"], e["upstream"]) for e in internal] == [
         (RULE_ID, 405, False), (RULE_ID, 404, False)]
-    assert g.addon.upstream_attempts == []
+    assert g.upstream_attempts == []
 
 
 def parse_sse(text: str) -> list[dict[str, str]]:

@@ -101,12 +101,13 @@ def forbidden() -> dict[str, set[str]]:
 def corpus_log(tmp_path_factory, confdir) -> tuple[Path, int]:
     from audit_helpers import EchoUpstream
 
-    from guard.proxy import RunConfig
-    from guard.testing import RunningGuard
+    from guard.options import Options
+    from guard.proxy.embedded import RunningGuard
+    from tests.stores import session_store as STORE
 
     d = tmp_path_factory.mktemp("secrets")
     up = EchoUpstream()
-    cfg = RunConfig(rules=[str(RULES)], listen_port=0, confdir=confdir, quiet=True,
+    cfg = Options(rules=[str(RULES)], listen_port=0, confdir=confdir, quiet=True, store=STORE(),
                     audit=d / "audit.jsonl")
     try:
         with RunningGuard(cfg) as g:

@@ -13,9 +13,10 @@ from audit_helpers import RULES, EchoUpstream, agent_session
 from guard.audit.signing import keygen
 from guard.audit.writer import event_hash
 from guard.cli import main
-from guard.proxy import RunConfig
-from guard.testing import RunningGuard
+from guard.options import Options
+from guard.proxy.embedded import RunningGuard
 from tests.sandboxes import KEY_FILE
+from tests.stores import session_store as STORE
 
 
 def lines(path: Path) -> list[str]:
@@ -30,7 +31,7 @@ def verify(capsys, *args: str | Path) -> tuple[int, str]:
 def run_guard(tmp_path: Path, confdir: Path, **options) -> Path:
     up = EchoUpstream()
     options.setdefault("audit", tmp_path / "audit.jsonl")
-    cfg = RunConfig(rules=[str(RULES)], listen_port=0, confdir=confdir, quiet=True,
+    cfg = Options(rules=[str(RULES)], listen_port=0, confdir=confdir, quiet=True, store=STORE(),
                     sandbox_from="header", sandbox_key=KEY_FILE, **options)
     try:
         with RunningGuard(cfg) as g:

@@ -7,7 +7,6 @@ test_jail_boundary.py.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 import tempfile
@@ -20,7 +19,7 @@ from guard.cli import jail as jail_cli
 from guard.errors import NetError
 from guard.net import sandbox, seccomp
 from guard.net.sandbox import JailUser, Sandbox, choose_user
-from guard.proxy import RunConfig
+from guard.options import Options
 
 NOBODY = JailUser(65534, 65534, "nobody", "/nonexistent")
 needs_root = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
@@ -164,8 +163,8 @@ def test_a_path_to_expose_must_exist(place):
 
 
 def test_every_run_option_that_holds_a_path_is_either_hidden_or_declared_public():
-    with_paths = {f.name for f in dataclasses.fields(RunConfig)
-                  if "Path" in str(f.type) or f.name in ("rules", "world")}
+    with_paths = {name for name, f in Options.model_fields.items()
+                  if "Path" in str(f.annotation) or name in ("rules", "world")}
     assert with_paths == set(jail_cli.PRIVATE_PATHS) | set(jail_cli.PUBLIC_PATHS)
 
 
@@ -173,7 +172,7 @@ def test_the_audit_logs_siblings_are_hidden_with_it(tmp_path):
     audit = tmp_path / "audit.jsonl"
     for name in ("audit.jsonl", "audit.jsonl.1", "audit.jsonl.torn", "other.txt"):
         (tmp_path / name).write_text("")
-    cfg = RunConfig(rules=[str(tmp_path / "rules")], audit=audit, confdir=tmp_path / "conf",
+    cfg = Options(rules=[str(tmp_path / "rules")], audit=audit, confdir=tmp_path / "conf",
                     state=tmp_path / "state")
     found = {p.name for p in jail_cli.private_paths(cfg)}
     assert {"audit.jsonl", "audit.jsonl.1", "audit.jsonl.torn", "rules", "conf",

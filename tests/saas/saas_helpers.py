@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from guard.testing import RunningGuard
+from guard.proxy.embedded import RunningGuard
 
 
 def outbox_of(g: RunningGuard, sandbox: str = "127.0.0.1") -> list[dict[str, Any]]:
     """The outbox records of one sandbox of a running guard (clients here are 127.0.0.1)."""
-    return g.addon.simulator.worlds.world(sandbox).list("outbox")
+    return g.worlds.world(sandbox).list("outbox")
 
 
 def env_proxy(monkeypatch: pytest.MonkeyPatch, g: RunningGuard) -> None:

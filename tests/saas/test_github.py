@@ -54,7 +54,7 @@ def test_an_issue_is_created_read_listed_and_commented_on(g, gh):
     assert first["extra"]["labels"] == ["bug"] and first["provider_id"] == "1"
     assert records[2]["to"] == ["octo-org/hello-world#1"]
     assert records[2]["text"] == "Reproduced on main."
-    assert g.addon.upstream_attempts == []
+    assert g.upstream_attempts == []
 
 
 def test_a_pull_request_takes_the_next_number_and_shows_up_among_issues(g, gh):
@@ -135,4 +135,4 @@ def test_lists_page_with_link_headers_that_pygithub_follows(g, gh):
     links = r.headers["Link"]
     assert 'page=3>; rel="next"' in links and 'page=1>; rel="first"' in links
     assert 'page=3>; rel="last"' in links and 'page=1>; rel="prev"' in links
-    assert g.addon.upstream_attempts == []
+    assert g.upstream_attempts == []

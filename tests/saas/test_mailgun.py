@@ -42,7 +42,7 @@ def test_a_multipart_message_with_attachments_is_queued_into_the_outbox(g):
     assert rec["provider_id"] == body["id"].strip("<>")
     assert rec["extra"] == {"domain": "mg.example.com", "host": "api.mailgun.net",
                             "tags": ["invoice"]}
-    assert g.addon.upstream_attempts == []
+    assert g.upstream_attempts == []
 
 
 def test_a_url_encoded_test_mode_message_on_the_eu_host_is_flagged(g):

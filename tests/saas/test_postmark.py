@@ -43,7 +43,7 @@ def test_an_email_is_answered_as_postmark_does_and_kept_in_the_outbox(g):
     assert rec["text"] == "Thanks" and rec["html"] == "<b>Thanks</b>"
     assert rec["attachments"] == [{"name": "r.txt", "size": 7, "content_type": "text/plain"}]
     assert rec["extra"] == {"Tag": "receipt", "MessageStream": "outbound"}
-    assert g.addon.upstream_attempts == []
+    assert g.upstream_attempts == []
 
 
 def test_a_batch_answers_every_message_and_only_valid_ones_reach_the_outbox(g):

@@ -45,7 +45,7 @@ def test_an_email_is_sent_retrievable_and_in_the_outbox(g):
     assert rec["html"] == "<p>Hi Jenny</p>"
     assert rec["attachments"] == [{"name": "terms.txt", "size": 6, "content_type": None}]
     assert rec["extra"]["tags"] == [{"name": "category", "value": "welcome"}]
-    assert g.addon.upstream_attempts == []
+    assert g.upstream_attempts == []
 
 
 def test_a_batch_sends_every_email_or_none(g):

@@ -36,7 +36,7 @@ def test_the_sdk_sends_a_mail_that_lands_in_the_outbox_and_nowhere_else(g):
     assert rec["html"] == "<p>Thanks!</p>" and rec["provider_id"] == message_id
     assert rec["attachments"] == [{"name": "invoice.pdf", "size": 16,
                                    "content_type": "application/pdf"}]
-    assert g.addon.upstream_attempts == []
+    assert g.upstream_attempts == []
 
 
 def test_each_personalization_is_its_own_outbox_record_on_the_eu_host(g):

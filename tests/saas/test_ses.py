@@ -45,7 +45,7 @@ def test_sesv2_sends_a_simple_email_into_the_outbox(g):
     assert rec["provider_id"] == out["MessageId"]
     assert rec["extra"] == {"api": "v2", "region": "eu-west-1",
                             "ConfigurationSetName": "transactional"}
-    assert g.addon.upstream_attempts == []
+    assert g.upstream_attempts == []
 
 
 def test_sesv2_sends_a_raw_message_with_an_attachment(g):
@@ -124,7 +124,7 @@ def test_other_ses_actions_are_refused_in_a_way_boto3_can_read(g):
     err = info.value.response["Error"]
     assert err["Code"] == "AccessDenied" and "VerifyEmailIdentity" in err["Message"]
     assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
-    assert g.addon.upstream_attempts == []
+    assert g.upstream_attempts == []
 
 
 def test_an_unsigned_request_is_refused_like_ses_refuses_it(g):

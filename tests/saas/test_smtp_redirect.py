@@ -101,7 +101,7 @@ def test_redirected_smtp_ports_reach_the_sink_and_name_the_original_server(
     assert records["via 587"]["extra"]["server"] == f"{OUTSIDE}:587"
     assert records["via 465"]["extra"]["server"] == f"{NAME}:465"
     assert records["via 465"]["bcc"] == ["to465@example.com"]
-    assert g.addon.upstream_attempts == []
+    assert g.upstream_attempts == []
 
 
 def test_net_rules_print_the_smtp_redirects_and_let_only_the_sink_ports_in(capsys):

@@ -69,7 +69,7 @@ def test_smtplib_submits_with_starttls_and_login_and_the_message_is_kept(g, tmp_
     # credentials are accepted and forgotten: in no log, state or outbox
     for path in [tmp_path / "audit.jsonl", *(tmp_path / "state").glob("*.jsonl")]:
         assert SECRET not in path.read_text()
-    assert g.addon.upstream_attempts == []
+    assert g.upstream_attempts == []
 
 
 def test_auth_login_and_plain_without_tls_are_accepted_too(g):

@@ -45,7 +45,7 @@ def test_the_sdk_sends_an_sms_that_lands_in_the_outbox(g, client):
     assert rec["provider"] == "twilio" and rec["kind"] == "sms"
     assert rec["to"] == ["+14155550100"] and rec["from"] == "+14155550199"
     assert rec["text"] == "Your code is 1234" and rec["provider_id"] == message.sid
-    assert g.addon.upstream_attempts == []
+    assert g.upstream_attempts == []
 
 
 def test_a_sent_message_can_be_fetched_and_listed_newest_first(g, client):

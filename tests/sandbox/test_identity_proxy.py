@@ -18,14 +18,14 @@ import requests
 import stripe
 from botocore.config import Config
 
-from guard.proxy import RunConfig
+from guard.options import Options
+from guard.proxy.embedded import RunningGuard
 from guard.sandbox import tokens
-from guard.testing import RunningGuard
 from tests.sandboxes import KEY_FILE, proxy_url, token
 
 
 def _guard(confdir: Path, tmp: Path, mode: str) -> RunningGuard:
-    cfg = RunConfig(listen_port=0, confdir=confdir, quiet=True, audit=tmp / "audit.jsonl",
+    cfg = Options(listen_port=0, confdir=confdir, quiet=True, audit=tmp / "audit.jsonl",
                     sandbox_from=mode, sandbox_key=KEY_FILE, seed=5)
     return RunningGuard(cfg).__enter__()
 
@@ -100,7 +100,7 @@ def test_the_stripe_sdk_proves_its_sandbox_with_the_documented_proxy_url(by_user
     [e] = [e for e in events(by_user) if e["url"].startswith("https://api.stripe.com")
            and e["sandbox"] == "agent-stripe"]
     assert e["action"] == "simulate" and customer.id.startswith("cus_")
-    world = by_user.addon.simulator.worlds.world("agent-stripe")
+    world = by_user.worlds.world("agent-stripe")
     assert any(world.get(c, customer.id) for c in world.collections())
 
 
@@ -113,7 +113,7 @@ def test_boto3_proves_its_sandbox_with_the_documented_proxy_url(by_user):
                    Destination={"ToAddresses": ["jenny@example.com"]},
                    Content={"Simple": {"Subject": {"Data": "Hi"},
                                        "Body": {"Text": {"Data": "Hello"}}}})
-    outbox = by_user.addon.simulator.worlds.world("agent-aws").list("outbox")
+    outbox = by_user.worlds.world("agent-aws").list("outbox")
     assert [m["subject"] for m in outbox] == ["Hi"]
 
 
@@ -205,7 +205,7 @@ def test_sandbox_tokens_never_reach_the_audit_log_or_the_upstream(by_header, ups
 
 
 def test_an_issued_token_of_a_deleted_sandbox_is_refused(by_header):
-    registry = by_header.addon.registry
+    registry = by_header.registry
     _, issued = registry.create("short-lived")
     ok = whoami_requests(by_header, by_header.url, {"X-Guard-Sandbox": issued})
     assert ok.json()["sandbox"] == "short-lived"
@@ -219,7 +219,7 @@ def test_an_issued_token_of_a_deleted_sandbox_is_refused(by_header):
 
 
 def test_an_address_binding_names_the_sandbox_in_every_mode(by_header):
-    registry = by_header.addon.registry
+    registry = by_header.registry
     registry.create("bound", client_address="127.0.0.1")
     try:
         assert whoami_requests(by_header, by_header.url).json()["sandbox"] == "bound"
@@ -229,10 +229,10 @@ def test_an_address_binding_names_the_sandbox_in_every_mode(by_header):
 
 def test_guard_refuses_to_start_a_proven_mode_without_any_proof(confdir, tmp_path):
     from guard.errors import SandboxError
-    from guard.proxy import build
+    from guard.proxy.master import build
 
     with pytest.raises(SandboxError, match="needs proof of identity"):
-        build(RunConfig(listen_port=0, confdir=confdir, sandbox_from="header"))
+        build(Options(listen_port=0, confdir=confdir, sandbox_from="header"))
 
 
 def test_guard_sandbox_token_prints_the_derived_token(capsys):

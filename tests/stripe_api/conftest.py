@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import stripe
 
-from guard.testing import RunningGuard
+from guard.proxy.embedded import RunningGuard
 from tests.sandboxes import proxy_url
 
 

@@ -19,4 +19,4 @@ def test_the_agent_script_runs_every_everyday_flow_through_guard(guard_proxy, up
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.strip().endswith("all flows done")
     assert "declined: card_declined insufficient_funds" in done.stdout
-    assert g.addon.upstream_attempts == [] and upstream.connections == 0
+    assert g.upstream_attempts == [] and upstream.connections == 0

@@ -44,7 +44,7 @@ def test_a_subscription_is_created_with_items_and_its_first_invoice_is_paid(stri
     assert lines.data[0].pricing.price_details.price == price.id
     assert c.v1.customers.retrieve(customer.id).currency == "usd"
     assert [p.id for p in c.v1.prices.list({"lookup_keys": ["pro"]}).data] == [price.id]
-    assert g.addon.upstream_attempts == []
+    assert g.upstream_attempts == []
 
 
 def test_a_subscription_without_a_card_or_with_a_declining_one_is_incomplete(stripe_guard):
@@ -137,7 +137,7 @@ def test_a_checkout_session_has_a_url_and_can_be_retrieved_listed_and_expired(st
     assert [s.id for s in c.v1.checkout.sessions.list().data] == [session.id]
     expired = c.v1.checkout.sessions.expire(session.id)
     assert expired.status == "expired" and expired.url is None
-    assert g.addon.upstream_attempts == []
+    assert g.upstream_attempts == []
 
 
 def test_the_balance_follows_charges_and_refunds(stripe_guard):

@@ -84,7 +84,7 @@ def test_a_missing_or_malformed_key_is_a_401(stripe_guard):
     publishable = requests.get(url, proxies=g.proxies, verify=g.ca,
                                headers={"Authorization": "Bearer pk_test_123"})
     assert publishable.status_code == 401
-    assert g.addon.upstream_attempts == []
+    assert g.upstream_attempts == []
 
 
 def test_the_same_idempotency_key_replays_the_first_response(stripe_guard):

@@ -44,7 +44,7 @@ def test_a_payment_is_created_confirmed_retrieved_refunded_and_listed(stripe_gua
     with pytest.raises(stripe.InvalidRequestError) as info:
         c.v1.refunds.create({"charge": charge.id})
     assert info.value.code == "charge_already_refunded"
-    assert g.addon.upstream_attempts == []
+    assert g.upstream_attempts == []
 
 
 @pytest.mark.parametrize("pm, code, decline_code, message", [
@@ -74,7 +74,7 @@ def test_a_declining_test_card_is_a_402_card_error_and_leaves_the_intent_retryab
 
     ok = c.v1.payment_intents.confirm(pi.id, {"payment_method": "pm_card_visa"})
     assert ok.status == "succeeded" and ok.latest_charge != charge.id
-    assert g.addon.upstream_attempts == []
+    assert g.upstream_attempts == []
 
 
 def test_manual_capture_authorizes_then_captures_part_and_releases_the_rest(stripe_guard):
@@ -97,7 +97,7 @@ def test_manual_capture_authorizes_then_captures_part_and_releases_the_rest(stri
         c.v1.payment_intents.capture(pi.id)
     assert info.value.code == "payment_intent_unexpected_state"
     assert "status of succeeded" in info.value.user_message
-    assert g.addon.upstream_attempts == []
+    assert g.upstream_attempts == []
 
 
 def test_canceling_an_authorized_intent_releases_the_charge(stripe_guard):
@@ -153,7 +153,7 @@ def test_the_legacy_charges_api_charges_a_token_and_declines_a_declining_one(str
     assert c.v1.charges.capture(uncaptured.id).captured is True
     listed = c.v1.charges.list({"limit": 2})
     assert len(listed.data) == 2 and listed.has_more is True
-    assert g.addon.upstream_attempts == []
+    assert g.upstream_attempts == []
 
 
 def test_customers_are_created_updated_listed_paged_and_deleted(stripe_guard):
@@ -217,4 +217,4 @@ def test_a_sandbox_never_reaches_stripe_even_for_unknown_endpoints(guard_proxy, 
     with pytest.raises(stripe.InvalidRequestError) as info:
         c.v1.disputes.list()
     assert info.value.http_status == 404 and "Unrecognized request URL" in str(info.value)
-    assert g.addon.upstream_attempts == [] and upstream.connections == 0
+    assert g.upstream_attempts == [] and upstream.connections == 0

@@ -122,4 +122,4 @@ def test_every_produced_object_type_matches_stripes_example_object(guard_proxy):
     low = {k: (round(r.worst, 3), sorted(r.missing)) for k, r in reports.items()
            if r.worst < MIN_COVERAGE}
     assert low == {}
-    assert g.addon.upstream_attempts == []
+    assert g.upstream_attempts == []

@@ -83,7 +83,7 @@ def test_a_world_file_is_forked_into_every_new_sandbox(guard_proxy):
     sub = bob.v1.subscriptions.create({"customer": customer.id, "default_payment_method": card.id,
                                        "items": [{"price": prices.data[0].id}]})
     assert sub.status == "active"
-    assert g.addon.upstream_attempts == []
+    assert g.upstream_attempts == []
 
 
 def test_a_missing_world_file_stops_start_up(tmp_path):

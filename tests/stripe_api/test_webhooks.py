@@ -59,7 +59,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 def _deliveries(g: Any, count: int) -> list[dict[str, Any]]:
-    world = g.addon.simulator.worlds.world("127.0.0.1")
+    world = g.worlds.world("127.0.0.1")
     end = time.monotonic() + DEADLINE
     while time.monotonic() < end:
         found = world.list("stripe.webhook_deliveries")
@@ -94,7 +94,7 @@ def test_events_are_delivered_signed_so_construct_event_verifies_them(stripe_gua
     assert c.v1.events.retrieve(succeeded.id).data.object.amount == 2500
     records = _deliveries(g, 2)
     assert {r["status"] for r in records} == {200}
-    assert g.addon.upstream_attempts == []
+    assert g.upstream_attempts == []
 
 
 def test_every_state_change_is_an_event(stripe_guard):
@@ -122,7 +122,7 @@ def test_an_endpoint_on_a_host_that_is_not_allowed_is_never_contacted(stripe_gua
     records = _deliveries(g, 2)
     assert len(records) == 2
     assert all(r["status"] is None and r["error"].startswith("not delivered") for r in records)
-    assert g.addon.upstream_attempts == [] and upstream.connections == 0
+    assert g.upstream_attempts == [] and upstream.connections == 0
     event = c.v1.events.list().data[0]
     assert event.pending_webhooks == 2  # never delivered
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import requests
 
-from guard.proxy import RunConfig
-from guard.testing import RunningGuard
+from guard.options import Options
+from guard.proxy.embedded import RunningGuard
 from guard.world.redis import RedisStore
 from tests.guard_process import GuardProcess
 from tests.redis_server import RedisServer
@@ -33,7 +33,7 @@ def test_redis_down_fails_closed_with_503_and_an_audit_event_and_worlds_survive_
     (tmp_path / "redis").mkdir()
     server.start()
     audit = tmp_path / "audit.jsonl"
-    cfg = RunConfig(listen_port=0, confdir=confdir, quiet=True, audit=audit,
+    cfg = Options(listen_port=0, confdir=confdir, quiet=True, audit=audit,
                     store=server.prefixed())
     try:
         with RunningGuard(cfg) as g:

@@ -1,6 +1,7 @@
-"""Run a real guard proxy in a background thread: for tests, benchmarks and agent harnesses.
+"""Run a real guard proxy in a background thread: what ``guard jail``, tests, benchmarks
+and agent harnesses embed.
 
->>> with RunningGuard(RunConfig(listen_port=0, confdir=tmp)) as g:   # doctest: +SKIP
+>>> with RunningGuard(Options(listen_port=0, confdir=tmp)) as g:   # doctest: +SKIP
 ...     requests.get("https://api.stripe.com/v1/customers/cus_x", proxies=g.proxies,
 ...                  verify=g.ca)
 """
@@ -9,19 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from pathlib import Path
 from typing import Any
 
-from guard.addon import GuardAddon
-from guard.proxy import GuardMaster, RunConfig, build, start
+from guard.options import Options
+from guard.proxy.addons import EgressGate, SandboxIdentity
+from guard.proxy.master import Guard, GuardMaster, build, start
+from guard.sandbox import Registry
+from guard.world.store import WorldStore
 
 
 class RunningGuard:
     """guard on an ephemeral port in its own thread and event loop."""
 
-    def __init__(self, cfg: RunConfig, addon: GuardAddon | None = None) -> None:
+    def __init__(self, cfg: Options, guard: Guard | None = None) -> None:
         self.cfg = cfg
-        self.addon = addon or build(cfg)
+        self.guard = guard or build(cfg)
         self.master: GuardMaster | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
@@ -37,7 +40,7 @@ class RunningGuard:
                 self.port = m.listen_addrs()[0][1]
                 self._ready.set()
 
-            self.master = start(self.cfg, self.addon, ready)
+            self.master = start(self.guard, ready)
             await self.master.run()
 
         try:
@@ -59,13 +62,38 @@ class RunningGuard:
         if self.master is not None and self._loop is not None and self._thread.is_alive():
             self._loop.call_soon_threadsafe(self.master.shutdown)
         self._thread.join(15)
-        self.addon.audit.close()
+        self.guard.audit.close()
 
     def reload(self, why: str = "test") -> bool:
         """Reload the rules now, as SIGHUP does; True when the new rules were taken."""
-        assert self.master is not None and self.master.reloader is not None and self._loop
+        assert self.master is not None and self._loop is not None
         future = asyncio.run_coroutine_threadsafe(self.master.reloader.reload(why), self._loop)
         return future.result(60)
+
+    # what tests and harnesses look at
+
+    @property
+    def egress(self) -> EgressGate:
+        """The egress gate: ``upstream_attempts``, and ``resolve`` (a seam for tests)."""
+        return self.guard.egress
+
+    @property
+    def identity(self) -> SandboxIdentity:
+        return self.guard.identity
+
+    @property
+    def upstream_attempts(self) -> list[tuple[str, int, bool]]:
+        """Every upstream connection guard was asked to open: (host, port, permitted)."""
+        return self.guard.egress.upstream_attempts
+
+    @property
+    def worlds(self) -> WorldStore:
+        return self.guard.worlds
+
+    @property
+    def registry(self) -> Registry:
+        """The sandboxes created through the control plane (and their tokens)."""
+        return self.guard.ctx.registry
 
     @property
     def url(self) -> str:
@@ -77,7 +105,7 @@ class RunningGuard:
 
     @property
     def smtp_port(self) -> int | None:
-        """The SMTP sink's port (``smtp_port=0`` in the config picks a free one)."""
+        """The SMTP sink's port (``smtp_port=0`` in the options picks a free one)."""
         return self.master.smtp.port if self.master and self.master.smtp else None
 
     @property
@@ -86,4 +114,4 @@ class RunningGuard:
 
     @property
     def ca(self) -> str:
-        return str(Path(self.cfg.confdir) / "mitmproxy-ca-cert.pem")
+        return str(self.cfg.ca)

@@ -1,10 +1,9 @@
 """Export the log as a mitmproxy flow file (``mitmweb -r FILE``, ``mitmdump -nr FILE``).
 
-The one module outside the addon that imports mitmproxy, on purpose: a file
-that mitmproxy's own ``FlowReader`` loads has to be written with mitmproxy's
-own flow classes and ``FlowWriter`` (its format is mitmproxy's, versioned by
-mitmproxy). guard's verdict travels in each flow's comment and in
-``flow.metadata["guard"]``; the bodies are the logged, redacted ones, so the
+It lives in the proxy package because a file that mitmproxy's own ``FlowReader``
+loads has to be written with mitmproxy's own flow classes and ``FlowWriter`` (its
+format is mitmproxy's, versioned by mitmproxy). guard's verdict travels in each
+flow's comment and in ``flow.metadata["guard"]``; the bodies are the logged, redacted ones, so the
 recorded ``Content-Encoding`` is dropped and ``Content-Length`` matches them.
 """
 
@@ -28,7 +27,7 @@ def write_flows(events: Iterable[dict[str, Any]], out: Path) -> int:
     """Write one HTTP flow per flow event; returns how many."""
     n = 0
     with open(out, "wb") as f:
-        writer = io.FlowWriter(f)  # type: ignore[no-untyped-call]
+        writer = io.FlowWriter(f)
         for e in events:
             if e.get("kind", "flow") != "flow" or e.get("method") == "TCP":
                 continue

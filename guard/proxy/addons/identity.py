@@ -1,0 +1,92 @@
+"""The sandbox identity addon: which sandbox a flow is from, proven
+(:func:`guard.sandbox.identify`, which the SMTP sink uses too), and the flow as guard's
+:class:`~guard.request.Request`. The first of guard's addons: it attaches the flow state
+the others read; the pipeline refuses a flow whose sandbox is not proven."""
+
+from __future__ import annotations
+
+from mitmproxy import connection, http
+from mitmproxy.net.http import url
+
+from guard.net import egress
+from guard.options import SandboxFrom
+from guard.proxy.flowstate import FlowState, attach, state_of
+from guard.request import Request
+from guard.sandbox import Identity, Registry, identify
+from guard.sandbox.identity import HEADER as SANDBOX_HEADER
+
+# guard's own headers (they carry sandbox tokens): never the real service's
+GUARD_HEADERS = (SANDBOX_HEADER, "proxy-authorization")
+
+
+class SandboxIdentity:
+    def __init__(self, sandbox_from: SandboxFrom, registry: Registry) -> None:
+        self.sandbox_from = sandbox_from
+        self.registry = registry
+        # client id -> the Proxy-Authorization of its CONNECT ("" when it had none): inside
+        # a tunnel only the CONNECT's credentials count, never a header of a tunnelled request
+        self._proxy_auth: dict[str, str] = {}
+
+    def http_connect(self, flow: http.HTTPFlow) -> None:
+        self._proxy_auth[flow.client_conn.id] = flow.request.headers.get(
+            "proxy-authorization", "")
+
+    def client_disconnected(self, client: connection.Client) -> None:
+        self._proxy_auth.pop(client.id, None)
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response is not None or state_of(flow) is not None:
+            return
+        state = attach(flow, FlowState(bare_request(flow)))
+        try:
+            state.identity = self.identify(flow)
+            state.request = self.to_request(flow, state.identity.sandbox or "")
+        except Exception as e:  # the policy fails it closed (and the recorder audits it)
+            state.unreadable = e
+
+    def identify(self, flow: http.HTTPFlow) -> Identity:
+        """The proven sandbox of a request (see guard.sandbox.identity), or a refusal."""
+        r = flow.request
+        client = flow.client_conn.peername[0] if flow.client_conn.peername else ""
+        connect_auth = self._proxy_auth.get(flow.client_conn.id)
+        proxy_auth = connect_auth if connect_auth is not None else r.headers.get(
+            "proxy-authorization")
+        return identify(self.sandbox_from, self.registry, client=client,
+                        header=r.headers.get(SANDBOX_HEADER), proxy_auth=proxy_auth)
+
+    def to_request(self, flow: http.HTTPFlow, sandbox: str) -> Request:
+        """The flow as guard's request, in ``sandbox``. Removes guard's own headers
+        (X-Guard-Sandbox, Proxy-Authorization) from the flow."""
+        r = flow.request
+        client = flow.client_conn.peername[0] if flow.client_conn.peername else ""
+        headers = tuple((k.lower(), v) for k, v in r.headers.items(multi=True)
+                        if k.lower() not in GUARD_HEADERS)
+        for name in GUARD_HEADERS:
+            if name in r.headers:
+                del r.headers[name]
+        host = egress.normal_name(host_header_name(flow) or flow.client_conn.sni or r.host)
+        return Request(
+            method=r.method.upper(), scheme=r.scheme, host=host, port=r.port,
+            path=r.path.split("?", 1)[0], query=tuple(r.query.items(multi=True)),
+            headers=headers, body=r.get_content(strict=False) or b"", client=client,
+            sandbox=sandbox, sni=flow.client_conn.sni,
+        )
+
+
+def bare_request(flow: http.HTTPFlow) -> Request:
+    """What is known of a flow before it is fully converted (audited if conversion fails)."""
+    r = flow.request
+    peer = flow.client_conn.peername
+    return Request(method=str(r.method), scheme=str(r.scheme), host=str(r.host), port=r.port,
+                   path=str(r.path).split("?", 1)[0], client=str(peer[0]) if peer else "")
+
+
+def host_header_name(flow: http.HTTPFlow) -> str | None:
+    """The name in the Host header (or ``:authority``), without the port."""
+    value = flow.request.host_header
+    if not value:
+        return None
+    try:
+        return url.parse_authority(value, check=False)[0] or None
+    except ValueError:
+        return None

@@ -1,0 +1,81 @@
+"""The policy addon: every flow not already answered goes through
+:func:`guard.pipeline.handle`; simulate, block and fail-closed answers are sent from
+here, after-response effects (webhook deliveries) are scheduled here. An allowed flow
+gets no answer: the egress gate routes it."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from typing import Any
+
+from mitmproxy import http
+from mitmproxy.proxy import mode_specs
+
+from guard import pipeline
+from guard.engine import Engine
+from guard.proxy.addons.identity import bare_request, host_header_name
+from guard.proxy.flowstate import FlowState, attach, respond, state_of
+from guard.synth.context import Effect
+
+log = logging.getLogger("guard")
+
+
+class Policy:
+    """``ctx.engine`` may be swapped at any time (hot reload): a request keeps the engine
+    it started with."""
+
+    def __init__(self, ctx: pipeline.Context, *, guard_headers: bool = True) -> None:
+        self.ctx = ctx
+        self.guard_headers = guard_headers
+        self._tasks: set[asyncio.Future[Any]] = set()
+
+    @property
+    def engine(self) -> Engine:
+        return self.ctx.engine
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response is not None:
+            return
+        state = state_of(flow)
+        if state is None:  # the identity addon failed outright: fail closed all the same
+            state = attach(flow, FlowState(bare_request(flow)))
+            state.unreadable = RuntimeError("guard could not read this flow")
+        if state.outcome is not None:
+            return  # answered already (guard.internal)
+        if state.unreadable is not None:
+            outcome = pipeline.failed(state.unreadable, state.decision)
+        else:
+            transparent = isinstance(flow.client_conn.proxy_mode, mode_specs.TransparentMode)
+            names = pipeline.Names(host_header_name(flow), flow.client_conn.sni, transparent)
+            outcome = pipeline.handle(state.request, self.ctx, identity=state.identity,
+                                      names=names)
+        state.settle(outcome)
+        if outcome.response is not None:
+            respond(flow, outcome.response)
+            for effect in outcome.effects:
+                self._schedule(effect)
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        state = state_of(flow)
+        if state is None or flow.response is None or not self.guard_headers:
+            return
+        if "X-Guard-Rule" not in flow.response.headers:
+            flow.response.headers["X-Guard-Rule"] = state.decision.rule_id
+            flow.response.headers["X-Guard-Action"] = state.decision.action
+
+    def _schedule(self, effect: Effect) -> None:
+        loop = asyncio.get_running_loop()
+
+        async def run() -> None:
+            try:
+                result = effect()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("guard: after-response effect failed")
+
+        task = loop.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -1,0 +1,96 @@
+"""The audit recorder addon: every flow is written to the audit log when it ends (response
+or error), with what guard decided, through :class:`guard.audit.recorder.Recorder` (which
+writes a minimal event when request content defeats the full one). A flow whose event
+cannot be written does not get its answer: it gets a 503 naming the audit log (fail
+closed). The event of an allowed request is written before it leaves, by the egress gate
+through the same recorder."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from mitmproxy import http, tcp
+
+from guard import internal_host, pipeline
+from guard.audit.event import EventBuilder, FlowRecord
+from guard.audit.recorder import Recorder
+from guard.audit.writer import AuditWriter
+from guard.errors import WorldError
+from guard.proxy.flowstate import FlowState, respond, state_of
+from guard.world.store import WorldStore
+
+log = logging.getLogger("guard")
+
+
+class AuditRecorder:
+    def __init__(self, audit: AuditWriter, events: EventBuilder, worlds: WorldStore) -> None:
+        self.audit = audit
+        self.worlds = worlds  # guard.internal's live feed is each sandbox's event history
+        self.recorder = Recorder(audit, events, self._publish)
+
+    def done(self) -> None:
+        # The shutdown checkpoint (with --audit-key) marks the end of an untruncated log.
+        self.audit.close()
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        state = state_of(flow)
+        if state is not None and flow.response is not None:
+            self._record(flow, state)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        state = state_of(flow)
+        if state is None:
+            return
+        if state.error is None and flow.error is not None:
+            state.error = flow.error.msg
+        self._record(flow, state)
+
+    def tcp_start(self, flow: tcp.TCPFlow) -> None:
+        state = state_of(flow)
+        if state is None or state.recorded:
+            return
+        state.recorded = True
+        d = state.decision
+        try:
+            self.recorder.flow(FlowRecord(state.request, d.rule_id, d.action, d.reason,
+                                          started=state.started))
+        except Exception as e:
+            log.error("guard: cannot record a refused raw TCP connection: %s", e)
+
+    def write_event(self, record: FlowRecord) -> dict[str, Any]:
+        """Build, write and publish (guard.internal's live feed) one audit event. Also used
+        by the SMTP sink for the messages it keeps. Raises AuditError when it cannot write."""
+        return self.recorder.flow(record)
+
+    def _publish(self, event: dict[str, Any]) -> None:
+        try:
+            internal_host.publish(self.worlds, event)
+        except WorldError as e:  # the log has the event; the live feed misses it (Redis away)
+            log.warning("guard: event not in the live feed: %s", e)
+
+    def _record(self, flow: http.HTTPFlow, state: FlowState) -> None:
+        if state.recorded:
+            return
+        state.recorded = True
+        resp = flow.response
+        body: bytes | None = b""
+        if resp is not None:
+            body = None if resp.stream else (resp.get_content(strict=False) or b"")
+        record = FlowRecord(
+            request=state.request, rule_id=state.decision.rule_id,
+            action=state.decision.action, reason=state.decision.reason,
+            status=resp.status_code if resp else None,
+            response_headers=list(resp.headers.items(multi=True)) if resp else [],
+            response_body=body, upstream=flow.server_conn.timestamp_start is not None,
+            started=state.started, duration_ms=(time.perf_counter() - state.t0) * 1000,
+            changes=state.changes, error=state.error, policy=state.policy,
+            request_seq=state.request_seq,
+        )
+        try:
+            self.write_event(record)
+        except Exception as e:  # an unrecorded flow must not get its answer: fail closed
+            _, answer = pipeline.unrecorded(e)
+            if resp is not None and not resp.stream:
+                respond(flow, answer)

@@ -1,0 +1,215 @@
+"""Run guard: a lean mitmproxy master that is just a list of addons.
+
+Stock mitmdump dispatches every event to about 40 addons; guard loads the few of
+mitmproxy's that serve a proxy (core, next-layer, TLS, proxy server, error check) and its
+own (:mod:`guard.proxy.addons`), which is a large part of why it is faster than mitmdump
+on the same work. :func:`build` makes guard's parts from the options (loading rules and
+opening the audit log, so errors surface before anything listens); :func:`start` makes
+the master inside the event loop; :func:`serve` runs it until a signal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mitmproxy import master, options
+from mitmproxy.addons import core, disable_h2c, errorcheck, next_layer, proxyserver, tlsconfig
+
+from guard import outbox, pipeline
+from guard.audit.event import EventBuilder
+from guard.audit.redact import Redactor
+from guard.audit.signing import load_key
+from guard.audit.writer import AuditWriter
+from guard.engine import Engine
+from guard.errors import SandboxError
+from guard.net import egress
+from guard.options import Options, SandboxFrom
+from guard.proxy.addons import (
+    AuditRecorder,
+    DnsStub,
+    EgressGate,
+    GuardInternal,
+    Policy,
+    Reload,
+    SandboxIdentity,
+    SmtpSinkService,
+)
+from guard.reload import Reloader
+from guard.rules import load_rules
+from guard.sandbox import Registry, tokens
+from guard.sandbox.policies import PolicyEngines
+from guard.smtp import SmtpSink
+from guard.synth.simulator import Simulator
+from guard.world import open_store, snapshot
+from guard.world.store import WorldStore
+
+log = logging.getLogger("guard")
+
+
+@dataclass
+class Guard:
+    """guard's parts, before any event loop: the pipeline's context and the addons."""
+
+    options: Options
+    ctx: pipeline.Context
+    audit: AuditWriter
+    identity: SandboxIdentity
+    internal: GuardInternal
+    policy: Policy
+    egress: EgressGate
+    recorder: AuditRecorder
+
+    @property
+    def worlds(self) -> WorldStore:
+        return self.ctx.simulator.worlds
+
+    @property
+    def engine(self) -> Engine:
+        return self.ctx.engine
+
+    def addons(self) -> list[Any]:
+        """guard's per-flow addons, in the order they must run."""
+        return [self.identity, self.internal, self.policy, self.egress, self.recorder]
+
+
+def build(opts: Options, *, resolve: egress.Resolver = egress.system_resolve) -> Guard:
+    """Load rules (raising RuleError on any problem) and the ``--world`` snapshot
+    (WorldError), open the audit log (AuditError) and make guard's addons. The master
+    itself is made inside the event loop (:func:`start`)."""
+    if opts.sandbox_from is not SandboxFrom.CLIENT and opts.sandbox_key is None:
+        raise SandboxError("invalid_request", f"--sandbox-from {opts.sandbox_from} needs "
+                           "proof of identity: --sandbox-key FILE (tokens derived from it)")
+    engine = Engine(load_rules(opts.rules, builtin=opts.builtin))
+    registry = Registry(key=tokens.load_key(opts.sandbox_key) if opts.sandbox_key else None,
+                        path=opts.state / "sandboxes.json" if opts.state else None)
+    policies = PolicyEngines(load_rules(opts.policy_rules, builtin=False)
+                             if opts.policy_rules else None)
+    initial = snapshot.read(opts.world) if opts.world else None
+    worlds = open_store(opts.store, seed=opts.seed, state_dir=opts.state, initial=initial)
+    key = load_key(opts.audit_key) if opts.audit_key is not None else None
+    audit = AuditWriter(opts.audit, max_bytes=opts.audit_max_bytes, key=key,
+                        checkpoint_every=opts.audit_checkpoint_every, budget=opts.audit_budget)
+    audit.open()
+    events = EventBuilder(Redactor(key.secret if key is not None else None),
+                          opts.audit_body_limit)
+    # The outbox is redacted with the log's redactor: the --state journal, `guard outbox`
+    # and the log then hold the same text and the same fingerprints.
+    simulator = Simulator(worlds, options={"webhook_allow": tuple(opts.webhook_allow),
+                                           outbox.REDACT_OPTION: events.redactor.data})
+    ctx = pipeline.Context(engine, simulator, audit.ready, registry, policies,
+                           challenge=opts.sandbox_from is SandboxFrom.PROXY_USER)
+    recorder = AuditRecorder(audit, events, worlds)
+    return Guard(opts, ctx, audit, SandboxIdentity(opts.sandbox_from, registry),
+                 GuardInternal(ctx, worlds), Policy(ctx, guard_headers=opts.guard_headers),
+                 EgressGate(recorder.recorder, resolve), recorder)
+
+
+class GuardMaster(master.Master):
+    """A mitmproxy master with the minimum of mitmproxy's own addons and guard's."""
+
+    def __init__(self, opts: options.Options, guard: Guard,
+                 on_running: Callable[[GuardMaster], Any] | None = None) -> None:
+        super().__init__(opts, with_termlog=True)
+        # mitmdump lowers the root logger to DEBUG; this lean master does not, so guard's own
+        # info lines (such as "rules reloaded") would be dropped before termlog's level
+        # (info, or warn with -q) could decide.
+        logging.getLogger("guard").setLevel(logging.INFO)
+        self.guard = guard
+        cfg = guard.options
+        self.reloader = Reloader(guard.ctx, guard.audit, cfg.rules, builtin=cfg.builtin,
+                                 interval=cfg.reload_interval if cfg.reload else 0)
+        stub = dns_stub(cfg)
+        self.services: list[Reload | DnsStub | SmtpSinkService] = [Reload(self.reloader)]
+        self.dns = DnsStub(*stub) if stub is not None else None
+        self.sink = (SmtpSinkService(cfg, guard.ctx, guard.recorder.write_event)
+                     if cfg.smtp_port is not None or cfg.smtps_port is not None else None)
+        self.services += [s for s in (self.dns, self.sink) if s is not None]
+        self.addons.add(
+            core.Core(),
+            disable_h2c.DisableH2C(),
+            proxyserver.Proxyserver(),
+            next_layer.NextLayer(),
+            tlsconfig.TlsConfig(),
+            errorcheck.ErrorCheck(),
+            *guard.addons(),
+            *self.services,
+        )
+        self._on_running = on_running
+
+    async def running(self) -> None:
+        await super().running()  # every addon's running hook: the services start here
+        for service in self.services:
+            if service.failure is not None:  # a service that cannot start stops guard
+                raise service.failure
+        if self._on_running is not None:
+            self._on_running(self)
+
+    @property
+    def dns_addr(self) -> tuple[str, int] | None:
+        return self.dns.addr if self.dns is not None else None
+
+    @property
+    def smtp(self) -> SmtpSink | None:
+        """The running SMTP sink (``port``, ``tls_port``), or None."""
+        return self.sink.sink if self.sink is not None and self.sink.started else None
+
+    def listen_addrs(self) -> list[tuple[str, int]]:
+        ps = self.addons.get("proxyserver")
+        return [(str(a[0]), int(a[1])) for a in ps.listen_addrs()]
+
+
+def option_values(cfg: Options) -> dict[str, Any]:
+    """mitmproxy option values for a run (set after the addons have declared them)."""
+    cfg.confdir.mkdir(parents=True, exist_ok=True)
+    return dict(
+        listen_host=cfg.listen_host,
+        listen_port=cfg.listen_port,
+        mode=cfg.mode,
+        confdir=str(cfg.confdir),
+        connection_strategy="lazy",
+        upstream_cert=False,
+        ssl_insecure=False,
+        termlog_verbosity="warn" if cfg.quiet else "info",
+        **({"ssl_verify_upstream_trusted_ca": str(cfg.upstream_ca)} if cfg.upstream_ca else {}),
+    )
+
+
+def dns_stub(cfg: Options) -> tuple[str, int, str] | None:
+    """(host, port, answer) of the DNS stub, or None when it is off."""
+    if cfg.dns_listen is None:
+        return None
+    host, port = cfg.dns_listen
+    answer = cfg.dns_answer or host
+    if answer in ("0.0.0.0", "::", ""):
+        raise ValueError("the DNS stub listens on every address: say which address names "
+                         "resolve to (--dns-answer)")
+    return host, port, answer
+
+
+def start(guard: Guard, on_running: Callable[[GuardMaster], Any] | None = None) -> GuardMaster:
+    """Make the master; call from inside a running event loop, then ``await m.run()``."""
+    m = GuardMaster(options.Options(), guard, on_running)
+    m.options.update(**option_values(guard.options))
+    return m
+
+
+async def serve(guard: Guard, on_running: Callable[[GuardMaster], Any] | None = None) -> None:
+    """Run guard until SIGINT or SIGTERM; SIGHUP reloads the rules."""
+    m = start(guard, on_running)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, m.shutdown)
+        except (NotImplementedError, RuntimeError):
+            pass
+    if hasattr(signal, "SIGHUP"):
+        try:
+            loop.add_signal_handler(signal.SIGHUP, lambda: m.reloader.trigger("SIGHUP"))
+        except (NotImplementedError, RuntimeError):
+            pass
+    await m.run()
