@@ -20,12 +20,12 @@ from guard.request import Request
 from guard.rules import load_rules
 from guard.sandbox import Registry
 from guard.synth.simulator import Simulator
-from guard.world.store import WorldStore
+from guard.world import MemoryStore
 
 
 @pytest.fixture(scope="module")
 def ctx() -> pipeline.Context:
-    return pipeline.Context(Engine(load_rules([])), Simulator(WorldStore(seed=1)))
+    return pipeline.Context(Engine(load_rules([])), Simulator(MemoryStore(seed=1)))
 
 
 def stripe_flow():
@@ -73,7 +73,7 @@ def test_guard_internal_is_answered_before_the_policy_and_only_there(ctx):
     f.request.headers["host"] = internal_host.HOST
     f.client_conn.sni = None
     SandboxIdentity(SandboxFrom.CLIENT, Registry()).request(f)
-    GuardInternal(ctx, internal_host.LiveFeed(), ctx.simulator.worlds).request(f)
+    GuardInternal(ctx, ctx.simulator.worlds).request(f)
     assert f.response is not None and f.response.status_code == 200
     answered = f.response
     Policy(ctx).request(f)  # the policy leaves an answered flow alone
