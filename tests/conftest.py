@@ -41,7 +41,8 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 @pytest.fixture(autouse=True)
 def _world_store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """With ``--store redis`` every guard a test starts keeps its worlds in Redis, under a
-    key prefix of its own (GUARD_STORE is what RunConfig and ``guard run`` read)."""
+    key prefix of its own (GUARD_STORE is what ``guard run`` reads; guards built in code ask
+    tests.stores.session_store())."""
     if request.config.getoption("--store") == "redis":
         server: RedisServer = request.getfixturevalue("redis_server")
         monkeypatch.setenv("GUARD_STORE", server.prefixed())
