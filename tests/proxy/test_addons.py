@@ -12,6 +12,9 @@ from mitmproxy.proxy.server_hooks import ServerConnectionHookData
 from mitmproxy.test import taddons, tflow
 
 from guard import internal_host, pipeline
+from guard.audit.event import EventBuilder
+from guard.audit.recorder import Recorder
+from guard.audit.writer import AuditWriter
 from guard.engine import Engine
 from guard.options import SandboxFrom
 from guard.proxy.addons import EgressGate, GuardInternal, Policy, SandboxIdentity
@@ -21,6 +24,8 @@ from guard.rules import load_rules
 from guard.sandbox import Registry
 from guard.synth.simulator import Simulator
 from guard.world import MemoryStore
+
+RECORDER = Recorder(AuditWriter(None), EventBuilder())
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +86,7 @@ def test_guard_internal_is_answered_before_the_policy_and_only_there(ctx):
 
 
 def test_the_egress_gate_refuses_every_connection_it_did_not_route():
-    gate = EgressGate()
+    gate = EgressGate(RECORDER)
     with taddons.context(gate):
         data = ServerConnectionHookData(tflow.tserver_conn(), tflow.tclient_conn())
         gate.server_connect(data)
@@ -93,12 +98,12 @@ def test_the_egress_gate_does_not_route_a_flow_that_is_not_allowed(ctx):
     f = stripe_flow()
     SandboxIdentity(SandboxFrom.CLIENT, Registry()).request(f)
     Policy(ctx).request(f)  # simulated
-    assert EgressGate().request(f) is None
+    assert EgressGate(RECORDER).request(f) is None
 
 
 def test_raw_tcp_is_refused_by_the_gate():
     f = tflow.ttcpflow()
-    gate = EgressGate()
+    gate = EgressGate(RECORDER)
     gate.tcp_start(f)
     state = state_of(f)
     assert isinstance(state, FlowState) and state.decision.rule_id == pipeline.RAW_TCP_RULE_ID
@@ -106,7 +111,7 @@ def test_raw_tcp_is_refused_by_the_gate():
 
 
 def test_the_gate_keeps_connections_lazy_and_upstream_certificates_off():
-    gate = EgressGate()
+    gate = EgressGate(RECORDER)
     with taddons.context(proxyserver.Proxyserver(), tlsconfig.TlsConfig(), gate) as tctx:
         tctx.configure(gate, connection_strategy="eager", upstream_cert=True)
         assert tctx.options.connection_strategy == "lazy"
