@@ -29,7 +29,7 @@ from guard.audit.event import FlowRecord
 from guard.decision import Action
 from guard.errors import GuardError
 from guard.mail import address_of, parse_mime
-from guard.options import Options
+from guard.options import Options, SandboxFrom
 from guard.request import Request, Response
 from guard.sandbox import identify
 from guard.smtp.session import Envelope, Session
@@ -108,7 +108,7 @@ class SmtpSink:
                           implicit_tls=implicit, sni=issuer.server_name,
                           deliver=lambda env: self.deliver(env, destination),
                           authenticate=self._authenticate if self.cfg.sandbox_from
-                          in ("proxy-user", "header") else None)
+                          is not SandboxFrom.CLIENT else None)
         try:
             await session.run()
         except (ConnectionError, TimeoutError, ssl.SSLError, ValueError) as e:
@@ -124,7 +124,8 @@ class SmtpSink:
         credentials = None
         if user is not None:
             credentials = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-        found = identify("proxy-user", self.registry, client=client, proxy_auth=credentials)
+        found = identify(SandboxFrom.PROXY_USER, self.registry, client=client,
+                         proxy_auth=credentials)
         return found.sandbox
 
     async def deliver(self, env: Envelope, destination: tuple[str, int]) -> str:
@@ -134,7 +135,8 @@ class SmtpSink:
         host = env.server_name or destination[0]
         sandbox = env.sandbox  # proven by AUTH; else the address (or the sandbox bound to it)
         if sandbox is None:
-            sandbox = identify("client", self.registry, client=env.client).sandbox or "default"
+            sandbox = identify(SandboxFrom.CLIENT, self.registry,
+                               client=env.client).sandbox or "default"
         request = Request("SMTP", "smtp", host, destination[1], "/", client=env.client,
                           sandbox=sandbox, sni=env.server_name)
         service = pipeline.Service(RULE_ID, REASON,
