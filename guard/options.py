@@ -54,7 +54,9 @@ from guard.errors import OptionsError
 ENV_PREFIX = "GUARD_"
 CONFIG_ENV = "GUARD_CONFIG"
 DEFAULT_CONFDIR = Path("~/.guard")
-CONFIG_FILES = (Path("guard.yaml"), DEFAULT_CONFDIR / "guard.yaml")
+# Not ./guard.yaml: guard may be started in a directory an agent can write to, and a
+# config file there could turn off everything guard is for.
+CONFIG_FILES = (DEFAULT_CONFDIR / "guard.yaml",)
 PRECEDENCE = ("command line", "environment", "config file", "defaults")
 
 

@@ -23,6 +23,13 @@ def run_args(*argv: str) -> argparse.Namespace:
     return p.parse_args(list(argv))
 
 
+def home_config(tmp_path):
+    """~/.guard/guard.yaml of the test's HOME (the config file guard finds by itself)."""
+    path = tmp_path / "home" / ".guard" / "guard.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 @pytest.fixture(autouse=True)
 def no_outside_config(monkeypatch, tmp_path):
     """No GUARD_* variable or guard.yaml of the machine running the tests counts here."""
@@ -52,7 +59,7 @@ def test_one_new_field_appears_in_the_help_the_environment_and_the_config_file(
     monkeypatch.setenv("GUARD_EXERCISE_LIMIT", "11")
     assert config_from(run_args()).exercise_limit == 11  # type: ignore[attr-defined]
     monkeypatch.delenv("GUARD_EXERCISE_LIMIT")
-    (tmp_path / "guard.yaml").write_text("exercise-limit: 13\n")
+    home_config(tmp_path).write_text("exercise-limit: 13\n")
     assert config_from(run_args()).exercise_limit == 13  # type: ignore[attr-defined]
 
 
@@ -69,7 +76,7 @@ def test_every_option_has_a_flag_a_variable_and_a_config_key_in_the_help(capsys)
 
 
 def test_the_command_line_beats_the_environment_which_beats_the_file(monkeypatch, tmp_path):
-    config = tmp_path / "guard.yaml"
+    config = home_config(tmp_path)
     config.write_text("listen_port: 7001\nseed: 1\nquiet: true\naudit-body-limit: 1KiB\n")
     monkeypatch.setenv("GUARD_LISTEN_PORT", "7002")
     monkeypatch.setenv("GUARD_SEED", "2")
@@ -97,7 +104,7 @@ def test_text_means_the_same_in_every_source(monkeypatch, tmp_path):
     for name in list(__import__("os").environ):
         if name.startswith("GUARD_"):
             monkeypatch.delenv(name)
-    (tmp_path / "guard.yaml").write_text(
+    home_config(tmp_path).write_text(
         "audit_body_limit: 64KiB\ndns_listen: ':53'\nrules: [a.yaml, b.yaml]\n")
     from_file = config_from(run_args())
     for opts in (from_flag, from_env, from_file):
@@ -122,10 +129,10 @@ def test_a_list_on_the_command_line_replaces_the_default_instead_of_adding_to_it
     ("seed: [1\n", "guard.yaml:2:1: not valid YAML"),
 ])
 def test_a_bad_config_file_names_the_file_line_and_column(tmp_path, text, problem):
-    (tmp_path / "guard.yaml").write_text(text)
+    home_config(tmp_path).write_text(text)
     with pytest.raises(OptionsError) as e:
         config_from(run_args())
-    assert problem in "\n".join(e.value.problems)  # the file found in the working directory
+    assert problem in "\n".join(e.value.problems)
 
 
 def test_a_bad_variable_names_the_variable(monkeypatch):
@@ -151,12 +158,10 @@ def test_the_config_file_is_named_by_flag_or_variable_or_found(monkeypatch, tmp_
     monkeypatch.setenv("GUARD_CONFIG", str(named))
     assert config_from(run_args()).seed == 5
     monkeypatch.delenv("GUARD_CONFIG")
-    home = tmp_path / "home" / ".guard"
-    home.mkdir(parents=True)
-    (home / "guard.yaml").write_text("seed: 6\n")
+    home_config(tmp_path).write_text("seed: 6\n")
     assert config_from(run_args()).seed == 6
-    (tmp_path / "guard.yaml").write_text("seed: 7\n")  # the working directory's comes first
-    assert config_from(run_args()).seed == 7
+    (tmp_path / "guard.yaml").write_text("seed: 7\n")  # where an agent may write: not read
+    assert config_from(run_args()).seed == 6
     with pytest.raises(OptionsError, match="no such config file"):
         config_from(run_args("--config", str(tmp_path / "missing.yaml")))
 
