@@ -37,6 +37,8 @@ class LoadedPack:
     located: Located
     positions: list[int] = field(default_factory=list)  # each valid rule's index in the file
     case_positions: list[int] = field(default_factory=list)  # each valid test case's index
+    openapi: Any = None  # the pack's compiled OpenAPI description (guard.openapi.OpenApi)
+    openapi_overridden: int = 0  # operations its own rules answer
 
 
 @dataclass
@@ -183,6 +185,50 @@ def _compile(loaded: list[LoadedPack], problems: list[Problem],
                                                        message))
                     continue
             rules.append(compiled)
+        if lp.pack.openapi is not None:
+            rules.extend(_compile_openapi(lp, [r for r in rules if r.pack == lp.pack.pack],
+                                          len(rules), problems))
+    return rules
+
+
+def _compile_openapi(lp: LoadedPack, own: list[CompiledRule], first_order: int,
+                     problems: list[Problem]) -> list[CompiledRule]:
+    """One rule per operation of the pack's OpenAPI description (guard/openapi/pack.py)."""
+    from guard.openapi.api import Settings
+    from guard.openapi.pack import build_rules, load_api, provider_wrap
+
+    source_model = lp.pack.openapi
+    assert source_model is not None
+    base = Path(lp.path).parent
+    loc: tuple[Any, ...] = ("openapi",)
+    if not lp.pack.hosts:
+        problems.append(lp.located.problem(loc, "a pack with an openapi source needs 'hosts'"))
+        return []
+    for name in ("spec", "fixtures"):
+        value = getattr(source_model, name)
+        if value is not None and (Path(value).is_absolute() or ".." in Path(value).parts):
+            problems.append(lp.located.problem((*loc, name), f"{name} must be a path inside "
+                                               "the rule file's folder"))
+            return []
+    fixtures = base / source_model.fixtures if source_model.fixtures else None
+    settings = Settings(pack=lp.pack.pack, errors=source_model.errors,
+                        paging=source_model.paging, closed=source_model.closed,
+                        strict=source_model.strict, fixtures=fixtures)
+    try:
+        api = load_api(base / source_model.spec, settings)
+        wrap = provider_wrap(source_model.provider)
+    except RuleError as e:
+        problems.extend(e.problems)
+        return []
+    except (ValueError, OSError) as e:
+        problems.append(lp.located.problem(loc, f"openapi: {e}"))
+        return []
+    line, col = lp.located.where(loc)
+    rules, lp.openapi_overridden = build_rules(
+        api, pack=lp.pack.pack, prefix=source_model.rule_prefix or f"{lp.pack.pack}.openapi",
+        hosts=lp.pack.hosts, source=Source(lp.path, line, col), base_dir=str(base),
+        first_order=first_order, own=own, wrap=wrap)
+    lp.openapi = api
     return rules
 
 

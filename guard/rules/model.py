@@ -12,7 +12,8 @@ from guard.rules.casemodel import Case, CaseExpect, CaseFile, CaseRequest, Expec
 
 __all__ = [
     "HOST", "RULE_ID", "Case", "CaseExpect", "CaseFile", "CaseRequest", "Expected", "FromStore",
-    "Match", "Matcher", "Missing", "Pack", "Respond", "Rule", "Scalar", "Store", "Strict",
+    "Match", "Matcher", "Missing", "OpenApiSource", "Pack", "Respond", "Rule", "Scalar", "Store",
+    "Strict",
     "ValueMatch",
 ]
 
@@ -168,6 +169,28 @@ class Rule(Strict):
         return self
 
 
+class OpenApiSource(Strict):
+    """Answer every operation of an OpenAPI description (see docs/openapi.md)."""
+
+    spec: str = Field(description="the OpenAPI 3.0/3.1 description, JSON or YAML, optionally "
+                      "gzipped; relative to the rule file")
+    errors: str = Field("rfc9457", description="error shape: rfc9457 (problem documents) or "
+                        "a provider's (stripe)")
+    paging: Literal["stripe", "cursor", "link", "offset", "none"] = Field(
+        "none", description="how lists page: stripe (has_more, starting_after), cursor, link "
+        "(Link headers, page/per_page), offset, none")
+    fixtures: str | None = Field(None, description="example objects by name (a JSON file "
+                                 "beside the rule file), used before generated values")
+    closed: bool = Field(False, description="objects that list properties accept no others "
+                         "(Stripe rejects unknown nested parameters)")
+    strict: bool = Field(False, description="no open world: unknown ids answer not-found even "
+                         "in collections the API gives no way to create")
+    provider: str | None = Field(None, description="a provider package whose openapi module "
+                                 "wraps every operation (auth, idempotency, ...), e.g. stripe")
+    rule_prefix: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_.-]*$",
+                                    description="rule id prefix (default: '<pack>.openapi')")
+
+
 class Pack(Strict):
     """A rule file: one pack of rules, usually for one provider."""
 
@@ -179,6 +202,9 @@ class Pack(Strict):
         default_factory=list, description="default hosts for the pack's rules"
     )
     rules: list[Rule] = Field(default_factory=list, description="the pack's rules")
+    openapi: OpenApiSource | None = Field(
+        None, description="answer every operation of an OpenAPI description; the pack's own "
+        "rules override operations one by one")
     tests: list[Case] = Field(
         default_factory=list,
         description="rule test cases run by 'guard test', in order, against one fresh world",

@@ -1,0 +1,417 @@
+"""One simulated API: a description compiled into operations, each answered by validating
+the request, doing what its role says to the sandbox's world, and generating the answer.
+
+>>> from guard.openapi.operations import _demo_spec
+>>> api = OpenApi(_demo_spec(), Settings(pack="demo"))
+>>> sorted(api.summary().items())
+[('example_only', 1), ('operations', 5), ('stateful', 4)]
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from guard.openapi.generate import Fixtures, Generator, Source, copy
+from guard.openapi.operations import Operation, compile_operations
+from guard.openapi.problems import SHAPES, Shape
+from guard.openapi.schema import list_shape, merged, object_name
+from guard.openapi.search import QueryError, matches, parse
+from guard.openapi.spec import Spec
+from guard.openapi.state import (
+    Collection,
+    action_status,
+    apply_params,
+    collections,
+    world_collection,
+)
+from guard.openapi.validate import Invalid, Issue, Validated, Validator
+from guard.request import Request, Response
+from guard.world.store import World
+
+PAGING = ("stripe", "cursor", "link", "offset", "none")
+SINGLETONS = "singletons"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a pack declares about its API besides the description."""
+
+    pack: str
+    errors: str = "rfc9457"
+    paging: str = "none"
+    closed: bool = False  # objects listing properties accept no others (Stripe)
+    strict: bool = False  # no open world: unknown ids are not-found everywhere
+    fixtures: Path | None = None
+    max_limit: int = 100
+    default_limit: int = 10
+
+
+@dataclass
+class Answer:
+    """What an operation produced: a response, or data the caller wraps (Stripe's expand)."""
+
+    status: int
+    data: Any
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    error: Response | None = None
+
+
+class NotFound(Exception):  # noqa: N818
+    def __init__(self, noun: str, id: str) -> None:
+        super().__init__(f"No such {noun}: '{id}'")
+        self.noun, self.id = noun, id
+
+
+class OpenApi:
+    """Everything compiled from one description for one pack."""
+
+    def __init__(self, spec: Spec, settings: Settings) -> None:
+        if settings.errors not in SHAPES:
+            raise ValueError(f"unknown error shape {settings.errors!r}: use one of "
+                             f"{', '.join(sorted(SHAPES))}")
+        if settings.paging not in PAGING:
+            raise ValueError(f"unknown paging {settings.paging!r}: use one of "
+                             f"{', '.join(PAGING)}")
+        self.spec = spec
+        self.settings = settings
+        self.shape: Shape = SHAPES[settings.errors]
+        self.operations = compile_operations(spec)
+        self.collections = collections(spec, self.operations, settings.pack)
+        self.fixtures = Fixtures.load(settings.fixtures) if settings.fixtures else Fixtures()
+        self.validator = Validator(spec, closed=settings.closed)
+        self._checker = Validator(spec, closed=False)
+
+    def summary(self) -> dict[str, int]:
+        """For ``guard check``: how many operations, how many keep state."""
+        stateful = sum(1 for o in self.operations if self.collection(o) is not None)
+        return {"operations": len(self.operations), "stateful": stateful,
+                "example_only": len(self.operations) - stateful}
+
+    def collection(self, op: Operation) -> Collection | None:
+        if op.collection is None or op.role == "none":
+            return None
+        return self.collections.get(op.collection)
+
+    # answering
+
+    def validate(self, op: Operation, req: Request, captures: dict[str, str]) -> Validated:
+        return self.validator.request(op, req, captures)
+
+    def handle(self, op: Operation, req: Request, captures: dict[str, str],
+               world: World) -> Response:
+        """Validate and answer (the whole job, for packs without a provider wrapper)."""
+        answer = self.answer(op, req, captures, world)
+        if answer.error is not None:
+            return answer.error
+        return self.render(answer)
+
+    def render(self, answer: Answer) -> Response:
+        if answer.data is None:
+            return Response(answer.status, list(answer.headers))
+        return Response.json(answer.status, answer.data, answer.headers)
+
+    def answer(self, op: Operation, req: Request, captures: dict[str, str],
+               world: World) -> Answer:
+        try:
+            params = self.validate(op, req, captures)
+        except Invalid as e:
+            return Answer(400, None, error=self.shape.invalid(e.issue))
+        try:
+            return self.act(op, req, params, world)
+        except NotFound as e:
+            return Answer(404, None, error=self.shape.not_found(e.noun, e.id, req.path))
+        except Invalid as e:
+            return Answer(400, None, error=self.shape.invalid(e.issue))
+
+    def generator(self, world: World) -> Generator:
+        return Generator(self.spec, self.fixtures,
+                         Source(world.rng, world.faker, world.ids, world.clock.timestamp))
+
+    def act(self, op: Operation, req: Request, params: Validated, world: World) -> Answer:
+        coll = self.collection(op)
+        gen = self.generator(world)
+        values = params.body if req.method in ("POST", "PUT", "PATCH") else params.query
+        if coll is None:
+            return Answer(op.status, self._example(op, gen, world, req))
+        parents = {p: params.path[p] for p, _ in op.parents if p in params.path}
+        self._check_parents(op, parents, world, gen)
+        where = world_collection(coll, parents)
+        item_id = params.path.get(op.item_param or "") if op.item_param else None
+        if op.role == "create":
+            obj = gen.value(coll.schema)
+            if not isinstance(obj, dict):
+                return Answer(op.status, obj)
+            obj = apply_params(self.spec, obj, values, coll.schema, self._fits)
+            for param, fld in coll.parent_field.items():
+                if param in parents:
+                    obj[fld] = parents[param]
+            if isinstance(obj.get("id"), str):
+                world.put(where, obj)
+            return Answer(op.status, self._shape_for(op, obj, gen))
+        if op.role in ("list", "search"):
+            return self._list(op, coll, where, req, params, world, gen)
+        assert item_id is not None
+        obj = self._find(coll, where, item_id, world, gen)
+        if op.role == "retrieve":
+            return Answer(op.status, self._shape_for(op, obj, gen))
+        if op.role == "update":
+            obj = apply_params(self.spec, obj, values, coll.schema, self._fits)
+            world.put(where, obj)
+            return Answer(op.status, self._shape_for(op, obj, gen))
+        if op.role == "delete":
+            world.delete(where, item_id)
+            return Answer(op.status, self._deleted(op, obj, gen))
+        # an action on the item
+        verb = op.segments[-1]
+        status = action_status(self.spec, verb, coll.schema)
+        if object_name(self.spec, op.schema) == coll.object and coll.object is not None \
+                or op.schema is not None and merged(self.spec, op.schema) == \
+                merged(self.spec, coll.schema):
+            obj = apply_params(self.spec, obj, values, coll.schema, self._fits)
+            if status is not None:
+                obj["status"] = status
+            world.put(where, obj)
+            return Answer(op.status, obj)
+        return Answer(op.status, self._example(op, gen, world, req))
+
+    def _fits(self, value: Any, schema: Any) -> bool:
+        try:
+            self._checker.value(value, schema, "", form=False)
+        except Invalid:
+            return False
+        return True
+
+    def conforms(self, value: Any, schema: Any) -> Issue | None:
+        """The first way ``value`` breaks ``schema`` (for tests and the measurement)."""
+        try:
+            self._checker.value(value, schema, "", form=False)
+        except Invalid as e:
+            return e.issue
+        return None
+
+    def _find(self, coll: Collection, where: str, item_id: str, world: World,
+              gen: Generator) -> dict[str, Any]:
+        obj = world.get(where, item_id)
+        if obj is not None and not obj.get("deleted"):
+            return obj
+        if coll.creatable or self.settings.strict or obj is not None:
+            raise NotFound(coll.noun, item_id)
+        # open world: made on first reference, then kept
+        made = gen.value(coll.schema)
+        if not isinstance(made, dict):
+            raise NotFound(coll.noun, item_id)
+        made["id"] = item_id
+        world.put(where, made)
+        return made
+
+    def _check_parents(self, op: Operation, parents: dict[str, str], world: World,
+                       gen: Generator) -> None:
+        for param, parent_path in op.parents:
+            parent = self.collections.get(parent_path)
+            if parent is None or param not in parents:
+                continue
+            self._find(parent, world_collection(parent, {}), parents[param], world, gen)
+
+    def _shape_for(self, op: Operation, obj: dict[str, Any], gen: Generator) -> Any:
+        return obj
+
+    def _deleted(self, op: Operation, obj: dict[str, Any], gen: Generator) -> Any:
+        if op.schema is None:
+            return None
+        answer = gen.value(op.schema, use_fixture=False)
+        if isinstance(answer, dict):
+            if "id" in answer:
+                answer["id"] = obj.get("id")
+            if "deleted" in answer:
+                answer["deleted"] = True
+            if object_name(self.spec, op.schema) == object_name(self.spec, self.collection(op)
+                                                                .schema  # type: ignore[union-attr]
+                                                                ) and "deleted" not in answer:
+                return obj
+        return answer
+
+    def _example(self, op: Operation, gen: Generator, world: World, req: Request) -> Any:
+        """An operation without state: the description's example, else generated. A GET of
+        a singleton (``/v1/balance``) answers the same object every time."""
+        if op.schema is None and op.example is None:
+            return None
+        if op.method == "GET":
+            kept = world.get(f"{self.settings.pack}.{SINGLETONS}", op.path)
+            if kept is not None:
+                return kept["value"]
+        value = copy(op.example) if op.example is not None else gen.value(op.schema)
+        shape = list_shape(self.spec, op.schema) if op.schema is not None else None
+        if shape is not None and isinstance(value, dict) and shape[0] is not None:
+            value = self._envelope(value, shape[0], [], False, req, envelope_schema=op.schema)
+        if op.method == "GET":
+            world.put(f"{self.settings.pack}.{SINGLETONS}", {"id": op.path, "value": value})
+        return value
+
+    # lists
+
+    def _list(self, op: Operation, coll: Collection, where: str, req: Request,
+              params: Validated, world: World, gen: Generator) -> Answer:
+        items = [o for o in world.list(where) if not o.get("deleted")]
+        for param, fld in coll.parent_field.items():
+            want = params.path.get(param)
+            if want is not None:
+                items = [o for o in items if _ref(o.get(fld)) == want]
+        q = params.query
+        props = merged(self.spec, coll.schema).get("properties") or {}
+        for key, value in q.items():
+            if key in props and isinstance(value, (str, int, bool)) and key not in (
+                    "limit", "starting_after", "ending_before", "page", "cursor"):
+                items = [o for o in items if _text(_ref(o.get(key))) == _text(value)]
+        if op.role == "search":
+            text = q.get("query")
+            try:
+                query = parse(text if isinstance(text, str) else "")
+            except QueryError:
+                raise Invalid(Issue("invalid", "query", f"Invalid search query: {text}",
+                                    None)) from None
+            items = [o for o in items if matches(query, o)]
+        created = q.get("created")
+        if isinstance(created, (dict, int)):
+            items = [o for o in items if _created_ok(o, created)]
+        items.sort(key=lambda o: o.get("created", 0) if isinstance(o.get("created"), int)
+                   else 0)
+        items.reverse()
+        shape = list_shape(self.spec, op.schema) if op.schema is not None else None
+        if shape is None:
+            return Answer(op.status, self._example(op, gen, world, req))
+        page, more, headers, token = self._page(items, q, req, coll)
+        if shape[0] is None:
+            return Answer(op.status, page, headers)
+        envelope = gen.value(op.schema, use_fixture=False)
+        if not isinstance(envelope, dict):
+            envelope = {}
+        data = self._envelope(envelope, shape[0], page, more, req, token, len(items),
+                              envelope_schema=op.schema)
+        return Answer(op.status, data, headers)
+
+    def _page(self, items: list[dict[str, Any]], q: dict[str, Any], req: Request,
+              coll: Collection) -> tuple[list[Any], bool, list[tuple[str, str]], str | None]:
+        style = self.settings.paging
+        limit = q.get("limit", q.get("per_page", self.settings.default_limit))
+        if not isinstance(limit, int) or limit < 1:
+            limit = self.settings.default_limit
+        if limit > self.settings.max_limit:
+            raise Invalid(Issue("invalid", "limit", "This value must be less than or equal "
+                                f"to {self.settings.max_limit}.", "parameter_invalid_integer"))
+        ids = [o.get("id") for o in items]
+        if style == "stripe":
+            after, before = q.get("starting_after"), q.get("ending_before")
+            if after and before:
+                raise Invalid(Issue("exclusive", "starting_after", "You may only specify one "
+                                    "of these parameters: ending_before, starting_after.",
+                                    None))
+            page_token = q.get("page")
+            if isinstance(page_token, str) and page_token:
+                start = _offset(page_token)
+                rest = items[start:]
+                nxt = _token(start + limit) if len(rest) > limit else None
+                return rest[:limit], len(rest) > limit, [], nxt
+            if isinstance(after, str) and after:
+                if after not in ids:
+                    raise NotFound(coll.noun, after)
+                rest = items[ids.index(after) + 1:]
+                return rest[:limit], len(rest) > limit, [], None
+            if isinstance(before, str) and before:
+                if before not in ids:
+                    raise NotFound(coll.noun, before)
+                head = items[:ids.index(before)]
+                return head[-limit:], len(head) > limit, [], None
+            more = len(items) > limit
+            return items[:limit], more, [], _token(limit) if more else None
+        if style == "link":
+            page = q.get("page", 1)
+            page = page if isinstance(page, int) and page > 0 else 1
+            start = (page - 1) * limit
+            chunk = items[start:start + limit]
+            more = len(items) > start + limit
+            links = []
+            base = f"{req.scheme}://{req.host}{req.path}"
+            if more:
+                links.append(f'<{base}?page={page + 1}&per_page={limit}>; rel="next"')
+                last = (len(items) + limit - 1) // limit
+                links.append(f'<{base}?page={last}&per_page={limit}>; rel="last"')
+            if page > 1:
+                links.append(f'<{base}?page={page - 1}&per_page={limit}>; rel="prev"')
+            return chunk, more, [("Link", ", ".join(links))] if links else [], None
+        if style in ("cursor", "offset"):
+            raw = q.get("cursor", q.get("offset", q.get("after")))
+            start = _offset(raw) if isinstance(raw, str) else raw if isinstance(raw, int) else 0
+            chunk = items[start:start + limit]
+            more = len(items) > start + limit
+            return chunk, more, [], (_token(start + limit) if style == "cursor"
+                                     else str(start + limit)) if more else None
+        return items, False, [], None
+
+    def _list_url(self, path: str, schema: Any) -> str:
+        """The list's ``url``: the request path, unless the description pins another
+        (``/v1/linked_accounts`` answers ``/v1/financial_connections/accounts``)."""
+        prop = (merged(self.spec, schema).get("properties") or {}).get("url")
+        pattern = merged(self.spec, prop).get("pattern") if prop is not None else None
+        if isinstance(pattern, str) and pattern.startswith("^/") and \
+                not path.startswith(pattern[1:]) and pattern[1:].replace("/", "").replace(
+                    "_", "").isalnum():
+            return pattern[1:]
+        return path
+
+    def _envelope(self, envelope: dict[str, Any], key: str, page: list[Any], more: bool,
+                  req: Request, token: str | None = None, total: int | None = None,
+                  envelope_schema: Any = None) -> dict[str, Any]:
+        envelope[key] = page
+        if "has_more" in envelope:
+            envelope["has_more"] = more
+        if "url" in envelope:
+            envelope["url"] = self._list_url(req.path, envelope_schema)
+        if "total_count" in envelope:
+            envelope["total_count"] = total if total is not None else len(page)
+        for name in ("next_page", "next_cursor", "nextCursor", "next"):
+            if name in envelope:
+                envelope[name] = token
+        return envelope
+
+
+def _offset(token: str) -> int:
+    try:
+        value = int(base64.urlsafe_b64decode(token.encode() + b"==").decode())
+    except (ValueError, UnicodeDecodeError):
+        raise Invalid(Issue("invalid", "page", f"Invalid page token: {token[:40]}", None)
+                      ) from None
+    return max(0, value)
+
+
+def _token(offset: int) -> str:
+    return base64.urlsafe_b64encode(str(offset).encode()).decode().rstrip("=")
+
+
+def _ref(value: Any) -> Any:
+    return value.get("id") if isinstance(value, dict) else value
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value) if value is not None else None
+
+
+def _created_ok(obj: dict[str, Any], spec: dict[str, Any] | int) -> bool:
+    created = obj.get("created")
+    if not isinstance(created, int):
+        return True
+    if isinstance(spec, int):
+        return created == spec
+    checks: dict[str, Callable[[int], bool]] = {
+        "gt": created.__gt__, "gte": created.__ge__, "lt": created.__lt__, "lte": created.__le__}
+    return all(checks[k](v) for k, v in spec.items() if k in checks and isinstance(v, int))
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
