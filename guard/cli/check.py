@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from guard.cli.common import load_or_report
+from guard.rules.loader import LoadedPack
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,4 +30,21 @@ def run(args: argparse.Namespace) -> int:
     print(f"ok: {len(ruleset.rules)} rules in {len(ruleset.files)} file(s)")
     for lp in ruleset.packs:
         print(f"  {lp.path}: pack {lp.pack.pack}, {len(lp.pack.rules)} rules")
+        if lp.openapi is not None:
+            print("  " + openapi_summary(lp))
     return 0
+
+
+def openapi_summary(lp: LoadedPack) -> str:
+    """``stripe: OpenAPI spec3.json.gz (Stripe API 2024-04-10): 533 operations, ...``"""
+    api = lp.openapi
+    info = api.spec.document.get("info") or {}
+    counts = api.summary()
+    generated = sum(1 for rid in lp.operations if rid.startswith(
+        (lp.pack.openapi.rule_prefix if lp.pack.openapi and lp.pack.openapi.rule_prefix
+         else f"{lp.pack.pack}.openapi") + "."))
+    own = len(lp.operations) - generated
+    return (f"  {lp.pack.pack}: OpenAPI {api.spec.path.name} ({api.spec.title} "
+            f"{info.get('version', '')}): {counts['operations']} operations, {own} answered "
+            f"by the pack's own rules, {generated} generated; {counts['stateful']} stateful, "
+            f"{counts['example_only']} example-only")

@@ -9,6 +9,8 @@ from guard.cli.common import add_rules_options, load_or_report
 from guard.engine import Engine
 from guard.request import Request
 
+NEAR_MISSES = 20  # a host answered from an OpenAPI description has hundreds of rules
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("explain", help="show which rule decides a request",
@@ -42,10 +44,13 @@ def run(args: argparse.Namespace) -> int:
     req = Request.build(args.method, args.url, headers=headers, body=args.data)
     ex = Engine(ruleset).explain(req)
     d = ex.decision
+    op = next((lp.operations[d.rule_id] for lp in ruleset.packs
+               if d.rule_id in lp.operations), None)
+    operation = f"{op.operation_id} ({op.method} {op.path}, {op.role})" if op else None
     if args.json:
         print(json.dumps({
             "rule": d.rule_id, "action": d.action, "reason": d.reason,
-            "captures": dict(d.captures),
+            "operation": operation, "captures": dict(d.captures),
             "source": str(d.rule.source) if d.rule else None,
             "near_misses": [{"rule": m.rule_id, "why": m.why} for m in ex.near_misses],
         }, indent=2))
@@ -55,12 +60,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"  action:     {d.action}")
     if d.reason:
         print(f"  reason:     {d.reason}")
+    if operation:
+        print(f"  operation:  {operation}")
     if d.captures:
         print("  captures:   " + ", ".join(f"{k}={v}" for k, v in d.captures.items()))
     if ex.near_misses:
         print("  near misses (same host, checked first):")
-        for m in ex.near_misses:
+        for m in ex.near_misses[:NEAR_MISSES]:
             print(f"    {m.rule_id}: {m.why}")
+        if len(ex.near_misses) > NEAR_MISSES:
+            print(f"    ... and {len(ex.near_misses) - NEAR_MISSES} more (--json lists all)")
     elif ex.candidates == 0:
         print("  no rule names this host")
     return 0

@@ -85,6 +85,9 @@ class OpenApi:
         self.fixtures = Fixtures.load(settings.fixtures) if settings.fixtures else Fixtures()
         self.validator = Validator(spec, closed=settings.closed)
         self._checker = Validator(spec, closed=False)
+        # Provider rules the description cannot say (Stripe's currency list, e-mail syntax):
+        # each raises Invalid; set by the pack's provider module (guard/openapi/pack.py).
+        self.checks: list[Callable[[Operation, Validated], None]] = []
 
     def summary(self) -> dict[str, int]:
         """For ``guard check``: how many operations, how many keep state."""
@@ -100,7 +103,10 @@ class OpenApi:
     # answering
 
     def validate(self, op: Operation, req: Request, captures: dict[str, str]) -> Validated:
-        return self.validator.request(op, req, captures)
+        validated = self.validator.request(op, req, captures)
+        for check in self.checks:
+            check(op, validated)
+        return validated
 
     def handle(self, op: Operation, req: Request, captures: dict[str, str],
                world: World) -> Response:
@@ -268,13 +274,7 @@ class OpenApi:
                     "limit", "starting_after", "ending_before", "page", "cursor"):
                 items = [o for o in items if _text(_ref(o.get(key))) == _text(value)]
         if op.role == "search":
-            text = q.get("query")
-            try:
-                query = parse(text if isinstance(text, str) else "")
-            except QueryError:
-                raise Invalid(Issue("invalid", "query", f"Invalid search query: {text}",
-                                    None)) from None
-            items = [o for o in items if matches(query, o)]
+            items = self._search(op, q, items)
         created = q.get("created")
         if isinstance(created, (dict, int)):
             items = [o for o in items if _created_ok(o, created)]
@@ -293,6 +293,26 @@ class OpenApi:
         data = self._envelope(envelope, shape[0], page, more, req, token, len(items),
                               envelope_schema=op.schema)
         return Answer(op.status, data, headers)
+
+    def _search(self, op: Operation, q: dict[str, Any], items: list[dict[str, Any]]
+                ) -> list[dict[str, Any]]:
+        """``query`` in Stripe's search language; otherwise the one text parameter
+        (``q``, ``search``, ...) as a case-insensitive substring of any text field."""
+        text = q.get("query")
+        if "query" in op.query_params:
+            try:
+                query = parse(text if isinstance(text, str) else "")
+            except QueryError:
+                raise Invalid(Issue("invalid", "query", f"Invalid search query: {text}",
+                                    None)) from None
+            return [o for o in items if matches(query, o)]
+        words = [v for k, v in q.items() if isinstance(v, str) and k not in (
+            "cursor", "page", "starting_after", "ending_before")]
+        if not words:
+            return items
+        needle = words[0].lower()
+        return [o for o in items if any(isinstance(v, str) and needle in v.lower()
+                                        for v in o.values())]
 
     def _page(self, items: list[dict[str, Any]], q: dict[str, Any], req: Request,
               coll: Collection) -> tuple[list[Any], bool, list[tuple[str, str]], str | None]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,15 +39,6 @@ _SAFE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PARAM = re.compile(r"\{([^{}]+)\}")
 
 Wrap = Callable[[OpenApi, Operation, "Handler"], "Handler"]
-
-
-@dataclass(frozen=True)
-class Built:
-    """What ``guard check`` reports for a pack's description."""
-
-    api: OpenApi
-    rules: int  # operation rules added
-    overridden: int  # operations answered by the pack's own rules
 
 
 def template(path: str) -> tuple[str, dict[str, str]]:
@@ -76,7 +66,8 @@ def load_api(spec_path: Path, settings: Settings) -> OpenApi:
     return OpenApi(load_spec(spec_path), settings)
 
 
-def provider_wrap(name: str | None) -> Wrap | None:
+def provider_wrap(name: str | None, api: OpenApi) -> Wrap | None:
+    """The provider's ``wrap``; its ``CHECKS`` join the API's validation."""
     if name is None:
         return None
     try:
@@ -87,6 +78,7 @@ def provider_wrap(name: str | None) -> Wrap | None:
     wrap = getattr(module, "wrap", None)
     if not callable(wrap):
         raise ValueError(f"guard.providers.{name}.openapi has no wrap(api, op, answer)")
+    api.checks.extend(getattr(module, "CHECKS", ()))
     return wrap  # type: ignore[no-any-return]
 
 
@@ -117,10 +109,11 @@ def validating(api: OpenApi, op: Operation, names: dict[str, str],
 
 def build_rules(api: OpenApi, *, pack: str, prefix: str, hosts: list[str], source: Source,
                 base_dir: str, first_order: int, own: list[CompiledRule],
-                wrap: Wrap | None) -> tuple[list[CompiledRule], int]:
+                wrap: Wrap | None) -> tuple[list[CompiledRule], dict[str, Operation]]:
     """Rules for every operation the pack's own rules do not answer. Hand-written rules
     for an operation get its validation in front of their handler (changed in place).
-    Returns the new rules and how many operations the pack's own rules answer."""
+    Returns the new rules and, for ``guard explain``, the operation of every rule (own
+    rules included) that answers one."""
     from guard.synth.respond import CompiledRespond
 
     covered: dict[tuple[str, str], CompiledRule] = {}
@@ -128,13 +121,13 @@ def build_rules(api: OpenApi, *, pack: str, prefix: str, hosts: list[str], sourc
         if rule.methods is not None and len(rule.methods) == 1 and len(rule.paths) == 1:
             covered[(next(iter(rule.methods)), normalize(_plain(rule.paths[0].template)))] = rule
     out: list[CompiledRule] = []
-    overridden = 0
+    answers: dict[str, Operation] = {}
     host_patterns = tuple(HostPattern(h) for h in hosts)
     for op in api.operations:
         path_t, names = template(op.path)
         hand = covered.get((op.method, normalize(op.path)))
         if hand is not None:
-            overridden += 1
+            answers[hand.id] = op
             if hand.respond is not None and hand.respond.handler is not None:
                 hand_names = _names_for(hand.paths[0].template, op.path)
                 _replace_handler(hand.respond, validating(api, op, hand_names,
@@ -155,7 +148,8 @@ def build_rules(api: OpenApi, *, pack: str, prefix: str, hosts: list[str], sourc
             rule=model, pack=pack, source=source, order=first_order + len(out),
             hosts=host_patterns, methods=frozenset([op.method]),
             paths=(PathTemplate(path_t),), checks=(), respond=respond, base_dir=base_dir))
-    return out, overridden
+        answers[rule_id] = op
+    return out, answers
 
 
 def _plain(template_text: str) -> str:

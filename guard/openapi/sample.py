@@ -39,8 +39,13 @@ def minimal(spec: Spec, schema: Any, name: str = "", depth: int = 0) -> Any:
     t = [k for k in types(node) if k != "null"] or ["string"]
     if "object" in t:
         props = node.get("properties") or {}
-        return {k: minimal(spec, props.get(k, {}), k, depth + 1)
-                for k in node.get("required") or [] if k in props}
+        out = {k: minimal(spec, props.get(k, {}), k, depth + 1)
+               for k in node.get("required") or [] if k in props}
+        if not out and props and depth > 0:
+            # a required object with no required fields still needs one to be sent at all
+            first = next(iter(props))
+            out = {first: minimal(spec, props[first], first, depth + 1)}
+        return out
     if "array" in t:
         return [minimal(spec, node.get("items") or {}, name, depth + 1)]
     if "integer" in t:

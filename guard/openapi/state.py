@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from guard.openapi.operations import Operation, normalize
-from guard.openapi.schema import list_shape, merged, object_name, types
+from guard.openapi.schema import branches, list_shape, merged, object_name, types
 from guard.openapi.spec import Spec
 
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -39,6 +39,8 @@ VERB_STATUS = {
     "capture": ("succeeded", "captured"), "mark_uncollectible": ("uncollectible",),
     "send": ("open",), "release": ("released",), "process": ("processing",),
     "deliver": ("delivered",), "return": ("returned",), "decline": ("declined",),
+    "adopt": ("adopted",), "publish": ("published",), "resolve": ("resolved",),
+    "start": ("started", "running"), "stop": ("stopped",), "complete": ("completed",),
 }
 
 
@@ -70,7 +72,7 @@ def collections(spec: Spec, ops: list[Operation], pack: str) -> dict[str, Collec
             if shape is not None:
                 schemas.setdefault(o.collection, []).append((3, shape[1]))
     for path, found in schemas.items():
-        schema = sorted(found, key=lambda f: f[0])[0][1]
+        schema = _common(spec, [f[1] for f in sorted(found, key=lambda f: f[0])])
         obj = object_name(spec, schema)
         name = f"{pack}.{obj.replace('.', '_')}s" if obj else \
             f"{pack}.{_SLUG.sub('_', path.replace('{}', 'x').lower()).strip('_')}"
@@ -89,15 +91,33 @@ def collections(spec: Spec, ops: list[Operation], pack: str) -> dict[str, Collec
     return by_path
 
 
+def _common(spec: Spec, candidates: list[Any]) -> Any:
+    """The object schema every operation on a collection agrees on: for polymorphic
+    collections (a customer's sources: bank accounts, cards, sources) the first type that
+    every operation answers."""
+    def names(schema: Any) -> list[str]:
+        return [n for n in (object_name(spec, a) for a in branches(spec, schema)) if n]
+
+    listed = [names(c) for c in candidates]
+    if all(listed) and any(len(n) > 1 for n in listed):
+        shared = [n for n in listed[-1] if all(n in other for other in listed)]
+        if shared:
+            for alt in branches(spec, candidates[-1]):
+                if object_name(spec, alt) == shared[0]:
+                    return alt
+    return candidates[0]
+
+
 def _item_schema(spec: Spec, schema: Any) -> Any:
     """An operation answering ``anyOf: [customer, deleted_customer]`` answers a customer."""
     node = spec.resolve(schema)
     alts = node.get("anyOf") or node.get("oneOf") if isinstance(node, dict) else None
     if isinstance(alts, list):
-        for alt in alts:
-            sub = merged(spec, alt)
-            if "deleted" not in (sub.get("properties") or {}):
-                return alt
+        kept = [a for a in alts if "deleted" not in (merged(spec, a).get("properties") or {})]
+        if len(kept) == 1:
+            return kept[0]
+        if kept and len(kept) < len(alts):
+            return {"anyOf": kept}
     return schema
 
 

@@ -40,6 +40,16 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_DEPTH = 32
 
 
+class _Any:
+    def __repr__(self) -> str:
+        return "ANY"
+
+
+ANY: Any = _Any()
+"""Stands for any valid value (the Stripe measurement puts it where a field is missing only
+because Stripe's newer object shape dropped it)."""
+
+
 @dataclass(frozen=True)
 class Issue:
     """What is wrong, with the parameter named as the client spells it."""
@@ -146,6 +156,8 @@ class Validator:
 
     def value(self, value: Any, schema: Any, name: str, *, form: bool,
               files: set[str] | None = None, depth: int = 0) -> Any:
+        if value is ANY:
+            return value
         if depth > MAX_DEPTH:
             raise Invalid(Issue("invalid", name or None, "Invalid request: parameters nested "
                                 f"deeper than {MAX_DEPTH} levels.", None))

@@ -38,7 +38,7 @@ class LoadedPack:
     positions: list[int] = field(default_factory=list)  # each valid rule's index in the file
     case_positions: list[int] = field(default_factory=list)  # each valid test case's index
     openapi: Any = None  # the pack's compiled OpenAPI description (guard.openapi.OpenApi)
-    openapi_overridden: int = 0  # operations its own rules answer
+    operations: dict[str, Any] = field(default_factory=dict)  # rule id -> OpenAPI operation
 
 
 @dataclass
@@ -216,7 +216,7 @@ def _compile_openapi(lp: LoadedPack, own: list[CompiledRule], first_order: int,
                         strict=source_model.strict, fixtures=fixtures)
     try:
         api = load_api(base / source_model.spec, settings)
-        wrap = provider_wrap(source_model.provider)
+        wrap = provider_wrap(source_model.provider, api)
     except RuleError as e:
         problems.extend(e.problems)
         return []
@@ -224,7 +224,7 @@ def _compile_openapi(lp: LoadedPack, own: list[CompiledRule], first_order: int,
         problems.append(lp.located.problem(loc, f"openapi: {e}"))
         return []
     line, col = lp.located.where(loc)
-    rules, lp.openapi_overridden = build_rules(
+    rules, lp.operations = build_rules(
         api, pack=lp.pack.pack, prefix=source_model.rule_prefix or f"{lp.pack.pack}.openapi",
         hosts=lp.pack.hosts, source=Source(lp.path, line, col), base_dir=str(base),
         first_order=first_order, own=own, wrap=wrap)

@@ -64,10 +64,10 @@ def test_an_unknown_id_inside_parameters_names_that_parameter(stripe_guard):
 def test_an_unknown_url_is_a_404_unrecognized_request_url(stripe_guard):
     c, _ = stripe_guard
     with pytest.raises(stripe.InvalidRequestError) as info:
-        c.v1.issuing.cards.list()
+        c.raw_request("get", "/v1/no_such_things")
     assert info.value.http_status == 404
     assert info.value.user_message.startswith(
-        "Unrecognized request URL (GET: /v1/issuing/cards).")
+        "Unrecognized request URL (GET: /v1/no_such_things).")
 
 
 def test_a_missing_or_malformed_key_is_a_401(stripe_guard):

@@ -215,6 +215,7 @@ def test_a_sandbox_never_reaches_stripe_even_for_unknown_endpoints(guard_proxy, 
     g = guard_proxy()
     c = sdk(g)
     with pytest.raises(stripe.InvalidRequestError) as info:
-        c.v1.disputes.list()
+        c.raw_request("get", "/v1/no_such_things")
     assert info.value.http_status == 404 and "Unrecognized request URL" in str(info.value)
+    assert c.v1.disputes.list().object == "list"  # answered from Stripe's OpenAPI description
     assert g.upstream_attempts == [] and upstream.connections == 0

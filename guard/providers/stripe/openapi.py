@@ -10,11 +10,12 @@ world or, for objects the agent cannot create, made on first reference.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from guard.openapi.api import NotFound, OpenApi
 from guard.openapi.schema import branches, merged, object_name
-from guard.openapi.validate import Invalid, Issue
+from guard.openapi.validate import Invalid, Issue, Validated
 from guard.providers.stripe.api import Call, endpoint
 from guard.providers.stripe.errors import StripeError, no_such, not_expandable
 from guard.providers.stripe.expand import MAX_DEPTH
@@ -22,6 +23,48 @@ from guard.providers.stripe.expand import MAX_DEPTH
 if TYPE_CHECKING:
     from guard.openapi.operations import Operation
     from guard.providers import Handler
+
+
+# The currencies Stripe accepts (lower-case ISO 4217), from its supported-currencies list.
+CURRENCIES = frozenset("""
+usd aed afn all amd ang aoa ars aud awg azn bam bbd bdt bgn bhd bif bmd bnd bob brl bsd bwp
+byn bzd cad cdf chf clp cny cop crc cve czk djf dkk dop dzd egp etb eur fjd fkp gbp gel gip
+gmd gnf gtq gyd hkd hnl htg huf idr ils inr isk jmd jod jpy kes kgs khr kmf krw kwd kyd kzt
+lak lbp lkr lrd lsl mad mdl mga mkd mmk mnt mop mur mvr mwk mxn myr mzn nad ngn nio nok npr
+nzd omr pab pen pgk php pkr pln pyg qar ron rsd rub rwf sar sbd scr sek sgd shp sle sos srd
+std szl thb tjs tnd top try ttd twd tzs uah ugx uyu uzs vnd vuv wst xaf xcd xof xpf yer zar
+zmw""".split())
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def check_values(op: Operation, validated: Validated) -> None:
+    """Stripe's checks its description does not state: e-mail syntax and the currency list
+    (``Invalid email address: x``, ``Invalid currency: xyz``), at any depth."""
+    for source in (validated.body, validated.query):
+        _walk(source, "")
+
+
+def _walk(node: Any, name: str) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            child = f"{name}[{key}]" if name else str(key)
+            if isinstance(value, str) and value:
+                if (key == "email" or key.endswith("_email")) and not _EMAIL.match(value):
+                    raise Invalid(Issue("invalid", child, f"Invalid email address: {value}",
+                                        "email_invalid"))
+                if (key == "currency" or key.endswith("_currency")) and \
+                        value.lower() not in CURRENCIES:
+                    raise Invalid(Issue("invalid", child, f"Invalid currency: {value[:40]}. "
+                                        "Stripe currently supports these currencies: "
+                                        + ", ".join(sorted(CURRENCIES)), None))
+            else:
+                _walk(value, child)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            _walk(value, f"{name}[{i}]")
+
+
+CHECKS = (check_values,)
 
 
 def stripe_error(issue: Issue) -> StripeError:
@@ -124,4 +167,4 @@ def _find_or_make(api: OpenApi, call: Call, targets: list[Any], id: str) -> dict
     return made
 
 
-__all__ = ["wrap"]
+__all__ = ["CHECKS", "wrap"]
