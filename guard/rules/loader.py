@@ -204,18 +204,22 @@ def _compile_openapi(lp: LoadedPack, own: list[CompiledRule], first_order: int,
     if not lp.pack.hosts:
         problems.append(lp.located.problem(loc, "a pack with an openapi source needs 'hosts'"))
         return []
+    paths: dict[str, Path | None] = {}
     for name in ("spec", "fixtures"):
         value = getattr(source_model, name)
-        if value is not None and (Path(value).is_absolute() or ".." in Path(value).parts):
+        paths[name] = None if value is None else _data_path(base, value)
+        if value is not None and paths[name] is None:
             problems.append(lp.located.problem((*loc, name), f"{name} must be a path inside "
-                                               "the rule file's folder"))
+                                               "the rule file's folder, or guard:PATH inside "
+                                               "guard's own package"))
             return []
-    fixtures = base / source_model.fixtures if source_model.fixtures else None
+    spec_path, fixtures = paths["spec"], paths["fixtures"]
+    assert spec_path is not None
     settings = Settings(pack=lp.pack.pack, errors=source_model.errors,
                         paging=source_model.paging, closed=source_model.closed,
                         strict=source_model.strict, fixtures=fixtures)
     try:
-        api = load_api(base / source_model.spec, settings)
+        api = load_api(spec_path, settings)
         wrap = provider_wrap(source_model.provider, api)
     except RuleError as e:
         problems.extend(e.problems)
@@ -230,6 +234,18 @@ def _compile_openapi(lp: LoadedPack, own: list[CompiledRule], first_order: int,
         first_order=first_order, own=own, wrap=wrap)
     lp.openapi = api
     return rules
+
+
+def _data_path(base: Path, value: str) -> Path | None:
+    """A data file a pack names: relative to the pack, or ``guard:PATH`` inside guard's
+    package (built-in data any pack may use). ``None`` for a path that leaves either."""
+    root = base
+    if value.startswith("guard:"):
+        root, value = Path(__file__).resolve().parent.parent, value.removeprefix("guard:")
+    p = Path(value)
+    if p.is_absolute() or ".." in p.parts or not value:
+        return None
+    return root / p
 
 
 def _check_unique_ids(files: list[Located], problems: list[Problem]) -> None:

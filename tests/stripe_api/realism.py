@@ -26,7 +26,7 @@ TYPES = json.loads((Path(__file__).with_name("stripe_types.json")).read_text())[
 
 def fixtures_path() -> Path:
     env = os.environ.get("GUARD_STRIPE_FIXTURES")
-    return Path(env) if env else REPO / "rules" / "stripe" / "fixtures3.json"
+    return Path(env) if env else REPO / "guard" / "providers" / "stripe" / "spec" / "fixtures3.json"
 
 
 def load_fixtures() -> dict[str, Any] | None:

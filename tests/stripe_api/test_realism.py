@@ -17,7 +17,7 @@ from tests.stripe_api.realism import Comparer, fixtures_path, load_fixtures, tab
 FIXTURES = load_fixtures()
 MIN_COVERAGE = 0.95
 
-# Stripe's example objects are vendored (rules/stripe/fixtures3.json), so this runs in
+# Stripe's example objects are vendored (guard/providers/stripe/spec/), so this runs in
 # every clone; a missing file is a failure, not a skip.
 assert FIXTURES is not None, f"Stripe's example objects not found at {fixtures_path()}"
 

@@ -1,5 +1,5 @@
 """Stripe's operations that no hand-written handler answers, from Stripe's OpenAPI
-description (``rules/stripe/spec3.json.gz``, see guard/openapi/).
+description (``guard/providers/stripe/spec/``, see guard/openapi/).
 
 Each generated operation runs inside the same :func:`~.api.endpoint` wrapper as the
 hand-written ones (API key, ``Idempotency-Key``, ``Request-Id``, errors undoing changes), so
