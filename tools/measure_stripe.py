@@ -3,9 +3,9 @@
     .venv/bin/python tools/measure_stripe.py [--failures]
 
 Sends one smallest valid request per operation of Stripe's OpenAPI description
-(guard/providers/stripe/spec/spec3.json.gz) through guard's engine and simulator, in process (no proxy),
-and counts the answers that are a 2xx whose body validates against the operation's
-response schema. Prints the share, the exceptions, and the per-family table (Markdown).
+(guard/providers/stripe/spec/spec3.json.gz) through guard's engine and simulator, in
+process (no proxy), and counts the answers that are a 2xx whose body validates against the
+operation's response schema. Prints the share, the exceptions, and the per-family table (Markdown).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ give the same answers. Generated values are data: nothing here is rendered as a 
 
 >>> import random
 >>> from guard.openapi.operations import _demo_spec
->>> from guard.synth.ids import Ids
+>>> from guard.ids import Ids
 >>> g = Generator(_demo_spec(), Fixtures(), Source(random.Random(1), None, Ids(random.Random(1)),
 ...               lambda: 1767225600))
 >>> pet = g.value({"type": "object", "required": ["id", "email"], "properties": {
@@ -28,9 +28,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from guard.ids import BASE62, Ids
 from guard.openapi.schema import merged, object_name, types
 from guard.openapi.spec import Spec
-from guard.synth.ids import BASE62, Ids
 
 MAX_DEPTH = 6
 _ID_EXAMPLE = re.compile(r"^([A-Za-z][A-Za-z0-9]*(?:_[a-z]+)?_)([A-Za-z0-9]{6,})$")

@@ -30,10 +30,11 @@ from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
+from guard.multipart import UploadedFile
 from guard.openapi.operations import FORM, JSON, MULTIPART, Operation
 from guard.openapi.schema import merged, types
 from guard.openapi.spec import Spec
-from guard.request import Request, UploadedFile
+from guard.request import Request
 
 _INT = re.compile(r"^-?[0-9]+$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

@@ -49,7 +49,10 @@ def missing_param(param: str) -> StripeError:
                        param=param)
 
 
-def invalid_param(param: str, message: str, code: str = "parameter_invalid") -> StripeError:
+def invalid_param(param: str, message: str, code: str | None = None) -> StripeError:
+    """A bad value. Stripe gives most of these no ``code`` (there is no
+    ``parameter_invalid``); integers are ``parameter_invalid_integer``, empty strings
+    ``parameter_invalid_empty``."""
     return StripeError(400, message, code=code, param=param)
 
 
