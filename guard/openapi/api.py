@@ -19,7 +19,7 @@ from typing import Any
 from guard.openapi.generate import Fixtures, Generator, Source, copy
 from guard.openapi.operations import Operation, compile_operations
 from guard.openapi.problems import SHAPES, Shape
-from guard.openapi.schema import list_shape, merged, object_name
+from guard.openapi.schema import list_shape, merged, object_name, types
 from guard.openapi.search import QueryError, matches, parse
 from guard.openapi.spec import Spec
 from guard.openapi.state import (
@@ -49,6 +49,8 @@ class Settings:
     fixtures: Path | None = None
     max_limit: int = 100
     default_limit: int = 10
+    populate: int = 0  # objects a list of a collection the agent cannot create starts with
+    base_path: str = ""  # the server URL's path, before every operation path (/api)
 
 
 @dataclass
@@ -156,8 +158,9 @@ class OpenApi:
             for param, fld in coll.parent_field.items():
                 if param in parents:
                     obj[fld] = parents[param]
-            if isinstance(obj.get("id"), str):
-                world.put(where, obj)
+            key = obj.get("id")
+            if isinstance(key, (str, int)) and not isinstance(key, bool):
+                world.put(where, obj, str(key))
             return Answer(op.status, self._shape_for(op, obj, gen))
         if op.role in ("list", "search"):
             return self._list(op, coll, where, req, params, world, gen)
@@ -167,7 +170,7 @@ class OpenApi:
             return Answer(op.status, self._shape_for(op, obj, gen))
         if op.role == "update":
             obj = apply_params(self.spec, obj, values, coll.schema, self._fits)
-            world.put(where, obj)
+            world.put(where, obj, item_id)
             return Answer(op.status, self._shape_for(op, obj, gen))
         if op.role == "delete":
             world.delete(where, item_id)
@@ -175,14 +178,16 @@ class OpenApi:
         # an action on the item
         verb = op.segments[-1]
         status = action_status(self.spec, verb, coll.schema)
+        wrapped = coll.wrap is not None and op.schema is not None and coll.wrap in (
+            merged(self.spec, op.schema).get("properties") or {})
         if object_name(self.spec, op.schema) == coll.object and coll.object is not None \
                 or op.schema is not None and merged(self.spec, op.schema) == \
-                merged(self.spec, coll.schema):
+                merged(self.spec, coll.schema) or wrapped:
             obj = apply_params(self.spec, obj, values, coll.schema, self._fits)
             if status is not None:
                 obj["status"] = status
-            world.put(where, obj)
-            return Answer(op.status, obj)
+            world.put(where, obj, item_id)
+            return Answer(op.status, self._shape_for(op, obj, gen))
         return Answer(op.status, self._example(op, gen, world, req))
 
     def _fits(self, value: Any, schema: Any) -> bool:
@@ -212,7 +217,13 @@ class OpenApi:
         if not isinstance(made, dict):
             raise NotFound(coll.noun, item_id)
         made["id"] = item_id
-        world.put(where, made)
+        id_schema = merged(self.spec, (merged(self.spec, coll.schema).get("properties") or {})
+                           .get("id", {}))
+        if {"integer", "number"} & set(types(id_schema)):  # an API with numeric ids
+            if not item_id.isdigit() or len(item_id) > 18:
+                raise NotFound(coll.noun, item_id)
+            made["id"] = int(item_id)
+        world.put(where, made, item_id)
         return made
 
     def _check_parents(self, op: Operation, parents: dict[str, str], world: World,
@@ -224,7 +235,16 @@ class OpenApi:
             self._find(parent, world_collection(parent, {}), parents[param], world, gen)
 
     def _shape_for(self, op: Operation, obj: dict[str, Any], gen: Generator) -> Any:
-        return obj
+        """The object as the operation answers it: bare, or inside the API's wrapper."""
+        coll = self.collection(op)
+        if coll is None or coll.wrap is None or op.schema is None or coll.wrap not in (
+                merged(self.spec, op.schema).get("properties") or {}):
+            return obj
+        envelope = gen.value(op.schema, use_fixture=False)
+        if not isinstance(envelope, dict):
+            return obj
+        envelope[coll.wrap] = obj
+        return envelope
 
     def _deleted(self, op: Operation, obj: dict[str, Any], gen: Generator) -> Any:
         if op.schema is None:
@@ -251,9 +271,6 @@ class OpenApi:
             if kept is not None:
                 return kept["value"]
         value = copy(op.example) if op.example is not None else gen.value(op.schema)
-        shape = list_shape(self.spec, op.schema) if op.schema is not None else None
-        if shape is not None and isinstance(value, dict) and shape[0] is not None:
-            value = self._envelope(value, shape[0], [], False, req, envelope_schema=op.schema)
         if op.method == "GET":
             world.put(f"{self.settings.pack}.{SINGLETONS}", {"id": op.path, "value": value})
         return value
@@ -262,6 +279,8 @@ class OpenApi:
 
     def _list(self, op: Operation, coll: Collection, where: str, req: Request,
               params: Validated, world: World, gen: Generator) -> Answer:
+        if self.settings.populate and not coll.creatable and not self.settings.strict:
+            self._populate(coll, where, world, gen)
         items = [o for o in world.list(where) if not o.get("deleted")]
         for param, fld in coll.parent_field.items():
             want = params.path.get(param)
@@ -293,6 +312,19 @@ class OpenApi:
         data = self._envelope(envelope, shape[0], page, more, req, token, len(items),
                               envelope_schema=op.schema)
         return Answer(op.status, data, headers)
+
+    def _populate(self, coll: Collection, where: str, world: World, gen: Generator) -> None:
+        """Open world for lists: a collection nobody here creates (a company's candidates,
+        employees) starts with ``populate`` objects, made once and kept."""
+        marker = f"{self.settings.pack}.populated"
+        if world.get(marker, where) is not None:
+            return
+        for _ in range(self.settings.populate):
+            made = gen.value(coll.schema)
+            key = made.get("id") if isinstance(made, dict) else None
+            if isinstance(key, (str, int)) and not isinstance(key, bool):
+                world.put(where, made, str(key))
+        world.put(marker, {"id": where})
 
     def _search(self, op: Operation, q: dict[str, Any], items: list[dict[str, Any]]
                 ) -> list[dict[str, Any]]:
@@ -393,9 +425,12 @@ class OpenApi:
             envelope["url"] = self._list_url(req.path, envelope_schema)
         if "total_count" in envelope:
             envelope["total_count"] = total if total is not None else len(page)
+        props = (merged(self.spec, envelope_schema).get("properties") or {}) \
+            if envelope_schema is not None else {}
         for name in ("next_page", "next_cursor", "nextCursor", "next"):
             if name in envelope:
-                envelope[name] = token
+                nullable = name not in props or "null" in types(merged(self.spec, props[name]))
+                envelope[name] = token if token is not None or nullable else ""
         return envelope
 
 

@@ -84,6 +84,8 @@ class Generator:
 
     def value(self, schema: Any, *, name: str = "", depth: int = 0, use_fixture: bool = True,
               fresh_id: bool = True) -> Any:
+        if depth > 3 * MAX_DEPTH:
+            return None  # alternatives that lead back to themselves
         node = merged(self.spec, schema)
         ref = schema.get("$ref") if isinstance(schema, dict) else None
         title = ref.rsplit("/", 1)[-1] if isinstance(ref, str) else None
@@ -142,6 +144,9 @@ class Generator:
                 continue
             if key == "id" and "string" in types(sub_node):
                 out[key] = self.id_for(node)
+                continue
+            if key == "id" and {"integer", "number"} & set(types(sub_node)):
+                out[key] = self.src.ids.number(1000, 9_999_999)
                 continue
             out[key] = self.value(sub, name=key, depth=depth + 1)
         if not props and isinstance(node.get("additionalProperties"), dict) and depth < 2:

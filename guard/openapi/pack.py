@@ -123,13 +123,14 @@ def build_rules(api: OpenApi, *, pack: str, prefix: str, hosts: list[str], sourc
     out: list[CompiledRule] = []
     answers: dict[str, Operation] = {}
     host_patterns = tuple(HostPattern(h) for h in hosts)
+    base = api.settings.base_path.rstrip("/")
     for op in api.operations:
-        path_t, names = template(op.path)
-        hand = covered.get((op.method, normalize(op.path)))
+        path_t, names = template(base + op.path)
+        hand = covered.get((op.method, normalize(base + op.path)))
         if hand is not None:
             answers[hand.id] = op
             if hand.respond is not None and hand.respond.handler is not None:
-                hand_names = _names_for(hand.paths[0].template, op.path)
+                hand_names = _names_for(hand.paths[0].template, base + op.path)
                 _replace_handler(hand.respond, validating(api, op, hand_names,
                                                           hand.respond.handler))
             continue

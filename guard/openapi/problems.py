@@ -1,7 +1,9 @@
 """Error shapes, declared per pack: how a provider says "bad request" and "not found".
 
 ``rfc9457`` (the default) answers an RFC 9457 problem document; ``stripe`` answers Stripe's
-``{"error": {"type": "invalid_request_error", "code": ..., "param": ..., "message": ...}}``.
+``{"error": {"type": "invalid_request_error", "code": ..., "param": ..., "message": ...}}``;
+``plaid`` answers Plaid's ``{"error_type": "INVALID_REQUEST", "error_code": ...}`` (HTTP 400
+even for unknown ids, as Plaid's RPC-style API does).
 A provider package can register its own with :func:`register`.
 
 >>> from guard.openapi.validate import Issue
@@ -70,9 +72,38 @@ def _stripe_not_found(noun: str, id: str, path: str) -> Response:
     return _stripe_body(404, f"No such {noun}: '{id}'", "resource_missing", "id")
 
 
+def _plaid_body(status: int, error_type: str, code: str, message: str) -> Response:
+    body = {"display_message": None, "documentation_url":
+            f"https://plaid.com/docs/errors/{error_type.lower().replace('_', '-')}/#"
+            f"{code.lower().replace('_', '-')}", "error_code": code,
+            "error_code_reason": None, "error_message": message, "error_type": error_type,
+            "request_id": "", "suggested_action": None}
+    return Response.json(status, body)
+
+
+_PLAID_CODES = {"unknown": "UNKNOWN_FIELDS", "missing": "MISSING_FIELDS",
+                "body": "INVALID_BODY"}
+
+
+def _plaid_invalid(issue: Issue) -> Response:
+    code = _PLAID_CODES.get(issue.kind, "INVALID_FIELD")
+    message = issue.message
+    if issue.kind == "unknown":
+        message = f"the following fields are not recognized by this endpoint: {issue.param}"
+    elif issue.kind == "missing":
+        message = f"the following required fields are missing: {issue.param}"
+    return _plaid_body(400, "INVALID_REQUEST", code, message)
+
+
+def _plaid_not_found(noun: str, id: str, path: str) -> Response:
+    return _plaid_body(400, "INVALID_INPUT", "INVALID_" + noun.upper().replace(" ", "_")
+                       + "_ID", f"the {noun} id '{id}' does not exist")
+
+
 SHAPES: dict[str, Shape] = {
     "rfc9457": Shape("rfc9457", _rfc_invalid, _rfc_not_found),
     "stripe": Shape("stripe", _stripe_invalid, _stripe_not_found),
+    "plaid": Shape("plaid", _plaid_invalid, _plaid_not_found),
 }
 
 

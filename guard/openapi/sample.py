@@ -60,10 +60,14 @@ def minimal(spec: Spec, schema: Any, name: str = "", depth: int = 0) -> Any:
         return "jenny.rosen@example.com"
     if node.get("format") == "date-time":
         return "2026-01-01T00:00:00Z"
+    if node.get("format") == "date":
+        return "2026-01-01"
     if node.get("format") == "uuid":
         return "00000000-0000-4000-8000-000000000000"
     word = _WORDS.get(name)
-    return word if isinstance(word, str) else f"sample_{name or 'value'}"
+    text = word if isinstance(word, str) else f"sample_{name or 'value'}"
+    limit = node.get("maxLength")
+    return text[:limit] if isinstance(limit, int) and limit > 0 else text
 
 
 def encode_form(data: Any, prefix: str = "") -> list[tuple[str, str]]:
@@ -92,6 +96,8 @@ def request_parts(op: Operation) -> tuple[dict[str, Any], Any, str | None]:
     for media in (FORM, JSON, MULTIPART):
         if media in op.body:
             body = minimal(spec, op.body[media])
+            if media == JSON and body == {} and op.body_required:
+                return query, body, media
             return query, body if body else None, media
     return query, None, None
 

@@ -46,7 +46,9 @@ def merged(spec: Spec, schema: Any, depth: int = 0) -> dict[str, Any]:
         props.update(sub.get("properties") or {})
         required.extend(r for r in sub.get("required") or [] if r not in required)
         for k, v in sub.items():
-            if k not in ("properties", "required"):
+            # A polymorphic parent (``oneOf`` its children, each ``allOf: [parent, ...]``)
+            # does not pass its alternatives down to the children.
+            if k not in ("properties", "required", "oneOf", "anyOf", "discriminator"):
                 out.setdefault(k, v)
     if props:
         out["properties"] = props

@@ -55,6 +55,7 @@ class Collection:
     creatable: bool = False
     noun: str = "object"
     parent_field: dict[str, str] = field(default_factory=dict)  # path param -> object field
+    wrap: str | None = None  # answers hold the object under this key ({"emailer_campaign": ...})
 
 
 def collections(spec: Spec, ops: list[Operation], pack: str) -> dict[str, Collection]:
@@ -73,12 +74,15 @@ def collections(spec: Spec, ops: list[Operation], pack: str) -> dict[str, Collec
                 schemas.setdefault(o.collection, []).append((3, shape[1]))
     for path, found in schemas.items():
         schema = _common(spec, [f[1] for f in sorted(found, key=lambda f: f[0])])
+        wrap = _wrapper(spec, schema) if found[0][0] < 3 else None
+        if wrap is not None:
+            schema = (merged(spec, schema).get("properties") or {})[wrap]
         obj = object_name(spec, schema)
         name = f"{pack}.{obj.replace('.', '_')}s" if obj else \
             f"{pack}.{_SLUG.sub('_', path.replace('{}', 'x').lower()).strip('_')}"
         noun = obj or _noun(path)
         props = merged(spec, schema).get("properties") or {}
-        c = Collection(path, name, schema, obj, noun=noun)
+        c = Collection(path, name, schema, obj, noun=noun, wrap=wrap)
         by_path[path] = c
         for o in ops:
             if o.collection == path:
@@ -89,6 +93,18 @@ def collections(spec: Spec, ops: list[Operation], pack: str) -> dict[str, Collec
         if o.role == "create" and o.collection in by_path:
             by_path[o.collection].creatable = True
     return by_path
+
+
+def _wrapper(spec: Spec, schema: Any) -> str | None:
+    """The key an API wraps its objects in: an answer without an ``id`` of its own whose
+    one object-valued property has one (``{"emailer_campaign": {"id": ...}, ...}``)."""
+    props = merged(spec, schema).get("properties") or {}
+    if not props or "id" in props:
+        return None
+    inner = [k for k, v in props.items()
+             if "id" in (merged(spec, v).get("properties") or {})
+             and "object" in types(merged(spec, v))]
+    return inner[0] if len(inner) == 1 else None
 
 
 def _common(spec: Spec, candidates: list[Any]) -> Any:

@@ -39,6 +39,7 @@ from guard.request import Request
 _INT = re.compile(r"^-?[0-9]+$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_DEPTH = 32
+MAX_STEPS = 50_000  # schema nodes visited for one request: bounds the work a request can cause
 
 
 class _Any:
@@ -88,6 +89,8 @@ class Validator:
     def __init__(self, spec: Spec, *, closed: bool = False) -> None:
         self.spec = spec
         self.closed = closed
+        self._steps = 0
+        self._active: set[tuple[int, int]] = set()  # (schema, value) pairs being checked
 
     def request(self, op: Operation, req: Request, captures: dict[str, str]) -> Validated:
         path = {k: v for k, v in captures.items()}
@@ -159,6 +162,12 @@ class Validator:
               files: set[str] | None = None, depth: int = 0) -> Any:
         if value is ANY:
             return value
+        if depth == 0:
+            self._steps = 0
+        self._steps += 1
+        if self._steps > MAX_STEPS:
+            raise Invalid(Issue("invalid", name or None, "Invalid request: the parameters are "
+                                "too complex to check.", None))
         if depth > MAX_DEPTH:
             raise Invalid(Issue("invalid", name or None, "Invalid request: parameters nested "
                                 f"deeper than {MAX_DEPTH} levels.", None))
@@ -202,10 +211,23 @@ class Validator:
                       files: set[str] | None, depth: int) -> Any:
         errors: list[Invalid] = []
         for alt in alts:
+            node = merged(self.spec, alt)
+            if not form and not _kind_fits(value, node):
+                errors.append(Invalid(_invalid(name, f"Invalid {name or 'body'}: expected "
+                                               f"{_scalar(types(node))}", None)))
+                continue
+            key = (id(node), id(value))
+            if key in self._active:  # a branch that leads back here without reading input
+                continue
+            self._active.add(key)
             try:
                 return self.value(value, alt, name, form=form, files=files, depth=depth + 1)
             except Invalid as e:
                 errors.append(e)
+            finally:
+                self._active.discard(key)
+        if not errors:
+            raise Invalid(_invalid(name, f"Invalid {name or 'body'}: matches no schema", None))
         # Report the problem of the branch that got furthest (named the deepest parameter).
         best = max(errors, key=lambda e: (len(e.issue.param or ""),
                                           e.issue.kind in ("unknown", "missing")))
@@ -304,6 +326,18 @@ class Validator:
                                        "email_invalid"))
             raise Invalid(_invalid(name, f"Invalid {name}: {_show(value)} is not a valid {fmt}",
                                    None))
+
+
+def _kind_fits(value: Any, node: dict[str, Any]) -> bool:
+    """Whether a JSON value's kind is one ``node`` allows (cheap, before trying a branch)."""
+    t = types(node)
+    if not t or "anyOf" in node or "oneOf" in node or "allOf" in node:
+        return True
+    kind = ("null" if value is None else "boolean" if isinstance(value, bool) else
+            "integer" if isinstance(value, int) else "number" if isinstance(value, float) else
+            "string" if isinstance(value, str) else "array" if isinstance(value, list) else
+            "object")
+    return kind in t or (kind == "integer" and "number" in t)
 
 
 def _child(name: str, key: str, form: bool) -> str:

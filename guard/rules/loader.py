@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 RULE_SUFFIXES = (".yaml", ".yml")
 CASE_SUFFIXES = (".cases.yaml", ".cases.yml")
+SPEC_SUFFIXES = (".oas.yaml", ".oas.yml", ".openapi.yaml", ".openapi.yml")  # descriptions
 
 
 @dataclass
@@ -61,7 +62,8 @@ def builtin_rule_paths() -> list[Path]:
 
 
 def rule_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Expand files and directories (``*.yaml``/``*.yml``, sorted, not ``*.cases.yaml``, and
+    """Expand files and directories (``*.yaml``/``*.yml``, sorted, not ``*.cases.yaml`` nor
+    OpenAPI descriptions ``*.oas.yaml``/``*.openapi.yaml``, and
     nothing under a ``templates/`` folder: YAML templates live there, beside the rules)."""
     out: list[Path] = []
     for raw in paths:
@@ -70,7 +72,7 @@ def rule_files(paths: Iterable[str | Path]) -> list[Path]:
             out.extend(
                 f for f in sorted(p.rglob("*"))
                 if f.is_file() and f.name.endswith(RULE_SUFFIXES)
-                and not f.name.endswith(CASE_SUFFIXES)
+                and not f.name.endswith(CASE_SUFFIXES + SPEC_SUFFIXES)
                 and TEMPLATES_FOLDER not in f.relative_to(p).parts[:-1]
             )
         else:
@@ -217,7 +219,8 @@ def _compile_openapi(lp: LoadedPack, own: list[CompiledRule], first_order: int,
     assert spec_path is not None
     settings = Settings(pack=lp.pack.pack, errors=source_model.errors,
                         paging=source_model.paging, closed=source_model.closed,
-                        strict=source_model.strict, fixtures=fixtures)
+                        strict=source_model.strict, fixtures=fixtures,
+                        base_path=source_model.base_path, populate=source_model.populate)
     try:
         api = load_api(spec_path, settings)
         wrap = provider_wrap(source_model.provider, api)

@@ -189,6 +189,11 @@ class OpenApiSource(Strict):
                                  "wraps every operation (auth, idempotency, ...), e.g. stripe")
     rule_prefix: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_.-]*$",
                                     description="rule id prefix (default: '<pack>.openapi')")
+    base_path: str = Field("", pattern=r"^(/[A-Za-z0-9._~-]+)*$",
+                           description="a path before every operation path (the server "
+                           "URL's path, e.g. /api)")
+    populate: int = Field(0, ge=0, le=50, description="a list of a collection the agent "
+                          "cannot create starts with this many objects (open world)")
 
 
 class Pack(Strict):

@@ -75,7 +75,7 @@ def wrap(api: OpenApi, op: Operation, answer: Handler) -> Handler:
     """The generated answer for ``op`` as a Stripe endpoint."""
     from guard.openapi.pack import template
 
-    _, names = template(op.path)
+    _, names = template(api.settings.base_path.rstrip("/") + op.path)
 
     def run(call: Call) -> Any:
         captures = {names.get(k, k): v for k, v in call.ctx.captures.items()}

@@ -1,0 +1,2 @@
+"""Brex Payments API: simulated from its OpenAPI description
+(spec/, rules/brex.yaml); no handlers."""
