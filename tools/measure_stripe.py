@@ -21,7 +21,7 @@ from guard.engine import Engine  # noqa: E402
 from guard.openapi.measure import Report, measure  # noqa: E402
 from guard.rules import load_rules  # noqa: E402
 from guard.synth.simulator import Simulator  # noqa: E402
-from guard.world.store import WorldStore  # noqa: E402
+from guard.world import MemoryStore  # noqa: E402
 
 _CHECKOUT = {"mode": "subscription", "success_url": "https://example.com/s",
              "line_items": [{"price": "{price}", "quantity": 1}]}
@@ -88,7 +88,7 @@ def run_spec() -> Report:
     rules = load_rules([])
     pack = next(p for p in rules.packs if p.pack.pack == "stripe")
     engine = Engine(rules)
-    sim = Simulator(WorldStore(seed=1))
+    sim = Simulator(MemoryStore(seed=1))
     return measure(pack.openapi, "api.stripe.com", engine.decide,
                    lambda d, r: sim.respond(d, r).response,
                    headers=[("Authorization", "Bearer sk_test_measure")],

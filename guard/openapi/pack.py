@@ -31,8 +31,8 @@ from guard.rules.matchers import HostPattern, PathTemplate
 from guard.rules.model import Match, Respond, Rule
 
 if TYPE_CHECKING:
-    from guard.providers import Handler
     from guard.synth.context import SimContext
+    from guard.synth.handlers import Handler
     from guard.synth.respond import CompiledRespond
 
 _SAFE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

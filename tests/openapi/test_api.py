@@ -11,7 +11,7 @@ import pytest
 from guard.openapi.api import OpenApi, Settings
 from guard.openapi.spec import load_spec
 from guard.request import Request
-from guard.world.store import World, WorldStore
+from guard.world import MemoryStore, World
 
 PETS = Path(__file__).with_name("petstore.yaml")
 
@@ -38,7 +38,7 @@ class Client:
 
 @pytest.fixture
 def client() -> Client:
-    return Client(make_api(), WorldStore(seed=3).world("s1"))
+    return Client(make_api(), MemoryStore(seed=3).world("s1"))
 
 
 def test_operation_roles_come_from_the_shape_of_the_paths() -> None:
@@ -135,7 +135,7 @@ def test_objects_nobody_here_creates_exist_on_first_reference_and_stay(client: C
 
 
 def test_a_strict_world_answers_not_found_for_unknown_ids_everywhere() -> None:
-    strict = Client(make_api(strict=True), WorldStore(seed=3).world("s1"))
+    strict = Client(make_api(strict=True), MemoryStore(seed=3).world("s1"))
     assert strict("GET", "/shelters/shl_1", "/shelters/{shelter-id}",
                   **{"shelter-id": "shl_1"})[0] == 404
 
@@ -146,13 +146,13 @@ def test_examples_answer_operations_without_state(client: Client) -> None:
 
 def test_the_same_seed_gives_the_same_answers() -> None:
     def run() -> list[Any]:
-        c = Client(make_api(), WorldStore(seed=11).world("s"))
+        c = Client(make_api(), MemoryStore(seed=11).world("s"))
         pet = c("POST", "/pets", body={"name": "Rex", "kind": "dog"})[1]
         shelter = c("GET", "/shelters/x", "/shelters/{shelter-id}", **{"shelter-id": "x"})[1]
         return [pet, shelter]
 
     assert run() == run()
-    other = Client(make_api(), WorldStore(seed=12).world("s"))
+    other = Client(make_api(), MemoryStore(seed=12).world("s"))
     assert other("POST", "/pets", body={"name": "Rex", "kind": "dog"})[1] != run()[0]
 
 

@@ -22,7 +22,7 @@ from guard.providers.stripe.expand import MAX_DEPTH
 
 if TYPE_CHECKING:
     from guard.openapi.operations import Operation
-    from guard.providers import Handler
+    from guard.synth.handlers import Handler
 
 
 # The currencies Stripe accepts (lower-case ISO 4217), from its supported-currencies list.
