@@ -41,10 +41,10 @@ def test_the_same_seed_and_requests_give_byte_identical_responses():
 def test_request_content_is_data_never_template_source():
     evil = "{{ 7 * 7 }}{% for x in range(3) %}x{% endfor %}"
     req = Request.build("POST", "https://api.stripe.com/v1/customers", headers=FORM,
-                        body=f"email={evil}&name=%22quoted%22%5C")
+                        body=f"name={evil}&description=%22quoted%22%5C")
     (body,) = run(1, [req])
     data = json.loads(body)
-    assert data["email"] == evil and data["name"] == '"quoted"\\'
+    assert data["name"] == evil and data["description"] == '"quoted"\\'
 
 
 def test_types_are_kept_for_single_expression_leaves():

@@ -29,14 +29,13 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(f"ok: {len(ruleset.rules)} rules in {len(ruleset.files)} file(s)")
     for lp in ruleset.packs:
-        print(f"  {lp.path}: pack {lp.pack.pack}, {len(lp.pack.rules)} rules")
-        if lp.openapi is not None:
-            print("  " + openapi_summary(lp))
+        line = f"  {lp.path}: pack {lp.pack.pack}, {len(lp.pack.rules)} rules"
+        print(line + (f"; {openapi_summary(lp)}" if lp.openapi is not None else ""))
     return 0
 
 
 def openapi_summary(lp: LoadedPack) -> str:
-    """``stripe: OpenAPI spec3.json.gz (Stripe API 2024-04-10): 533 operations, ...``"""
+    """``OpenAPI spec3.json.gz (Stripe API 2024-04-10): 533 operations, ...``"""
     api = lp.openapi
     info = api.spec.document.get("info") or {}
     counts = api.summary()
@@ -44,7 +43,7 @@ def openapi_summary(lp: LoadedPack) -> str:
         (lp.pack.openapi.rule_prefix if lp.pack.openapi and lp.pack.openapi.rule_prefix
          else f"{lp.pack.pack}.openapi") + "."))
     own = len(lp.operations) - generated
-    return (f"  {lp.pack.pack}: OpenAPI {api.spec.path.name} ({api.spec.title} "
+    return (f"OpenAPI {api.spec.path.name} ({api.spec.title} "
             f"{info.get('version', '')}): {counts['operations']} operations, {own} answered "
             f"by the pack's own rules, {generated} generated; {counts['stateful']} stateful, "
             f"{counts['example_only']} example-only")

@@ -9,8 +9,22 @@ handlers by importing each provider here. :data:`HANDLERS` is what a rule's
 built-in handler). Writing a handler: see :mod:`guard.synth.handlers`.
 """
 
-from guard.providers import github, mailgun, postmark, resend, sendgrid, ses, slack, stripe, twilio
+from guard.providers import (
+    apollo,
+    brex,
+    github,
+    greenhouse,
+    mailgun,
+    plaid,
+    postmark,
+    resend,
+    sendgrid,
+    ses,
+    slack,
+    stripe,
+    twilio,
+)
 from guard.synth.handlers import Registry
 
-HANDLERS = Registry(p.HANDLERS for p in (github, mailgun, postmark, resend, sendgrid, ses, slack,
-                                         stripe, twilio))
+HANDLERS = Registry(p.HANDLERS for p in (apollo, brex, github, greenhouse, mailgun, plaid,
+                                         postmark, resend, sendgrid, ses, slack, stripe, twilio))

@@ -1,2 +1,6 @@
 """Brex Payments API: simulated from its OpenAPI description
-(spec/, rules/brex.yaml); no handlers."""
+(spec/, pack.yaml); no handlers."""
+
+from guard.synth.handlers import Handler
+
+HANDLERS: dict[str, Handler] = {}  # every operation is answered from the description
