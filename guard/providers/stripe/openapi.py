@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from guard.openapi.api import NotFound, OpenApi
 from guard.openapi.schema import branches, merged, object_name
 from guard.openapi.validate import Invalid, Issue, Validated
-from guard.providers.stripe.api import Call, endpoint
+from guard.providers.stripe.api import endpoint
+from guard.providers.stripe.call import Call
 from guard.providers.stripe.errors import StripeError, no_such, not_expandable
 from guard.providers.stripe.expand import MAX_DEPTH
 
