@@ -67,7 +67,8 @@ def load_api(spec_path: Path, settings: Settings) -> OpenApi:
 
 
 def provider_wrap(name: str | None, api: OpenApi) -> Wrap | None:
-    """The provider's ``wrap``; its ``CHECKS`` join the API's validation."""
+    """The provider's ``wrap``; its ``CHECKS`` join the API's validation and its
+    ``adapt(api)``, if any, adjusts the compiled operations."""
     if name is None:
         return None
     try:
@@ -79,6 +80,9 @@ def provider_wrap(name: str | None, api: OpenApi) -> Wrap | None:
     if not callable(wrap):
         raise ValueError(f"guard.providers.{name}.openapi has no wrap(api, op, answer)")
     api.checks.extend(getattr(module, "CHECKS", ()))
+    adapt = getattr(module, "adapt", None)
+    if callable(adapt):
+        adapt(api)  # e.g. parameters newer API versions take that the description lacks
     return wrap  # type: ignore[no-any-return]
 
 

@@ -89,6 +89,8 @@ class CompiledRule:
     respond: CompiledRespond | None = None
     base_dir: str = ""
     precedence: tuple[Any, ...] = field(default=())
+    # (header, compiled pattern): the pack's world_by_header, for the simulator
+    partition: tuple[str, Any] | None = None
 
     @property
     def id(self) -> str:

@@ -7,6 +7,7 @@ Every problem in every file is collected and raised together as one
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ class LoadedPack:
     case_positions: list[int] = field(default_factory=list)  # each valid test case's index
     openapi: Any = None  # the pack's compiled OpenAPI description (guard.openapi.OpenApi)
     operations: dict[str, Any] = field(default_factory=dict)  # rule id -> OpenAPI operation
+    partition: tuple[str, Any] | None = None  # world_by_header, compiled
 
 
 @dataclass
@@ -187,10 +189,26 @@ def _compile(loaded: list[LoadedPack], problems: list[Problem],
                                                        message))
                     continue
             rules.append(compiled)
+        if lp.pack.world_by_header is not None:
+            _partition(lp, [r for r in rules if r.pack == lp.pack.pack], problems)
         if lp.pack.openapi is not None:
             rules.extend(_compile_openapi(lp, [r for r in rules if r.pack == lp.pack.pack],
                                           len(rules), problems))
     return rules
+
+
+def _partition(lp: LoadedPack, own: list[CompiledRule], problems: list[Problem]) -> None:
+    part = lp.pack.world_by_header
+    assert part is not None
+    try:
+        pattern = re.compile(part.pattern)
+    except re.error as e:
+        problems.append(lp.located.problem(("world_by_header", "pattern"),
+                                           f"bad regular expression: {e}"))
+        return
+    lp.partition = (part.header.lower(), pattern)
+    for rule in own:
+        rule.partition = lp.partition
 
 
 def _compile_openapi(lp: LoadedPack, own: list[CompiledRule], first_order: int,
@@ -236,6 +254,8 @@ def _compile_openapi(lp: LoadedPack, own: list[CompiledRule], first_order: int,
         hosts=lp.pack.hosts, source=Source(lp.path, line, col), base_dir=str(base),
         first_order=first_order, own=own, wrap=wrap)
     lp.openapi = api
+    for rule in rules:
+        rule.partition = lp.partition
     return rules
 
 

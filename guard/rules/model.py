@@ -14,7 +14,7 @@ __all__ = [
     "HOST", "RULE_ID", "Case", "CaseExpect", "CaseFile", "CaseRequest", "Expected", "FromStore",
     "Match", "Matcher", "Missing", "OpenApiSource", "Pack", "Respond", "Rule", "Scalar", "Store",
     "Strict",
-    "ValueMatch",
+    "ValueMatch", "WorldPartition",
 ]
 
 
@@ -196,6 +196,15 @@ class OpenApiSource(Strict):
                           "cannot create starts with this many objects (open world)")
 
 
+class WorldPartition(Strict):
+    """Sub-worlds inside a sandbox chosen by a request header, as Stripe Connect's
+    ``Stripe-Account`` puts a call in a connected account."""
+
+    header: str = Field(description="the header naming the sub-world, e.g. Stripe-Account")
+    pattern: str = Field(description="a regular expression the value must match to name a "
+                         "sub-world (other values stay in the sandbox's own world)")
+
+
 class Pack(Strict):
     """A rule file: one pack of rules, usually for one provider."""
 
@@ -207,6 +216,9 @@ class Pack(Strict):
         default_factory=list, description="default hosts for the pack's rules"
     )
     rules: list[Rule] = Field(default_factory=list, description="the pack's rules")
+    world_by_header: WorldPartition | None = Field(
+        None, description="requests carrying this header work in their own world inside "
+        "the sandbox (Stripe-Account)")
     openapi: OpenApiSource | None = Field(
         None, description="answer every operation of an OpenAPI description; the pack's own "
         "rules override operations one by one")

@@ -27,6 +27,16 @@ class SimResult:
     effects: list[Effect] = field(default_factory=list)
 
 
+def world_name(partition: tuple[str, Any] | None, req: Request) -> str:
+    """The sandbox's world, or its sub-world named by the pack's ``world_by_header``
+    (``Stripe-Account: acct_1`` -> ``<sandbox>/acct_1``)."""
+    if partition is not None:
+        value = req.header(partition[0])
+        if value and partition[1].fullmatch(value):
+            return f"{req.sandbox}/{value}"
+    return req.sandbox
+
+
 class Simulator:
     """Renders simulated responses against a :class:`WorldStore`.
 
@@ -53,7 +63,7 @@ class Simulator:
         rule = decision.rule
         if rule is None or rule.respond is None:
             raise TemplateError(decision.rule_id, "rule has no respond section")
-        world = self.worlds.world(req.sandbox)
+        world = self.worlds.world(world_name(rule.partition, req))
         base_dir, spec = Path(rule.base_dir), rule.respond
 
         def attempt(changes: list[Change]) -> SimResult:

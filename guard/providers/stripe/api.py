@@ -36,6 +36,7 @@ def endpoint(fn: Callable[[Call], Result]) -> Callable[[SimContext], Response]:
         call = Call(ctx)
         try:
             authenticate(call)
+            connected_account(call)
             replay = idempotency.replay(call)
             if replay is not None:
                 return replay
@@ -51,6 +52,21 @@ def endpoint(fn: Callable[[Call], Result]) -> Callable[[SimContext], Response]:
         return result
 
     return handler(run)
+
+
+_ACCOUNT = re.compile(r"acct_[A-Za-z0-9]{1,64}")
+
+
+def connected_account(call: Call) -> None:
+    """``Stripe-Account`` must name an account; guard then works in that account's own
+    world (the pack's ``world_by_header``), as Connect does."""
+    value = call.request.header("stripe-account")
+    if value is not None and not _ACCOUNT.fullmatch(value):
+        shown = "".join(c if c.isprintable() else "?" for c in value[:80])
+        raise StripeError(403, "The provided key does not have access to account "
+                          f"'{shown}' (or that account does not exist). Application access "
+                          "may have been revoked.", type="invalid_request_error",
+                          code="account_invalid")
 
 
 def authenticate(call: Call) -> None:

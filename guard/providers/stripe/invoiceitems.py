@@ -33,7 +33,13 @@ def create_invoiceitem(call: Call) -> dict[str, Any]:
     customer = call.get("customer", p.str("customer", required=True), param="customer")
     quantity = p.int("quantity", default=1, minimum=1) or 1
     price = None
-    if p.has("price") or p.has("price_data"):
+    pricing = p.sub("pricing")  # newer API versions: pricing[price] instead of price
+    if pricing.has("price"):
+        price = call.get("price", pricing.str("price", required=True),
+                         param="pricing[price]")
+        amount = (price["unit_amount"] or 0) * quantity
+        currency = price["currency"]
+    elif p.has("price") or p.has("price_data"):
         price = price_from(call, p)
         amount = (price["unit_amount"] or 0) * quantity
         currency = price["currency"]

@@ -1,4 +1,4 @@
-"""The rest: unknown URLs and card tokens."""
+"""The rest: unknown URLs and tokens (card, bank account, PII, account, person)."""
 
 from __future__ import annotations
 
@@ -25,13 +25,44 @@ def _token(call: Call, card: cards.Card, id: str) -> dict[str, Any]:
 
 @endpoint
 def create_token(call: Call) -> dict[str, Any]:
-    c = call.params.sub("card")
+    p = call.params
+    for kind in ("bank_account", "pii", "account", "person", "cvc_update"):
+        if p.has(kind):
+            return call.save(_other_token(call, kind))
+    c = p.sub("card")
     number = c.str("number", required=True) or ""
     card = cards.by_number(number)
     if card is None:
         raise StripeError(402, "Your card number is incorrect.", type="card_error",
                           code="incorrect_number", param="number")
     return call.save(_token(call, card, call.new_id("token")))
+
+
+def _other_token(call: Call, kind: str) -> dict[str, Any]:
+    """A token that is not a card's. Only a bank account token carries an object; the
+    others stand for data Stripe keeps (an ID number, account or person details)."""
+    token: dict[str, Any] = {"id": call.new_id("token"), "object": "token", "client_ip": None,
+                             "created": call.now, "livemode": False, "type": kind,
+                             "used": False}
+    if kind == "bank_account":
+        b = call.params.sub("bank_account")
+        number = b.str("account_number", required=True) or ""
+        routing = b.str("routing_number")
+        country = (b.str("country") or "US").upper()
+        if len(number) < 4 or not number.isdigit():
+            raise StripeError(400, "You must use a test bank account number in test mode. "
+                              "Try 000123456789 or see more options at "
+                              "https://stripe.com/docs/connect/testing#account-numbers.",
+                              param="bank_account[account_number]")
+        token["bank_account"] = {
+            "id": f"ba_{call.world.ids.base62(24)}", "object": "bank_account",
+            "account_holder_name": b.str("account_holder_name"),
+            "account_holder_type": b.str("account_holder_type"), "account_type": None,
+            "bank_name": "STRIPE TEST BANK", "country": country,
+            "currency": (b.str("currency") or "usd").lower(),
+            "fingerprint": call.world.ids.base62(16), "last4": number[-4:],
+            "routing_number": routing, "status": "new"}
+    return token
 
 
 @endpoint

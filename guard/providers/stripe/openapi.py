@@ -14,6 +14,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from guard.openapi.api import NotFound, OpenApi
+from guard.openapi.operations import FORM
 from guard.openapi.schema import branches, merged, object_name
 from guard.openapi.validate import Invalid, Issue, Validated
 from guard.providers.stripe.api import endpoint
@@ -66,6 +67,26 @@ def _walk(node: Any, name: str) -> None:
 
 
 CHECKS = (check_values,)
+
+_PRICING = {"type": "object", "properties": {"price": {"type": "string", "maxLength": 5000}},
+            "title": "pricing_param"}
+# Parameters the API version the SDK pins (2026-10-28) takes that the 2024-04-10
+# description lacks, so they are not refused as unknown.
+NEWER_PARAMS: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/v1/invoiceitems"): {"pricing": _PRICING},
+    ("POST", "/v1/invoiceitems/{invoiceitem}"): {"pricing": _PRICING},
+}
+
+
+def adapt(api: OpenApi) -> None:
+    """Add :data:`NEWER_PARAMS` to the operations' form bodies (copies; the loaded
+    description is left as it is)."""
+    for op in api.operations:
+        extra = NEWER_PARAMS.get((op.method, op.path))
+        if extra and op.body is not None and FORM in op.body:
+            schema = api.spec.resolve(op.body[FORM])
+            op.body = {**op.body, FORM: {**schema, "properties": {
+                **(schema.get("properties") or {}), **extra}}}
 
 
 def stripe_error(issue: Issue) -> StripeError:
@@ -168,4 +189,4 @@ def _find_or_make(api: OpenApi, call: Call, targets: list[Any], id: str) -> dict
     return made
 
 
-__all__ = ["CHECKS", "wrap"]
+__all__ = ["CHECKS", "NEWER_PARAMS", "adapt", "wrap"]

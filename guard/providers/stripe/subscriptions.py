@@ -185,10 +185,22 @@ retrieve_subscription = retrieve("subscription")
 
 
 def _subscription_fields(call: Call, sub: dict[str, Any]) -> None:
-    if sub["status"] == "canceled":
-        raise StripeError(400, "A canceled subscription can only update its cancellation_"
-                          "details and metadata.", code="resource_missing")
     p = call.params
+    if sub["status"] == "canceled":
+        # As Stripe: only metadata and cancellation_details change on a canceled one.
+        others = [k for k in p.keys()
+                  if k not in ("metadata", "cancellation_details", "expand")]
+        if others:
+            raise StripeError(400, "A canceled subscription can only update its cancellation_"
+                              "details and metadata.", param=others[0])
+        sub["metadata"] = p.metadata(sub["metadata"])
+        details = p.sub("cancellation_details")
+        if p.has("cancellation_details"):
+            current = sub.get("cancellation_details") or {}
+            sub["cancellation_details"] = {
+                **current, **{k: details.str(k) for k in ("comment", "feedback")
+                              if details.has(k)}}
+        return
     if p.has("cancel_at_period_end"):
         sub["cancel_at_period_end"] = bool(p.bool("cancel_at_period_end"))
         sub["cancel_at"] = sub["items"]["data"][0]["current_period_end"] \
