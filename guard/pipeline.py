@@ -37,6 +37,7 @@ from guard.blocked import block_response, error_response
 from guard.decision import Action, Decision, NearMiss
 from guard.engine import Engine
 from guard.errors import AuditError, GuardError, StoreUnavailable
+from guard.faults import Fault
 from guard.net import egress
 from guard.request import Request, Response
 from guard.sandbox import Identity, Registry
@@ -105,6 +106,7 @@ class Outcome:
     pending: Awaitable[Response] | None = None
     near_misses: tuple[NearMiss, ...] = ()
     policy: str | None = None  # the sandbox's policy label (named in its audit event)
+    fault: Fault | None = None  # what guard.faults injected (the proxy delays or resets)
 
     @property
     def action(self) -> Action:
@@ -155,7 +157,8 @@ def handle(req: Request, ctx: Context, *, identity: Identity | None = None,
         if decision.action is Action.SIMULATE:
             result = simulator.respond(decision, req)
             return Outcome(decision, result.response, tuple(result.changes),
-                           tuple(result.effects), near_misses=near, policy=policy)
+                           tuple(result.effects), near_misses=near, policy=policy,
+                           fault=result.fault)
         if decision.action is Action.ALLOW:
             return Outcome(decision, near_misses=near, policy=policy)
         return Outcome(decision, block_response(decision), near_misses=near, policy=policy)

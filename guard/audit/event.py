@@ -59,6 +59,7 @@ class FlowRecord:
     error: str | None = None
     policy: str | None = None  # the label of the sandbox's own policy, when it has one
     request_seq: int | None = None  # an allowed flow's request event, once written
+    fault: dict[str, Any] | None = None  # what guard.faults injected (kind, delay_ms)
 
 
 class EventBuilder:
@@ -123,6 +124,7 @@ class EventBuilder:
             "time": iso_time(record.started),
             "sandbox": r.text(req.sandbox),
             **({"policy": r.text(record.policy)} if record.policy else {}),
+            **({"fault": record.fault} if record.fault else {}),
             "client": req.client,
             "method": r.text(req.method),
             "url": self.url(req),

@@ -32,6 +32,16 @@ class Shape:
     name: str
     invalid: Callable[[Issue], Response]
     not_found: Callable[[str, str, str], Response]  # (noun, id, request path)
+    rate_limited: Callable[[], Response] = lambda: _rfc_status(429, "Too Many Requests")
+    server_error: Callable[[], Response] = lambda: _rfc_status(500, "Internal Server Error")
+
+
+def _rfc_status(status: int, title: str) -> Response:
+    r = _problem(status, title, "injected by guard's faults: retry later" if status == 429
+                 else "an error on the provider's side; retry later")
+    if status == 429:
+        r.headers.append(("Retry-After", "1"))
+    return r
 
 
 def _problem(status: int, title: str, detail: str, **extra: object) -> Response:
@@ -72,6 +82,19 @@ def _stripe_not_found(noun: str, id: str, path: str) -> Response:
     return _stripe_body(404, f"No such {noun}: '{id}'", "resource_missing", "id")
 
 
+def _stripe_rate_limited() -> Response:
+    # Stripe's 429: the SDKs retry it when Stripe-Should-Retry says so.
+    r = _stripe_body(429, "Request rate limit exceeded. Learn more about rate limits here "
+                     "https://stripe.com/docs/rate-limits.", "rate_limit", None)
+    r.headers += [("Stripe-Should-Retry", "true"), ("Retry-After", "1")]
+    return r
+
+
+def _stripe_server_error() -> Response:
+    body = {"error": {"message": "An unknown error occurred", "type": "api_error"}}
+    return Response.json(500, body, [("Stripe-Should-Retry", "true")])
+
+
 def _plaid_body(status: int, error_type: str, code: str, message: str) -> Response:
     body = {"display_message": None, "documentation_url":
             f"https://plaid.com/docs/errors/{error_type.lower().replace('_', '-')}/#"
@@ -102,8 +125,16 @@ def _plaid_not_found(noun: str, id: str, path: str) -> Response:
 
 SHAPES: dict[str, Shape] = {
     "rfc9457": Shape("rfc9457", _rfc_invalid, _rfc_not_found),
-    "stripe": Shape("stripe", _stripe_invalid, _stripe_not_found),
-    "plaid": Shape("plaid", _plaid_invalid, _plaid_not_found),
+    "stripe": Shape("stripe", _stripe_invalid, _stripe_not_found, _stripe_rate_limited,
+                    _stripe_server_error),
+    "plaid": Shape("plaid", _plaid_invalid, _plaid_not_found,
+                   lambda: _plaid_body(429, "RATE_LIMIT_EXCEEDED", "RATE_LIMIT",
+                                       "rate limit exceeded for this sandbox"),
+                   lambda: _plaid_body(500, "API_ERROR", "INTERNAL_SERVER_ERROR",
+                                       "an unexpected error occurred")),
+    "slack": Shape("slack", _rfc_invalid, _rfc_not_found, lambda: Response.json(
+        429, {"ok": False, "error": "ratelimited"}, [("Retry-After", "1")]),
+        lambda: Response.json(500, {"ok": False, "error": "internal_error"})),
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from mitmproxy import flow as mflow
 from mitmproxy import http
@@ -48,6 +49,12 @@ class FlowState:
     def policy(self) -> str | None:
         """The sandbox's policy label, named in its audit event."""
         return self.outcome.policy if self.outcome is not None else None
+
+    @property
+    def fault(self) -> dict[str, Any] | None:
+        """What guard.faults injected into the answer, named in its audit event."""
+        fault = self.outcome.fault if self.outcome is not None else None
+        return fault.as_dict() if fault is not None else None
 
     def settle(self, outcome: Outcome) -> None:
         """Take the pipeline's outcome as this flow's."""

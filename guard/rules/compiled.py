@@ -91,6 +91,9 @@ class CompiledRule:
     precedence: tuple[Any, ...] = field(default=())
     # (header, compiled pattern): the pack's world_by_header, for the simulator
     partition: tuple[str, Any] | None = None
+    # the failures to inject (guard.faults.Faults) and the error shape they answer in
+    faults: Any = None
+    error_shape: str = "rfc9457"
 
     @property
     def id(self) -> str:

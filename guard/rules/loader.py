@@ -189,12 +189,29 @@ def _compile(loaded: list[LoadedPack], problems: list[Problem],
                                                        message))
                     continue
             rules.append(compiled)
+        _faults(lp, [r for r in rules if r.pack == lp.pack.pack])
         if lp.pack.world_by_header is not None:
             _partition(lp, [r for r in rules if r.pack == lp.pack.pack], problems)
         if lp.pack.openapi is not None:
             rules.extend(_compile_openapi(lp, [r for r in rules if r.pack == lp.pack.pack],
                                           len(rules), problems))
     return rules
+
+
+def _faults(lp: LoadedPack, rules: list[CompiledRule]) -> None:
+    """Each simulate rule's faults (its own, else the pack's) and the error shape they
+    answer in: the shape of the rule's handler's provider (``stripe.*``), else the pack's
+    OpenAPI ``errors``, a shape named like the pack, or RFC 9457."""
+    from guard.openapi.problems import SHAPES
+
+    shape = lp.pack.openapi.errors if lp.pack.openapi is not None else (
+        lp.pack.pack if lp.pack.pack in SHAPES else "rfc9457")
+    for rule in rules:
+        handler = rule.rule.respond.handler if rule.rule.respond is not None else None
+        provider = handler.split(".", 1)[0] if handler else None
+        rule.error_shape = provider if provider in SHAPES else shape
+        if rule.action == "simulate":
+            rule.faults = rule.rule.faults or lp.pack.faults
 
 
 def _partition(lp: LoadedPack, own: list[CompiledRule], problems: list[Problem]) -> None:
@@ -256,6 +273,7 @@ def _compile_openapi(lp: LoadedPack, own: list[CompiledRule], first_order: int,
     lp.openapi = api
     for rule in rules:
         rule.partition = lp.partition
+    _faults(lp, rules)
     return rules
 
 

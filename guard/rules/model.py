@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from guard.faults import Faults
 from guard.rules.base import HOST, RULE_ID, Matcher, Scalar, Strict, ValueMatch
 from guard.rules.casemodel import Case, CaseExpect, CaseFile, CaseRequest, Expected
 
@@ -152,6 +153,10 @@ class Rule(Strict):
     allow_private: bool = Field(
         False, description="allow: permit private, loopback and link-local upstream addresses"
     )
+    faults: Faults | None = Field(
+        None, description="simulate: failures to inject (latency, error shares, rate limit); "
+        "replaces the pack's faults for this rule"
+    )
 
     @field_validator("hosts")
     @classmethod
@@ -166,6 +171,8 @@ class Rule(Strict):
             raise ValueError(f"action {self.action} takes no respond section")
         if self.allow_private and self.action != "allow":
             raise ValueError("allow_private only applies to action allow")
+        if self.faults is not None and self.action != "simulate":
+            raise ValueError("faults only apply to action simulate")
         return self
 
 
@@ -216,6 +223,9 @@ class Pack(Strict):
         default_factory=list, description="default hosts for the pack's rules"
     )
     rules: list[Rule] = Field(default_factory=list, description="the pack's rules")
+    faults: Faults | None = Field(
+        None, description="failures injected into every simulated answer of the pack "
+        "(latency, provider-shaped error shares, per-sandbox rate limit); docs/faults.md")
     world_by_header: WorldPartition | None = Field(
         None, description="requests carrying this header work in their own world inside "
         "the sandbox (Stripe-Account)")

@@ -12,6 +12,7 @@ from jinja2 import TemplateError as JinjaError
 
 from guard.decision import Decision
 from guard.errors import GuardError, HandlerError, TemplateError
+from guard.faults import Fault, Injector
 from guard.request import Request, Response
 from guard.resources import builtin_templates
 from guard.synth.context import Effect, SimContext, template_context
@@ -25,6 +26,23 @@ class SimResult:
     response: Response
     changes: list[Change] = field(default_factory=list)
     effects: list[Effect] = field(default_factory=list)
+    fault: Fault | None = None  # what guard.faults injected (the addon delays, resets)
+
+
+def _fault_response(fault: Fault, shape_name: str) -> Response:
+    """The provider's own 429 or 500 for an injected error. A timeout or reset has no
+    answer through a proxy (the addon closes the connection); this one is what ``guard
+    test`` and the audit log show for it."""
+    from guard.openapi.problems import SHAPES
+
+    shape = SHAPES.get(shape_name, SHAPES["rfc9457"])
+    if fault.kind == "rate_limit":
+        return shape.rate_limited()
+    if fault.kind == "server_error":
+        return shape.server_error()
+    return Response(504 if fault.kind == "timeout" else 502,
+                    [("Content-Type", "text/plain; charset=utf-8")],
+                    f"guard injected a {fault.kind}".encode())
 
 
 def world_name(partition: tuple[str, Any] | None, req: Request) -> str:
@@ -55,6 +73,7 @@ class Simulator:
     def __init__(self, worlds: WorldStore, options: Mapping[str, Any] | None = None) -> None:
         self.worlds = worlds
         self.options: Mapping[str, Any] = dict(options or {})
+        self.injector = Injector(getattr(worlds, "seed", None))
         self._compiler = RespondCompiler(builtin_templates())
 
     def respond(self, decision: Decision, req: Request) -> SimResult:
@@ -63,6 +82,10 @@ class Simulator:
         rule = decision.rule
         if rule is None or rule.respond is None:
             raise TemplateError(decision.rule_id, "rule has no respond section")
+        fault = self.injector.fault(rule.faults, req.sandbox, rule.pack) \
+            if rule.faults is not None else None
+        if fault is not None and fault.kind is not None:
+            return SimResult(_fault_response(fault, rule.error_shape), fault=fault)
         world = self.worlds.world(world_name(rule.partition, req))
         base_dir, spec = Path(rule.base_dir), rule.respond
 
@@ -77,6 +100,7 @@ class Simulator:
         result = world.atomically(attempt)
         self.worlds.flush(world)
         result.changes = list(result.changes)
+        result.fault = fault
         return result
 
     def _run(self, spec: CompiledRespond, decision: Decision, req: Request, world: World,

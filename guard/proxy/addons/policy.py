@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+from collections.abc import Coroutine
 from typing import Any
 
 from mitmproxy import http
@@ -15,6 +16,7 @@ from mitmproxy.proxy import mode_specs
 
 from guard import pipeline
 from guard.engine import Engine
+from guard.faults import MAX_DELAY_MS
 from guard.proxy.addons.identity import bare_request, host_header_name
 from guard.proxy.flowstate import FlowState, attach, respond, state_of
 from guard.synth.context import Effect
@@ -35,15 +37,15 @@ class Policy:
     def engine(self) -> Engine:
         return self.ctx.engine
 
-    def request(self, flow: http.HTTPFlow) -> None:
+    def request(self, flow: http.HTTPFlow) -> Coroutine[Any, Any, None] | None:
         if flow.response is not None:
-            return
+            return None
         state = state_of(flow)
         if state is None:  # the identity addon failed outright: fail closed all the same
             state = attach(flow, FlowState(bare_request(flow)))
             state.unreadable = RuntimeError("guard could not read this flow")
         if state.outcome is not None:
-            return  # answered already (guard.internal)
+            return None  # answered already (guard.internal)
         if state.unreadable is not None:
             outcome = pipeline.failed(state.unreadable, state.decision)
         else:
@@ -52,6 +54,26 @@ class Policy:
             outcome = pipeline.handle(state.request, self.ctx, identity=state.identity,
                                       names=names)
         state.settle(outcome)
+        fault = outcome.fault
+        if fault is not None and (fault.delay_ms or fault.kind in ("timeout", "reset")):
+            return self._faulty(flow, state, outcome)  # mitmproxy awaits it
+        if outcome.response is not None:
+            respond(flow, outcome.response)
+            for effect in outcome.effects:
+                self._schedule(effect)
+        return None
+
+    async def _faulty(self, flow: http.HTTPFlow, state: FlowState,
+                      outcome: pipeline.Outcome) -> None:
+        """An answer with an injected fault (guard.faults): after its delay the answer, or
+        for a timeout or reset none at all (the recorder audits the killed flow)."""
+        fault = outcome.fault
+        assert fault is not None
+        await asyncio.sleep(min(fault.delay_ms, MAX_DELAY_MS) / 1000)
+        if fault.kind in ("timeout", "reset"):
+            state.error = f"guard injected a {fault.kind}"
+            flow.kill()
+            return
         if outcome.response is not None:
             respond(flow, outcome.response)
             for effect in outcome.effects:

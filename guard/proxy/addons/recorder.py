@@ -86,7 +86,7 @@ class AuditRecorder:
             response_body=body, upstream=flow.server_conn.timestamp_start is not None,
             started=state.started, duration_ms=(time.perf_counter() - state.t0) * 1000,
             changes=state.changes, error=state.error, policy=state.policy,
-            request_seq=state.request_seq,
+            request_seq=state.request_seq, fault=state.fault,
         )
         try:
             self.write_event(record)
