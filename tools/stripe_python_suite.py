@@ -1,0 +1,119 @@
+"""Run stripe-python's own test suite against guard in place of stripe-mock.
+
+    .venv/bin/python tools/stripe_python_suite.py --checkout DIR --python PY [-n 2]
+
+DIR is a checkout of stripe-python (not part of this repository: bring one yourself, at a
+version whose tests use stripe-mock on STRIPE_MOCK_PORT); PY is an interpreter with its
+test requirements (``pip install -r DIR/deps/test-requirements.txt -e DIR``). The script
+starts ``guard run --mode reverse:https://api.stripe.com@PORT --seed 1 --world
+stripe-placeholders`` (the ids the tests assume, tools/make_stripe_placeholder_seed.py) on a free
+loopback port, runs the suite with ``STRIPE_MOCK_PORT`` pointing at it, and counts the
+tests that reach the server (those using the ``http_client_mock`` fixture, as
+stripe-python's own ``--nomock`` does) that pass. Every sandbox is the client's address
+(one world for the whole run). Prints the figures for docs/stripe.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PLUGIN = """
+import json, os
+_seen = {}
+def pytest_collection_modifyitems(items):
+    for item in items:
+        _seen[item.nodeid] = "http_client_mock" in getattr(item, "fixturenames", ())
+def pytest_sessionfinish(session):
+    path = os.environ["GUARD_SUITE_FIXTURES"]
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    with open(f"{path}.{worker}", "w") as f:
+        json.dump(_seen, f)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--checkout", type=Path, required=True)
+    ap.add_argument("--python", required=True, help="interpreter with the suite's deps")
+    ap.add_argument("-n", default="2", help="pytest-xdist workers (default 2)")
+    ap.add_argument("--failures", action="store_true", help="list failing tests")
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="guard-stripe-suite-"))
+    port = free_port()
+    guard = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "guard"), "run", "--mode",
+         f"reverse:https://api.stripe.com@{port}", "--listen-port", "0", "--seed", "1",
+         "--world", "stripe-placeholders",
+         "--confdir", str(work / "conf"), "--audit", str(work / "audit.jsonl"),
+         "--no-reload", "-q"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            print("guard did not start", file=sys.stderr)
+            return 1
+        (work / "guard_suite_plugin.py").write_text(PLUGIN)
+        env = {**os.environ, "STRIPE_MOCK_PORT": str(port), "STRIPE_MOCK_HOST": "127.0.0.1",
+               "GUARD_SUITE_FIXTURES": str(work / "fixtures"),
+               "PYTHONPATH": str(work)}
+        subprocess.run([args.python, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        "-p", "guard_suite_plugin", "-o", "addopts=", "-n", args.n, "tests",
+                        f"--junitxml={work / 'junit.xml'}"], cwd=args.checkout, env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    finally:
+        guard.terminate()
+        guard.wait(timeout=30)
+    import json
+
+    server: dict[str, bool] = {}
+    for path in work.glob("fixtures.*"):
+        server.update(json.loads(path.read_text()))
+    uses = {_junit_key(nodeid): hit for nodeid, hit in server.items()}
+    results: dict[tuple[str, str], bool] = {}
+    for case in ET.parse(work / "junit.xml").iter("testcase"):
+        failed = any(child.tag in ("failure", "error") for child in case)
+        skipped = any(child.tag == "skipped" for child in case)
+        if not skipped:
+            results[(case.get("classname", ""), case.get("name", ""))] = not failed
+    hitting = {k: v for k, v in results.items() if uses.get(k)}
+    passed = sum(hitting.values())
+    print(f"stripe-python tests that reach the server: {len(hitting)}; pass with guard in "
+          f"place of stripe-mock: {passed} ({100 * passed / max(1, len(hitting)):.1f}%)")
+    print(f"all tests run: {len(results)}; pass: {sum(results.values())}")
+    if args.failures:
+        for (cls, name), ok in sorted(hitting.items()):
+            if not ok:
+                print(f"  FAIL {cls}::{name}")
+    return 0
+
+
+def _junit_key(nodeid: str) -> tuple[str, str]:
+    """``tests/a/test_b.py::TestC::test_d[x]`` -> (``tests.a.test_b.TestC``, ``test_d[x]``),
+    as pytest's junit report names a test."""
+    parts = nodeid.split("::")
+    module = parts[0].removesuffix(".py").replace("/", ".")
+    return ".".join([module, *parts[1:-1]]), parts[-1]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
