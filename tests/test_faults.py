@@ -111,7 +111,7 @@ def test_injected_faults_reach_a_real_client_and_the_audit_log(guard_proxy, tmp_
     assert faults["flaky.slow"] == {"delay_ms": 150.0}
     assert [e.get("fault") for e in lines if e.get("rule") == "flaky.limited"] == [
         None, {"delay_ms": 0.0, "kind": "rate_limit", "reason": "rate limit"}]
-    assert g.addon.upstream_attempts == []
+    assert g.upstream_attempts == []
 
 
 def test_stripe_faults_are_stripe_shaped(guard_proxy, tmp_path) -> None:

@@ -9,14 +9,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from guard.proxy import RunConfig
-from guard.testing import RunningGuard
+from guard.options import Options
+from guard.proxy.embedded import RunningGuard
 
 
 @pytest.fixture(scope="module")
 def guard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGuard]:
     tmp = tmp_path_factory.mktemp("openapi-packs")
-    cfg = RunConfig(listen_port=0, confdir=Path(tmp / "conf"), audit=tmp / "audit.jsonl",
+    cfg = Options(listen_port=0, confdir=Path(tmp / "conf"), audit=tmp / "audit.jsonl",
                     quiet=True, seed=4, reload=False)
     g = RunningGuard(cfg).__enter__()
     yield g
@@ -41,7 +41,7 @@ def test_greenhouse_has_candidates_from_the_first_visit(http: httpx.Client,
                    auth=auth)
     assert one.json() == everyone[0]
     assert http.get("https://harvest.greenhouse.io/v1/candidates").status_code == 401
-    assert guard.addon.upstream_attempts == []
+    assert guard.upstream_attempts == []
 
 
 def test_apollo_sequences_keep_state_under_the_api_prefix(http: httpx.Client) -> None:
@@ -82,4 +82,4 @@ def test_brex_vendors_are_created_listed_and_paged(http: httpx.Client,
     assert [v["id"] for v in rest["items"]] == [ids[0]]
     assert http.delete(f"https://platform.brexapis.com/v1/vendors/{ids[0]}").status_code == 200
     assert http.get(f"https://platform.brexapis.com/v1/vendors/{ids[0]}").status_code == 404
-    assert guard.addon.upstream_attempts == []
+    assert guard.upstream_attempts == []

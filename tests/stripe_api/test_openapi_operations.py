@@ -21,7 +21,7 @@ def test_setup_intents_keep_state_through_the_sdk(stripe_guard):
     assert updated.metadata.to_dict() == {"order": "43", "x": "y"}
     assert [s.id for s in c.v1.setup_intents.list({"customer": cus.id}).data] == [si.id]
     assert c.v1.setup_intents.cancel(si.id).status == "canceled"
-    assert g.addon.upstream_attempts == []
+    assert g.upstream_attempts == []
 
 
 def test_a_deleted_coupon_is_gone(stripe_guard):
