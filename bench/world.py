@@ -29,7 +29,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from bench import free_port, load, start  # noqa: E402
-
 from guard.world import MemoryStore, WorldStore  # noqa: E402
 from guard.world.redis import RedisStore  # noqa: E402
 
@@ -73,13 +72,16 @@ def proxy(args: argparse.Namespace, tmp: Path, url: str) -> None:
         "redis": guard(tmp, "redis", "--store", url + "?prefix=b1:"),
         "redis-2": guard(tmp, "redis-2", "--store", url + "?prefix=b2:"),
     }
-    second, _ = guard(tmp, "redis-2b", "--store", url + "?prefix=b2:")
-    second_port = _
-    rates: dict[str, list[float]] = {"memory": [], "redis": [], "2 processes": []}
+    second, second_port = guard(tmp, "redis-2b", "--store", url + "?prefix=b2:")
+    workers, workers_port = guard(tmp, "workers", "--store", url + "?prefix=b3:",
+                                  "--workers", "2")
+    rates: dict[str, list[float]] = {"memory": [], "redis": [], "2 processes": [],
+                                     "2 workers": []}
     try:
         for _, port in procs.values():
             load(port, ca, 200, args.parallel, tmp)  # warm up
         load(second_port, ca, 200, args.parallel, tmp)
+        load(workers_port, ca, 200, args.parallel, tmp)
         for r in range(args.rounds):
             for name in ("memory", "redis"):
                 rate, failed = load(procs[name][1], ca, args.requests, args.parallel, tmp)
@@ -91,18 +93,24 @@ def proxy(args: argparse.Namespace, tmp: Path, url: str) -> None:
             rates["2 processes"].append(rate)
             print(f"round {r + 1}  {'2 processes':12s} {rate:7.1f} req/s (one Redis)",
                   flush=True)
+            rate, failed = load(workers_port, ca, args.requests, args.parallel, tmp)
+            rates["2 workers"].append(rate)
+            print(f"round {r + 1}  {'--workers 2':12s} {rate:7.1f} req/s (one port)"
+                  + (f"  ({failed} failed)" if failed else ""), flush=True)
     finally:
         for proc, _ in procs.values():
             proc.terminate()
             proc.wait(10)
-        second.terminate()
-        second.wait(10)
-    mem, red, two = (statistics.median(rates[k]) for k in ("memory", "redis", "2 processes"))
+        for proc in (second, workers):
+            proc.terminate()
+            proc.wait(10)
+    mem, red, two, wk = (statistics.median(rates[k])
+                         for k in ("memory", "redis", "2 processes", "2 workers"))
     print(f"median: in-process {mem:.1f} req/s, redis {red:.1f} req/s, two processes on "
-          f"redis {two:.1f} req/s")
+          f"redis {two:.1f} req/s, --workers 2 {wk:.1f} req/s")
     print(f"ratio redis/in-process {red / mem:.2f}; two processes/one (redis) "
-          f"{two / red:.2f}  ({args.requests} requests x {args.rounds} rounds, "
-          f"{args.parallel} parallel, {_cores()} cores)")
+          f"{two / red:.2f}; --workers 2/1 (redis) {wk / red:.2f}  ({args.requests} requests "
+          f"x {args.rounds} rounds, {args.parallel} parallel, {_cores()} cores)")
 
 
 def _cores() -> int:

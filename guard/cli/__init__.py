@@ -28,6 +28,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    # what followed the command name (guard run --workers restarts itself with it)
+    args.argv = raw[raw.index(args.command) + 1:] if args.command in raw else []
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

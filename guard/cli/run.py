@@ -8,6 +8,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from guard import options
+from guard.cli import workers
 from guard.errors import AuditError, OptionsError, RuleError, SandboxError, WorldError
 from guard.options import Options
 
@@ -23,6 +24,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        "in a YAML config file (--config); the command line wins over the "
                        "environment, which wins over the file.")
     add_run_options(p)
+    p.add_argument("--workers", type=workers.count, default=1, metavar="N",
+                   help="run N guard processes on the listening port (SO_REUSEPORT), 'auto' "
+                   "for one per core; needs --store redis://... (default 1)")
     p.set_defaults(func=run)
 
 
@@ -85,6 +89,17 @@ def run(args: argparse.Namespace) -> int:
             print(message, file=sys.stderr)
         print("guard: not starting: bad options", file=sys.stderr)
         return 2
+    if getattr(args, "workers", 1) > 1:
+        return workers.supervise(args, cfg)
+    index = workers.worker_index()
+    if index is not None:  # one of --workers N: share the port, own audit file
+        from guard.proxy.master import share_port
+
+        share_port()
+        cfg = cfg.model_copy(update={
+            "audit": workers.audit_path(cfg.audit, index) if cfg.audit else None,
+            # one DNS stub (UDP) is enough
+            **({"dns_listen": None} if index > 0 else {})})
     try:
         dns_stub(cfg)
         guard = build(cfg)
@@ -98,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"guard: not starting: {e}", file=sys.stderr)
         return 1
     try:
-        asyncio.run(serve(guard, lambda master: banner(master, cfg)))
+        quiet = index is not None and index > 0  # the first worker speaks for all
+        asyncio.run(serve(guard, None if quiet else lambda master: banner(master, cfg)))
     except OSError as e:  # e.g. the SMTP sink's port is taken
         print(f"guard: stopped: {e}", file=sys.stderr)
         return 1

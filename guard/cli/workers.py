@@ -1,0 +1,149 @@
+"""``guard run --workers N``: N guard processes on one listening port, sharing worlds.
+
+Each worker is a whole ``guard run`` (same options) in its own process, so every core
+serves traffic. They listen on the same port with ``SO_REUSEPORT`` (the kernel spreads
+new connections over them) and share sandbox worlds through the Redis world store: with
+the in-process store each worker would have worlds of its own, so guard refuses that.
+
+The supervisor (this module) makes the CA before the workers start (so they all use one),
+forwards SIGTERM and SIGINT (each worker shuts down as ``guard run`` does on SIGTERM) and
+SIGHUP (each reloads its rules; a changed rule file reloads every worker by itself, since
+each watches the files), and starts a worker again when one dies. Each worker writes its own audit log, named by host and
+worker (``audit.jsonl`` -> ``audit.HOST-0.jsonl``, ``audit.HOST-1.jsonl``), so every chain
+has one writer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from guard.options import Options
+
+WORKER_ENV = "GUARD_WORKER"  # set in each worker: its index, 0 ... N-1
+RESTART_WINDOW = 10.0  # a worker that dies this soon after starting, three times: give up
+
+
+def count(value: str) -> int:
+    """``--workers`` value: a number >= 1, or ``auto`` (the cores this process may use)."""
+    if value == "auto":
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+            os.cpu_count() or 1)
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError("--workers must be at least 1")
+    return n
+
+
+def worker_index() -> int | None:
+    value = os.environ.get(WORKER_ENV)
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def audit_path(path: Path, index: int) -> Path:
+    """One audit file per writer: ``audit.jsonl`` -> ``audit.HOST-INDEX.jsonl``."""
+    host = socket.gethostname().split(".")[0] or "host"
+    return path.with_name(f"{path.stem}.{host}-{index}{path.suffix}")
+
+
+def refusal(n: int, cfg: Options) -> str | None:
+    store = cfg.store or ""
+    if not store.startswith(("redis://", "rediss://", "unix://")):
+        return (f"--workers {n} needs a shared world store: with the in-process "
+                "store every worker would keep worlds of its own. Start Redis and add "
+                "--store redis://HOST:PORT/DB (or run one worker)")
+    if cfg.state is not None:
+        return "--workers and --state do not combine (--state journals the in-process store)"
+    return None
+
+
+def child_argv(argv: Sequence[str], port: int) -> list[str]:
+    """The worker's ``guard run`` arguments: the supervisor's, without ``--workers``."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg == "--workers":
+            skip = True
+            continue
+        if arg.startswith("--workers="):
+            continue
+        out.append(arg)
+    return [*out, "--listen-port", str(port)]
+
+
+def supervise(args: argparse.Namespace, cfg: Options) -> int:
+    problem = refusal(args.workers, cfg)
+    if problem is not None:
+        print(f"guard: not starting: {problem}", file=sys.stderr)
+        return 2
+    from guard.proxy.certs import ensure_ca
+
+    ensure_ca(Path(cfg.confdir).expanduser())  # before the workers: they all use one CA
+    port = cfg.listen_port or _free_port(cfg.listen_host)
+    argv = [sys.executable, "-m", "guard", "run", *child_argv(args.argv, port)]
+    workers: dict[int, subprocess.Popen[bytes]] = {}
+    started: dict[int, list[float]] = {}
+    stopping = False
+
+    def spawn(i: int) -> None:
+        env = {**os.environ, WORKER_ENV: str(i)}
+        workers[i] = subprocess.Popen(argv, env=env)
+        started.setdefault(i, []).append(time.monotonic())
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        if signum in (signal.SIGTERM, signal.SIGINT):
+            stopping = True
+        for proc in workers.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM if signum == signal.SIGINT else signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, forward)
+    for i in range(args.workers):
+        spawn(i)
+    print(f"guard: {args.workers} workers on {cfg.listen_host}:{port} (SO_REUSEPORT), "
+          f"worlds in {cfg.store}", flush=True)
+    code = 0
+    while workers:
+        time.sleep(0.2)
+        for i, proc in list(workers.items()):
+            status = proc.poll()
+            if status is None:
+                continue
+            del workers[i]
+            if stopping:
+                continue
+            recent = [t for t in started[i] if time.monotonic() - t < RESTART_WINDOW * 3]
+            if len(recent) >= 3 and all(b - a < RESTART_WINDOW for a, b in
+                                        zip(recent, recent[1:], strict=False)):
+                print(f"guard: worker {i} keeps exiting (status {status}); stopping",
+                      file=sys.stderr, flush=True)
+                code = 1
+                forward(signal.SIGTERM, None)
+                continue
+            print(f"guard: worker {i} exited (status {status}); starting it again",
+                  file=sys.stderr, flush=True)
+            spawn(i)
+    return code
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host if host not in ("", "0.0.0.0") else "127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -1,0 +1,99 @@
+"""``guard run --workers N``: N processes on one port sharing worlds through Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from guard.cli.workers import child_argv
+from guard.world.redis import RedisStore
+from tests.redis_server import RedisServer
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+API = "https://api.stripe.com/v1"
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(port: int, proc: subprocess.Popen[str], timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        assert proc.poll() is None, proc.communicate()[0]
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError("guard --workers did not listen")
+
+
+def test_workers_refuse_the_in_process_store_with_a_clear_message(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "GUARD_STORE"}
+    out = subprocess.run([sys.executable, "-m", "guard", "run", "--workers", "2",
+                          "--confdir", str(tmp_path / "conf")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 2
+    assert "--workers 2 needs a shared world store" in out.stderr
+    assert "--store redis://" in out.stderr
+
+
+def test_the_worker_command_line_drops_workers_and_names_the_port() -> None:
+    assert child_argv(["--workers", "2", "-q", "--workers=3", "--store", "redis://x"],
+                      8123) == ["-q", "--store", "redis://x", "--listen-port", "8123"]
+
+
+def test_two_workers_share_one_port_and_one_world_and_stop_on_sigterm(
+        redis_server: RedisServer, confdir: Path, tmp_path: Path) -> None:
+    url, port = redis_server.prefixed(), _port()
+    audit = tmp_path / "audit.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "guard", "run", "--workers", "2", "--listen-port", str(port),
+         "--confdir", str(confdir), "--audit", str(audit), "--store", url, "-q",
+         "--no-reload"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        _wait(port, proc)
+        ca = str(confdir / "mitmproxy-ca-cert.pem")
+        ids = []
+        for i in range(40):  # a new connection each: the kernel spreads them over workers
+            with requests.Session() as s:
+                s.trust_env = False
+                r = s.post(f"{API}/customers", data={"email": f"w{i}@example.com"},
+                           headers={"Authorization": "Bearer sk_test_workers"},
+                           proxies={"https": f"http://127.0.0.1:{port}"}, verify=ca,
+                           timeout=30)
+            assert r.status_code == 200
+            ids.append(r.json()["id"])
+        files = sorted(tmp_path.glob("audit.*-*.jsonl"))
+        assert len(files) == 2, files  # one chain per worker
+        counts = [sum(1 for line in f.read_text().splitlines()
+                      if json.loads(line).get("kind") == "flow") for f in files]
+        assert all(c > 0 for c in counts) and sum(counts) == 40, counts
+        store = RedisStore(url)
+        try:
+            stored = [c["id"] for c in store.world("127.0.0.1").list("stripe.customers")]
+        finally:
+            store.close()
+        assert sorted(stored) == sorted(ids) and len(set(ids)) == 40
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        with socket.socket() as s:  # nothing listens any more
+            assert s.connect_ex(("127.0.0.1", port)) != 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
