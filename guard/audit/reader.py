@@ -5,6 +5,11 @@ and starts a fresh ``PATH``, so the whole log, oldest first, is
 ``PATH.1 PATH.2 ... PATH``. Naming only ``PATH`` on the command line means that
 whole set.
 
+Several writers (``guard run --workers N``, replicas on several hosts) each keep a log
+of their own, one hash chain each (``audit.HOST-0.jsonl``, ...). :func:`chains` groups the
+files named on a command line (or every log in a named directory) by writer, and
+:func:`merged` reads them as one stream ordered by time.
+
 >>> [p.name for p in log_files(Path("/nonexistent/audit.jsonl"))]
 ['audit.jsonl']
 """
@@ -58,6 +63,39 @@ def expand(paths: Iterable[Path]) -> list[Path]:
     if len(paths) == 1:
         return [p for p in log_files(paths[0]) if p.exists() or p == paths[0]]
     return paths
+
+
+_ROTATED = re.compile(r"^(.*)\.(\d+)$")
+
+
+def chains(paths: Iterable[Path]) -> list[list[Path]]:
+    """The logs named on a command line, one list of files (oldest first) per writer.
+
+    A directory stands for every log in it (``*.jsonl`` and their rotated files); a file
+    named alone, for its whole rotated set; files of one log named together (``PATH.1
+    PATH``) stay one chain in the order given, and files of different logs are different
+    chains."""
+    out: dict[Path, list[Path]] = {}
+    for p in paths:
+        if p.is_dir():
+            for f in sorted(p.iterdir()):
+                if f.is_file() and f.suffix == ".jsonl":
+                    out.setdefault(f, []).extend(x for x in log_files(f) if x.exists())
+            continue
+        m = _ROTATED.match(p.name)
+        out.setdefault(p.with_name(m.group(1)) if m else p, []).append(p)
+    for base, files in out.items():
+        if files == [base]:
+            files[:] = [x for x in log_files(base) if x.exists() or x == base]
+    return [files for files in out.values() if files]
+
+
+def merged(groups: Iterable[list[Path]], *,
+           flows_only: bool = True) -> Iterator[dict[str, Any]]:
+    """The events of several writers' logs as one stream, ordered by time (each log is
+    in time order already; ties keep the order of the logs given)."""
+    streams = [events(files, flows_only=flows_only) for files in groups]
+    return heapq.merge(*streams, key=lambda e: str(e.get("time", "")))
 
 
 def lines(files: Iterable[Path]) -> Iterator[Line]:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from guard.audit.reader import events, expand
+from guard.audit.reader import chains, events, expand, merged
 from guard.audit.signing import keygen, load_key
 from guard.audit.verify import verify
 from guard.errors import AuditError
@@ -79,7 +79,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _files(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", nargs="+", type=Path, metavar="FILE",
-                   help="the log; several files are read in the order given")
+                   help="the log (with its rotated files), several writers' logs (merged by "
+                   "time, each chain verified on its own), or a directory of logs")
 
 
 def _filters(p: argparse.ArgumentParser) -> None:
@@ -102,9 +103,8 @@ def _filter(args: argparse.Namespace) -> Filter:
 
 
 def _read(args: argparse.Namespace) -> list[dict[str, Any]]:
-    files = expand(args.files)
     try:
-        found = list(events(files))
+        found = list(merged(chains(args.files)))
     except OSError as e:
         raise SystemExit(_fail(f"cannot read {e.filename}: {e.strerror}")) from e
     return select(found, _filter(args))
@@ -116,26 +116,34 @@ def _fail(message: str) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    files = expand(args.files)
-    try:
-        key = load_key(args.key) if args.key else None
-        v = verify(files, key, partial=args.partial)
-    except AuditError as e:
-        return _fail(str(e))
-    except OSError as e:
-        return _fail(f"cannot read {e.filename}: {e.strerror}")
-    names = ", ".join(str(f) for f in files)
-    if not v.ok:
-        print(f"FAIL: seq {v.first_bad}: {v.problem}" + (f" ({v.where})" if v.where else ""))
-        print(f"  checked {v.events} good event(s) before it in {names}")
-        return 1
-    signed = f", {v.signed} signed checkpoint(s) verified" if v.signed else ""
-    print(f"ok: {v.events} events ({v.flows} flows, {v.checkpoints} checkpoints{signed}) "
-          f"in {names}")
-    print(f"  last seq {v.last_seq}, hash {v.last_hash}")
-    for note in v.notes:
-        print(f"  note: {note}")
-    return 0
+    groups = chains(args.files)
+    if not groups:
+        return _fail("no audit log found in " + ", ".join(str(f) for f in args.files))
+    failed = 0
+    for files in groups:  # one hash chain per writer, each verified on its own
+        try:
+            key = load_key(args.key) if args.key else None
+            v = verify(files, key, partial=args.partial)
+        except AuditError as e:
+            return _fail(str(e))
+        except OSError as e:
+            return _fail(f"cannot read {e.filename}: {e.strerror}")
+        names = ", ".join(str(f) for f in files)
+        if not v.ok:
+            failed += 1
+            print(f"FAIL: seq {v.first_bad}: {v.problem}"
+                  + (f" ({v.where})" if v.where else ""))
+            print(f"  checked {v.events} good event(s) before it in {names}")
+            continue
+        signed = f", {v.signed} signed checkpoint(s) verified" if v.signed else ""
+        print(f"ok: {v.events} events ({v.flows} flows, {v.checkpoints} checkpoints{signed}) "
+              f"in {names}")
+        print(f"  last seq {v.last_seq}, hash {v.last_hash}")
+        for note in v.notes:
+            print(f"  note: {note}")
+    if len(groups) > 1:
+        print(f"{len(groups) - failed} of {len(groups)} chains intact")
+    return 1 if failed else 0
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -217,11 +225,15 @@ def run_export(args: argparse.Namespace) -> int:
     if args.html:
         from guard.forensics.report import render
 
-        files = expand(args.files)
+        groups = chains(args.files)
+        files = [f for g in groups for f in g]
         try:
-            verdict = verify(files, load_key(args.key) if args.key else None)
+            key = load_key(args.key) if args.key else None
+            verdicts = [verify(g, key) for g in groups]
         except AuditError as e:
             return _fail(str(e))
+        # the report shows one verdict: the first broken chain's, else the last one's
+        verdict = next((v for v in verdicts if not v.ok), verdicts[-1] if verdicts else None)
         args.html.write_text(render(found, sources=files, verdict=verdict), encoding="utf-8")
         print(f"wrote {args.html} (HTML report, {len(found)} events)")
     return 0

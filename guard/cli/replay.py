@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from guard.audit.reader import events, expand
+from guard.audit.reader import chains, merged
 from guard.cli.common import add_rules_options, load_or_report
 from guard.engine import Engine
 from guard.errors import SandboxError
@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("replay", help="re-decide logged requests under other rules, or "
                        "re-send them", description=__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="the audit log")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE",
+                   help="the audit log, several writers' logs (merged by time) or a directory")
     add_rules_options(p)
     p.add_argument("--all", action="store_true", help="print unchanged decisions too")
     p.add_argument("--json", action="store_true", help="one JSON outcome per line")
@@ -52,9 +53,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    files = expand(args.files)
     try:
-        found = list(events(files))
+        found = list(merged(chains(args.files)))  # several writers' logs: merged by time
     except OSError as e:
         print(f"guard replay: cannot read {e.filename}: {e.strerror}", file=sys.stderr)
         return 2

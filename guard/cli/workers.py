@@ -8,9 +8,9 @@ the in-process store each worker would have worlds of its own, so guard refuses 
 The supervisor (this module) makes the CA before the workers start (so they all use one),
 forwards SIGTERM and SIGINT (each worker shuts down as ``guard run`` does on SIGTERM) and
 SIGHUP (each reloads its rules; a changed rule file reloads every worker by itself, since
-each watches the files), and starts a worker again when one dies. Each worker writes its own audit log, named by host and
-worker (``audit.jsonl`` -> ``audit.HOST-0.jsonl``, ``audit.HOST-1.jsonl``), so every chain
-has one writer.
+each watches the files), and starts a worker again when one dies. Each worker writes its
+own audit log, named by host and worker (``audit.jsonl`` -> ``audit.HOST-0.jsonl``,
+``audit.HOST-1.jsonl``), so every chain has one writer; ``guard audit`` reads them together.
 """
 
 from __future__ import annotations

@@ -91,6 +91,9 @@ def test_two_workers_share_one_port_and_one_world_and_stop_on_sigterm(
         assert proc.wait(30) == 0
         with socket.socket() as s:  # nothing listens any more
             assert s.connect_ex(("127.0.0.1", port)) != 0
+        verified = subprocess.run([sys.executable, "-m", "guard", "audit", "verify",
+                                   str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
+        assert verified.returncode == 0 and "2 of 2 chains intact" in verified.stdout
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -1,0 +1,77 @@
+"""Several writers (``guard run --workers N``, replicas) each keep their own hash chain;
+``guard audit`` reads a directory or several logs as one stream merged by time and
+verifies every chain on its own."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from guard.audit.reader import chains, merged
+from guard.audit.writer import AuditWriter
+from guard.cli import main
+
+
+def _flow(time: str, host: str) -> dict[str, object]:
+    return {"v": 1, "kind": "flow", "time": time, "host": host, "method": "GET",
+            "url": f"https://{host}/", "action": "block", "status": 403, "rule": "r",
+            "sandbox": "s", "upstream": False}
+
+
+@pytest.fixture
+def two_logs(tmp_path: Path) -> Path:
+    """Worker 0 and worker 1, their events interleaved in time; worker 0's log rotated."""
+    d = tmp_path / "logs"
+    w0 = AuditWriter(d / "audit.h-0.jsonl", max_bytes=600)
+    w1 = AuditWriter(d / "audit.h-1.jsonl")
+    w0.open()
+    w1.open()
+    for i in range(6):
+        w0.write(_flow(f"2026-12-02T10:00:0{i}.000Z", f"a{i}.test"))
+        w1.write(_flow(f"2026-12-02T10:00:0{i}.500Z", f"b{i}.test"))
+    w0.close()
+    w1.close()
+    return d
+
+
+def test_a_directory_is_every_writers_chain_with_its_rotated_files(two_logs: Path) -> None:
+    groups = chains([two_logs])
+    assert [[p.name for p in g][-1] for g in groups] == ["audit.h-0.jsonl", "audit.h-1.jsonl"]
+    assert len(groups[0]) > 1  # rotated: PATH.1 ... PATH
+    assert [e["host"] for e in merged(groups)] == [
+        h for i in range(6) for h in (f"a{i}.test", f"b{i}.test")]
+
+
+def test_files_of_one_log_named_together_stay_one_chain(two_logs: Path) -> None:
+    files = sorted(two_logs.glob("audit.h-0.jsonl*"), key=lambda p: p.name)
+    ordered = [*files[1:], files[0]]  # PATH.1 PATH.2 ... PATH
+    assert chains(ordered) == [ordered]
+
+
+def test_verify_checks_each_chain_and_names_the_broken_one(
+        two_logs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "verify", str(two_logs)]) == 0
+    out = capsys.readouterr().out
+    assert "2 of 2 chains intact" in out
+    log = two_logs / "audit.h-1.jsonl"
+    lines = log.read_text().splitlines()
+    event = json.loads(lines[2])
+    event["host"] = "changed.test"
+    lines[2] = json.dumps(event)
+    log.write_text("\n".join(lines) + "\n")
+    assert main(["audit", "verify", str(two_logs)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL: seq 3: altered" in out and "audit.h-1.jsonl" in out
+    assert "1 of 2 chains intact" in out
+
+
+def test_list_and_summary_read_every_writer_merged_by_time(
+        two_logs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "list", "--json", str(two_logs / "audit.h-1.jsonl"),
+                 str(two_logs / "audit.h-0.jsonl")]) == 0
+    times = [json.loads(line)["time"] for line in capsys.readouterr().out.splitlines()]
+    assert times == sorted(times) and len(times) == 12
+    assert main(["audit", "summary", "--json", str(two_logs)]) == 0
+    assert json.loads(capsys.readouterr().out)["events"] == 12
