@@ -28,9 +28,31 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from bench import free_port, load, start  # noqa: E402
+from bench import free_port, load, wait_port  # noqa: E402
 from guard.world import MemoryStore, WorldStore  # noqa: E402
 from guard.world.redis import RedisStore  # noqa: E402
+
+RUNNING: list[subprocess.Popen[bytes]] = []  # stopped at the end, whatever happens
+
+
+def start(cmd: list[str], port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            cwd=ROOT)
+    RUNNING.append(proc)
+    wait_port(port, timeout=180)  # --workers starts several processes: slow on a busy box
+    return proc
+
+
+def stop_all() -> None:
+    for proc in reversed(RUNNING):
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in RUNNING:
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def redis_server(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -98,12 +120,7 @@ def proxy(args: argparse.Namespace, tmp: Path, url: str) -> None:
             print(f"round {r + 1}  {'--workers 2':12s} {rate:7.1f} req/s (one port)"
                   + (f"  ({failed} failed)" if failed else ""), flush=True)
     finally:
-        for proc, _ in procs.values():
-            proc.terminate()
-            proc.wait(10)
-        for proc in (second, workers):
-            proc.terminate()
-            proc.wait(10)
+        stop_all()
     mem, red, two, wk = (statistics.median(rates[k])
                          for k in ("memory", "redis", "2 processes", "2 workers"))
     print(f"median: in-process {mem:.1f} req/s, redis {red:.1f} req/s, two processes on "
@@ -187,15 +204,14 @@ def main() -> int:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        server, url = redis_server(tmp)
         try:
+            _, url = redis_server(tmp)
             forks(url)
             memory(url)
             if not args.skip_proxy:
                 proxy(args, tmp, url)
         finally:
-            server.terminate()
-            server.wait(10)
+            stop_all()
     return 0
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from guard import __version__
 
 COMMANDS = ("run", "check", "explain", "test", "schema", "coverage", "audit", "replay",
-            "state", "net", "jail", "ca", "outbox", "sandbox", "pack")
+            "state", "net", "jail", "ca", "outbox", "sandbox", "pack", "ready")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -76,6 +76,7 @@ class RedisWorld(World):
         self._creads: dict[str, int] = {}
         self._scans: dict[str, int] = {}
         self._tick = 0
+        self._blind = True  # puts of unseen ids assume "new", checked at commit
 
     # reads, through the cache inside a transaction
 
@@ -104,18 +105,38 @@ class RedisWorld(World):
             self._reads[key] = raw
         return raw
 
+    def _exists_for_write(self, collection: str, id: str) -> bool:
+        key = (collection, id)
+        txn = self._txn
+        if (txn is None or key in txn.writes or key in self._reads or not self._blind
+                or not self._retried or ("o", collection, id) in self._cache):
+            return self._get_raw(collection, id) is not None
+        # An id this process has not seen: most likely a new object (a fresh random id).
+        # Assume so without a round trip; the commit checks it is still absent, and after
+        # a conflict the next attempt asks Redis first.
+        self._reads[key] = None
+        return False
+
     def _scan_raw(self, collection: str, *, after: str | None,
                   reverse: bool) -> Iterator[tuple[str, str]]:
         cursor_id, cursor_seq = after or "", -1
         while True:
-            reply = self._store._run(lua.SCAN, self._src, collection, cursor_id, cursor_seq,
-                                     1 if reverse else 0, PAGE, BUDGET)
-            version, cver, nxt = int(reply[0]), int(reply[1]), int(reply[2])
-            if version >= 0 and not self._src.startswith("s:"):
-                self._seen(version)
-                if self._txn is not None:
-                    self._scans.setdefault(collection, cver)
-            items = reply[3:]
+            page = ("scan", collection, cursor_id, str(cursor_seq), "1" if reverse else "0")
+            cached = self._cache.get(page) if self._txn is not None else None
+            if cached is not None:
+                cver, nxt, items = cached
+                self._scans.setdefault(collection, cver)
+            else:
+                reply = self._store._run(lua.SCAN, self._src, collection, cursor_id,
+                                         cursor_seq, 1 if reverse else 0, PAGE, BUDGET)
+                version, cver, nxt = int(reply[0]), int(reply[1]), int(reply[2])
+                items = reply[3:]
+                if version >= 0 and not self._src.startswith("s:"):
+                    self._seen(version)
+                    if self._txn is not None:
+                        self._scans.setdefault(collection, cver)
+                    if len(self._cache) < CACHE_MAX:
+                        self._cache[page] = (cver, nxt, items)
             for i in range(0, len(items), 2):
                 yield items[i], items[i + 1]
             if nxt < 0:
@@ -209,9 +230,15 @@ class RedisWorld(World):
         if status == "conflict":
             self._cache.clear()
             self._cache_version = -1
+            self._blind = False  # the next attempt reads before it assumes
             raise _conflict(self.name)
+        self._blind = True
         if version != base + 1 or base < 0:
             self._cache.clear()
+        else:  # our own commit: list pages of the collections it wrote are stale now
+            written = {c for c, _ in txn.writes}
+            for k in [k for k in self._cache if k[0] == "scan" and k[1] in written]:
+                del self._cache[k]
         self._cache_version = version
         for (c, i), raw in txn.writes.items():
             if len(self._cache) < CACHE_MAX:

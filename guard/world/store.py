@@ -165,6 +165,7 @@ class World(ABC):
         self.clock: Clock = _WorldClock(self, seed is not None)
         self._faker: Any = None
         self._txn: Txn | None = None
+        self._retried = False  # inside atomically(): a conflict runs the work again
 
     # the request number: virtual clock and id stream
 
@@ -257,6 +258,11 @@ class World(ABC):
             names.update(c for c, _ in self._txn.writes)
         return sorted(n for n in names if self.count(n) > 0)
 
+    def _exists_for_write(self, collection: str, id: str) -> bool:
+        """Whether a put replaces an object (a backend may answer without a round trip,
+        provided the commit then checks the answer)."""
+        return self._get_raw(collection, id) is not None
+
     def _get_raw(self, collection: str, id: str) -> str | None:
         txn = self._txn
         if txn is not None and (collection, id) in txn.writes:
@@ -287,13 +293,17 @@ class World(ABC):
     def atomically(self, fn: Callable[[builtins.list[Change]], T]) -> T:
         """Run ``fn(changes)`` in a transaction, again from the start (up to
         :data:`RETRIES` times) when a concurrent writer conflicts with it."""
-        for _ in range(RETRIES):
-            try:
-                with self.transaction() as changes:
-                    result = fn(changes)
-                return result
-            except Conflict:
-                continue
+        outer, self._retried = self._retried, True  # a backend may be optimistic in here
+        try:
+            for _ in range(RETRIES):
+                try:
+                    with self.transaction() as changes:
+                        result = fn(changes)
+                    return result
+                except Conflict:
+                    continue
+        finally:
+            self._retried = outer
         raise WorldError(f"sandbox {self.name!r}: gave up after {RETRIES} conflicting "
                          "concurrent writes")
 
@@ -329,7 +339,7 @@ class World(ABC):
         with self.transaction():
             txn = self._txn
             assert txn is not None
-            exists = self._get_raw(collection, key) is not None
+            exists = self._exists_for_write(collection, key)
             k = (collection, key)
             if not exists:
                 txn.created.pop(k, None)

@@ -112,13 +112,17 @@ def schedule(call: Call) -> None:
     async def deliver_all() -> None:
         for event, endpoint in jobs:
             record = await deliver(event, endpoint, client, allow)
-            with world.transaction():
+
+            def note(changes: object, event: dict[str, Any] = event,
+                     record: dict[str, Any] = record) -> None:
                 world.put(DELIVERIES, record)
                 if record["status"] is not None and 200 <= record["status"] < 300:
                     stored = world.get("stripe.events", event["id"])
                     if stored is not None and stored["pending_webhooks"] > 0:
                         stored["pending_webhooks"] -= 1
                         world.put("stripe.events", stored)
+
+            world.atomically(note)  # again from the start if another replica wrote first
         persist()
 
     call.ctx.after(deliver_all)
