@@ -111,3 +111,11 @@ def test_the_compose_replicas_share_redis_behind_one_port() -> None:
 def test_the_command_check_itself_refuses_a_bad_command(argv: list[str]) -> None:
     with pytest.raises(SystemExit):
         _accepts(argv)
+
+
+def test_guard_jail_hides_a_redis_socket_the_store_names() -> None:
+    from guard.cli.jail import private_paths
+    from guard.proxy import RunConfig
+
+    paths = private_paths(RunConfig(store="unix:///run/redis/redis.sock?prefix=t:"))
+    assert Path("/run/redis/redis.sock") in paths

@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 from types import FrameType
 from typing import Any
+from urllib.parse import urlsplit
 
 from guard import ca as trust
 from guard import options
@@ -195,6 +196,9 @@ def private_paths(cfg: Options) -> list[Path]:
         for item in value if isinstance(value, list) else [value]:
             if item:
                 paths.append(Path(item).expanduser())
+    store = getattr(cfg, "store", None) or ""
+    if store.startswith("unix://"):  # a Redis socket: the command must not reach worlds
+        paths.append(Path(urlsplit(store).path))
     if cfg.audit:
         audit = Path(cfg.audit).expanduser()
         if audit.parent.is_dir():
