@@ -13,8 +13,6 @@ import time
 import uuid
 from pathlib import Path
 
-import redis
-
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -60,6 +58,8 @@ class RedisServer:
         raise RuntimeError(f"redis-server did not start; see {self.dir / 'redis.log'}")
 
     def _ready(self) -> bool:
+        import redis  # here, not at the top: conftest imports this module for every test
+
         client = redis.Redis(port=self.port, socket_timeout=1)
         try:
             for _ in range(100):
