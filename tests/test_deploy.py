@@ -115,7 +115,7 @@ def test_the_command_check_itself_refuses_a_bad_command(argv: list[str]) -> None
 
 def test_guard_jail_hides_a_redis_socket_the_store_names() -> None:
     from guard.cli.jail import private_paths
-    from guard.proxy import RunConfig
+    from guard.options import Options
 
-    paths = private_paths(RunConfig(store="unix:///run/redis/redis.sock?prefix=t:"))
+    paths = private_paths(Options(store="unix:///run/redis/redis.sock?prefix=t:"))
     assert Path("/run/redis/redis.sock") in paths

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from guard.cli import main
-from guard.proxy import RunConfig
-from guard.testing import RunningGuard
+from guard.options import Options
+from guard.proxy.embedded import RunningGuard
 from tests.conftest import free_port
 from tests.redis_server import RedisServer
 
@@ -26,7 +26,7 @@ def test_not_ready_while_the_world_store_is_down(confdir: Path, tmp_path: Path,
     server = RedisServer(tmp_path / "redis").start()
     url = server.prefixed()
     try:
-        cfg = RunConfig(listen_port=0, confdir=confdir, quiet=True, store=url,
+        cfg = Options(listen_port=0, confdir=confdir, quiet=True, store=url,
                         audit=tmp_path / "audit.jsonl")
         with RunningGuard(cfg) as g:
             assert main(["ready", "--proxy", g.url, "--store", url]) == 0
