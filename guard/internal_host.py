@@ -50,8 +50,9 @@ def publish(worlds: WorldStore, event: dict[str, Any]) -> int | None:
     """Add an audit event to its sandbox's event history (the store's, so every replica's
     feed shows it), bodies cut by :func:`feed_event`; returns its feed id. guard.internal's
     own flows stay out: polling the feed would otherwise feed itself."""
-    if event.get("kind") not in ("flow", "request") or event.get("rule") == RULE_ID:
-        return None
+    if event.get("kind") not in ("flow", "request") or event.get("rule") == RULE_ID \
+            or not event.get("sandbox"):
+        return None  # a refused flow (unproven identity) belongs to no sandbox
     return worlds.add_event(str(event.get("sandbox")), feed_event(event))
 
 

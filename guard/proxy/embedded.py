@@ -96,6 +96,17 @@ class RunningGuard:
         return self.guard.ctx.registry
 
     @property
+    def admin_url(self) -> str:
+        """The admin API (``admin_listen=("127.0.0.1", 0)`` in the config picks a port)."""
+        assert self.addon.admin is not None, "guard runs without --admin-listen"
+        return str(self.addon.admin.url)
+
+    @property
+    def admin_token(self) -> str:
+        assert self.addon.admin is not None, "guard runs without --admin-listen"
+        return str(self.addon.admin.token)
+
+    @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
