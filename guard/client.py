@@ -216,7 +216,8 @@ class Admin:
                                           params={"since": str(since)})
         return data
 
-    def events(self, sandbox: str, after: int = 0, limit: int = 100) -> builtins.list[dict[str, Any]]:
+    def events(self, sandbox: str, after: int = 0,
+               limit: int = 100) -> builtins.list[dict[str, Any]]:
         page = self._call("GET", f"/v1/sandboxes/{_path(sandbox)}/events",
                           params={"after": str(after), "limit": str(limit)})
         events: builtins.list[dict[str, Any]] = page["data"]

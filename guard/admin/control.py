@@ -299,8 +299,8 @@ class ControlPlane:
         gone = self.registry.expired()
         for sandbox in gone:
             self.registry.delete(sandbox)
-            self._world_op(lambda: self.store.delete(sandbox))
-            self._world_op(lambda: self.store.delete_snapshot(ORIGIN + sandbox))
+            self._world_op(lambda name=sandbox: self.store.delete(name))
+            self._world_op(lambda name=sandbox: self.store.delete_snapshot(ORIGIN + name))
         return gone
 
     # helpers
