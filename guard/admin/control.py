@@ -195,8 +195,7 @@ class ControlPlane:
     def delete(self, sandbox: str) -> dict[str, Any]:
         found = self.registry.require(sandbox)
         self.registry.delete(sandbox)  # its token stops working first
-        self._world_op(lambda: self.store.delete(sandbox))
-        self._world_op(lambda: self.store.delete_snapshot(ORIGIN + sandbox))
+        self._drop_world(sandbox)
         return {"id": found.id, "object": "sandbox", "deleted": True}
 
     def reset(self, sandbox: str) -> dict[str, Any]:
@@ -299,9 +298,12 @@ class ControlPlane:
         gone = self.registry.expired()
         for sandbox in gone:
             self.registry.delete(sandbox)
-            self._world_op(lambda name=sandbox: self.store.delete(name))
-            self._world_op(lambda name=sandbox: self.store.delete_snapshot(ORIGIN + name))
+            self._drop_world(sandbox)
         return gone
+
+    def _drop_world(self, sandbox: str) -> None:
+        self._world_op(lambda: self.store.delete(sandbox))
+        self._world_op(lambda: self.store.delete_snapshot(ORIGIN + sandbox))
 
     # helpers
 
