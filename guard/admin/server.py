@@ -103,9 +103,11 @@ class AdminServer:
                                f"{host}:{port}: {e.strerror or e}") from e
         self._sock.setblocking(False)
         self.port = int(self._sock.getsockname()[1])
+        # timeout_graceful_shutdown: an open event stream must not hold up guard's shutdown
         config = uvicorn.Config(build_app(control, token), log_level="warning",
                                 access_log=False, lifespan="off", timeout_keep_alive=30,
-                                limit_concurrency=512, server_header=False)
+                                limit_concurrency=512, server_header=False,
+                                timeout_graceful_shutdown=2)
         self._server = _Server(config)
         self._tasks: list[asyncio.Task[None]] = []
 

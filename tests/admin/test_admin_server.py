@@ -54,3 +54,38 @@ def test_guard_run_refuses_a_public_admin_listener_without_a_token(capsys, confd
                  "0.0.0.0:0"])
     assert code == 1
     assert "not a loopback address" in capsys.readouterr().err
+
+
+def test_guard_stops_promptly_with_an_event_stream_open(confdir, tmp_path):
+    """uvicorn waits for open connections on shutdown; an SSE client must not keep guard up.
+    Compared with the same guard stopped with no stream open (no wall-clock constant)."""
+    import threading
+    import time
+
+    import httpx
+
+    from guard.testing import RunningGuard
+
+    def stop_time(with_stream: bool) -> float:
+        cfg = RunConfig(listen_port=0, confdir=confdir, quiet=True, audit=tmp_path / "a.jsonl",
+                        admin_listen=("127.0.0.1", 0), sandbox_from="proxy-user")
+        g = RunningGuard(cfg).__enter__()
+        headers = {"Authorization": f"Bearer {g.admin_token}"}
+        httpx.post(g.admin_url + "/v1/sandboxes", json={"id": "s"}, headers=headers)
+        if with_stream:
+            def follow() -> None:
+                try:
+                    with httpx.stream("GET", g.admin_url + "/v1/sandboxes/s/events/stream",
+                                      headers=headers, timeout=None) as r:
+                        for _ in r.iter_lines():
+                            pass
+                except httpx.HTTPError:
+                    pass
+            threading.Thread(target=follow, daemon=True).start()
+            time.sleep(0.5)
+        t = time.perf_counter()
+        g.stop()
+        return time.perf_counter() - t
+
+    baseline = stop_time(False)
+    assert stop_time(True) < baseline + 10  # the 15 s keep-alive wait would exceed this
