@@ -42,8 +42,11 @@ class TokenAuth:
         self.app = app
         self._token = token.encode()
         self.public = frozenset(public)
+        self.received = 0  # HTTP requests that reached the listener, counted on arrival
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            self.received += 1
         if scope["type"] != "http" or scope.get("path") in self.public:
             await self.app(scope, receive, send)
             return
