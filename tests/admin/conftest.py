@@ -4,7 +4,6 @@ The tests share it (module scope) and keep apart by giving every sandbox its own
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,12 +12,6 @@ import pytest
 from guard.client import Admin
 from guard.proxy import RunConfig
 from guard.testing import RunningGuard
-
-_ids = itertools.count(1)
-
-
-def new_id(prefix: str = "t") -> str:
-    return f"{prefix}-{next(_ids)}"
 
 
 @pytest.fixture(scope="module")

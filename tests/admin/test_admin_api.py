@@ -11,10 +11,10 @@ import httpx
 import pytest
 import requests
 import stripe
-from conftest import new_id
 
 from guard.client import Admin, AdminError
 from guard.testing import RunningGuard
+from tests.admin.admin_helpers import new_id
 
 
 def through(g: RunningGuard, sandbox) -> requests.Session:

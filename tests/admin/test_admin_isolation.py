@@ -12,6 +12,8 @@ import ssl
 import pytest
 import requests
 
+from tests.admin.admin_helpers import new_id
+
 
 def session(g, sandbox) -> requests.Session:
     s = requests.Session()
@@ -25,8 +27,7 @@ def session(g, sandbox) -> requests.Session:
 
 @pytest.fixture
 def agent(admin_guard, admin):
-    from conftest import new_id
-
+    
     return admin.create(new_id("agent"))
 
 

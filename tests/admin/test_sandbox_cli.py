@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import new_id
 
 from guard.cli import main
+from tests.admin.admin_helpers import new_id
 
 
 @pytest.fixture
