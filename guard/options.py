@@ -194,6 +194,13 @@ class Options(BaseSettings):
     smtps_port: Annotated[int | None, Opt(metavar="PORT")] = Field(
         None, ge=0, le=65535, description="the SMTP sink with implicit TLS, for clients of "
         "port 465")
+    admin_listen: Annotated[tuple[str, int] | None,
+                            Opt(metavar="HOST:PORT", parse=parse_host_port)] = Field(
+        None, description="serve the admin API (create, fork, snapshot, diff and delete "
+        "sandboxes) on HOST:PORT; a non-loopback address needs --admin-token-file")
+    admin_token_file: Annotated[Path | None, Opt(metavar="FILE")] = Field(
+        None, description="the admin API's bearer token (the first line of FILE, at least 16 "
+        "characters); without it guard writes a new one to CONFDIR/admin-token")
 
     quiet: Annotated[bool, Opt(short="-q")] = Field(False, description="log warnings only")
 
@@ -220,7 +227,8 @@ class Options(BaseSettings):
                 return opt.parse(value)
         return value
 
-    @field_validator("confdir", "audit", "audit_key", "state", "upstream_ca", "sandbox_key")
+    @field_validator("confdir", "audit", "audit_key", "state", "upstream_ca", "sandbox_key",
+                     "admin_token_file")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None

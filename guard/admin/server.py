@@ -111,6 +111,7 @@ class AdminServer:
                                 timeout_graceful_shutdown=2)
         self._server = _Server(config)
         self._tasks: list[asyncio.Task[None]] = []
+        self.failure: BaseException | None = None  # the master stops guard when set
 
     @property
     def url(self) -> str:
@@ -128,8 +129,10 @@ class AdminServer:
         self._tasks.append(asyncio.create_task(self._expire()))
         while not self._server.started and not self._tasks[0].done():
             await asyncio.sleep(0.01)
-        if self._tasks[0].done():
-            self._tasks[0].result()  # raise what stopped it
+        if self._tasks[0].done():  # uvicorn stopped before serving: guard stops too
+            self.failure = self._tasks[0].exception() or RuntimeError(
+                "the admin API stopped while starting")
+            return
         log.info("guard: admin API on %s", self.url)
 
     async def done(self) -> None:
@@ -139,6 +142,9 @@ class AdminServer:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        self._sock.close()
+
+    def close(self) -> None:
         self._sock.close()
 
     async def _expire(self) -> None:

@@ -39,7 +39,8 @@ FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 SET_BY_JAIL = ("mode", "listen_host", "listen_port", "dns_listen", "dns_answer")
 # guard run options that name guard's own files: the jail hides them (and the audit log's
 # rotated siblings). Every option that holds a path is listed here or in PUBLIC_PATHS.
-PRIVATE_PATHS = ("confdir", "rules", "audit", "audit_key", "state", "world", "sandbox_key")
+PRIVATE_PATHS = ("confdir", "rules", "audit", "audit_key", "state", "world", "sandbox_key",
+                 "admin_token_file")
 PUBLIC_PATHS = ("upstream_ca",)  # CA certificates only; may be the system bundle itself
 
 

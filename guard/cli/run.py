@@ -63,6 +63,10 @@ def banner(m: GuardMaster, cfg: Options) -> None:
     if cfg.state:
         print(f"guard: sandbox worlds journaled in {cfg.state} (guard outbox --state "
               f"{cfg.state})")
+    if m.guard.admin is not None:
+        where = cfg.admin_token_file or cfg.confdir / "admin-token"
+        print(f"guard: admin API on {m.guard.admin.url} (token in {where}; guard sandbox "
+              f"--admin {m.guard.admin.url} ...)")
     if m.dns_addr is not None:
         print(f"guard: DNS stub on {m.dns_addr[0]}:{m.dns_addr[1]} (UDP)")
     if "transparent" in cfg.mode:

@@ -63,6 +63,8 @@ class RunningGuard:
             self._loop.call_soon_threadsafe(self.master.shutdown)
         self._thread.join(15)
         self.guard.audit.close()
+        if self.guard.admin is not None:
+            self.guard.admin.close()  # its socket, even if guard never ran
 
     def reload(self, why: str = "test") -> bool:
         """Reload the rules now, as SIGHUP does; True when the new rules were taken."""
@@ -98,13 +100,13 @@ class RunningGuard:
     @property
     def admin_url(self) -> str:
         """The admin API (``admin_listen=("127.0.0.1", 0)`` in the config picks a port)."""
-        assert self.addon.admin is not None, "guard runs without --admin-listen"
-        return str(self.addon.admin.url)
+        assert self.guard.admin is not None, "guard runs without --admin-listen"
+        return self.guard.admin.url
 
     @property
     def admin_token(self) -> str:
-        assert self.addon.admin is not None, "guard runs without --admin-listen"
-        return str(self.addon.admin.token)
+        assert self.guard.admin is not None, "guard runs without --admin-listen"
+        return self.guard.admin.token
 
     @property
     def url(self) -> str:

@@ -15,7 +15,7 @@ import logging
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mitmproxy import master, options
 from mitmproxy.addons import core, disable_h2c, errorcheck, next_layer, proxyserver, tlsconfig
@@ -48,6 +48,9 @@ from guard.synth.simulator import Simulator
 from guard.world import open_store, snapshot
 from guard.world.store import WorldStore
 
+if TYPE_CHECKING:
+    from guard.admin.server import AdminServer
+
 log = logging.getLogger("guard")
 
 
@@ -63,6 +66,7 @@ class Guard:
     policy: Policy
     egress: EgressGate
     recorder: AuditRecorder
+    admin: AdminServer | None = None  # the admin listener (--admin-listen)
 
     @property
     def worlds(self) -> WorldStore:
@@ -81,9 +85,11 @@ def build(opts: Options, *, resolve: egress.Resolver = egress.system_resolve) ->
     """Load rules (raising RuleError on any problem) and the ``--world`` snapshot
     (WorldError), open the audit log (AuditError) and make guard's addons. The master
     itself is made inside the event loop (:func:`start`)."""
-    if opts.sandbox_from is not SandboxFrom.CLIENT and opts.sandbox_key is None:
+    if opts.sandbox_from is not SandboxFrom.CLIENT and opts.sandbox_key is None \
+            and opts.admin_listen is None:
         raise SandboxError("invalid_request", f"--sandbox-from {opts.sandbox_from} needs "
-                           "proof of identity: --sandbox-key FILE (tokens derived from it)")
+                           "proof of identity: --sandbox-key FILE (tokens derived from it) "
+                           "or --admin-listen (tokens issued when sandboxes are created)")
     engine = Engine(load_rules(opts.rules, builtin=opts.builtin))
     registry = Registry(key=tokens.load_key(opts.sandbox_key) if opts.sandbox_key else None,
                         path=opts.state / "sandboxes.json" if opts.state else None)
@@ -104,9 +110,26 @@ def build(opts: Options, *, resolve: egress.Resolver = egress.system_resolve) ->
     ctx = pipeline.Context(engine, simulator, audit.ready, registry, policies,
                            challenge=opts.sandbox_from is SandboxFrom.PROXY_USER)
     recorder = AuditRecorder(audit, events, worlds)
-    return Guard(opts, ctx, audit, SandboxIdentity(opts.sandbox_from, registry),
-                 GuardInternal(ctx, worlds), Policy(ctx, guard_headers=opts.guard_headers),
-                 EgressGate(recorder.recorder, resolve), recorder)
+    guard = Guard(opts, ctx, audit, SandboxIdentity(opts.sandbox_from, registry),
+                  GuardInternal(ctx, worlds), Policy(ctx, guard_headers=opts.guard_headers),
+                  EgressGate(recorder.recorder, resolve), recorder)
+    if opts.admin_listen is not None:
+        guard.admin = admin_server(opts, ctx)
+    return guard
+
+
+def admin_server(opts: Options, ctx: pipeline.Context) -> AdminServer:
+    """The admin listener, bound now: a taken port or a refused address stops start-up
+    (SandboxError) before the proxy listens."""
+    from guard.admin.control import ControlPlane
+    from guard.admin.server import AdminServer, load_token
+
+    assert opts.admin_listen is not None
+    host, port = opts.admin_listen
+    token = load_token(host, opts.admin_token_file, opts.confdir)
+    control = ControlPlane(ctx.registry, ctx.simulator.worlds, ctx.policies,
+                           lambda: ctx.engine)
+    return AdminServer(control, host, port, token)
 
 
 class GuardMaster(master.Master):
@@ -124,11 +147,12 @@ class GuardMaster(master.Master):
         self.reloader = Reloader(guard.ctx, guard.audit, cfg.rules, builtin=cfg.builtin,
                                  interval=cfg.reload_interval if cfg.reload else 0)
         stub = dns_stub(cfg)
-        self.services: list[Reload | DnsStub | SmtpSinkService] = [Reload(self.reloader)]
+        self.services: list[Reload | DnsStub | SmtpSinkService | AdminServer] = [
+            Reload(self.reloader)]
         self.dns = DnsStub(*stub) if stub is not None else None
         self.sink = (SmtpSinkService(cfg, guard.ctx, guard.recorder.write_event)
                      if cfg.smtp_port is not None or cfg.smtps_port is not None else None)
-        self.services += [s for s in (self.dns, self.sink) if s is not None]
+        self.services += [s for s in (self.dns, self.sink, guard.admin) if s is not None]
         self.addons.add(
             core.Core(),
             disable_h2c.DisableH2C(),

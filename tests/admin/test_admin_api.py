@@ -13,7 +13,7 @@ import requests
 import stripe
 
 from guard.client import Admin, AdminError
-from guard.testing import RunningGuard
+from guard.proxy.embedded import RunningGuard
 from tests.admin.admin_helpers import new_id
 
 
@@ -210,7 +210,7 @@ def test_a_deleted_sandboxs_world_is_gone_and_its_token_refused(admin_guard, adm
     assert e.value.status == 404
     r = s.get("https://guard.internal/world")
     assert r.status_code == 407 and r.json()["error"]["rule"] == "guard.sandbox-unproven"
-    assert not admin_guard.addon.simulator.worlds.exists(sb.id)
+    assert not admin_guard.worlds.exists(sb.id)
     # an id can be made again, with a new token; the old one stays refused
     again = admin.create(sb.id)
     assert through(admin_guard, again).get("https://guard.internal/").json()["sandbox"] == sb.id
@@ -455,3 +455,15 @@ def test_reset_puts_a_fork_back_to_its_fork_point_and_a_seeded_one_to_its_seed(a
     assert admin.reset(base.id).objects == seeded
     assert not [s for s in admin.snapshots() if s.id.startswith("origin:")]
     admin.delete(fork.id)
+
+
+def test_a_policy_pack_from_policy_rules_applies_only_where_a_policy_names_it(admin_guard,
+                                                                               admin):
+    plain = admin.create(new_id())
+    acme = admin.create(new_id(), policy={"packs": ["acme-internal"]})
+    r = through(admin_guard, acme).get("https://api.acme.test/hello")
+    assert r.status_code == 200 and r.json() == {"hello": "from the acme-internal pack"}
+    assert r.headers["X-Guard-Rule"] == "acme-internal.hello"
+    r = through(admin_guard, plain).get("https://api.acme.test/hello")
+    assert r.status_code == 403 and r.json()["error"]["rule"] == "guard.default-deny"
+    assert admin.get(acme.id).policy_label.startswith("sha256:")

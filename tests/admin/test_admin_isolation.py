@@ -42,8 +42,8 @@ def _urls(port: int) -> list[str]:
 
 
 def test_no_url_through_the_proxy_reaches_the_admin_listener(admin_guard, agent):
-    port = admin_guard.addon.admin.port
-    before = admin_guard.addon.admin.requests_served
+    port = admin_guard.guard.admin.port
+    before = admin_guard.guard.admin.requests_served
     s = session(admin_guard, agent)
     for url in _urls(port):
         try:
@@ -52,12 +52,12 @@ def test_no_url_through_the_proxy_reaches_the_admin_listener(admin_guard, agent)
             continue  # refused outright: fine
         assert r.status_code in (403, 404, 405, 502), (url, r.status_code, r.text[:200])
         assert '"object": "list"' not in r.text and '"object":"list"' not in r.text, url
-    assert admin_guard.addon.admin.requests_served == before
+    assert admin_guard.guard.admin.requests_served == before
 
 
 def test_host_header_games_do_not_reach_the_admin_listener(admin_guard, agent):
-    port = admin_guard.addon.admin.port
-    before = admin_guard.addon.admin.requests_served
+    port = admin_guard.guard.admin.port
+    before = admin_guard.guard.admin.requests_served
     s = session(admin_guard, agent)
     for host in (f"127.0.0.1:{port}", f"localhost:{port}", "guard.internal",
                  f"guard.internal:{port}"):
@@ -65,12 +65,12 @@ def test_host_header_games_do_not_reach_the_admin_listener(admin_guard, agent):
         assert r.status_code in (403, 404), (host, r.status_code)
         r = s.get("http://example.com/v1/sandboxes", headers={"Host": host}, timeout=10)
         assert r.status_code in (403, 404), (host, r.status_code)
-    assert admin_guard.addon.admin.requests_served == before
+    assert admin_guard.guard.admin.requests_served == before
 
 
 def test_a_raw_connect_to_the_admin_port_is_refused(admin_guard, agent):
-    port = admin_guard.addon.admin.port
-    before = admin_guard.addon.admin.requests_served
+    port = admin_guard.guard.admin.port
+    before = admin_guard.guard.admin.requests_served
     import base64
 
     creds = base64.b64encode(f"{agent.id}:{agent.token}".encode()).decode()
@@ -99,14 +99,14 @@ def test_a_raw_connect_to_the_admin_port_is_refused(admin_guard, agent):
                               f"Authorization: Bearer {admin_guard.admin_token}\r\n\r\n"
                               .encode())
                     assert b'"object":"list"' not in t.recv(65536)
-    assert admin_guard.addon.admin.requests_served == before
+    assert admin_guard.guard.admin.requests_served == before
 
 
 def test_the_admin_listener_itself_answers_its_token(admin_guard):
     """The control: the same request straight to the listener is served (so the counts
     above would have moved had anything reached it)."""
-    before = admin_guard.addon.admin.requests_served
+    before = admin_guard.guard.admin.requests_served
     r = requests.get(admin_guard.admin_url + "/v1/sandboxes", timeout=10,
                      headers={"Authorization": f"Bearer {admin_guard.admin_token}"})
     assert r.status_code == 200
-    assert admin_guard.addon.admin.requests_served == before + 1
+    assert admin_guard.guard.admin.requests_served == before + 1

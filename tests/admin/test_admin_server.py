@@ -9,7 +9,8 @@ import pytest
 
 from guard.admin.server import load_token
 from guard.errors import SandboxError
-from guard.proxy import RunConfig, build
+from guard.options import Options
+from guard.proxy.master import build
 
 
 def test_a_non_loopback_listener_without_a_token_file_is_refused(tmp_path):
@@ -43,7 +44,7 @@ def test_a_taken_admin_port_stops_start_up(confdir, tmp_path):
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(SandboxError, match="cannot serve the admin API"):
-            build(RunConfig(listen_port=0, confdir=confdir, audit=tmp_path / "a.jsonl",
+            build(Options(listen_port=0, confdir=confdir, audit=tmp_path / "a.jsonl",
                             admin_listen=("127.0.0.1", port)))
 
 
@@ -64,10 +65,10 @@ def test_guard_stops_promptly_with_an_event_stream_open(confdir, tmp_path):
 
     import httpx
 
-    from guard.testing import RunningGuard
+    from guard.proxy.embedded import RunningGuard
 
     def stop_time(with_stream: bool) -> float:
-        cfg = RunConfig(listen_port=0, confdir=confdir, quiet=True, audit=tmp_path / "a.jsonl",
+        cfg = Options(listen_port=0, confdir=confdir, quiet=True, audit=tmp_path / "a.jsonl",
                         admin_listen=("127.0.0.1", 0), sandbox_from="proxy-user")
         g = RunningGuard(cfg).__enter__()
         headers = {"Authorization": f"Bearer {g.admin_token}"}
