@@ -12,7 +12,10 @@ The steps, in order (the first that applies decides)::
     no single name           -> block  guard.sni-mismatch / guard.no-host  403
     the rules                -> simulate (response, world changes, effects)
                                 block    403 naming the rule
-                                allow    no response: the proxy connects upstream
+                                allow    no response: the proxy connects upstream, unless
+                                         guard/allow.py refuses it (guard.port-refused,
+                                         -upgrade-refused, -method-override,
+                                         -read-with-body, -ambiguous-path) 403
     world store away         -> error  guard.store-unavailable   503
     any exception            -> error  500 naming the rule that failed   (fail closed)
 
@@ -33,6 +36,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
+from guard import allow
 from guard.blocked import block_response, error_response
 from guard.decision import Action, Decision, NearMiss
 from guard.engine import Engine
@@ -160,6 +164,12 @@ def handle(req: Request, ctx: Context, *, identity: Identity | None = None,
                            tuple(result.effects), near_misses=near, policy=policy,
                            fault=result.fault)
         if decision.action is Action.ALLOW:
+            excess = allow.refusal(req, decision.rule.rule if decision.rule else None)
+            if excess is not None:  # more than the rule allows: a port, an upgrade, ...
+                decision = Decision(Action.BLOCK, excess.rule_id, excess.reason,
+                                    decision.rule)
+                return Outcome(decision, block_response(decision), near_misses=near,
+                               policy=policy)
             return Outcome(decision, near_misses=near, policy=policy)
         return Outcome(decision, block_response(decision), near_misses=near, policy=policy)
     except Exception as e:  # fail closed: whatever broke, the request does not go out

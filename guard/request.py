@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from guard.multipart import UploadedFile, parse_multipart
+from guard.urlpath import normalize
 
 Pairs = tuple[tuple[str, str], ...]
 
@@ -40,6 +41,9 @@ class Request:
     client: str = ""
     sandbox: str = "default"
     sni: str | None = None
+    # the path as the client sent it; ``path`` is its normal form (guard/urlpath.py), which
+    # rules match and allowed requests are forwarded with. "" when they are the same.
+    raw_path: str = ""
 
     @classmethod
     def build(
@@ -59,18 +63,26 @@ class Request:
         items = headers.items() if isinstance(headers, Mapping) else headers
         if isinstance(body, str):
             body = body.encode()
+        raw_path = parts.path or "/"
+        path = normalize(raw_path)
         return cls(
             method=method.upper(),
             scheme=scheme,
             host=(parts.hostname or "").lower(),
             port=port,
-            path=parts.path or "/",
+            path=path,
+            raw_path="" if raw_path == path else raw_path,
             query=tuple(parse_qsl(parts.query, keep_blank_values=True)),
             headers=tuple((k.lower(), v) for k, v in items),
             body=body,
             client=client,
             sandbox=sandbox,
         )
+
+    @property
+    def sent_path(self) -> str:
+        """The path exactly as the client sent it."""
+        return self.raw_path or self.path
 
     @property
     def url(self) -> str:

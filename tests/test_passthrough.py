@@ -20,9 +20,11 @@ def allow_rules(tmp_path: Path) -> Path:
             hosts: [docs.test]
             action: allow
             allow_private: true
+            ports: ["1024-65535"]  # the test upstream's ephemeral port
           - id: internal.allowed
             hosts: [internal.test, "169.254.169.254", metadata.google.internal]
             action: allow
+            ports: [80, "1024-65535"]
     """))
     return path
 

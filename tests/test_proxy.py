@@ -31,6 +31,7 @@ def loopback_rules(tmp_path: Path, port: int) -> Path:
             match: {{method: GET, path: /allowed}}
             action: allow
             allow_private: true   # the test upstream is on loopback
+            ports: ["1024-65535"]  # (on an ephemeral port)
           - id: loop.simulated
             match: {{path: /simulated}}
             action: simulate

@@ -14,6 +14,7 @@ class Upstream:
     def __init__(self, body: bytes | None = None) -> None:
         self.connections = 0
         self.requests: list[tuple[str, str]] = []
+        self.headers: list[list[tuple[str, str]]] = []  # each request's headers, as received
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -26,6 +27,7 @@ class Upstream:
                 if length:
                     self.rfile.read(length)
                 outer.requests.append((self.command, self.path))
+                outer.headers.append(list(self.headers.items()))
                 answer = body if body is not None else \
                     f'{{"upstream": true, "path": "{self.path}"}}'.encode()
                 self.send_response(200)
@@ -34,7 +36,7 @@ class Upstream:
                 self.end_headers()
                 self.wfile.write(answer)
 
-            do_GET = do_POST = do_PUT = do_DELETE = _answer
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _answer
 
             def log_message(self, *args: object) -> None:
                 pass

@@ -166,7 +166,7 @@ class EventBuilder:
         query = "&".join(
             f"{_quote(k)}={_quote(v)}" if v != "" else _quote(k)
             for k, v in self.redactor.query(req.query))
-        path = self.redactor.text(req.path)
+        path = self.redactor.text(req.sent_path)  # as sent, not its normal form
         return f"{req.scheme}://{self.redactor.text(netloc)}{path}" + (
             f"?{query}" if query else "")
 
@@ -203,6 +203,23 @@ class EventBuilder:
         if clean != scanned:
             out["redacted"] = True
         return out
+
+    def message(self, req: Request, rule_id: str, *, from_client: bool, content: bytes,
+                text: bool, time: float) -> dict[str, Any]:
+        """One WebSocket message of an allowed connection (``kind: websocket``): the flow
+        event's fields for the connection's request, ``direction`` (client or server) and
+        the message as a body, redacted and cut at the limit like any other."""
+        return {
+            "kind": "websocket", "time": iso_time(time), "sandbox": req.sandbox,
+            "client": req.client, "method": req.method, "url": self.url(req),
+            "host": req.host, "rule": rule_id, "action": "allow", "reason": "",
+            "status": None, "upstream": True, "duration_ms": 0.0,
+            "direction": "client" if from_client else "server",
+            "opcode": "text" if text else "binary", "size": len(content),
+            "request": {"headers": []}, "response": {"headers": []},
+            "body": self.body(content, "text/plain" if text else "application/octet-stream"),
+            "changes": [],
+        }
 
     def _change(self, change: Change) -> dict[str, Any]:
         obj: Any = None

@@ -157,6 +157,20 @@ class Rule(Strict):
         None, description="simulate: failures to inject (latency, error shares, rate limit); "
         "replaces the pack's faults for this rule"
     )
+    ports: list[Annotated[int, Field(ge=1, le=65535)]
+                | Annotated[str, Field(pattern=r"^\d{1,5}-\d{1,5}$")]] | None = Field(
+        None, description="allow: the ports this rule lets through, numbers or ranges such "
+        "as '8000-8999' (default: 443 and 80 only)"
+    )
+    websocket: bool = Field(
+        False, description="allow: also let WebSocket upgrades through (their messages are "
+        "audited both ways); without it an upgrade is refused"
+    )
+    ambiguous_paths: Literal["refuse", "allow"] = Field(
+        "refuse", description="allow: 'allow' forwards paths servers may read differently "
+        "(encoded slashes or dots, backslashes, ; parameters, //, overlong UTF-8); by default "
+        "they are refused under guard.ambiguous-path"
+    )
 
     @field_validator("hosts")
     @classmethod
@@ -169,8 +183,11 @@ class Rule(Strict):
             raise ValueError("action simulate needs a respond section")
         if self.action != "simulate" and self.respond is not None:
             raise ValueError(f"action {self.action} takes no respond section")
-        if self.allow_private and self.action != "allow":
-            raise ValueError("allow_private only applies to action allow")
+        if self.action != "allow":
+            for name, default in (("allow_private", False), ("ports", None),
+                                  ("websocket", False), ("ambiguous_paths", "refuse")):
+                if getattr(self, name) != default:
+                    raise ValueError(f"{name} only applies to action allow")
         if self.faults is not None and self.action != "simulate":
             raise ValueError("faults only apply to action simulate")
         return self

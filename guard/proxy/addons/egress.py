@@ -82,7 +82,15 @@ class EgressGate:
             reason=decision.reason, started=state.started, policy=state.policy))["seq"]
         # Only the target changes: the Host header and :authority stay the client's name.
         flow.request.data.host = route.address
+        forward_as_decided(flow, state)
         self._allowed.setdefault(flow.client_conn.id, {})[(route.address, port)] = name
+
+    def websocket_message(self, flow: http.HTTPFlow) -> None:
+        """Belt and braces: a WebSocket only on a flow whose rule allowed it."""
+        state = state_of(flow)
+        rule = state.decision.rule if state is not None and state.allowed else None
+        if rule is None or not rule.rule.websocket:
+            flow.kill()
 
     def _settle(self, flow: http.HTTPFlow, state: FlowState,
                 outcome: pipeline.Outcome) -> None:
@@ -127,3 +135,29 @@ class EgressGate:
                       "", client=client[0] if client else "")
         attach(flow, FlowState(req)).settle(pipeline.raw_tcp(req))
         flow.kill()
+
+
+# Headers for one connection, never for the server behind it (RFC 9110 section 7.6.1), and
+# the proxy's own; Upgrade and Connection stay for a WebSocket the rule allows.
+HOP_BY_HOP = ("connection", "keep-alive", "proxy-connection", "proxy-authorization",
+              "proxy-authenticate", "te", "trailer", "upgrade", "http2-settings")
+
+
+def forward_as_decided(flow: http.HTTPFlow, state: FlowState) -> None:
+    """Send what was decided: the path in its normal form (unless the rule lets ambiguous
+    paths through as they are), without hop-by-hop and proxy headers."""
+    r, req = flow.request, state.request
+    rule = state.decision.rule.rule if state.decision.rule is not None else None
+    if req.raw_path and (rule is None or rule.ambiguous_paths != "allow"):
+        _, sep, query = r.path.partition("?")
+        r.path = req.path + sep + query
+    websocket = bool(rule is not None and rule.websocket
+                     and r.headers.get("upgrade", "").lower() == "websocket")
+    listed = {t.strip().lower() for t in r.headers.get_all("connection") for t in t.split(",")}
+    for name in {*HOP_BY_HOP, *listed} - {""}:
+        if websocket and name in ("connection", "upgrade"):
+            continue
+        if name == "te" and r.headers.get("te", "").strip().lower() == "trailers":
+            continue  # HTTP/2 allows exactly this one (gRPC needs it)
+        if name in r.headers:
+            del r.headers[name]

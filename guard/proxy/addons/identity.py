@@ -8,6 +8,7 @@ from __future__ import annotations
 from mitmproxy import connection, http
 from mitmproxy.net.http import url
 
+from guard import urlpath
 from guard.net import egress
 from guard.options import SandboxFrom
 from guard.proxy.flowstate import FlowState, attach, state_of
@@ -65,9 +66,11 @@ class SandboxIdentity:
             if name in r.headers:
                 del r.headers[name]
         host = egress.normal_name(host_header_name(flow) or flow.client_conn.sni or r.host)
+        raw_path = r.path.split("?", 1)[0]
+        path = urlpath.normalize(raw_path)  # what rules match (and what is forwarded)
         return Request(
-            method=r.method.upper(), scheme=r.scheme, host=host, port=r.port,
-            path=r.path.split("?", 1)[0], query=tuple(r.query.items(multi=True)),
+            method=r.method.upper(), scheme=r.scheme, host=host, port=r.port, path=path,
+            raw_path="" if path == raw_path else raw_path, query=tuple(r.query.items(multi=True)),
             headers=headers, body=r.get_content(strict=False) or b"", client=client,
             sandbox=sandbox, sni=flow.client_conn.sni,
         )

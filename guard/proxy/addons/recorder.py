@@ -28,6 +28,7 @@ class AuditRecorder:
     def __init__(self, audit: AuditWriter, events: EventBuilder, worlds: WorldStore) -> None:
         self.audit = audit
         self.worlds = worlds  # guard.internal's live feed is each sandbox's event history
+        self.events = events
         self.recorder = Recorder(audit, events, self._publish)
 
     def done(self) -> None:
@@ -46,6 +47,22 @@ class AuditRecorder:
         if state.error is None and flow.error is not None:
             state.error = flow.error.msg
         self._record(flow, state)
+
+    def websocket_message(self, flow: http.HTTPFlow) -> None:
+        """Every WebSocket message, both ways, as an event of its own (redacted, cut at the
+        body limit). A message that cannot be recorded ends the connection."""
+        state = state_of(flow)
+        if state is None or flow.websocket is None or not flow.websocket.messages:
+            return
+        message = flow.websocket.messages[-1]
+        try:
+            self.audit.write(self.events.message(
+                state.request, state.decision.rule_id, from_client=message.from_client,
+                content=message.content, text=message.is_text, time=message.timestamp))
+        except Exception as e:
+            log.error("guard: cannot record a WebSocket message, closing it: %s", e)
+            message.drop()
+            flow.kill()
 
     def tcp_start(self, flow: tcp.TCPFlow) -> None:
         state = state_of(flow)
