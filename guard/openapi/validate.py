@@ -196,8 +196,8 @@ class Validator:
             return [self.value(v, items, f"{name}[{i}]" if form else f"{name}[{i}]",
                                form=form, depth=depth + 1) for i, v in enumerate(value)]
         if isinstance(value, (dict, list)) and t and not ({"object", "array"} & set(t)):
-            what = "hash" if isinstance(value, dict) else "array"
-            raise Invalid(_invalid(name, f"Invalid {_scalar(t)}: got an {what}" if form
+            what = "a hash" if isinstance(value, dict) else "an array"
+            raise Invalid(_invalid(name, f"Invalid {_scalar(t)}: got {what}" if form
                                    else f"Invalid {name}: expected {_scalar(t)}", None))
         if "object" in t and not isinstance(value, dict):
             raise Invalid(_invalid(name, "Invalid hash" if form else

@@ -53,6 +53,9 @@ def test_a_deleted_coupon_is_gone(stripe_guard):
      "Missing required param: name."),
     (lambda c: c.v1.customers.list({"limit": "ten"}), "limit", "parameter_invalid_integer",
      "Invalid integer: ten"),
+    (lambda c: c.v1.coupons.create({"percent_off": 5, "metadata": {
+        f"k{i}": "v" for i in range(51)}}), "metadata", None,
+     "Invalid metadata: metadata can have up to 50 keys"),
 ])
 def test_stripe_validation_errors_on_every_endpoint(stripe_guard, call, param, code, message):
     c, _ = stripe_guard

@@ -48,6 +48,9 @@ def check_values(op: Operation, validated: Validated) -> None:
 
 def _walk(node: Any, name: str) -> None:
     if isinstance(node, dict):
+        meta = node.get("metadata")
+        if isinstance(meta, dict):
+            _metadata(meta, f"{name}[metadata]" if name else "metadata")
         for key, value in node.items():
             child = f"{name}[{key}]" if name else str(key)
             if isinstance(value, str) and value:
@@ -64,6 +67,20 @@ def _walk(node: Any, name: str) -> None:
     elif isinstance(node, list):
         for i, value in enumerate(node):
             _walk(value, f"{name}[{i}]")
+
+
+def _metadata(meta: dict[str, Any], name: str) -> None:
+    """Stripe's metadata limits: 50 keys, keys up to 40 characters, values up to 500."""
+    if len(meta) > 50:
+        raise Invalid(Issue("invalid", name, "Invalid metadata: metadata can have up to 50 "
+                            "keys, but you passed in " + str(len(meta)) + " keys.", None))
+    for key, value in meta.items():
+        if len(key) > 40:
+            raise Invalid(Issue("invalid", f"{name}[{key[:40]}]", "Invalid metadata: keys "
+                                "can be up to 40 characters long.", None))
+        if isinstance(value, str) and len(value) > 500:
+            raise Invalid(Issue("invalid", f"{name}[{key}]", "Invalid metadata: values can "
+                                "be up to 500 characters long.", None))
 
 
 CHECKS = (check_values,)
