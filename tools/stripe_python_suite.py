@@ -52,6 +52,9 @@ def main() -> int:
     ap.add_argument("--python", required=True, help="interpreter with the suite's deps")
     ap.add_argument("-n", default="2", help="pytest-xdist workers (default 2)")
     ap.add_argument("--failures", action="store_true", help="list failing tests")
+    ap.add_argument("-k", dest="keyword", default=None,
+                    help="only tests matching this pytest -k expression (a sample)")
+    ap.add_argument("tests", nargs="*", default=["tests"], help="test paths (default: tests)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="guard-stripe-suite-"))
     port = free_port()
@@ -77,7 +80,8 @@ def main() -> int:
                "GUARD_SUITE_FIXTURES": str(work / "fixtures"),
                "PYTHONPATH": str(work)}
         subprocess.run([args.python, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                        "-p", "guard_suite_plugin", "-o", "addopts=", "-n", args.n, "tests",
+                        "-p", "guard_suite_plugin", "-o", "addopts=", "-n", args.n,
+                        *args.tests, *(["-k", args.keyword] if args.keyword else []),
                         f"--junitxml={work / 'junit.xml'}"], cwd=args.checkout, env=env,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
     finally:
