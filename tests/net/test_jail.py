@@ -251,7 +251,8 @@ def jail_sh(host: Netns, confdir: Path, script: str, *options: str
     proc = subprocess.Popen(
         ["ip", "netns", "exec", host.name, sys.executable, "-m", "guard", "jail",
          "--confdir", str(confdir), "-q", *options, "--", "sh", "-c", script],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(), cwd=ROOT)
+        # "/" and not the checkout: a clone under /tmp would be behind the jail's private /tmp
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(), cwd="/")
     STARTED.append(proc)
     stdout, stderr = proc.communicate(timeout=300)
     assert leftovers(host, proc.pid) == []

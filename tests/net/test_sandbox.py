@@ -75,6 +75,8 @@ def build(place: Path, **kw: object) -> Sandbox:
         d.chmod(0o755)
     resolv = place / "resolv.conf"
     resolv.write_text("nameserver 10.213.0.1\n")
+    # The tests' own cwd may be a checkout under /tmp (the jail's private /tmp hides it).
+    kw.setdefault("cwd", Path("/"))
     return Sandbox(NOBODY, work, public, resolv_conf=resolv, **kw)  # type: ignore[arg-type]
 
 
