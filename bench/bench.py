@@ -84,8 +84,9 @@ def run_load(port: int, ca: str, n: int, parallel: int, tmp: Path,
     config = tmp / f"curl-{n}.cfg"
     if not config.exists():
         config.write_text("".join(
-            f'url = "https://api.stripe.com/v1/customers?n={i}"\noutput = "/dev/null"\n'
-            for i in range(n)))
+            # No cache-busting query: Stripe (and guard) refuse unknown parameters with a 400.
+            'url = "https://api.stripe.com/v1/customers"\noutput = "/dev/null"\n'
+            for _ in range(n)))
     cmd = ["curl", "--no-progress-meter", "--proxy", f"http://127.0.0.1:{port}",
            "--cacert", ca, "-H", "Authorization: Bearer sk_test_bench",
            "-d", "email=jenny@example.com", "-K", str(config),
