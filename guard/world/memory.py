@@ -41,6 +41,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from guard.errors import NoSuchSnapshot, NoSuchWorld, WorldError, WorldExists
+from guard.world.diff import diff
 from guard.world.store import (
     CHANGELOG_KEEP,
     EVENTS_KEEP,
@@ -466,6 +467,9 @@ class MemoryStore(WorldStore):
             else:
                 st.meta[key] = json.loads(dumps(value))
         return self.info(sandbox)
+
+    def diff(self, sandbox: str, since: str | int) -> dict[str, Any]:
+        return diff(self, sandbox, since)
 
     def index_set(self, kind: str, key: str, sandbox: str | None) -> None:
         if sandbox is None:

@@ -34,6 +34,7 @@ from redis.commands.core import Script
 
 from guard.errors import NoSuchSnapshot, NoSuchWorld, StoreUnavailable, WorldError, WorldExists
 from guard.world import lua
+from guard.world.diff import diff
 from guard.world.store import (
     CHANGELOG_KEEP,
     EVENTS_KEEP,
@@ -474,6 +475,9 @@ class RedisStore(WorldStore):
 
         self._call(update)
         return self.info(sandbox)
+
+    def diff(self, sandbox: str, since: str | int) -> dict[str, Any]:
+        return diff(self, sandbox, since)
 
     def index_set(self, kind: str, key: str, sandbox: str | None) -> None:
         name = f"{self.prefix}ix:{kind}"

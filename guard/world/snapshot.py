@@ -15,7 +15,8 @@ from typing import Any
 
 from guard.errors import WorldError
 from guard.resources import fixtures_dir
-from guard.world.store import SNAPSHOT_VERSION
+
+SNAPSHOT_VERSION = 1
 
 
 def seeds_dir() -> Path:

@@ -33,10 +33,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 from guard.clock import VIRTUAL_EPOCH, Clock
-from guard.errors import WorldError
+from guard.errors import NoSuchSnapshot, WorldError
 from guard.ids import Ids
+from guard.world import snapshot as files
+from guard.world.snapshot import SNAPSHOT_VERSION
 
-SNAPSHOT_VERSION = 1
 CHANGELOG_KEEP = 10_000  # changes a world remembers for diff?since=VERSION
 EVENTS_KEEP = 200  # events a world keeps in its history (guard.internal, admin API)
 RETRIES = 50  # attempts of one transaction against concurrent writers (Redis)
@@ -519,9 +520,6 @@ class WorldStore(ABC):
     def seed_snapshot(self, name: str) -> SnapshotInfo:
         """The seed file ``name`` (``fixtures/seeds/NAME.json``, or a path) as the shared
         snapshot ``seed:NAME``, loaded on first use."""
-        from guard.errors import NoSuchSnapshot
-        from guard.world import snapshot as files
-
         sid = check_snapshot_id(f"seed:{name}")
         try:
             return self.snapshot_info(sid)
@@ -548,11 +546,10 @@ class WorldStore(ABC):
     def update_meta(self, sandbox: str, **values: Any) -> WorldInfo:
         """Set free-form JSON metadata (a value of None removes the key)."""
 
+    @abstractmethod
     def diff(self, sandbox: str, since: str | int) -> dict[str, Any]:
-        """What changed in the world since a snapshot id or a world version."""
-        from guard.world.diff import diff
-
-        return diff(self, sandbox, since)
+        """What changed in the world since a snapshot id or a world version (the backends
+        answer with :func:`guard.world.diff.diff`, which reads this interface)."""
 
     @abstractmethod
     def index_set(self, kind: str, key: str, sandbox: str | None) -> None:
