@@ -13,8 +13,10 @@ through the registry, nothing else: no module is imported by name.
 >>> @handler
 ... def create_order(ctx):
 ...     return ctx.json(201, {"ok": True})
->>> import sys
->>> registry = Registry([handlers_in("acme", sys.modules[__name__])])
+>>> import types
+>>> acme = types.ModuleType("acme_handlers")
+>>> acme.create_order = create_order
+>>> registry = Registry([handlers_in("acme", acme)])
 >>> registry.resolve("acme.create_order") is create_order
 True
 >>> registry.resolve("acme.create_ordr")
