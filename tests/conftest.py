@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from guard.engine import Engine
 from guard.options import Options
 from guard.proxy.embedded import RunningGuard
+from guard.rules import RuleSet, load_rules
 from tests.redis_server import RedisServer
 from tests.sandboxes import KEY_FILE
 from tests.upstream import Upstream
@@ -22,6 +24,18 @@ ROOT = Path(__file__).resolve().parent.parent
 def confdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One CA for the whole session (generating it is the slow part of a first start)."""
     return tmp_path_factory.mktemp("confdir")
+
+
+@pytest.fixture(scope="session")
+def builtin_rules() -> RuleSet:
+    """The built-in packs, loaded once for the session (about a second per load). Shared:
+    do not change it; a test that needs its own copy calls load_rules([])."""
+    return load_rules([])
+
+
+@pytest.fixture(scope="session")
+def builtin_engine(builtin_rules: RuleSet) -> Engine:
+    return Engine(builtin_rules)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -30,8 +30,8 @@ def test_every_provider_package_has_a_pack_and_is_registered():
         assert set(table) <= set(providers.HANDLERS)
 
 
-def test_the_built_in_rules_name_every_registered_handler_and_nothing_else():
-    named = {rule.respond.handler for lp in load_rules([]).packs for rule in lp.pack.rules
+def test_the_built_in_rules_name_every_registered_handler_and_nothing_else(builtin_rules):
+    named = {rule.respond.handler for lp in builtin_rules.packs for rule in lp.pack.rules
              if rule.respond is not None and rule.respond.handler is not None}
     assert named == set(providers.HANDLERS)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections.abc import Callable
 
 import pytest
 
@@ -17,9 +18,12 @@ from guard.world import MemoryStore
 FORM = {"Content-Type": "application/x-www-form-urlencoded", "Authorization": "Bearer sk_test_1"}
 
 
-def run(seed: int, requests: list[Request]) -> list[bytes]:
-    engine, sim = Engine(load_rules([])), Simulator(MemoryStore(seed=seed))
-    return [sim.respond(engine.decide(r), r).response.body for r in requests]
+@pytest.fixture
+def run(builtin_engine: Engine) -> Callable[[int, list[Request]], list[bytes]]:
+    def run(seed: int, requests: list[Request]) -> list[bytes]:
+        sim = Simulator(MemoryStore(seed=seed))
+        return [sim.respond(builtin_engine.decide(r), r).response.body for r in requests]
+    return run
 
 
 def stripe_calls() -> list[Request]:
@@ -33,12 +37,12 @@ def stripe_calls() -> list[Request]:
     ]
 
 
-def test_the_same_seed_and_requests_give_byte_identical_responses():
+def test_the_same_seed_and_requests_give_byte_identical_responses(run):
     assert run(42, stripe_calls()) == run(42, stripe_calls())
     assert run(42, stripe_calls()) != run(43, stripe_calls())
 
 
-def test_request_content_is_data_never_template_source():
+def test_request_content_is_data_never_template_source(run):
     evil = "{{ 7 * 7 }}{% for x in range(3) %}x{% endfor %}"
     req = Request.build("POST", "https://api.stripe.com/v1/customers", headers=FORM,
                         body=f"name={evil}&description=%22quoted%22%5C")
@@ -47,7 +51,7 @@ def test_request_content_is_data_never_template_source():
     assert data["name"] == evil and data["description"] == '"quoted"\\'
 
 
-def test_types_are_kept_for_single_expression_leaves():
+def test_types_are_kept_for_single_expression_leaves(run):
     req = Request.build("POST", "https://api.stripe.com/v1/payment_intents", headers=FORM,
                         body="amount=2500&currency=EUR&metadata[order]=7")
     (body,) = run(1, [req])
@@ -95,7 +99,7 @@ def test_a_failed_render_leaves_the_world_unchanged(tmp_path):
     assert [t["id"] for t in worlds.world("default").list("things")] == ["a"]
 
 
-def test_ids_follow_provider_formats():
+def test_ids_follow_provider_formats(run):
     (customer, intent, charge) = (json.loads(b) for b in run(5, stripe_calls()))
     assert customer["id"].startswith("cus_") and intent["id"].startswith("pi_")
     assert len(intent["id"]) == len("pi_") + 24 and charge["id"].startswith("ch_")

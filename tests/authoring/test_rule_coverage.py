@@ -9,7 +9,6 @@ import requests
 from authoring_helpers import ORDERS_PACK, guard, write
 
 from guard.authoring.coverage import audit_coverage
-from guard.rules import load_rules
 
 
 def test_coverage_lists_the_rules_no_case_exercised(tmp_path, capsys):
@@ -76,8 +75,8 @@ def test_audit_coverage_from_a_log_recorded_by_a_real_proxy(guard_proxy, tmp_pat
     assert [r["rule"] for r in data["never_fired"]["orders"]] == ["orders.get", "orders.admin"]
 
 
-def test_audit_coverage_skips_guards_own_events_and_damaged_lines():
-    ruleset = load_rules([])
+def test_audit_coverage_skips_guards_own_events_and_damaged_lines(builtin_rules):
+    ruleset = builtin_rules
     lines = [
         '{"rule": "guard.reload", "action": "reload", "host": ""}',
         "not json at all",

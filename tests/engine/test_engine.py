@@ -170,15 +170,16 @@ def test_the_same_rules_decide_the_same_way_every_time(tmp_path: Path):
     "Basic " + base64.b64encode(b"sk_live_1:").decode(),   # curl -u sk_live_1:
     "Basic " + base64.b64encode(b"rk_live_2:x").decode(),
 ])
-def test_builtin_stripe_pack_blocks_live_keys_anywhere_however_sent(authorization):
-    engine = Engine(load_rules([]))
+def test_builtin_stripe_pack_blocks_live_keys_anywhere_however_sent(authorization,
+                                                                   builtin_engine):
+    engine = builtin_engine
     for url in ("https://api.stripe.com/v1/customers", "https://files.stripe.com/x"):
         d = engine.decide(Request.build("GET", url, headers={"Authorization": authorization}))
         assert (d.rule_id, d.action) == ("stripe.live-key", "block")
 
 
-def test_a_credential_matcher_never_echoes_the_secret_in_explanations():
-    engine = Engine(load_rules([]))
+def test_a_credential_matcher_never_echoes_the_secret_in_explanations(builtin_engine):
+    engine = builtin_engine
     ex = engine.explain(Request.build("GET", "https://api.stripe.com/v1/customers",
                                       headers={"Authorization": "Bearer sk_test_SECRET"}))
     assert all("SECRET" not in m.why for m in ex.near_misses)

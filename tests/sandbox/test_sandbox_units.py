@@ -97,12 +97,12 @@ def test_the_registry_persists_token_hashes_never_tokens(tmp_path):
         Registry(path=path)
 
 
-def test_a_policy_decides_with_its_own_packs(tmp_path):
+def test_a_policy_decides_with_its_own_packs(tmp_path, builtin_engine):
     extra = tmp_path / "extra.yaml"
     extra.write_text(json.dumps({"pack": "extra", "hosts": ["api.extra.test"], "rules": [
         {"id": "extra.hello", "match": {"method": "GET", "path": "/hello"},
          "action": "simulate", "respond": {"status": 200, "body": {"hi": True}}}]}))
-    base = Engine(load_rules([]))
+    base = builtin_engine
     engines = PolicyEngines(load_rules([str(extra)], builtin=False))
     req = Request.build("GET", "https://api.extra.test/hello")
     assert base.decide(req).rule_id == "guard.default-deny"
