@@ -21,7 +21,7 @@ run: venv
 	$(BIN)/guard run $(ARGS)
 
 test: venv
-	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/python -m pytest -n auto $(ARGS)
 
 lint: venv
 	$(BIN)/ruff check guard tests

@@ -88,7 +88,6 @@ class CompiledRule:
     checks: tuple[Check, ...]
     respond: CompiledRespond | None = None
     base_dir: str = ""
-    precedence: tuple[Any, ...] = field(default=())
     # (header, compiled pattern): the pack's world_by_header, for the simulator
     partition: tuple[str, Any] | None = None
     # the failures to inject (guard.faults.Faults) and the error shape they answer in

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from guard.ids import Ids
 from guard.request import Request, Response
 
 if TYPE_CHECKING:
@@ -137,7 +138,7 @@ class SimContext:
     """Write the world's changes made outside the request (by an effect) to ``--state``."""
 
     @property
-    def ids(self) -> Any:
+    def ids(self) -> Ids:
         return self.world.ids
 
     @property
