@@ -19,12 +19,13 @@ The steps, in order (the first that applies decides)::
     world store away         -> error  guard.store-unavailable   503
     any exception            -> error  500 naming the rule that failed   (fail closed)
 
-No mitmproxy here and no I/O of its own: the caller brings the request, the engine and
-the simulator (:class:`Context`), and does what the outcome says.
+No mitmproxy here and no I/O of its own: the caller brings the request, the packs
+(rules and their responses) and the simulator (:class:`Context`), and does what the
+outcome says.
 
->>> from guard.rules import load_rules
+>>> from guard.packs import load_packs
 >>> from guard.world import MemoryStore
->>> ctx = Context(Engine(load_rules([])), Simulator(MemoryStore(seed=1)))
+>>> ctx = Context(load_packs([]), Simulator(MemoryStore(seed=1)))
 >>> out = handle(Request.build("GET", "https://example.org/"), ctx)
 >>> out.decision.rule_id, out.response.status
 ('guard.default-deny', 403)
@@ -39,10 +40,10 @@ from dataclasses import dataclass, field, replace
 from guard import allow
 from guard.blocked import block_response, error_response
 from guard.decision import Action, Decision, NearMiss
-from guard.engine import Engine
 from guard.errors import AuditError, GuardError, StoreUnavailable
 from guard.faults import Fault
 from guard.net import egress
+from guard.packs import Packs
 from guard.request import Request, Response
 from guard.sandbox import Identity, Registry
 from guard.sandbox.policies import PolicyEngines
@@ -84,12 +85,13 @@ class Names:
 
 @dataclass
 class Context:
-    """What a request is decided and answered with. ``engine`` is swapped whole on a hot
-    reload; a request keeps the engine it started with. ``registry`` holds the sandboxes
-    created through the control plane (their policies pick an engine from ``policies``);
-    ``challenge`` makes identity refusals ask for proxy credentials (407)."""
+    """What a request is decided and answered with. ``packs`` (the engine and the responses
+    of one rule set) is swapped whole on a hot reload; a request keeps the packs it
+    started with. ``registry`` holds the sandboxes created through the control plane
+    (their policies pick packs from ``policies``); ``challenge`` makes identity refusals
+    ask for proxy credentials (407)."""
 
-    engine: Engine
+    packs: Packs
     simulator: Simulator
     audit_ready: Callable[[], None] = lambda: None  # raises AuditError while it cannot write
     registry: Registry = field(default_factory=Registry)
@@ -131,7 +133,7 @@ def handle(req: Request, ctx: Context, *, identity: Identity | None = None,
     guard's own services whatever its host; ``explain`` also collects the rules that did
     not match (for ``guard test``). Never raises.
     """
-    engine, simulator = ctx.engine, ctx.simulator
+    packs, simulator = ctx.packs, ctx.simulator
     decision = Decision(Action.ERROR, ERROR_RULE_ID, "")
     policy: str | None = None
     try:
@@ -143,7 +145,7 @@ def handle(req: Request, ctx: Context, *, identity: Identity | None = None,
             ctx.registry.touch(req.sandbox)
             sandbox_policy = ctx.registry.policy(req.sandbox)
             policy = sandbox_policy.label()
-            engine = ctx.policies.engine(engine, sandbox_policy)
+            packs = ctx.policies.packs(packs, sandbox_policy)
             simulator = ctx.policies.simulator(simulator, sandbox_policy)
         if service is not None:
             decision = Decision(Action.SIMULATE, service.rule_id, service.reason)
@@ -154,12 +156,12 @@ def handle(req: Request, ctx: Context, *, identity: Identity | None = None,
         if refusal is not None:
             decision = Decision(Action.BLOCK, *refusal)
         elif explain:
-            explanation = engine.explain(req)
+            explanation = packs.engine.explain(req)
             decision, near = explanation.decision, explanation.near_misses
         else:
-            decision = engine.decide(req)
+            decision = packs.engine.decide(req)
         if decision.action is Action.SIMULATE:
-            result = simulator.respond(decision, req)
+            result = simulator.respond(decision, req, packs.responders)
             return Outcome(decision, result.response, tuple(result.changes),
                            tuple(result.effects), near_misses=near, policy=policy,
                            fault=result.fault)

@@ -2,11 +2,13 @@
 
 A poll task (no extra dependency) compares each watched file's (mtime, size)
 every ``interval`` seconds; SIGHUP asks for a reload at once. A reload builds a
-complete new :class:`~guard.engine.Engine` off the event loop, then swaps
-``ctx.engine`` (the pipeline's :class:`~guard.pipeline.Context`) in one assignment:
-a request already in flight keeps the engine it read, the next one gets the new
-rules, and no request ever sees half a rule set. A reload that fails validation
-changes nothing: the last good rules keep answering, and the problems are logged
+complete new :class:`~guard.packs.Packs` (the engine and the responses together) off
+the event loop, then swaps ``ctx.packs`` (the pipeline's
+:class:`~guard.pipeline.Context`) in one assignment: a request already in flight keeps
+the packs it read, the next one gets the new rules and responses, and no request ever
+sees half a rule set or decides with one set and answers with another. A reload that
+fails validation changes nothing: the last good rules keep answering, and the problems
+are logged
 (every ``path:line:column``) and audited (rule ``guard.reload``, action
 ``reload-failed``). A good reload is audited as action ``reload``.
 
@@ -27,10 +29,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from guard.audit.event import system_event
-from guard.engine import Engine
 from guard.errors import AuditError, Problem, RuleError
+from guard.packs import Packs, load_packs
 from guard.resources import builtin_packs, builtin_templates
-from guard.rules import load_rules
 from guard.rules.loader import rule_files
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ Stamp = dict[str, tuple[int, int] | None]
 
 
 class Reloader:
-    """Reloads ``ctx.engine`` from ``paths`` (plus the built-in packs when ``builtin``),
+    """Reloads ``ctx.packs`` from ``paths`` (plus the built-in packs when ``builtin``),
     auditing every reload in ``audit``."""
 
     def __init__(self, ctx: Context, audit: AuditWriter, paths: Sequence[str | Path], *,
@@ -60,7 +61,7 @@ class Reloader:
         self.reloads = 0  # successful reloads
         self.failures = 0  # refused reloads
         self.problems: list[Problem] = []  # of the last refused reload
-        self._templates: set[str] = set(ctx.engine.ruleset.templates)
+        self._templates: set[str] = set(ctx.packs.templates)
         self._lock: asyncio.Lock | None = None
         self._task: asyncio.Task[None] | None = None
         self._stamp: Stamp = self.stamp()
@@ -124,23 +125,23 @@ class Reloader:
             self._lock = asyncio.Lock()
         async with self._lock:
             stamp = await asyncio.to_thread(self.stamp)
-            old = self.ctx.engine
+            old = self.ctx.packs
             try:
-                engine = await asyncio.to_thread(self._build)
+                packs = await asyncio.to_thread(self._build)
             except RuleError as e:
                 problems = e.problems
             except Exception as e:  # an unexpected crash in loading: refuse, like bad rules
                 log.exception("guard: reload crashed")
                 problems = [Problem("<reload>", 1, 1, f"{type(e).__name__}: {e}")]
             else:
-                self.ctx.engine = engine  # the one switch: whole old set, or whole new set
+                self.ctx.packs = packs  # the one switch: whole old set, or whole new set
                 self._settle(stamp)
                 self.reloads += 1
                 self.problems = []
-                summary = f"{len(engine.ruleset.rules)} rules in {len(engine.ruleset.files)} files"
+                summary = f"{len(packs.ruleset.rules)} rules in {len(packs.ruleset.files)} files"
                 log.info("guard: rules reloaded (%s): %s", why, summary)
                 self._audit("reload", f"rules reloaded ({why}): {summary}",
-                            rules=len(engine.ruleset.rules), files=engine.ruleset.files)
+                            rules=len(packs.ruleset.rules), files=packs.ruleset.files)
                 return True
             self._settle(stamp)  # do not retry the same broken files every poll
             self.failures += 1
@@ -159,18 +160,18 @@ class Reloader:
         the template paths this load looked at."""
         self._stamp = {k: before.get(k, v) for k, v in self.stamp().items()}
 
-    def _build(self) -> Engine:
+    def _build(self) -> Packs:
         consulted: set[str] = set()
         try:
-            ruleset = load_rules(self.paths, builtin=self.builtin, consulted=consulted)
+            packs = load_packs(self.paths, builtin=self.builtin, consulted=consulted)
         finally:
             self._templates = consulted or self._templates
-        if not ruleset.rules:
+        if not packs.ruleset.rules:
             # Most likely files caught mid-checkout or deleted by mistake: denying everything
             # is safe but surely not meant. Stop guard to run with no rules on purpose.
             where = ", ".join(map(str, self.paths)) or "the built-in packs"
             raise RuleError([Problem(where, 1, 1, "the new rule set has no rules at all")])
-        return Engine(ruleset)
+        return packs
 
     def _audit(self, action: str, reason: str, **extra: Any) -> None:
         try:

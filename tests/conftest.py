@@ -11,8 +11,9 @@ import pytest
 
 from guard.engine import Engine
 from guard.options import Options
+from guard.packs import Packs, load_packs
 from guard.proxy.embedded import RunningGuard
-from guard.rules import RuleSet, load_rules
+from guard.rules import RuleSet
 from tests.redis_server import RedisServer
 from tests.sandboxes import KEY_FILE
 from tests.upstream import Upstream
@@ -27,15 +28,21 @@ def confdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def builtin_rules() -> RuleSet:
-    """The built-in packs, loaded once for the session (about a second per load). Shared:
-    do not change it; a test that needs its own copy calls load_rules([])."""
-    return load_rules([])
+def builtin_packs() -> Packs:
+    """The built-in packs (rules and responses), loaded once for the session (about a
+    second per load). Shared: do not change them; a test that needs its own copy calls
+    load_packs([])."""
+    return load_packs([])
 
 
 @pytest.fixture(scope="session")
-def builtin_engine(builtin_rules: RuleSet) -> Engine:
-    return Engine(builtin_rules)
+def builtin_rules(builtin_packs: Packs) -> RuleSet:
+    return builtin_packs.ruleset
+
+
+@pytest.fixture(scope="session")
+def builtin_engine(builtin_packs: Packs) -> Engine:
+    return builtin_packs.engine
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

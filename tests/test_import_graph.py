@@ -20,13 +20,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "guard"
 
-# The one known backward dependency, until response compilation moves out of the rule
-# loader (issue 10, step 3): rules/loader.py builds the responders (synth, providers)
-# lazily, and rules/compiled.py names synth's CompiledRespond for its type.
-TOLERATED = {("guard.rules.loader", "guard.synth.respond"),
-             ("guard.rules.loader", "guard.providers"),
-             ("guard.rules.compiled", "guard.synth.respond")}
-
 # Where mitmproxy may be imported: the proxy layer, the package guard/proxy/.
 MITMPROXY_PACKAGE = "guard.proxy"
 
@@ -87,8 +80,7 @@ def edges_of(name: str) -> Iterator[Edge]:
 
 
 def graph() -> dict[str, list[Edge]]:
-    return {name: [e for e in edges_of(name) if (e.source, e.target) not in TOLERATED]
-            for name in MODULES}
+    return {name: list(edges_of(name)) for name in MODULES}
 
 
 def cycles(g: dict[str, list[Edge]]) -> list[list[str]]:
@@ -147,10 +139,12 @@ def test_no_module_inside_guard_takes_part_in_an_import_cycle():
     assert not found, "import cycles:\n" + "\n".join(describe(c, g) for c in found)
 
 
-def test_the_tolerated_backward_imports_still_exist():
-    # when one disappears, take it out of TOLERATED so it cannot come back unnoticed
-    present = {(e.source, e.target) for name in MODULES for e in edges_of(name)}
-    assert TOLERATED <= present, TOLERATED - present
+def test_the_rules_know_nothing_of_responses_or_providers():
+    # the layering the cycle test alone would allow to invert: rules are matchers
+    below = [str(e) for name in MODULES if name.startswith("guard.rules")
+             for e in edges_of(name)
+             if e.target.startswith(("guard.synth", "guard.providers", "guard.audit"))]
+    assert not below, below
 
 
 def test_only_the_proxy_layer_imports_mitmproxy():

@@ -8,10 +8,9 @@ from pathlib import Path
 
 from guard import providers
 from guard.cli import main
-from guard.engine import Engine
+from guard.packs import load_packs
 from guard.request import Request
 from guard.resources import builtin_packs, builtin_templates, providers_dir
-from guard.rules import load_rules
 from guard.synth.simulator import Simulator
 from guard.world import MemoryStore
 
@@ -52,13 +51,14 @@ rules:
     action: simulate
     respond: {template: github/user.yaml}
 """)
-    load_rules([pack], builtin=False)  # found: guard/providers/github/templates/user.yaml
+    load_packs([pack], builtin=False)  # found: guard/providers/github/templates/user.yaml
     own = tmp_path / "templates" / "github" / "user.yaml"
     own.parent.mkdir(parents=True)
     own.write_text("login: mine\n")
-    engine = Engine(load_rules([pack], builtin=False))
+    packs = load_packs([pack], builtin=False)
     req = Request.build("GET", "https://mine.test/")
-    out = Simulator(MemoryStore(seed=1)).respond(engine.decide(req), req)
+    out = Simulator(MemoryStore(seed=1)).respond(packs.engine.decide(req), req,
+                                                 packs.responders)
     assert json.loads(out.response.body) == {"login": "mine"}
 
 

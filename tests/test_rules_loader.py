@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from guard.errors import RuleError
+from guard.packs import load_packs
 from guard.rules import load_rules
 
 
@@ -15,7 +16,7 @@ def problems_for(tmp_path: Path, text: str, name: str = "r.yaml") -> list[str]:
     path = tmp_path / name
     path.write_text(textwrap.dedent(text).lstrip())
     with pytest.raises(RuleError) as info:
-        load_rules([path], builtin=False)
+        load_packs([path], builtin=False)  # the rules and their responses
     return [str(p).replace(str(tmp_path) + "/", "") for p in info.value.problems]
 
 

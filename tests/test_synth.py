@@ -8,10 +8,9 @@ from collections.abc import Callable
 
 import pytest
 
-from guard.engine import Engine
 from guard.errors import TemplateError
+from guard.packs import Packs, load_packs
 from guard.request import Request
-from guard.rules import load_rules
 from guard.synth.simulator import Simulator
 from guard.world import MemoryStore
 
@@ -19,10 +18,11 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded", "Authorization": "B
 
 
 @pytest.fixture
-def run(builtin_engine: Engine) -> Callable[[int, list[Request]], list[bytes]]:
+def run(builtin_packs: Packs) -> Callable[[int, list[Request]], list[bytes]]:
     def run(seed: int, requests: list[Request]) -> list[bytes]:
-        sim = Simulator(MemoryStore(seed=seed))
-        return [sim.respond(builtin_engine.decide(r), r).response.body for r in requests]
+        sim, engine = Simulator(MemoryStore(seed=seed)), builtin_packs.engine
+        return [sim.respond(engine.decide(r), r, builtin_packs.responders).response.body
+                for r in requests]
     return run
 
 
@@ -70,10 +70,10 @@ def test_an_undefined_name_fails_naming_the_rule(tmp_path):
             action: simulate
             respond: {body: {x: "{{ reqest.path }}"}}
     """))
-    engine, sim = Engine(load_rules([rules], builtin=False)), Simulator(MemoryStore())
+    packs, sim = load_packs([rules], builtin=False), Simulator(MemoryStore())
     req = Request.build("GET", "https://t.test/")
     with pytest.raises(TemplateError) as info:
-        sim.respond(engine.decide(req), req)
+        sim.respond(packs.engine.decide(req), req, packs.responders)
     assert info.value.rule_id == "t.typo" and "reqest" in str(info.value)
 
 
@@ -90,12 +90,12 @@ def test_a_failed_render_leaves_the_world_unchanged(tmp_path):
               store: {collection: things}
     """))
     worlds = MemoryStore()
-    engine, sim = Engine(load_rules([rules], builtin=False)), Simulator(worlds)
+    packs, sim = load_packs([rules], builtin=False), Simulator(worlds)
     ok = Request.build("GET", "https://t.test/?id=a&n=1")
     bad = Request.build("GET", "https://t.test/?id=b&n=0")
-    sim.respond(engine.decide(ok), ok)
+    sim.respond(packs.engine.decide(ok), ok, packs.responders)
     with pytest.raises(TemplateError):
-        sim.respond(engine.decide(bad), bad)
+        sim.respond(packs.engine.decide(bad), bad, packs.responders)
     assert [t["id"] for t in worlds.world("default").list("things")] == ["a"]
 
 

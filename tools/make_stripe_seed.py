@@ -12,12 +12,11 @@ import json
 from pathlib import Path
 from urllib.parse import urlencode
 
-from guard.engine import Engine
+from guard.packs import load_packs
 from guard.request import Request
-from guard.rules import load_rules
 from guard.synth.simulator import Simulator
-from guard.world import snapshot
-from guard.world.store import SNAPSHOT_VERSION, WorldStore
+from guard.world import MemoryStore, snapshot
+from guard.world.snapshot import SNAPSHOT_VERSION
 
 OUT = Path(__file__).resolve().parent.parent / "fixtures" / "seeds" / "stripe-catalogue.json"
 
@@ -34,7 +33,7 @@ CATALOGUE = [
 
 
 def main() -> None:
-    engine, worlds = Engine(load_rules([])), WorldStore(seed=2026)
+    packs, worlds = load_packs([]), MemoryStore(seed=2026)
     sim = Simulator(worlds)
 
     def post(path: str, form: dict[str, object]) -> dict[str, object]:
@@ -42,7 +41,7 @@ def main() -> None:
                             headers={"Authorization": "Bearer sk_test_seed",
                                      "Content-Type": "application/x-www-form-urlencoded"},
                             body=urlencode(form))
-        out = sim.respond(engine.decide(req), req)
+        out = sim.respond(packs.engine.decide(req), req, packs.responders)
         assert out.response.status == 200, out.response.body
         return json.loads(out.response.body)  # type: ignore[no-any-return]
 

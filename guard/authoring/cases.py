@@ -20,8 +20,9 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from guard.errors import Problem, RuleError
+from guard.packs import Packs, load_packs
 from guard.resources import builtin_packs
-from guard.rules.loader import CASE_SUFFIXES, RuleSet, load_rules, rule_files
+from guard.rules.loader import CASE_SUFFIXES, RuleSet, rule_files
 from guard.rules.model import Case, CaseFile
 from guard.rules.source import Located, read_yaml
 from guard.rules.validate import validate_each, validation_problems
@@ -47,11 +48,16 @@ class CaseGroup:
 
 @dataclass
 class Suite:
-    """The loaded rules, the case groups to run, and the packs under test (for coverage)."""
+    """The loaded rules and responses, the case groups to run, and the names of the packs
+    under test (for coverage)."""
 
-    ruleset: RuleSet
+    loaded: Packs
     groups: list[CaseGroup]
     packs: list[str]
+
+    @property
+    def ruleset(self) -> RuleSet:
+        return self.loaded.ruleset
 
     @property
     def count(self) -> int:
@@ -64,13 +70,14 @@ def collect(paths: Sequence[str | Path], *, builtin: bool = True) -> Suite:
     rule_paths, case_paths = split_paths(paths)
     problems: list[Problem] = []
     try:
-        ruleset = load_rules(rule_paths, builtin=builtin)
+        loaded: Packs | None = load_packs(rule_paths, builtin=builtin)
     except RuleError as e:
         problems.extend(e.problems)
-        ruleset = None
+        loaded = None
     case_groups = [g for p in case_paths if (g := read_case_file(p, problems)) is not None]
-    if problems or ruleset is None:
+    if problems or loaded is None:
         raise RuleError(problems)
+    ruleset = loaded.ruleset
     # No PATH: the built-in packs are under test; otherwise only the packs named.
     under_test = {str(p) for p in (rule_files(rule_paths) if paths else builtin_packs())}
     groups: list[CaseGroup] = []
@@ -83,7 +90,7 @@ def collect(paths: Sequence[str | Path], *, builtin: bool = True) -> Suite:
         for i, case in zip(lp.case_positions, lp.pack.tests, strict=True):
             group.cases.append(LocatedCase(case, _where(lp.located, ("tests", i))))
         groups.append(group)
-    return Suite(ruleset, groups + case_groups, packs)
+    return Suite(loaded, groups + case_groups, packs)
 
 
 def split_paths(paths: Sequence[str | Path]) -> tuple[list[Path], list[Path]]:

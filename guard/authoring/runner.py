@@ -18,7 +18,7 @@ from guard import pipeline
 from guard.authoring.cases import CaseGroup, LocatedCase, Suite
 from guard.authoring.expect import Seen, mismatches
 from guard.decision import NearMiss
-from guard.engine import Engine
+from guard.packs import Packs
 from guard.request import Request
 from guard.rules.matchers import norm
 from guard.rules.model import CaseRequest
@@ -54,24 +54,23 @@ class CaseResult:
 
 
 def run_suite(suite: Suite, *, seed: int = TEST_SEED) -> list[CaseResult]:
-    """Run every group of ``suite`` (one engine for all, one fresh world per group)."""
-    engine = Engine(suite.ruleset)
+    """Run every group of ``suite`` (one rule set for all, one fresh world per group)."""
     results: list[CaseResult] = []
     for group in suite.groups:
         simulator = Simulator(MemoryStore(seed=seed))
         for located in group.cases:
-            outcome = run_case(engine, simulator, located.case.request)
+            outcome = run_case(suite.loaded, simulator, located.case.request)
             results.append(CaseResult(group, located, outcome,
                                       mismatches(located.case.expect, outcome.seen)))
     return results
 
 
-def run_case(engine: Engine, simulator: Simulator, spec: CaseRequest, *,
+def run_case(packs: Packs, simulator: Simulator, spec: CaseRequest, *,
              sandbox: str = TEST_SANDBOX) -> Outcome:
     """Decide and answer one request as the proxy would: through :func:`guard.pipeline.handle`
     (failing closed on errors), with what ``guard explain`` would say."""
     req = build_request(spec, sandbox=sandbox)
-    out = pipeline.handle(req, pipeline.Context(engine, simulator), explain=True)
+    out = pipeline.handle(req, pipeline.Context(packs, simulator), explain=True)
     decision, response = out.decision, out.response
     source = str(decision.rule.source) if decision.rule is not None else None
     seen = Seen(decision.action, decision.rule_id, response.status if response else None,

@@ -24,9 +24,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    ruleset = load_or_report(args.paths, args.builtin)
-    if ruleset is None:
+    packs = load_or_report(args.paths, args.builtin)
+    if packs is None:
         return 1
+    ruleset = packs.ruleset
     print(f"ok: {len(ruleset.rules)} rules in {len(ruleset.files)} file(s)")
     for lp in ruleset.packs:
         line = f"  {lp.path}: pack {lp.pack.pack}, {len(lp.pack.rules)} rules"

@@ -7,7 +7,7 @@ import sys
 
 from guard import options
 from guard.errors import RuleError
-from guard.rules import RuleSet, load_rules
+from guard.packs import Packs, load_packs
 
 
 def add_rules_options(p: argparse.ArgumentParser) -> None:
@@ -19,10 +19,11 @@ def add_rules_options(p: argparse.ArgumentParser) -> None:
                       for k in ("rules", "builtin")})
 
 
-def load_or_report(paths: list[str], builtin: bool) -> RuleSet | None:
-    """Load rules; on failure print every problem to stderr and return None."""
+def load_or_report(paths: list[str], builtin: bool) -> Packs | None:
+    """Load rules and their responses; on failure print every problem to stderr and
+    return None."""
     try:
-        return load_rules(paths, builtin=builtin)
+        return load_packs(paths, builtin=builtin)
     except RuleError as e:
         for problem in e.problems:
             print(problem, file=sys.stderr)

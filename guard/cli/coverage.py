@@ -35,17 +35,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    ruleset = load_or_report(args.rules, args.builtin)
-    if ruleset is None:
+    packs = load_or_report(args.rules, args.builtin)
+    if packs is None:
         return 1
     try:
-        cov = read_audit_coverage(args.file, ruleset)
+        cov = read_audit_coverage(args.file, packs.ruleset)
     except OSError as e:
         print(f"guard: cannot read audit log {args.file}: {e.strerror or e}", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(cov.as_json(), indent=2))
     else:
-        packs = {lp.pack.pack for lp in ruleset.packs}
-        print_audit_coverage(cov, count_rules(ruleset.rules, packs), sys.stdout)
+        names = {lp.pack.pack for lp in packs.ruleset.packs}
+        print_audit_coverage(cov, count_rules(packs.ruleset.rules, names), sys.stdout)
     return 0

@@ -6,7 +6,6 @@ import argparse
 import json
 
 from guard.cli.common import add_rules_options, load_or_report
-from guard.engine import Engine
 from guard.request import Request
 
 NEAR_MISSES = 20  # a host answered from an OpenAPI description has hundreds of rules
@@ -28,8 +27,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    ruleset = load_or_report(args.rules, args.builtin)
-    if ruleset is None:
+    packs = load_or_report(args.rules, args.builtin)
+    if packs is None:
         return 1
     headers = []
     for h in args.header:
@@ -42,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
             "application/x-www-form-urlencoded"
         headers.append(("Content-Type", kind))
     req = Request.build(args.method, args.url, headers=headers, body=args.data)
-    ex = Engine(ruleset).explain(req)
+    ex = packs.engine.explain(req)
     d = ex.decision
     op = next((lp.operations[d.rule_id] for lp in ruleset.packs
                if d.rule_id in lp.operations), None)

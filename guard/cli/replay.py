@@ -18,7 +18,6 @@ from typing import Any
 
 from guard.audit.reader import chains, merged
 from guard.cli.common import add_rules_options, load_or_report
-from guard.engine import Engine
 from guard.errors import SandboxError
 from guard.forensics.replay import replay
 from guard.options import Options
@@ -60,10 +59,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.send:
         return _send(args, found)
-    ruleset = load_or_report(args.rules, args.builtin)
-    if ruleset is None:
+    packs = load_or_report(args.rules, args.builtin)
+    if packs is None:
         return 2
-    outcomes = replay(found, Engine(ruleset))
+    outcomes = replay(found, packs.engine)
     loosened = [o for o in outcomes if o.loosened]
     changed = [o for o in outcomes if o.changed]
     for o in outcomes if args.all else changed:

@@ -29,6 +29,7 @@ from guard.engine import Engine
 from guard.errors import SandboxError
 from guard.net import egress
 from guard.options import Options, SandboxFrom
+from guard.packs import load_packs
 from guard.proxy.addons import (
     AuditRecorder,
     DnsStub,
@@ -40,7 +41,6 @@ from guard.proxy.addons import (
     SmtpSinkService,
 )
 from guard.reload import Reloader
-from guard.rules import load_rules
 from guard.sandbox import Registry, tokens
 from guard.sandbox.policies import PolicyEngines
 from guard.smtp import SmtpSink
@@ -74,7 +74,7 @@ class Guard:
 
     @property
     def engine(self) -> Engine:
-        return self.ctx.engine
+        return self.ctx.packs.engine
 
     def addons(self) -> list[Any]:
         """guard's per-flow addons, in the order they must run."""
@@ -90,10 +90,10 @@ def build(opts: Options, *, resolve: egress.Resolver = egress.system_resolve) ->
         raise SandboxError("invalid_request", f"--sandbox-from {opts.sandbox_from} needs "
                            "proof of identity: --sandbox-key FILE (tokens derived from it) "
                            "or --admin-listen (tokens issued when sandboxes are created)")
-    engine = Engine(load_rules(opts.rules, builtin=opts.builtin))
+    packs = load_packs(opts.rules, builtin=opts.builtin)
     registry = Registry(key=tokens.load_key(opts.sandbox_key) if opts.sandbox_key else None,
                         path=opts.state / "sandboxes.json" if opts.state else None)
-    policies = PolicyEngines(load_rules(opts.policy_rules, builtin=False)
+    policies = PolicyEngines(load_packs(opts.policy_rules, builtin=False)
                              if opts.policy_rules else None)
     initial = snapshot.read(opts.world) if opts.world else None
     worlds = open_store(opts.store, seed=opts.seed, state_dir=opts.state, initial=initial)
@@ -107,7 +107,7 @@ def build(opts: Options, *, resolve: egress.Resolver = egress.system_resolve) ->
     # and the log then hold the same text and the same fingerprints.
     simulator = Simulator(worlds, options={"webhook_allow": tuple(opts.webhook_allow),
                                            outbox.REDACT_OPTION: events.redactor.data})
-    ctx = pipeline.Context(engine, simulator, audit.ready, registry, policies,
+    ctx = pipeline.Context(packs, simulator, audit.ready, registry, policies,
                            challenge=opts.sandbox_from is SandboxFrom.PROXY_USER)
     recorder = AuditRecorder(audit, events, worlds)
     guard = Guard(opts, ctx, audit, SandboxIdentity(opts.sandbox_from, registry),
@@ -128,7 +128,7 @@ def admin_server(opts: Options, ctx: pipeline.Context) -> AdminServer:
     host, port = opts.admin_listen
     token = load_token(host, opts.admin_token_file, opts.confdir)
     control = ControlPlane(ctx.registry, ctx.simulator.worlds, ctx.policies,
-                           lambda: ctx.engine)
+                           lambda: ctx.packs)
     return AdminServer(control, host, port, token)
 
 

@@ -5,15 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from guard.request import Request, dig
 from guard.rules.matchers import HostPattern, PathTemplate, Predicate, compile_value
 from guard.rules.model import Match, Rule
 from guard.secret_patterns import is_secret_header
-
-if TYPE_CHECKING:
-    from guard.synth.respond import CompiledRespond
 
 
 @dataclass(frozen=True)
@@ -86,8 +83,6 @@ class CompiledRule:
     methods: frozenset[str] | None
     paths: tuple[PathTemplate, ...]
     checks: tuple[Check, ...]
-    respond: CompiledRespond | None = None
-    base_dir: str = ""
     # (header, compiled pattern): the pack's world_by_header, for the simulator
     partition: tuple[str, Any] | None = None
     # the failures to inject (guard.faults.Faults) and the error shape they answer in

@@ -1,4 +1,6 @@
-"""Load rule files: parse YAML with positions, validate with pydantic, compile.
+"""Load rule files: parse YAML with positions, validate with pydantic, compile the
+matchers. What a ``simulate`` rule answers is compiled by :mod:`guard.synth.responders`
+(:func:`guard.packs.load_packs` does both).
 
 Every problem in every file is collected and raised together as one
 :class:`~guard.errors.RuleError`, each as ``path:line:column: message``.
@@ -12,20 +14,17 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 
 from guard.errors import Problem, RuleError
-from guard.resources import TEMPLATES_FOLDER, builtin_packs, builtin_templates
+from guard.resources import TEMPLATES_FOLDER, builtin_packs
 from guard.rules.compiled import CompiledRule, Source, compile_match
 from guard.rules.matchers import HostPattern
 from guard.rules.model import Case, Pack, Rule
 from guard.rules.source import Located, read_yaml
 from guard.rules.validate import validate_each, validation_problems
-
-if TYPE_CHECKING:
-    from guard.synth.respond import RespondCompiler
 
 RULE_SUFFIXES = (".yaml", ".yml")
 CASE_SUFFIXES = (".cases.yaml", ".cases.yml")
@@ -46,12 +45,11 @@ class LoadedPack:
 
 @dataclass
 class RuleSet:
-    """Everything loaded from a set of rule files, compiled and ready for the engine."""
+    """Everything loaded from a set of rule files, the matchers ready for the engine."""
 
     rules: list[CompiledRule]
     packs: list[LoadedPack] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
-    templates: list[str] = field(default_factory=list)  # template paths looked at (hot reload)
 
     @property
     def by_id(self) -> dict[str, CompiledRule]:
@@ -82,16 +80,23 @@ def rule_files(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
-def load_rules(paths: Sequence[str | Path], *, builtin: bool = True,
-               consulted: set[str] | None = None) -> RuleSet:
+def load_rules(paths: Sequence[str | Path], *, builtin: bool = True) -> RuleSet:
     """Load the built-in packs (unless ``builtin=False``) and then ``paths``, in order.
 
-    Raises :class:`RuleError` listing every problem found in every file. ``consulted``,
-    when given, receives every template path looked at, even when loading fails (hot
-    reload watches them, so creating a missing template is noticed).
+    Raises :class:`RuleError` listing every problem found in every file.
     """
+    ruleset, problems = read_rules(paths, builtin=builtin)
+    if problems:
+        raise RuleError(problems)
+    return ruleset
+
+
+def read_rules(paths: Sequence[str | Path], *, builtin: bool = True
+               ) -> tuple[RuleSet, list[Problem]]:
+    """Like :func:`load_rules`, but returns the problems beside the rules that did load
+    (so responses can be checked too and every problem reported at once)."""
     with collector_paused():
-        return _load(paths, builtin, consulted)
+        return _load(paths, builtin)
 
 
 @contextmanager
@@ -108,7 +113,7 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _load(paths: Sequence[str | Path], builtin: bool, consulted: set[str] | None) -> RuleSet:
+def _load(paths: Sequence[str | Path], builtin: bool) -> tuple[RuleSet, list[Problem]]:
     files = (builtin_rule_paths() if builtin else []) + rule_files(paths)
     problems: list[Problem] = []
     loaded: list[LoadedPack] = []
@@ -134,27 +139,15 @@ def _load(paths: Sequence[str | Path], builtin: bool, consulted: set[str] | None
             pack, positions, case_positions = validated
             loaded.append(LoadedPack(str(path), pack, located, positions, case_positions))
     _check_unique_ids(located_files, problems)
-    from guard.providers import HANDLERS
-    from guard.synth.respond import RespondCompiler
-
-    compiler = RespondCompiler(builtin_templates(), HANDLERS)
-    rules = _compile(loaded, problems, compiler)
-    if consulted is not None:
-        consulted.update(str(p) for p in compiler.consulted)
-    if problems:
-        raise RuleError(problems)
-    return RuleSet(rules, loaded, [str(f) for f in files],
-                   sorted(str(p) for p in compiler.consulted))
+    rules = _compile(loaded, problems)
+    return RuleSet(rules, loaded, [str(f) for f in files]), problems
 
 
-def _compile(loaded: list[LoadedPack], problems: list[Problem],
-             compiler: RespondCompiler) -> list[CompiledRule]:
+def _compile(loaded: list[LoadedPack], problems: list[Problem]) -> list[CompiledRule]:
     rules: list[CompiledRule] = []
     seen: set[str] = set()
     host_patterns: dict[str, HostPattern] = {}  # one object per pattern, however many rules
     for lp in loaded:
-        base_dir = Path(lp.path).parent
-        base_dir_text = str(base_dir)
         for i, rule in zip(lp.positions, lp.pack.rules, strict=True):
             loc: tuple[Any, ...] = ("rules", i)
             line, col = lp.located.where(loc)
@@ -178,16 +171,8 @@ def _compile(loaded: list[LoadedPack], problems: list[Problem],
                 rule=rule, pack=lp.pack.pack, source=source, order=len(rules),
                 hosts=tuple(host_patterns.get(h) or host_patterns.setdefault(h, HostPattern(h))
                             for h in hosts),
-                methods=methods, paths=paths, checks=checks, base_dir=base_dir_text,
+                methods=methods, paths=paths, checks=checks,
             )
-            if rule.respond is not None:
-                try:
-                    compiled.respond = compiler.compile(rule.respond, base_dir, rule.id)
-                except ValueError as e:
-                    where, message = e.args if len(e.args) == 2 else ("respond", str(e))
-                    problems.append(lp.located.problem((*loc, "respond", *where.split(".")),
-                                                       message))
-                    continue
             rules.append(compiled)
         _faults(lp, [r for r in rules if r.pack == lp.pack.pack])
         if lp.pack.world_by_header is not None:

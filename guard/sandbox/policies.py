@@ -1,37 +1,41 @@
-"""One engine per distinct rule set among sandbox policies, built from the running rules.
+"""One rule set per distinct set of packs among sandbox policies, built from the running
+packs.
 
 A policy that adds packs (from the policy packs loaded with ``--policy-rules``) or
-disables loaded packs gets an :class:`~guard.engine.Engine` of its own; every sandbox
-with the same packs shares it, and a sandbox with the default policy uses the running
-engine itself. Engines are rebuilt when the running rules are reloaded (the cache is
-keyed by the running engine), so a policy never decides with stale rules.
+disables loaded packs gets :class:`~guard.packs.Packs` of its own (an engine over those
+rules, and the responses of both the running and the policy packs); every sandbox with
+the same packs shares them, and a sandbox with the default policy uses the running
+packs themselves. They are rebuilt when the running packs are reloaded (the cache is
+keyed by them), so a policy never decides with stale rules.
 
->>> from guard.rules import load_rules
->>> base = Engine(load_rules([]))
->>> engines = PolicyEngines()
->>> engines.engine(base, Policy()) is base
+>>> from guard.packs import load_packs
+>>> base = load_packs([])
+>>> policies = PolicyEngines()
+>>> policies.packs(base, Policy()) is base
 True
->>> no_stripe = engines.engine(base, Policy(disable_packs=["stripe"]))
+>>> no_stripe = policies.packs(base, Policy(disable_packs=["stripe"]))
 >>> any(r.pack == "stripe" for r in no_stripe.ruleset.rules)
 False
 """
 
 from __future__ import annotations
 
-from guard.engine import Engine
 from guard.errors import SandboxError
+from guard.packs import Packs
 from guard.rules.loader import RuleSet
 from guard.sandbox.model import Policy
+from guard.synth.responders import Responders
 from guard.synth.simulator import Simulator
 
 _MAX_ENGINES = 256  # distinct rule sets kept; more are rebuilt on demand
 
 
 class PolicyEngines:
-    def __init__(self, extra: RuleSet | None = None) -> None:
-        self.extra = extra or RuleSet([])
-        self._base: Engine | None = None
-        self._engines: dict[tuple[tuple[str, ...], tuple[str, ...]], Engine] = {}
+    def __init__(self, extra: Packs | None = None) -> None:
+        self.extra = extra or Packs.of(RuleSet([]), Responders())
+        self._base: Packs | None = None
+        self._responders = Responders()  # the running packs' and the policy packs'
+        self._engines: dict[tuple[tuple[str, ...], tuple[str, ...]], Packs] = {}
         self._simulators: dict[tuple[str, ...], Simulator] = {}
 
     def simulator(self, base: Simulator, policy: Policy) -> Simulator:
@@ -49,10 +53,10 @@ class PolicyEngines:
                 base.worlds, options={**base.options, "webhook_allow": hosts})
         return found
 
-    def known_packs(self, base: Engine) -> set[str]:
-        return {r.pack for r in base.ruleset.rules} | {r.pack for r in self.extra.rules}
+    def known_packs(self, base: Packs) -> set[str]:
+        return {r.pack for r in base.ruleset.rules} | {r.pack for r in self.extra.ruleset.rules}
 
-    def check(self, base: Engine, policy: Policy) -> None:
+    def check(self, base: Packs, policy: Policy) -> None:
         """Refuse a policy naming packs that are not loaded (SandboxError)."""
         known = self.known_packs(base)
         unknown = sorted((set(policy.packs) | set(policy.disable_packs)) - known)
@@ -61,23 +65,26 @@ class PolicyEngines:
                                f"policy names unknown packs {', '.join(unknown)} "
                                f"(loaded: {', '.join(sorted(known)) or 'none'})")
 
-    def engine(self, base: Engine, policy: Policy) -> Engine:
+    def packs(self, base: Packs, policy: Policy) -> Packs:
+        """The packs ``policy`` decides with: ``base`` itself for the default policy."""
         key = policy.rules_key()
         if not key[0] and not key[1]:
             return base
-        if self._base is not base:  # the running rules were reloaded
+        if self._base is not base:  # the running packs were reloaded
             self._base, self._engines = base, {}
+            self._responders = base.responders.merge(self.extra.responders)
         found = self._engines.get(key)
         if found is None:
             if len(self._engines) >= _MAX_ENGINES:
                 self._engines.pop(next(iter(self._engines)))
-            found = self._engines[key] = Engine(self._ruleset(base.ruleset, *key))
+            found = self._engines[key] = Packs.of(self._ruleset(base.ruleset, *key),
+                                                  self._responders)
         return found
 
     def _ruleset(self, base: RuleSet, packs: tuple[str, ...],
                  disabled: tuple[str, ...]) -> RuleSet:
         present = {r.pack for r in base.rules}
         rules = [r for r in base.rules if r.pack not in disabled]
-        rules += [r for r in self.extra.rules if r.pack in packs and r.pack not in present
-                  and r.pack not in disabled]
-        return RuleSet(rules, base.packs, base.files, base.templates)
+        rules += [r for r in self.extra.ruleset.rules if r.pack in packs
+                  and r.pack not in present and r.pack not in disabled]
+        return RuleSet(rules, base.packs, base.files)

@@ -50,6 +50,7 @@ class CompiledRespond:
     # The compiler of the rule set this belongs to: handlers render templates by name
     # through it, so a reloaded rule set also brings its own freshly read templates.
     templates: RespondCompiler | None = None
+    base_dir: Path = Path()  # the rule file's folder: where named templates are looked for
 
 
 class RespondCompiler:
@@ -102,6 +103,7 @@ class RespondCompiler:
             store=store,
             from_store=from_store,
             templates=self,
+            base_dir=base_dir,
         )
 
     def template(self, name: str, base_dir: Path | None = None) -> Body:

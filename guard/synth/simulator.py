@@ -15,6 +15,7 @@ from guard.errors import GuardError, HandlerError, TemplateError
 from guard.faults import Fault, Injector
 from guard.request import Request, Response
 from guard.resources import builtin_templates
+from guard.rules.compiled import CompiledRule
 from guard.synth.context import Effect, SimContext, template_context
 from guard.synth.respond import Body, CompiledRespond, RespondCompiler
 from guard.synth.templates import Renderable
@@ -58,14 +59,13 @@ def world_name(partition: tuple[str, Any] | None, req: Request) -> str:
 class Simulator:
     """Renders simulated responses against a :class:`WorldStore`.
 
-    >>> from guard.rules import load_rules
-    >>> from guard.engine import Engine
+    >>> from guard.packs import load_packs
     >>> from guard.world import MemoryStore
-    >>> engine, sim = Engine(load_rules([])), Simulator(MemoryStore(seed=1))
+    >>> packs, sim = load_packs([]), Simulator(MemoryStore(seed=1))
     >>> req = Request.build("POST", "https://api.stripe.com/v1/customers",
     ...     headers={"Authorization": "Bearer sk_test_x",
     ...              "Content-Type": "application/x-www-form-urlencoded"}, body="email=a@b.c")
-    >>> out = sim.respond(engine.decide(req), req)
+    >>> out = sim.respond(packs.engine.decide(req), req, packs.responders)
     >>> out.response.status, json.loads(out.response.body)["email"]
     (200, 'a@b.c')
     """
@@ -76,18 +76,23 @@ class Simulator:
         self.injector = Injector(getattr(worlds, "seed", None))
         self._compiler = RespondCompiler(builtin_templates())
 
-    def respond(self, decision: Decision, req: Request) -> SimResult:
-        """Raises :class:`TemplateError` or :class:`HandlerError` (naming the rule) on failure;
-        the world is then left as it was."""
+    def respond(self, decision: Decision, req: Request,
+                responders: Mapping[CompiledRule, CompiledRespond]) -> SimResult:
+        """Answer ``decision`` with its rule's response from ``responders`` (those loaded
+        with the engine that decided). Raises :class:`TemplateError` or
+        :class:`HandlerError` (naming the rule) on failure; the world is then left as it
+        was."""
         rule = decision.rule
-        if rule is None or rule.respond is None:
+        spec = responders.get(rule) if rule is not None else None
+        if spec is None:
             raise TemplateError(decision.rule_id, "rule has no respond section")
         fault = self.injector.fault(rule.faults, req.sandbox, rule.pack) \
-            if rule.faults is not None else None
+            if rule is not None and rule.faults is not None else None
         if fault is not None and fault.kind is not None:
+            assert rule is not None
             return SimResult(_fault_response(fault, rule.error_shape), fault=fault)
-        world = self.worlds.world(world_name(rule.partition, req))
-        base_dir, spec = Path(rule.base_dir), rule.respond
+        world = self.worlds.world(world_name(rule.partition if rule is not None else None, req))
+        base_dir = spec.base_dir
 
         def attempt(changes: list[Change]) -> SimResult:
             # Run again from the start when a concurrent writer (another replica) got in

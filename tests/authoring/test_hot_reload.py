@@ -12,12 +12,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import requests
 from authoring_helpers import write
 
-from guard.engine import Engine
+from guard.errors import TemplateError
+from guard.packs import load_packs
 from guard.request import Request
-from guard.rules import load_rules
 from guard.synth.simulator import Simulator
 from guard.world import MemoryStore
 
@@ -165,18 +166,24 @@ def test_a_reload_that_would_leave_no_rules_is_refused(guard_proxy, tmp_path):
 
 
 def test_a_decided_request_is_answered_by_the_rules_that_decided_it(tmp_path):
-    """What makes in-flight requests safe: a decision carries its compiled rule, templates
-    included, so swapping the engine mid-request changes nothing for that request."""
+    """What makes in-flight requests safe: a request keeps the packs (engine and responses,
+    templates included) it started with, so swapping them mid-request changes nothing for
+    that request; and a decision of one rule set has no response in another."""
     write(tmp_path / "templates" / "ping" / "pong.yaml", "pong: old\n")
     path = write(tmp_path / "ping.yaml", PING.replace("{body: {pong: PONG}}",
                                                       "{template: ping/pong.yaml}"))
     sim = Simulator(MemoryStore(seed=1))
     req = Request.build("GET", "https://api.ping.test/ping")
-    started = Engine(load_rules([path], builtin=False)).decide(req)
+    started = load_packs([path], builtin=False)
+    decided = started.engine.decide(req)
     write(tmp_path / "templates" / "ping" / "pong.yaml", "pong: new\n")
-    reloaded = Engine(load_rules([path], builtin=False))
-    assert json.loads(sim.respond(started, req).response.body) == {"pong": "old"}
-    assert json.loads(sim.respond(reloaded.decide(req), req).response.body) == {"pong": "new"}
+    reloaded = load_packs([path], builtin=False)
+    assert json.loads(sim.respond(decided, req, started.responders).response.body) == \
+        {"pong": "old"}
+    assert json.loads(sim.respond(reloaded.engine.decide(req), req, reloaded.responders)
+                      .response.body) == {"pong": "new"}
+    with pytest.raises(TemplateError):  # never the old decision with the new responses
+        sim.respond(decided, req, reloaded.responders)
 
 
 def test_no_reload_turns_watching_off(guard_proxy, tmp_path):

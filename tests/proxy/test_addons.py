@@ -15,12 +15,11 @@ from guard import internal_host, pipeline
 from guard.audit.event import EventBuilder
 from guard.audit.recorder import Recorder
 from guard.audit.writer import AuditWriter
-from guard.engine import Engine
 from guard.options import SandboxFrom
+from guard.packs import load_packs
 from guard.proxy.addons import EgressGate, GuardInternal, Policy, SandboxIdentity
 from guard.proxy.flowstate import FlowState, state_of
 from guard.request import Request
-from guard.rules import load_rules
 from guard.sandbox import Registry
 from guard.synth.simulator import Simulator
 from guard.world import MemoryStore
@@ -30,7 +29,7 @@ RECORDER = Recorder(AuditWriter(None), EventBuilder())
 
 @pytest.fixture(scope="module")
 def ctx() -> pipeline.Context:
-    return pipeline.Context(Engine(load_rules([])), Simulator(MemoryStore(seed=1)))
+    return pipeline.Context(load_packs([]), Simulator(MemoryStore(seed=1)))
 
 
 def stripe_flow():

@@ -9,10 +9,9 @@ import json
 
 import pytest
 
-from guard.engine import Engine
 from guard.errors import SandboxError
+from guard.packs import load_packs
 from guard.request import Request
-from guard.rules import load_rules
 from guard.sandbox import Policy, Registry, identify, tokens
 from guard.sandbox.policies import PolicyEngines
 from guard.synth.simulator import Simulator
@@ -97,24 +96,27 @@ def test_the_registry_persists_token_hashes_never_tokens(tmp_path):
         Registry(path=path)
 
 
-def test_a_policy_decides_with_its_own_packs(tmp_path, builtin_engine):
+def test_a_policy_decides_with_its_own_packs(tmp_path, builtin_packs):
     extra = tmp_path / "extra.yaml"
     extra.write_text(json.dumps({"pack": "extra", "hosts": ["api.extra.test"], "rules": [
         {"id": "extra.hello", "match": {"method": "GET", "path": "/hello"},
          "action": "simulate", "respond": {"status": 200, "body": {"hi": True}}}]}))
-    base = builtin_engine
-    engines = PolicyEngines(load_rules([str(extra)], builtin=False))
+    base = builtin_packs
+    engines = PolicyEngines(load_packs([str(extra)], builtin=False))
     req = Request.build("GET", "https://api.extra.test/hello")
-    assert base.decide(req).rule_id == "guard.default-deny"
-    with_extra = engines.engine(base, Policy(packs=["extra"]))
-    assert with_extra.decide(req).rule_id == "extra.hello"
-    assert engines.engine(base, Policy(packs=["extra"])) is with_extra  # shared
+    assert base.engine.decide(req).rule_id == "guard.default-deny"
+    with_extra = engines.packs(base, Policy(packs=["extra"]))
+    decision = with_extra.engine.decide(req)
+    assert decision.rule_id == "extra.hello"
+    answer = Simulator(MemoryStore(seed=1)).respond(decision, req, with_extra.responders)
+    assert json.loads(answer.response.body) == {"hi": True}  # the policy pack's response
+    assert engines.packs(base, Policy(packs=["extra"])) is with_extra  # shared
     stripe = Request.build("GET", "https://api.stripe.com/v1/customers",
                            headers={"Authorization": "Bearer sk_test_x"})
-    assert engines.engine(base, Policy(disable_packs=["stripe"])).decide(stripe).rule_id == \
-        "guard.default-deny"
-    reloaded = Engine(load_rules([]))
-    assert engines.engine(reloaded, Policy(packs=["extra"])) is not with_extra
+    no_stripe = engines.packs(base, Policy(disable_packs=["stripe"]))
+    assert no_stripe.engine.decide(stripe).rule_id == "guard.default-deny"
+    reloaded = load_packs([])
+    assert engines.packs(reloaded, Policy(packs=["extra"])) is not with_extra
     with pytest.raises(SandboxError, match="unknown packs nope"):
         engines.check(base, Policy(packs=["nope"]))
 

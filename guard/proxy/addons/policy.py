@@ -25,7 +25,7 @@ log = logging.getLogger("guard")
 
 
 class Policy:
-    """``ctx.engine`` may be swapped at any time (hot reload): a request keeps the engine
+    """``ctx.packs`` may be swapped at any time (hot reload): a request keeps the packs
     it started with."""
 
     def __init__(self, ctx: pipeline.Context, *, guard_headers: bool = True) -> None:
@@ -35,7 +35,7 @@ class Policy:
 
     @property
     def engine(self) -> Engine:
-        return self.ctx.engine
+        return self.ctx.packs.engine
 
     def request(self, flow: http.HTTPFlow) -> Coroutine[Any, Any, None] | None:
         if flow.response is not None:

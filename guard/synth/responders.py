@@ -1,0 +1,70 @@
+"""The responses of a rule set, compiled once at load: for every simulate rule, its
+:class:`~guard.synth.respond.CompiledRespond`.
+
+The rule loader (:mod:`guard.rules.loader`) makes matchers only; this module makes what
+a matched ``simulate`` rule answers with, from the same parsed packs. The two travel
+together as :class:`guard.packs.Packs`, which a hot reload swaps whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from guard.errors import Problem
+from guard.rules.compiled import CompiledRule
+from guard.rules.loader import RuleSet
+from guard.synth.handlers import Registry
+from guard.synth.respond import CompiledRespond, RespondCompiler
+
+
+class Responders(Mapping[CompiledRule, CompiledRespond]):
+    """Compiled responses by the rule they answer for (the rule object itself, so a rule
+    of another rule set never finds one here: a mismatch fails closed).
+
+    ``templates`` lists every template path compiling looked at, found or not (hot
+    reload watches them).
+    """
+
+    def __init__(self, by_rule: Mapping[CompiledRule, CompiledRespond] | None = None,
+                 templates: tuple[str, ...] = ()) -> None:
+        self._by_rule = dict(by_rule or {})
+        self.templates = templates
+
+    def __getitem__(self, rule: CompiledRule) -> CompiledRespond:
+        return self._by_rule[rule]
+
+    def __iter__(self) -> Iterator[CompiledRule]:
+        return iter(self._by_rule)
+
+    def __len__(self) -> int:
+        return len(self._by_rule)
+
+    def merge(self, other: Responders) -> Responders:
+        """Both sets' responses (rules are distinct objects, so nothing collides)."""
+        return Responders({**self._by_rule, **other._by_rule},
+                          tuple(sorted({*self.templates, *other.templates})))
+
+
+def compile_responders(ruleset: RuleSet, *, templates: Mapping[str, Path],
+                       handlers: Registry) -> tuple[Responders, list[Problem]]:
+    """Compile the ``respond`` section of every rule in ``ruleset``. Returns the
+    responders and the problems, each at ``path:line:column`` of the field at fault
+    (a template not found or not compiling, an unknown handler)."""
+    compiler = RespondCompiler(templates, handlers)
+    by_parsed = {id(rule.rule): rule for rule in ruleset.rules}
+    out: dict[CompiledRule, CompiledRespond] = {}
+    problems: list[Problem] = []
+    for lp in ruleset.packs:
+        base_dir = Path(lp.path).parent
+        for i, parsed in zip(lp.positions, lp.pack.rules, strict=True):
+            rule = by_parsed.get(id(parsed))
+            if rule is None or parsed.respond is None:
+                continue  # not compiled as a rule (a problem already said why), or no answer
+            try:
+                out[rule] = compiler.compile(parsed.respond, base_dir, parsed.id)
+            except ValueError as e:
+                where, message = e.args if len(e.args) == 2 else ("respond", str(e))
+                problems.append(lp.located.problem(("rules", i, "respond", *where.split(".")),
+                                                   message))
+    return Responders(out, tuple(sorted(str(p) for p in compiler.consulted))), problems
