@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from guard.admin.control import ControlPlane, CreateSandbox, ForkSandbox  # noqa: E402
 from guard.engine import Engine  # noqa: E402
-from guard.rules import load_rules  # noqa: E402
+from guard.rules.loader import load_rules  # noqa: E402
 from guard.sandbox import Registry  # noqa: E402
 from guard.sandbox.policies import PolicyEngines  # noqa: E402
 from guard.world import open_store  # noqa: E402

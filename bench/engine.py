@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from guard.decision import DEFAULT_RULE_ID  # noqa: E402
 from guard.engine import Engine  # noqa: E402
 from guard.request import Request  # noqa: E402
-from guard.rules import load_rules  # noqa: E402
+from guard.rules.loader import load_rules  # noqa: E402
 
 HOST = "api.bench.test"
 

@@ -13,7 +13,7 @@ from guard.engine import Engine
 from guard.options import Options
 from guard.packs import Packs, load_packs
 from guard.proxy.embedded import RunningGuard
-from guard.rules import RuleSet
+from guard.rules.loader import RuleSet
 from tests.redis_server import RedisServer
 from tests.sandboxes import KEY_FILE
 from tests.upstream import Upstream

@@ -9,7 +9,7 @@ import pytest
 
 from guard.errors import RuleError
 from guard.packs import load_packs
-from guard.rules import load_rules
+from guard.rules.loader import load_rules
 
 
 def problems_for(tmp_path: Path, text: str, name: str = "r.yaml") -> list[str]:

@@ -17,9 +17,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from guard.engine import Engine  # noqa: E402
 from guard.openapi.measure import Report, measure  # noqa: E402
-from guard.rules import load_rules  # noqa: E402
+from guard.packs import load_packs  # noqa: E402
 from guard.synth.simulator import Simulator  # noqa: E402
 from guard.world import MemoryStore  # noqa: E402
 
@@ -85,12 +84,11 @@ SETUPS: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = {
 
 
 def run_spec() -> Report:
-    rules = load_rules([])
-    pack = next(p for p in rules.packs if p.pack.pack == "stripe")
-    engine = Engine(rules)
+    packs = load_packs([])
+    pack = next(p for p in packs.ruleset.packs if p.pack.pack == "stripe")
     sim = Simulator(MemoryStore(seed=1))
-    return measure(pack.openapi, "api.stripe.com", engine.decide,
-                   lambda d, r: sim.respond(d, r).response,
+    return measure(pack.openapi, "api.stripe.com", packs.engine.decide,
+                   lambda d, r: sim.respond(d, r, packs.responders).response,
                    headers=[("Authorization", "Bearer sk_test_measure")],
                    extras=EXTRAS, setups=SETUPS)
 

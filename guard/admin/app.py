@@ -37,6 +37,7 @@ from guard.admin.control import (
     TakeSnapshot,
 )
 from guard.admin.http import MAX_UPLOAD, TokenAuth, error, read_json
+from guard.admin.openapi import document
 from guard.errors import SandboxError, WorldError
 
 Handler = Callable[[ControlPlane, Request], Awaitable[Response]]
@@ -219,8 +220,6 @@ def build_app(control: ControlPlane, token: str, *, extra: list[BaseRoute] | Non
               public: tuple[str, ...] = ()) -> TokenAuth:
     """The admin ASGI app. ``extra`` routes (later: metrics, health, a console) mount
     beside the API, behind the same token unless listed in ``public``."""
-    from guard.admin.openapi import document
-
     def bind(op: Op) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             return await op.handler(control, request)

@@ -21,8 +21,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from guard.engine import Engine
 from guard.errors import NoSuchSnapshot, NoSuchWorld, SandboxError, WorldError, WorldExists
+from guard.packs import Packs
 from guard.sandbox.model import DEFAULT_POLICY, Policy, Sandbox, check_id, valid_id
 from guard.sandbox.policies import PolicyEngines
 from guard.sandbox.registry import Registry
@@ -122,11 +122,11 @@ def snapshot_id(value: object) -> str:
 
 class ControlPlane:
     def __init__(self, registry: Registry, store: WorldStore, policies: PolicyEngines,
-                 engine: Callable[[], Engine], clock: Callable[[], float] = time.time) -> None:
+                 packs: Callable[[], Packs], clock: Callable[[], float] = time.time) -> None:
         self.registry = registry
         self.store = store
         self.policies = policies
-        self.engine = engine  # the running engine (hot reload swaps it)
+        self.packs = packs  # the running packs (hot reload swaps them)
         self.clock = clock
 
     # sandboxes
@@ -134,7 +134,7 @@ class ControlPlane:
     def create(self, body: CreateSandbox) -> dict[str, Any]:
         sandbox = check_id(body.id, "sandbox id") if body.id else _new_id("sbx_")
         policy = body.policy or DEFAULT_POLICY
-        self.policies.check(self.engine(), policy)
+        self.policies.check(self.packs(), policy)
         self._free(sandbox)
         source, kind = None, None
         if body.from_ is not None:
@@ -160,7 +160,7 @@ class ControlPlane:
         parent = self.registry.require(source)
         sandbox = check_id(body.id, "sandbox id") if body.id else _new_id("sbx_")
         policy = body.policy if body.policy is not None else parent.policy
-        self.policies.check(self.engine(), policy)
+        self.policies.check(self.packs(), policy)
         self._free(sandbox)
         ttl = body.ttl_seconds if body.ttl_seconds is not None else parent.ttl_seconds
         info = self._world_op(lambda: self.store.fork(source, sandbox))

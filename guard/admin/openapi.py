@@ -12,12 +12,30 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
+
+from pydantic import BaseModel
 
 from guard import __version__
 
-if TYPE_CHECKING:
-    from guard.admin.app import Op
+
+class Op(Protocol):
+    """What the document reads of an operation (guard.admin.app.Op is one)."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def summary(self) -> str: ...
+    @property
+    def body(self) -> type[BaseModel] | None: ...
+    @property
+    def status(self) -> int: ...
+    @property
+    def query(self) -> tuple[tuple[str, str, str], ...]: ...
 
 REF = "#/components/schemas/{model}"
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": {

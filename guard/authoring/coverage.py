@@ -1,7 +1,7 @@
 """What rules cover: rules no test case exercised, and, from a recorded audit log, rules
 that never fired and the requests that fell to the default rule (what to write next).
 
->>> from guard.rules import load_rules
+>>> from guard.rules.loader import load_rules
 >>> log = ['{"rule": "stripe.live-key", "host": "api.stripe.com", "method": "GET",'
 ...        ' "url": "https://api.stripe.com/v1/x"}',
 ...        '{"rule": "guard.default-deny", "host": "api.acme.test", "method": "POST",'

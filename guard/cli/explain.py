@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     req = Request.build(args.method, args.url, headers=headers, body=args.data)
     ex = packs.engine.explain(req)
     d = ex.decision
-    op = next((lp.operations[d.rule_id] for lp in ruleset.packs
+    op = next((lp.operations[d.rule_id] for lp in packs.ruleset.packs
                if d.rule_id in lp.operations), None)
     operation = f"{op.operation_id} ({op.method} {op.path}, {op.role})" if op else None
     if args.json:

@@ -15,7 +15,7 @@ host with 10,000 rules decides about as fast as one with ten.
 :meth:`Engine.explain` takes the slow path on purpose: it walks every rule of the host in
 precedence order, so it can say why each rule before the winner did not match.
 
->>> from guard.rules import load_rules
+>>> from guard.rules.loader import load_rules
 >>> from guard.request import Request
 >>> engine = Engine(load_rules([]))
 >>> engine.decide(Request.build("GET", "https://example.org/")).rule_id

@@ -4,7 +4,7 @@ the request, doing what its role says to the sandbox's world, and generating the
 >>> from guard.openapi.operations import _demo_spec
 >>> api = OpenApi(_demo_spec(), Settings(pack="demo"))
 >>> sorted(api.summary().items())
-[('example_only', 1), ('operations', 5), ('stateful', 4)]
+[('example_only', 5), ('operations', 5), ('stateful', 0)]
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ rule of the same pack for the same method and path replaces the operation's rule
 handler then runs after the operation's validation (Stripe's ``parameter_unknown`` on
 hand-written endpoints too).
 
+The loader (rules layer) makes the matchers (:func:`build_rules`);
+:mod:`guard.synth.responders` makes their responses (:func:`responder`).
+
 A provider package can wrap every operation (``provider: stripe`` imports
 ``guard.providers.stripe.openapi`` and calls its ``wrap(api, op, answer)``), so the
 provider's API-key check, idempotency, ``expand[]`` and request ids apply to generated
@@ -19,6 +22,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -112,14 +116,11 @@ def validating(api: OpenApi, op: Operation, names: dict[str, str],
 
 
 def build_rules(api: OpenApi, *, pack: str, prefix: str, hosts: list[str], source: Source,
-                base_dir: str, first_order: int, own: list[CompiledRule],
-                wrap: Wrap | None) -> tuple[list[CompiledRule], dict[str, Operation]]:
-    """Rules for every operation the pack's own rules do not answer. Hand-written rules
-    for an operation get its validation in front of their handler (changed in place).
-    Returns the new rules and, for ``guard explain``, the operation of every rule (own
-    rules included) that answers one."""
-    from guard.synth.respond import CompiledRespond
-
+                first_order: int, own: list[CompiledRule]
+                ) -> tuple[list[CompiledRule], dict[str, Operation]]:
+    """Matchers for every operation the pack's own rules do not answer. Returns the new
+    rules and the operation of every rule (own rules included) that answers one: what
+    :func:`responder` answers with, and what ``guard explain`` names."""
     covered: dict[tuple[str, str], CompiledRule] = {}
     for rule in own:
         if rule.methods is not None and len(rule.methods) == 1 and len(rule.paths) == 1:
@@ -129,14 +130,10 @@ def build_rules(api: OpenApi, *, pack: str, prefix: str, hosts: list[str], sourc
     host_patterns = tuple(HostPattern(h) for h in hosts)
     base = api.settings.base_path.rstrip("/")
     for op in api.operations:
-        path_t, names = template(base + op.path)
+        path_t, _ = template(base + op.path)
         hand = covered.get((op.method, normalize(base + op.path)))
         if hand is not None:
             answers[hand.id] = op
-            if hand.respond is not None and hand.respond.handler is not None:
-                hand_names = _names_for(hand.paths[0].template, base + op.path)
-                _replace_handler(hand.respond, validating(api, op, hand_names,
-                                                          hand.respond.handler))
             continue
         rule_id = f"{prefix}.{op.slug}"
         model = Rule.model_validate({
@@ -144,17 +141,34 @@ def build_rules(api: OpenApi, *, pack: str, prefix: str, hosts: list[str], sourc
             f"(from {api.spec.path.name})", "match": Match(method=op.method, path=path_t),
             "action": "simulate", "respond": Respond(handler=f"openapi.{op.slug}"),
         })
-        handler = operation_handler(api, op, names)
-        if wrap is not None:
-            handler = wrap(api, op, handler)
-        respond = CompiledRespond(status=op.status, headers=(), body=None, content_type=None,
-                                  handler=handler, store=None, from_store=None)
         out.append(CompiledRule(
             rule=model, pack=pack, source=source, order=first_order + len(out),
             hosts=host_patterns, methods=frozenset([op.method]),
-            paths=(PathTemplate(path_t),), checks=(), respond=respond, base_dir=base_dir))
+            paths=(PathTemplate(path_t),), checks=()))
         answers[rule_id] = op
     return out, answers
+
+
+def responder(api: OpenApi, op: Operation, rule: CompiledRule, own: CompiledRespond | None,
+              wrap: Wrap | None, base_dir: Path) -> CompiledRespond | None:
+    """What a rule answering ``op`` responds with: for a rule made from the description
+    (``own`` is None), the generated answer, wrapped by the provider; for a hand-written
+    rule with a handler, that handler behind the operation's validation."""
+    from guard.synth.respond import CompiledRespond
+
+    base = api.settings.base_path.rstrip("/")
+    if own is None:
+        _, names = template(base + op.path)
+        handler = operation_handler(api, op, names)
+        if wrap is not None:
+            handler = wrap(api, op, handler)
+        return CompiledRespond(status=op.status, headers=(), body=None, content_type=None,
+                               handler=handler, store=None, from_store=None,
+                               base_dir=base_dir)
+    if own.handler is None:
+        return own
+    names = _names_for(rule.paths[0].template, base + op.path)
+    return replace(own, handler=validating(api, op, names, own.handler))
 
 
 def _plain(template_text: str) -> str:
@@ -167,7 +181,3 @@ def _names_for(rule_template: str, op_path: str) -> dict[str, str]:
     mine = [m.group(1).split(":")[0] for m in _PARAM.finditer(rule_template)]
     theirs = [m.group(1) for m in _PARAM.finditer(op_path)]
     return dict(zip(mine, theirs, strict=False))
-
-
-def _replace_handler(respond: CompiledRespond, handler: Handler) -> None:
-    object.__setattr__(respond, "handler", handler)

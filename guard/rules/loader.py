@@ -40,6 +40,7 @@ class LoadedPack:
     case_positions: list[int] = field(default_factory=list)  # each valid test case's index
     openapi: Any = None  # the pack's compiled OpenAPI description (guard.openapi.OpenApi)
     operations: dict[str, Any] = field(default_factory=dict)  # rule id -> OpenAPI operation
+    wrap: Any = None  # the provider's wrap of generated answers (guard.openapi.pack.Wrap)
     partition: tuple[str, Any] | None = None  # world_by_header, compiled
 
 
@@ -253,9 +254,9 @@ def _compile_openapi(lp: LoadedPack, own: list[CompiledRule], first_order: int,
     line, col = lp.located.where(loc)
     rules, lp.operations = build_rules(
         api, pack=lp.pack.pack, prefix=source_model.rule_prefix or f"{lp.pack.pack}.openapi",
-        hosts=lp.pack.hosts, source=Source(lp.path, line, col), base_dir=str(base),
-        first_order=first_order, own=own, wrap=wrap)
-    lp.openapi = api
+        hosts=lp.pack.hosts, source=Source(lp.path, line, col),
+        first_order=first_order, own=own)
+    lp.openapi, lp.wrap = api, wrap
     for rule in rules:
         rule.partition = lp.partition
     _faults(lp, rules)

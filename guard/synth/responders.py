@@ -13,7 +13,7 @@ from pathlib import Path
 
 from guard.errors import Problem
 from guard.rules.compiled import CompiledRule
-from guard.rules.loader import RuleSet
+from guard.rules.loader import LoadedPack, RuleSet
 from guard.synth.handlers import Registry
 from guard.synth.respond import CompiledRespond, RespondCompiler
 
@@ -67,4 +67,22 @@ def compile_responders(ruleset: RuleSet, *, templates: Mapping[str, Path],
                 where, message = e.args if len(e.args) == 2 else ("respond", str(e))
                 problems.append(lp.located.problem(("rules", i, "respond", *where.split(".")),
                                                    message))
+        if lp.openapi is not None:
+            _openapi(lp, ruleset, out)
     return Responders(out, tuple(sorted(str(p) for p in compiler.consulted))), problems
+
+
+def _openapi(lp: LoadedPack, ruleset: RuleSet, out: dict[CompiledRule, CompiledRespond]) -> None:
+    """The responses of a pack with an OpenAPI description: generated for the rules made
+    from it, validation in front of the pack's own handlers for its operations."""
+    from guard.openapi.pack import responder
+
+    written = {parsed.id for parsed in lp.pack.rules}
+    base_dir = Path(lp.path).parent
+    for rule in ruleset.rules:
+        op = lp.operations.get(rule.id) if rule.pack == lp.pack.pack else None
+        if op is None or (rule.id in written and rule not in out):
+            continue  # not an operation's rule, or a hand-written one without a response
+        answer = responder(lp.openapi, op, rule, out.get(rule), lp.wrap, base_dir)
+        if answer is not None:
+            out[rule] = answer

@@ -11,7 +11,7 @@ import pytest
 from guard.decision import DEFAULT_RULE_ID
 from guard.engine import Engine
 from guard.request import Request
-from guard.rules import load_rules
+from guard.rules.loader import load_rules
 
 RULES = """
 pack: t

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from guard.decision import DEFAULT_RULE_ID
 from guard.engine import Engine
 from guard.request import Request
-from guard.rules import load_rules
 from guard.rules.compiled import CompiledRule
+from guard.rules.loader import load_rules
 
 HOSTS = ["a.test", "b.a.test", "c.b.a.test", "*.a.test", "*.b.a.test", "b.*.test",
          "c.*.a.test", "*"]

@@ -10,8 +10,9 @@ import pytest
 
 from guard.engine import Engine
 from guard.errors import RuleError
+from guard.packs import load_packs
 from guard.request import Request
-from guard.rules import load_rules
+from guard.rules.loader import load_rules
 from guard.synth.simulator import Simulator
 from guard.world import MemoryStore
 
@@ -64,21 +65,19 @@ def test_routing_is_per_operation(pack_dir: Path, method: str, path: str, rule: 
 
 
 def test_a_parameter_that_is_not_an_identifier_is_captured(pack_dir: Path) -> None:
-    rs = load_rules([pack_dir / "pets.yaml"], builtin=False)
-    engine, sim = Engine(rs), Simulator(MemoryStore(seed=1))
+    packs, sim = load_packs([pack_dir / "pets.yaml"], builtin=False), Simulator(MemoryStore(seed=1))
     req = Request.build("GET", "https://pets.example/shelters/shl_42")
-    out = sim.respond(engine.decide(req), req).response
+    out = sim.respond(packs.engine.decide(req), req, packs.responders).response
     assert out.status == 200 and json.loads(out.body)["id"] == "shl_42"
 
 
 def test_a_pack_rule_with_a_respond_body_answers_as_written(pack_dir: Path) -> None:
     # Only handler rules get the operation's validation in front (tests/stripe_api shows
     # it); a rule that answers with a body answers exactly what its author wrote.
-    rs = load_rules([pack_dir / "pets.yaml"], builtin=False)
-    engine, sim = Engine(rs), Simulator(MemoryStore(seed=1))
+    packs, sim = load_packs([pack_dir / "pets.yaml"], builtin=False), Simulator(MemoryStore(seed=1))
     for url in ("https://pets.example/status", "https://pets.example/status?x=1"):
         req = Request.build("GET", url)
-        assert sim.respond(engine.decide(req), req).response.status == 503
+        assert sim.respond(packs.engine.decide(req), req, packs.responders).response.status == 503
 
 
 @pytest.mark.parametrize(("spec_text", "where"), [

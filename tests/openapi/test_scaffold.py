@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from guard.cli import main
-from guard.rules import load_rules
+from guard.rules.loader import load_rules
 
 PETS = Path(__file__).with_name("petstore.yaml")
 
