@@ -38,7 +38,13 @@ from pathlib import Path
 from typing import Annotated, Any, get_args, get_origin
 
 import yaml
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -80,6 +86,31 @@ def parse_size(text: str) -> int:
     if not m or m.group(2).lower() not in _UNITS:
         raise ValueError(f"not a size: {text!r} (try 65536, 64KiB or 100MB)")
     return int(m.group(1)) * _UNITS[m.group(2).lower()]
+
+
+OFF = ("off", "none", "no", "false")
+
+
+def parse_path_or_off(text: str) -> Path | None:
+    """A path, or ``off`` (also ``none``, ``no``, ``false``) for none at all."""
+    return None if text.strip().lower() in OFF else Path(text)
+
+
+def default_audit(confdir: Path) -> Path:
+    """Where the audit log is unless ``--audit`` says otherwise."""
+    return confdir / "audit" / "audit.jsonl"
+
+
+def default_state(confdir: Path) -> Path:
+    """Where sandbox worlds are journaled unless ``--state`` says otherwise."""
+    return confdir / "state"
+
+
+class LogFormat(StrEnum):
+    """How ``guard run`` prints one line per request."""
+
+    TEXT = "text"
+    JSON = "json"
 
 
 def parse_host_port(text: str) -> tuple[str, int]:
@@ -134,8 +165,9 @@ class Options(BaseSettings):
         "instead of the certifi bundle (an internal PKI, a test lab)")
 
     # audit
-    audit: Annotated[Path | None, Opt(metavar="PATH")] = Field(
-        None, description="append audit events (JSON lines) to PATH")
+    audit: Annotated[Path | None, Opt(metavar="PATH", parse=parse_path_or_off)] = Field(
+        None, description="append audit events (JSON lines) to PATH, or 'off' for no audit "
+        "log (default: CONFDIR/audit/audit.jsonl)")
     audit_body_limit: Annotated[int, Opt(metavar="SIZE", parse=parse_size)] = Field(
         DEFAULT_BODY_LIMIT, ge=0, description="keep at most SIZE bytes of each body in the "
         "audit log (larger bodies are truncated, their SHA-256 kept)")
@@ -166,8 +198,10 @@ class Options(BaseSettings):
         "a sandbox's policy may add by name (a file or directory, repeatable)")
     seed: Annotated[int | None, Opt(metavar="N")] = Field(
         None, description="make ids, Faker data and times reproducible (virtual clock)")
-    state: Annotated[Path | None, Opt(metavar="DIR")] = Field(
-        None, description="persist sandbox worlds under DIR (default: in memory)")
+    state: Annotated[Path | None, Opt(metavar="DIR", parse=parse_path_or_off)] = Field(
+        None, description="journal sandbox worlds under DIR, so they outlive a restart and "
+        "'guard outbox' and 'guard state' can read them, or 'off' to keep them in memory "
+        "only (default: CONFDIR/state with the in-process store; off with --store redis)")
     store: Annotated[str | None, Opt(metavar="URL")] = Field(
         None, description="where sandbox worlds live: in this process (default) or "
         "redis://HOST:PORT/DB, shared by every worker and replica")
@@ -202,7 +236,11 @@ class Options(BaseSettings):
         None, description="the admin API's bearer token (the first line of FILE, at least 16 "
         "characters); without it guard writes a new one to CONFDIR/admin-token")
 
-    quiet: Annotated[bool, Opt(short="-q")] = Field(False, description="log warnings only")
+    quiet: Annotated[bool, Opt(short="-q")] = Field(
+        False, description="no line per request and a one-line banner; log warnings only")
+    log_format: LogFormat = Field(
+        LogFormat.TEXT, description="the line printed per request: text (coloured on a "
+        "terminal unless NO_COLOR is set) or json (one JSON object per line)")
 
     @classmethod
     def settings_customise_sources(
@@ -226,6 +264,32 @@ class Options(BaseSettings):
             if opt.parse is not None:
                 return opt.parse(value)
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults_under_confdir(cls, data: Any) -> Any:
+        """The audit log and the state journal live in the confdir unless told otherwise;
+        given as None (``off``, or ``audit: null`` in the file) there is none."""
+        if not isinstance(data, dict):
+            return data
+        confdir = Path(str(data.get("confdir") or DEFAULT_CONFDIR))
+        extra: dict[str, Any] = {}
+        if "audit" not in data:
+            extra["audit"] = default_audit(confdir)
+        store = data.get("store")
+        if "state" not in data and store in (None, "", "memory", "memory:"):
+            extra["state"] = default_state(confdir)
+        for name in ("audit", "state"):
+            if data.get(name) is False:  # YAML reads `audit: off` as false
+                extra[name] = None
+        return {**data, **extra} if extra else data
+
+    @model_validator(mode="after")
+    def _needs(self) -> Options:
+        if self.audit_key is not None and self.audit is None:
+            raise ValueError("--audit-key signs the audit log, and there is none (--audit "
+                             "off): give --audit PATH or drop --audit-key")
+        return self
 
     @field_validator("confdir", "audit", "audit_key", "state", "upstream_ca", "sandbox_key",
                      "admin_token_file")
@@ -271,22 +335,25 @@ def _bare(annotation: Any) -> Any:
 
 def add_flags(parser: argparse.ArgumentParser, model: type[Options] = Options, *,
               only: Iterable[str] | None = None, exclude: Iterable[str] = (),
-              config: bool = True, sources: bool = True) -> None:
+              hidden: Iterable[str] = (), config: bool = True, sources: bool = True) -> None:
     """Add a flag for every field of ``model`` (or those in ``only``, less ``exclude``).
 
     Flags not given stay out of the namespace (``argparse.SUPPRESS``), so a lower source
     (environment, config file) still counts for them; :func:`from_args` reads them back.
-    ``sources`` names each flag's environment variable in its help.
+    ``sources`` names each flag's environment variable in its help; ``hidden`` flags are
+    accepted but not listed (so a command can refuse them with its own message).
     """
     wanted = set(only) if only is not None else set(model.model_fields)
     skipped = set(exclude)
+    unlisted = set(hidden)
     for name, field in model.model_fields.items():
         opt = opt_of(field)
         if name not in wanted or name in skipped or not opt.flag:
             continue
         names = [n for n in (opt.short, flag_name(name)) if n]
         kwargs: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS,
-                                  "help": _help(name, field, sources)}
+                                  "help": argparse.SUPPRESS if name in unlisted
+                                  else _help(name, field, sources)}
         kind = _bare(field.annotation)
         if kind is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
@@ -366,7 +433,16 @@ def load(flags: Mapping[str, Any] | None = None, *, config: Path | None = None,
     merged: dict[str, Any] = {}
     for _, values in layers:
         merged.update(values)
-    return model.model_validate(merged)
+    try:
+        return model.model_validate(merged)
+    except ValidationError as e:  # values that are fine alone but not together
+        raise OptionsError([_message(err) for err in e.errors()]) from None
+
+
+def _message(err: Any) -> str:
+    name = ".".join(str(p) for p in err["loc"])
+    text = str(err["msg"]).removeprefix("Value error, ")
+    return f"{name}: {text}" if name else text
 
 
 def config_path(given: Path | None) -> Path | None:
@@ -428,7 +504,12 @@ def _check(model: type[Options], values: Mapping[str, Any],
         out = []
         for err in e.errors():
             name = str(err["loc"][0]) if err["loc"] else ""
-            out.append(f"{where(name) if name in values else name}: {name}: {err['msg']}")
+            if name in values:
+                out.append(f"{where(name)}: {_message(err)}")
+            elif not name:  # about several options at once: said once, by load()
+                continue
+            else:
+                out.append(_message(err))
         return out
     return []
 

@@ -89,6 +89,9 @@ def guard_proxy(confdir: Path, tmp_path: Path,
 
     def make(*rules: str | Path, **options: object) -> RunningGuard:
         options.setdefault("audit", tmp_path / "audit.jsonl")
+        # the confdir is the session's (one CA): worlds are not journaled there by default,
+        # or every guard of the session would share them
+        options.setdefault("state", None)
         if options.get("sandbox_from", "client") != "client":
             options.setdefault("sandbox_key", KEY_FILE)  # tokens.token(name) proves a name
         if options.get("state") is not None:

@@ -36,8 +36,8 @@ class GuardProcess:
             m = re.match(r"guard: listening on [^:]+:(\d+)", line)
             if m:
                 port = int(m.group(1))
-            if "stripe.ca_bundle_path" in line:
-                break
+            if "stripe.ca_bundle_path" in line or (m and "-q" in args):
+                break  # the banner's last line (with -q, its only one)
         if port is None:
             self.kill()
             raise RuntimeError("guard did not start:\n" + "".join(lines))

@@ -51,7 +51,7 @@ def test_responses_and_runts_are_ignored():
 
 
 def test_guard_run_serves_the_stub_next_to_the_proxy(confdir, tmp_path):
-    cfg = Options(listen_port=0, confdir=confdir, quiet=True, audit=tmp_path / "a.jsonl",
+    cfg = Options(listen_port=0, confdir=confdir, quiet=True, state=None, audit=tmp_path / "a.jsonl",
                     dns_listen=("127.0.0.1", 0), dns_answer="10.1.2.3")
     with RunningGuard(cfg) as g:
         assert g.master is not None and g.master.dns_addr is not None

@@ -124,7 +124,7 @@ def test_a_list_on_the_command_line_replaces_the_default_instead_of_adding_to_it
                                       "(did you mean 'listen_port'?)"),
     ("sandbox_from: everyone\n", "guard.yaml:1:1: sandbox_from: Input should be 'client', "
                                  "'header' or 'proxy-user'"),
-    ("audit_body_limit: lots\n", "guard.yaml:1:1: audit_body_limit: Value error, not a size"),
+    ("audit_body_limit: lots\n", "guard.yaml:1:1: audit_body_limit: not a size"),
     ("- a\n- b\n", "guard.yaml:1:1: a config file is a mapping of option: value"),
     ("seed: [1\n", "guard.yaml:2:1: not valid YAML"),
 ])
@@ -190,3 +190,35 @@ def test_the_docstring_examples_hold():
 
     result = doctest.testmod(options)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_the_audit_log_and_the_state_journal_live_in_the_confdir_by_default(tmp_path):
+    opts = config_from(run_args("--confdir", str(tmp_path / "c")))
+    assert opts.audit == tmp_path / "c" / "audit" / "audit.jsonl"
+    assert opts.state == tmp_path / "c" / "state"
+    assert Options(confdir=tmp_path).audit == tmp_path / "audit" / "audit.jsonl"
+
+
+@pytest.mark.parametrize("how", ["flag", "env", "file"])
+def test_off_turns_the_audit_log_and_the_state_journal_off_from_every_source(
+        how, monkeypatch, tmp_path):
+    if how == "flag":
+        opts = config_from(run_args("--audit", "off", "--state", "off"))
+    elif how == "env":
+        monkeypatch.setenv("GUARD_AUDIT", "off")
+        monkeypatch.setenv("GUARD_STATE", "none")
+        opts = config_from(run_args())
+    else:
+        home_config(tmp_path).write_text("audit: off\nstate: null\n")
+        opts = config_from(run_args())
+    assert opts.audit is None and opts.state is None
+
+
+def test_worlds_in_redis_are_not_journaled_by_default():
+    assert config_from(run_args("--store", "redis://127.0.0.1:1/0")).state is None
+
+
+def test_an_audit_key_without_an_audit_log_is_an_error(tmp_path):
+    with pytest.raises(OptionsError) as e:
+        config_from(run_args("--audit", "off", "--audit-key", str(tmp_path / "k")))
+    assert "--audit-key signs the audit log, and there is none" in str(e.value)

@@ -33,6 +33,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = raw[raw.index(args.command) + 1:] if args.command in raw else []
     try:
         return int(args.func(args) or 0)
+    except SystemExit as e:  # a subcommand's way out from deep inside: its exit code
+        if isinstance(e.code, str):
+            print(e.code, file=sys.stderr)
+            return 1
+        return int(e.code or 0)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -28,8 +28,9 @@ from urllib.parse import urlsplit
 
 from guard import ca as trust
 from guard import options
-from guard.cli.run import add_run_options, config_from
+from guard.cli.run import config_from
 from guard.errors import AuditError, NetError, OptionsError, RuleError
+from guard.flowlog import FlowLog
 from guard.net import jail, sandbox
 from guard.options import Options
 
@@ -54,7 +55,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "view of the host in which guard's files and processes do not exist. Needs root.",
         usage="guard jail [guard run options] [--user USER] [--writable DIR] -- "
         "COMMAND [ARGS...]")
-    add_run_options(p)
+    # the jail sets these itself: accepted only to be refused with a message, not listed
+    options.add_flags(p, options.Options, hidden=SET_BY_JAIL)
     p.add_argument("--user", default=None, metavar="USER",
                    help="run COMMAND as USER (name or uid; default: the user who ran sudo, "
                    "else nobody); never root")
@@ -215,7 +217,10 @@ def _serve(args: argparse.Namespace, cfg: Options, command: list[str], net: jail
         "mode": ["transparent"], "listen_host": net.host_ip, "listen_port": 0,
         "dns_listen": (net.host_ip, 0), "dns_answer": net.host_ip})
     user: sandbox.JailUser = args.jail_user
-    with RunningGuard(cfg) as guard:
+    running = RunningGuard(cfg)
+    if not cfg.quiet:  # one line per request on stderr; stdout is the command's
+        running.guard.recorder.observers.append(FlowLog(sys.stderr, cfg.log_format))
+    with running as guard:
         assert guard.master is not None and guard.master.dns_addr is not None
         jail.route_to_guard(net, guard.port, guard.master.dns_addr[1],
                             smtp_port=guard.smtp_port, smtps_port=guard.smtps_port)

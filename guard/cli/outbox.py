@@ -1,8 +1,9 @@
-"""``guard outbox --state DIR``: every message guard kept from being sent.
+"""``guard outbox [--state DIR]``: every message guard kept from being sent.
 
-Reads the sandbox worlds that ``guard run --state DIR`` journals (a running guard keeps
-worlds in memory only, unless given ``--state``). Prints a table, or one JSON object per
-line with ``--json``; filters by provider, recipient and sandbox.
+Reads the sandbox worlds that ``guard run`` journals (under ``CONFDIR/state`` unless
+``--state`` says otherwise; a guard run with ``--state off`` keeps them in memory only).
+Prints a table, or one JSON object per line with ``--json``; filters by provider,
+recipient and sandbox.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from guard import outbox
+from guard.cli.common import state_dir
 from guard.errors import WorldError
 
 COLUMNS = ("ID", "TIME", "SANDBOX", "PROVIDER", "KIND", "FROM", "TO", "SUBJECT / TEXT")
@@ -23,10 +25,10 @@ WIDTHS = (10, 20, 15, 8, 12, 28, 30, 60)
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("outbox", help="show the messages guard kept from being sent",
                        description="Show every email, SMS, chat message, issue and comment "
-                       "that sandboxes tried to send, from the worlds 'guard run --state DIR' "
-                       "journals.")
-    p.add_argument("--state", type=Path, required=True, metavar="DIR",
-                   help="the directory given to 'guard run --state'")
+                       "that sandboxes tried to send, from the worlds 'guard run' journals.")
+    p.add_argument("--state", type=Path, default=None, metavar="DIR",
+                   help="the directory guard run journals worlds to (default: guard run's, "
+                   "CONFDIR/state unless its environment or config file say otherwise)")
     p.add_argument("--provider", help="only this provider (sendgrid, mailgun, postmark, ses, "
                    "resend, twilio, slack, github, smtp)")
     p.add_argument("--to", metavar="RECIPIENT",
@@ -41,7 +43,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        records = outbox.read_state(args.state)
+        records = outbox.read_state(state_dir(args.state))
     except WorldError as e:
         print(f"guard: {e}", file=sys.stderr)
         return 1

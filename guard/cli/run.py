@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 from guard import options
 from guard.cli import workers
 from guard.errors import AuditError, OptionsError, RuleError, SandboxError, WorldError
-from guard.options import Options
+from guard.flowlog import FlowLog
+from guard.options import Options, default_audit, default_state
 
 if TYPE_CHECKING:
     from guard.proxy.master import GuardMaster
@@ -42,15 +43,34 @@ def config_from(args: argparse.Namespace) -> Options:
 
 
 def banner(m: GuardMaster, cfg: Options) -> None:
+    """What ``guard run`` prints once it listens: where, with what, and how to point
+    clients at it. With ``-q``, the first line only."""
     ca = cfg.ca
     addrs = ", ".join(f"{h}:{p}" for h, p in m.listen_addrs()) or "?"
     rules = len(m.guard.engine.ruleset.rules)
     host, port = (m.listen_addrs() or [(cfg.listen_host, cfg.listen_port)])[0]
     proxy = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
-    print(f"guard: listening on {addrs} (mode {', '.join(cfg.mode)}), {rules} rules", flush=True)
+    audit = f"audit log {cfg.audit}" if cfg.audit else "NO audit log (--audit off)"
+    print(f"guard: listening on {addrs} (mode {', '.join(cfg.mode)}), {rules} rules, {audit}",
+          flush=True)
+    if cfg.quiet:
+        return
     print(f"guard: CA certificate {ca}")
     if cfg.audit:
-        print(f"guard: audit log {cfg.audit}")
+        named = "" if cfg.audit == default_audit(cfg.confdir) else f" {cfg.audit}"
+        print(f"guard: audit log {cfg.audit} (guard audit tail -f{named}; guard audit list, "
+              "summary, export)")
+    else:
+        print("guard: no audit log (--audit off): guard audit, replay and coverage have "
+              "nothing to read")
+    if cfg.state:
+        named = "" if cfg.state == default_state(cfg.confdir) else f" --state {cfg.state}"
+        print(f"guard: sandbox worlds journaled in {cfg.state} (guard outbox{named}; guard "
+              f"state list{named}); --state off keeps them in memory only")
+    elif cfg.store:
+        print(f"guard: sandbox worlds in {m.guard.worlds.describe()}")
+    else:
+        print("guard: sandbox worlds in memory only (--state off): gone when guard stops")
     print("guard: rule files and templates are " + ("watched for changes; " if cfg.reload else
           "not watched (--no-reload); ") + "SIGHUP reloads them")
     if m.smtp is not None:
@@ -58,11 +78,6 @@ def banner(m: GuardMaster, cfg: Options) -> None:
                  f"SMTPS {host}:{m.smtp.tls_port}" if m.smtp.tls_port is not None else ""]
         print(f"guard: SMTP sink {', '.join(p for p in ports if p)}: messages go to the "
               "outbox, none is relayed")
-    if cfg.store:
-        print(f"guard: sandbox worlds in {m.guard.worlds.describe()}")
-    if cfg.state:
-        print(f"guard: sandbox worlds journaled in {cfg.state} (guard outbox --state "
-              f"{cfg.state})")
     if m.guard.admin is not None:
         where = cfg.admin_token_file or cfg.confdir / "admin-token"
         print(f"guard: admin API on {m.guard.admin.url} (token in {where}; guard sandbox "
@@ -70,9 +85,8 @@ def banner(m: GuardMaster, cfg: Options) -> None:
     if m.dns_addr is not None:
         print(f"guard: DNS stub on {m.dns_addr[0]}:{m.dns_addr[1]} (UDP)")
     if "transparent" in cfg.mode:
-        print(f"guard: transparent: redirect the sandbox's TCP 80 and 443 to port {port} "
-              f"(guard net rules --interface IF --port {port}); clients trust the CA with "
-              "the lines of `guard ca env`:")
+        for line in transparent_advice(host, port):
+            print(line)
         exports = [f"REQUESTS_CA_BUNDLE={ca}", f"SSL_CERT_FILE={ca}", f"NODE_EXTRA_CA_CERTS={ca}"]
     else:
         print("guard: point clients at it with:")
@@ -80,7 +94,32 @@ def banner(m: GuardMaster, cfg: Options) -> None:
                    f"SSL_CERT_FILE={ca}", f"CURL_CA_BUNDLE={ca}", f"NODE_EXTRA_CA_CERTS={ca}"]
     for line in exports:
         print(f"  export {line}")
+    if "transparent" not in cfg.mode:
+        for line in NODE_ADVICE:
+            print(line)
     print(f"  (stripe-python: stripe.ca_bundle_path = '{ca}')", flush=True)
+
+
+NODE_ADVICE = (
+    "  Node.js fetch() ignores HTTPS_PROXY and goes direct: with Node >= 24 (or 22.21+) "
+    "also export NODE_USE_ENV_PROXY=1;",
+    "    older Node: npm install undici, and before the first fetch "
+    "setGlobalDispatcher(new EnvHttpProxyAgent()).",
+    "  Proxy variables are a request, not a wall: only 'guard jail' or a transparent gateway "
+    "make sure nothing goes around guard.",
+)
+
+
+def transparent_advice(host: str, port: int) -> list[str]:
+    """How to send a sandbox's traffic to a transparent listener on ``host``."""
+    lines = [f"guard: transparent: redirect the sandbox's TCP 80 and 443 to port {port} "
+             f"(guard net rules --interface IF --port {port}); clients trust the CA with "
+             "the lines of `guard ca env`:"]
+    if host.startswith("127.") or host in ("::1", "localhost"):
+        lines.insert(0, f"guard: WARNING: listening on {host}, but iptables REDIRECT delivers "
+                     "to the address of the interface the sandbox's traffic arrives on, never "
+                     "to loopback: listen on 0.0.0.0 or the gateway address (--listen-host)")
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:
@@ -116,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
     except (AuditError, WorldError, SandboxError, ValueError) as e:
         print(f"guard: not starting: {e}", file=sys.stderr)
         return 1
+    if not cfg.quiet:
+        guard.recorder.observers.append(FlowLog(sys.stdout, cfg.log_format))
     try:
         quiet = index is not None and index > 0  # the first worker speaks for all
         asyncio.run(serve(guard, None if quiet else lambda master: banner(master, cfg)))

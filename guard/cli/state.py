@@ -1,8 +1,9 @@
-"""``guard state``: list, export and import the sandbox worlds kept under ``--state DIR``.
+"""``guard state``: list, export and import the sandbox worlds ``guard run`` journals
+(under ``CONFDIR/state``, or its ``--state DIR``).
 
-    guard state list   --state DIR
-    guard state export --state DIR --sandbox NAME OUT.json
-    guard state import --state DIR --sandbox NAME IN.json
+    guard state list   [--state DIR]
+    guard state export [--state DIR] --sandbox NAME OUT.json
+    guard state import [--state DIR] --sandbox NAME IN.json
 
 Export writes a snapshot (see :mod:`guard.world.snapshot`); import replaces the named
 sandbox's world with one, so a prepared world can be loaded into another sandbox or a
@@ -17,29 +18,47 @@ import argparse
 import sys
 from pathlib import Path
 
+from guard.cli.common import state_dir
 from guard.errors import WorldError
 from guard.world import MemoryStore, snapshot
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("state", help="list, export or import sandbox worlds",
-                       description="Work with the sandbox worlds 'guard run --state DIR' keeps.")
+                       description="Work with the sandbox worlds 'guard run' journals "
+                       "(CONFDIR/state, or its --state DIR).")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    ls = actions.add_parser("list", help="the sandboxes kept in DIR")
-    ls.add_argument("--state", type=Path, required=True, metavar="DIR")
+    ls = actions.add_parser("list", help="the sandboxes kept in DIR, with object counts",
+                            description="The sandboxes whose worlds are journaled in DIR, "
+                            "with the number of objects in each.")
+    ls.add_argument("--state", type=Path, default=None, metavar="DIR", help=STATE_HELP)
     ls.set_defaults(func=list_sandboxes)
     for name, what in (("export", "write a sandbox's world to a snapshot file"),
                        ("import", "replace a sandbox's world with a snapshot file")):
         a = actions.add_parser(name, help=what, description=what)
-        a.add_argument("--state", type=Path, required=True, metavar="DIR",
-                       help="the directory given to guard run --state")
+        a.add_argument("--state", type=Path, default=None, metavar="DIR", help=STATE_HELP)
         a.add_argument("--sandbox", required=True, metavar="NAME",
                        help="the sandbox (client address, header or proxy user name)")
         a.add_argument("file", type=Path, metavar="OUT.json" if name == "export" else "IN.json")
         a.set_defaults(func=export if name == "export" else import_)
 
 
+STATE_HELP = ("the directory guard run journals worlds to (default: guard run's, "
+              "CONFDIR/state unless its environment or config file say otherwise)")
+
+
+def _state(args: argparse.Namespace) -> Path:
+    """The state directory, which must exist (guard makes it when it first runs)."""
+    state = state_dir(args.state)
+    if not state.is_dir():
+        print(f"guard: no state directory {state} (guard run journals worlds there; "
+              "it has not run with it yet, or ran with --state off)", file=sys.stderr)
+        raise SystemExit(1)
+    return state
+
+
 def list_sandboxes(args: argparse.Namespace) -> int:
+    args.state = _state(args)
     store = MemoryStore(state_dir=args.state)
     for name in store.sandboxes():
         w = store.world(name)
@@ -49,6 +68,7 @@ def list_sandboxes(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
+    args.state = _state(args)
     try:
         store = MemoryStore(state_dir=args.state)
         if args.sandbox not in store.sandboxes():
@@ -62,6 +82,7 @@ def export(args: argparse.Namespace) -> int:
 
 
 def import_(args: argparse.Namespace) -> int:
+    args.state = state_dir(args.state)  # import may start a new state directory
     try:
         data = snapshot.read(args.file)
         store = MemoryStore(state_dir=args.state)

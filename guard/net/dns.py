@@ -94,5 +94,6 @@ async def serve(host: str, port: int, address: str) -> asyncio.DatagramTransport
     ipaddress.IPv4Address(address)  # ValueError early, not per query
     transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
         lambda: _Responder(address), local_addr=(host, port))
-    log.info("guard: DNS stub on %s:%s answers %s", host, port, address)
+    bound = transport.get_extra_info("sockname")  # the real port when asked for 0
+    log.info("guard: DNS stub on %s:%s answers %s", host, bound[1] if bound else port, address)
     return transport

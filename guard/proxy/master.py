@@ -26,9 +26,9 @@ from guard.audit.redact import Redactor
 from guard.audit.signing import load_key
 from guard.audit.writer import AuditWriter
 from guard.engine import Engine
-from guard.errors import SandboxError
+from guard.errors import AuditError, SandboxError
 from guard.net import egress
-from guard.options import Options, SandboxFrom
+from guard.options import Options, SandboxFrom, default_audit
 from guard.packs import load_packs
 from guard.proxy.addons import (
     AuditRecorder,
@@ -97,6 +97,10 @@ def build(opts: Options, *, resolve: egress.Resolver = egress.system_resolve) ->
                              if opts.policy_rules else None)
     initial = snapshot.read(opts.world) if opts.world else None
     worlds = open_store(opts.store, seed=opts.seed, state_dir=opts.state, initial=initial)
+    if (opts.audit is not None and not opts.audit.parent.is_dir()
+            and opts.audit.parent != default_audit(opts.confdir).parent):
+        raise AuditError(f"cannot open audit log {opts.audit}: there is no directory "
+                         f"{opts.audit.parent} (guard creates only its own, CONFDIR/audit)")
     key = load_key(opts.audit_key) if opts.audit_key is not None else None
     audit = AuditWriter(opts.audit, max_bytes=opts.audit_max_bytes, key=key,
                         checkpoint_every=opts.audit_checkpoint_every, budget=opts.audit_budget)

@@ -27,7 +27,7 @@ def recorded_log(tmp_path_factory: pytest.TempPathFactory, confdir: Path) -> Pat
     """A log of :func:`agent_session` through a real guard (copy it before changing it)."""
     d = tmp_path_factory.mktemp("recorded")
     up = EchoUpstream()
-    cfg = Options(rules=[str(RULES)], listen_port=0, confdir=confdir, quiet=True, store=STORE(),
+    cfg = Options(rules=[str(RULES)], listen_port=0, confdir=confdir, quiet=True, state=None, store=STORE(),
                     audit=d / "audit.jsonl", sandbox_from="header", seed=7,
                     sandbox_key=KEY_FILE)
     try:

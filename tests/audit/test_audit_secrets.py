@@ -107,7 +107,7 @@ def corpus_log(tmp_path_factory, confdir) -> tuple[Path, int]:
 
     d = tmp_path_factory.mktemp("secrets")
     up = EchoUpstream()
-    cfg = Options(rules=[str(RULES)], listen_port=0, confdir=confdir, quiet=True, store=STORE(),
+    cfg = Options(rules=[str(RULES)], listen_port=0, confdir=confdir, quiet=True, state=None, store=STORE(),
                     audit=d / "audit.jsonl")
     try:
         with RunningGuard(cfg) as g:

@@ -31,7 +31,7 @@ def verify(capsys, *args: str | Path) -> tuple[int, str]:
 def run_guard(tmp_path: Path, confdir: Path, **options) -> Path:
     up = EchoUpstream()
     options.setdefault("audit", tmp_path / "audit.jsonl")
-    cfg = Options(rules=[str(RULES)], listen_port=0, confdir=confdir, quiet=True, store=STORE(),
+    cfg = Options(rules=[str(RULES)], listen_port=0, confdir=confdir, quiet=True, state=None, store=STORE(),
                     sandbox_from="header", sandbox_key=KEY_FILE, **options)
     try:
         with RunningGuard(cfg) as g:

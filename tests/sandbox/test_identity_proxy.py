@@ -25,7 +25,7 @@ from tests.sandboxes import KEY_FILE, proxy_url, token
 
 
 def _guard(confdir: Path, tmp: Path, mode: str) -> RunningGuard:
-    cfg = Options(listen_port=0, confdir=confdir, quiet=True, audit=tmp / "audit.jsonl",
+    cfg = Options(listen_port=0, confdir=confdir, quiet=True, state=None, audit=tmp / "audit.jsonl",
                     sandbox_from=mode, sandbox_key=KEY_FILE, seed=5)
     return RunningGuard(cfg).__enter__()
 

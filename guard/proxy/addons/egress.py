@@ -122,9 +122,10 @@ class EgressGate:
             # handshake (SNI and certificate check) is for that name, never for the address.
             data.server.sni = name
         if not permitted:
+            where = f"{address[0]}:{address[1]}" if address is not None else "(no address)"
             data.server.error = ("guard: upstream connection refused: no allow rule decided "
-                                 f"a request to {address}")
-            log.info("guard: refused upstream connection to %s", address)
+                                 f"a request to {where}")
+            log.info("guard: refused upstream connection to %s", where)
 
     def tcp_start(self, flow: tcp.TCPFlow) -> None:
         """Raw TCP is never decided by a rule: refused here (the recorder audits it), and

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from mitmproxy import http, tcp
@@ -30,6 +31,9 @@ class AuditRecorder:
         self.worlds = worlds  # guard.internal's live feed is each sandbox's event history
         self.events = events
         self.recorder = Recorder(audit, events, self._publish)
+        # see every written event, after the live feed: the console line, metrics, the
+        # web console. One that fails is logged and does not stop the others.
+        self.observers: list[Callable[[dict[str, Any]], None]] = []
 
     def done(self) -> None:
         # The shutdown checkpoint (with --audit-key) marks the end of an untruncated log.
@@ -86,6 +90,11 @@ class AuditRecorder:
             internal_host.publish(self.worlds, event)
         except WorldError as e:  # the log has the event; the live feed misses it (Redis away)
             log.warning("guard: event not in the live feed: %s", e)
+        for observe in self.observers:
+            try:
+                observe(event)
+            except Exception:
+                log.exception("guard: an observer of audit events failed")
 
     def _record(self, flow: http.HTTPFlow, state: FlowState) -> None:
         if state.recorded:
