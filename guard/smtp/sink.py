@@ -158,7 +158,8 @@ class SmtpSink:
             return outbox.add(world, outbox.Message(
                 "smtp", sender=mime.sender or env.mail_from, to=mime.to, cc=mime.cc,
                 bcc=[*mime.bcc, *hidden], subject=mime.subject, text=mime.text,
-                html=mime.html, attachments=mime.attachments, provider_id=mime.message_id,
+                html=mime.html, attachments=mime.attachments,
+                provider_id=mime.message_id, id_from_request=True,
                 extra={"envelope_from": env.mail_from, "envelope_to": list(env.rcpt_to),
                        "helo": env.helo, "tls": env.tls, "authenticated": env.authenticated,
                        "server": f"{request.host}:{request.port}", "size": len(env.data)}),
