@@ -217,9 +217,10 @@ ROUTES: tuple[Op, ...] = (
 
 
 def build_app(control: ControlPlane, token: str, *, extra: list[BaseRoute] | None = None,
-              public: tuple[str, ...] = ()) -> TokenAuth:
-    """The admin ASGI app. ``extra`` routes (later: metrics, health, a console) mount
-    beside the API, behind the same token unless listed in ``public``."""
+              public: tuple[str, ...] = (), own: tuple[str, ...] = ()) -> TokenAuth:
+    """The admin ASGI app. ``extra`` routes (metrics, health, the console) mount beside
+    the API, behind the same token unless listed in ``public`` (exact paths) or under a
+    prefix in ``own`` (mounts that authenticate every request themselves)."""
     def bind(op: Op) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             return await op.handler(control, request)
@@ -237,7 +238,7 @@ def build_app(control: ControlPlane, token: str, *, extra: list[BaseRoute] | Non
     app = Starlette(routes=routes, exception_handlers={
         SandboxError: _sandbox_error, WorldError: _world_error,
         HTTPException: _http_error, Exception: _internal_error})
-    return TokenAuth(app, token, public)
+    return TokenAuth(app, token, public, own)
 
 
 async def _sandbox_error(request: Request, exc: Exception) -> Response:

@@ -36,18 +36,24 @@ def error(status: int, kind: str, message: str,
 
 class TokenAuth:
     """ASGI middleware: every request needs ``Authorization: Bearer <token>``, compared in
-    constant time. ``public`` paths (exact) are exempt (none by default)."""
+    constant time. ``public`` paths (exact) are exempt (none by default), and so are the
+    paths under each ``own`` prefix (a mount that authenticates every request itself:
+    the web console, whose browser sends a session cookie)."""
 
-    def __init__(self, app: ASGIApp, token: str, public: Iterable[str] = ()) -> None:
+    def __init__(self, app: ASGIApp, token: str, public: Iterable[str] = (),
+                 own: Iterable[str] = ()) -> None:
         self.app = app
         self._token = token.encode()
         self.public = frozenset(public)
+        self.own = tuple(own)
         self.received = 0  # HTTP requests that reached the listener, counted on arrival
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             self.received += 1
-        if scope["type"] != "http" or scope.get("path") in self.public:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in self.public or any(
+                path == p or path.startswith(p + "/") for p in self.own):
             await self.app(scope, receive, send)
             return
         given = b""

@@ -25,10 +25,11 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from pathlib import Path
 
 import uvicorn
+from starlette.routing import BaseRoute
 
 from guard.admin.app import build_app
 from guard.admin.control import ControlPlane
@@ -85,7 +86,10 @@ class _Server(uvicorn.Server):
 class AdminServer:
     """An addon: serve the admin API from ``running`` until ``done``."""
 
-    def __init__(self, control: ControlPlane, host: str, port: int, token: str) -> None:
+    def __init__(self, control: ControlPlane, host: str, port: int, token: str, *,
+                 extra: list[BaseRoute] | None = None, public: tuple[str, ...] = (),
+                 own: tuple[str, ...] = (),
+                 closing: tuple[Callable[[], None], ...] = ()) -> None:
         self.control = control
         self.host = host
         self.token = token
@@ -104,13 +108,14 @@ class AdminServer:
         self._sock.setblocking(False)
         self.port = int(self._sock.getsockname()[1])
         # timeout_graceful_shutdown: an open event stream must not hold up guard's shutdown
-        self.app = build_app(control, token)
+        self.app = build_app(control, token, extra=extra, public=public, own=own)
         config = uvicorn.Config(self.app, log_level="warning",
                                 access_log=False, lifespan="off", timeout_keep_alive=30,
                                 limit_concurrency=512, server_header=False,
                                 timeout_graceful_shutdown=2)
         self._server = _Server(config)
         self._tasks: list[asyncio.Task[None]] = []
+        self._closing = closing  # called first on shutdown: ends the console's live streams
         self.failure: BaseException | None = None  # the master stops guard when set
 
     @property
@@ -136,6 +141,8 @@ class AdminServer:
         log.info("guard: admin API on %s", self.url)
 
     async def done(self) -> None:
+        for close in self._closing:
+            close()
         self._server.should_exit = True
         for task in self._tasks[1:]:
             task.cancel()

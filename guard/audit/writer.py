@@ -33,6 +33,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -98,6 +99,7 @@ class AuditWriter:
         self._rotating = False  # the events rotation writes never rotate again
         self.retry_seconds = RETRY_SECONDS
         self.closed = False
+        self.on_write: Callable[[float, bool], None] | None = None  # (seconds, written)
 
     def open(self) -> None:
         if self.path is None:
@@ -116,13 +118,22 @@ class AuditWriter:
     def write(self, event: dict[str, Any]) -> dict[str, Any]:
         """Number, chain and append ``event``; returns it with ``seq``, ``prev`` and ``hash``.
         Raises AuditError when the log cannot be written, ValueError when the event cannot
-        be serialized (the log is then unchanged)."""
-        with self._lock:
-            full = self._append(event)
-            self._since_checkpoint += 1
-            if self.key is not None and self._since_checkpoint >= self.checkpoint_every:
-                self._checkpoint("interval")
-            return full
+        be serialized (the log is then unchanged). ``on_write`` (metrics) sees how long
+        each write took and whether the log took it."""
+        t0 = time.perf_counter()
+        try:
+            with self._lock:
+                full = self._append(event)
+                self._since_checkpoint += 1
+                if self.key is not None and self._since_checkpoint >= self.checkpoint_every:
+                    self._checkpoint("interval")
+        except AuditError:
+            if self.on_write is not None:
+                self.on_write(time.perf_counter() - t0, False)
+            raise
+        if self.on_write is not None:
+            self.on_write(time.perf_counter() - t0, True)
+        return full
 
     def ready(self) -> None:
         """Raise AuditError unless the log can be written (trying to heal it first)."""

@@ -24,9 +24,11 @@ from guard import outbox, pipeline
 from guard.audit.event import EventBuilder
 from guard.audit.redact import Redactor
 from guard.audit.signing import load_key
-from guard.audit.writer import AuditWriter
+from guard.audit.writer import HEAL_MIN_FREE, AuditWriter
+from guard.console.flows import FlowLog
 from guard.engine import Engine
 from guard.errors import AuditError, SandboxError
+from guard.metrics import Metrics, world_totals
 from guard.net import egress
 from guard.options import Options, SandboxFrom, default_audit
 from guard.packs import load_packs
@@ -49,6 +51,7 @@ from guard.world import open_store, snapshot
 from guard.world.store import WorldStore
 
 if TYPE_CHECKING:
+    from guard.admin.health import Health
     from guard.admin.server import AdminServer
 
 log = logging.getLogger("guard")
@@ -67,6 +70,10 @@ class Guard:
     egress: EgressGate
     recorder: AuditRecorder
     admin: AdminServer | None = None  # the admin listener (--admin-listen)
+    # what the admin listener shows (with --admin-listen only: nothing is counted without)
+    metrics: Metrics | None = None  # /metrics
+    flows: FlowLog | None = None  # the web console's flow list
+    health: Health | None = None  # /readyz
 
     @property
     def worlds(self) -> WorldStore:
@@ -114,26 +121,57 @@ def build(opts: Options, *, resolve: egress.Resolver = egress.system_resolve) ->
     ctx = pipeline.Context(packs, simulator, audit.ready, registry, policies,
                            challenge=opts.sandbox_from is SandboxFrom.PROXY_USER)
     recorder = AuditRecorder(audit, events, worlds)
+    metrics = Metrics() if opts.admin_listen is not None else None
     guard = Guard(opts, ctx, audit, SandboxIdentity(opts.sandbox_from, registry),
-                  GuardInternal(ctx, worlds), Policy(ctx, guard_headers=opts.guard_headers),
-                  EgressGate(recorder.recorder, resolve), recorder)
+                  GuardInternal(ctx, worlds),
+                  Policy(ctx, guard_headers=opts.guard_headers, metrics=metrics),
+                  EgressGate(recorder.recorder, resolve), recorder, metrics=metrics)
     if opts.admin_listen is not None:
-        guard.admin = admin_server(opts, ctx)
+        guard.admin = admin_server(opts, ctx, guard)
     return guard
 
 
-def admin_server(opts: Options, ctx: pipeline.Context) -> AdminServer:
+def admin_server(opts: Options, ctx: pipeline.Context, guard: Guard) -> AdminServer:
     """The admin listener, bound now: a taken port or a refused address stops start-up
-    (SandboxError) before the proxy listens."""
+    (SandboxError) before the proxy listens. Beside the API it serves the web console,
+    /metrics, /healthz and /readyz, fed from ``guard``'s recorder and audit log."""
+    from guard.admin import health
     from guard.admin.control import ControlPlane
     from guard.admin.server import AdminServer, load_token
+    from guard.console import app as console
+    from guard.console.auth import Sessions
 
-    assert opts.admin_listen is not None
+    assert opts.admin_listen is not None and guard.metrics is not None
     host, port = opts.admin_listen
     token = load_token(host, opts.admin_token_file, opts.confdir)
-    control = ControlPlane(ctx.registry, ctx.simulator.worlds, ctx.policies,
-                           lambda: ctx.packs)
-    return AdminServer(control, host, port, token)
+    worlds, audit, metrics = ctx.simulator.worlds, guard.audit, guard.metrics
+    control = ControlPlane(ctx.registry, worlds, ctx.policies, lambda: ctx.packs)
+
+    guard.flows = FlowLog()
+    guard.recorder.observers += [metrics.observe_event, guard.flows.observe]
+    audit.on_write = metrics.observe_audit_write
+    gauges = metrics.gauges
+    gauges.sandboxes = lambda: len(ctx.registry)
+    gauges.worlds = world_totals(worlds)
+    gauges.rules = lambda: len(ctx.packs.ruleset.rules)
+    gauges.audit_writable = lambda: audit.broken is None
+
+    checks: dict[str, health.Check] = {
+        "listening": lambda: "the proxy is not listening yet",  # GuardMaster replaces it
+        "rules": lambda: None if ctx.packs.ruleset.rules else "no rules are loaded",
+        "audit": health.audit_check(audit.ready, audit.path, HEAL_MIN_FREE),
+    }
+    ping = getattr(worlds, "ping", None)
+    if ping is not None:  # the in-process store is always there
+        checks["store"] = health.store_check(ping)
+    guard.health = health.Health(checks)
+
+    sources = console.Sources(guard.flows, worlds, ctx.registry, lambda: ctx.packs.ruleset)
+    extra = health.routes(guard.health, metrics, token) + console.routes(
+        sources, Sessions(token))
+    return AdminServer(control, host, port, token, extra=extra,
+                       public=health.HEALTH_PATHS, own=(console.PREFIX,),
+                       closing=(guard.flows.close,))
 
 
 class GuardMaster(master.Master):
@@ -150,6 +188,11 @@ class GuardMaster(master.Master):
         cfg = guard.options
         self.reloader = Reloader(guard.ctx, guard.audit, cfg.rules, builtin=cfg.builtin,
                                  interval=cfg.reload_interval if cfg.reload else 0)
+        if guard.metrics is not None:
+            reloader = self.reloader
+            guard.metrics.gauges.reloads = lambda: (reloader.reloads, reloader.failures)
+        if guard.health is not None:
+            guard.health.checks["listening"] = self._listening
         stub = dns_stub(cfg)
         self.services: list[Reload | DnsStub | SmtpSinkService | AdminServer] = [
             Reload(self.reloader)]
@@ -185,6 +228,12 @@ class GuardMaster(master.Master):
     def smtp(self) -> SmtpSink | None:
         """The running SMTP sink (``port``, ``tls_port``), or None."""
         return self.sink.sink if self.sink is not None and self.sink.started else None
+
+    def _listening(self) -> str | None:
+        try:
+            return None if self.listen_addrs() else "the proxy listens on no address"
+        except Exception as e:  # the proxy server addon not set up yet
+            return f"the proxy is not listening: {e}"
 
     def listen_addrs(self) -> list[tuple[str, int]]:
         ps = self.addons.get("proxyserver")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
 from collections.abc import Coroutine
 from typing import Any
 
@@ -17,6 +18,7 @@ from mitmproxy.proxy import mode_specs
 from guard import pipeline
 from guard.engine import Engine
 from guard.faults import MAX_DELAY_MS
+from guard.metrics import Metrics
 from guard.proxy.addons.identity import bare_request, host_header_name
 from guard.proxy.flowstate import FlowState, attach, respond, state_of
 from guard.synth.context import Effect
@@ -28,9 +30,11 @@ class Policy:
     """``ctx.packs`` may be swapped at any time (hot reload): a request keeps the packs
     it started with."""
 
-    def __init__(self, ctx: pipeline.Context, *, guard_headers: bool = True) -> None:
+    def __init__(self, ctx: pipeline.Context, *, guard_headers: bool = True,
+                 metrics: Metrics | None = None) -> None:
         self.ctx = ctx
         self.guard_headers = guard_headers
+        self.metrics = metrics  # times each decision (the admin listener's /metrics)
         self._tasks: set[asyncio.Future[Any]] = set()
 
     @property
@@ -51,8 +55,12 @@ class Policy:
         else:
             transparent = isinstance(flow.client_conn.proxy_mode, mode_specs.TransparentMode)
             names = pipeline.Names(host_header_name(flow), flow.client_conn.sni, transparent)
+            t0 = time.perf_counter()
             outcome = pipeline.handle(state.request, self.ctx, identity=state.identity,
                                       names=names)
+            if self.metrics is not None:
+                self.metrics.observe_decision(outcome.decision.action,
+                                              time.perf_counter() - t0)
         state.settle(outcome)
         fault = outcome.fault
         if fault is not None and (fault.delay_ms or fault.kind in ("timeout", "reset")):
