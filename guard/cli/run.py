@@ -82,6 +82,8 @@ def banner(m: GuardMaster, cfg: Options) -> None:
         where = cfg.admin_token_file or cfg.confdir / "admin-token"
         print(f"guard: admin API on {m.guard.admin.url} (token in {where}; guard sandbox "
               f"--admin {m.guard.admin.url} ...)")
+        print(f"guard: web console on {m.guard.admin.url}/console/ (log in with that token); "
+              f"/metrics (token), /healthz and /readyz (public) beside it")
     if m.dns_addr is not None:
         print(f"guard: DNS stub on {m.dns_addr[0]}:{m.dns_addr[1]} (UDP)")
     if "transparent" in cfg.mode:
