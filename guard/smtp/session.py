@@ -213,7 +213,11 @@ class Session:
         chunks: list[bytes] = []
         size = 0
         while True:
-            line = await asyncio.wait_for(self.reader.readline(), IDLE_SECONDS)
+            try:
+                line = await asyncio.wait_for(self.reader.readline(), IDLE_SECONDS)
+            except ValueError:  # a line over LINE_LIMIT: dropped; the message is refused
+                size = MAX_SIZE + 1
+                continue
             if not line:
                 raise ConnectionResetError("client went away during DATA")
             if line in (b".\r\n", b".\n"):
@@ -225,7 +229,7 @@ class Session:
                 chunks.append(line)
         if size > MAX_SIZE:
             self._reset()
-            raise Reply(552, "5.3.4 Error: message file too big")
+            raise Reply(552, "5.3.4 Error: message too big or a line too long")
         self.envelope.data = b"".join(chunks)
         try:
             queue_id = await self.deliver(self.envelope)

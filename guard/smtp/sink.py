@@ -32,7 +32,7 @@ from guard.mail import address_of, parse_mime
 from guard.options import Options, SandboxFrom
 from guard.request import Request, Response
 from guard.sandbox import identify
-from guard.smtp.session import Envelope, Session
+from guard.smtp.session import LINE_LIMIT, Envelope, Session
 from guard.smtp.tls import CertIssuer
 from guard.world.store import Change
 
@@ -70,11 +70,11 @@ class SmtpSink:
         if self.cfg.smtp_port is not None:
             self._servers.append(await asyncio.start_server(
                 lambda r, w: self._serve(r, w, issuer, implicit=False), host,
-                self.cfg.smtp_port, limit=1024 * 1024))
+                self.cfg.smtp_port, limit=LINE_LIMIT))
         if self.cfg.smtps_port is not None:
             self._servers.append(await asyncio.start_server(
                 lambda r, w: self._serve(r, w, issuer, implicit=True), host,
-                self.cfg.smtps_port, ssl=issuer.default, limit=1024 * 1024))
+                self.cfg.smtps_port, ssl=issuer.default, limit=LINE_LIMIT))
         return self
 
     @property

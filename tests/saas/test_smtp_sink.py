@@ -112,6 +112,33 @@ def test_protocol_mistakes_get_smtp_errors_and_nothing_is_kept(g):
     assert outbox_of(g) == []
 
 
+def test_a_line_over_the_line_limit_refuses_that_message_and_the_session_goes_on(g):
+    from guard.smtp.session import LINE_LIMIT
+    with smtplib.SMTP("127.0.0.1", g.smtp_port, timeout=30) as smtp:
+        smtp.ehlo()
+        assert smtp.docmd("MAIL", "FROM:<a@example.com>")[0] == 250
+        assert smtp.docmd("RCPT", "TO:<b@example.com>")[0] == 250
+        assert smtp.docmd("DATA")[0] == 354
+        # The rest of the long line and the lines after it are not read as commands.
+        smtp.send(b"Subject: long\r\n\r\n" + b"x" * (LINE_LIMIT + 10) + b"\r\n"
+                  b"RSET\r\nQUIT\r\n.\r\n")
+        code, text = smtp.getreply()
+        assert code == 552 and b"too long" in text
+        assert smtp.noop()[0] == 250
+        smtp.sendmail("a@example.com", ["b@example.com"], b"Subject: short\r\n\r\nok\r\n")
+    assert [m["subject"] for m in outbox_of(g)] == ["short"]
+
+
+def test_a_command_line_over_the_line_limit_ends_the_session_with_421(g):
+    from guard.smtp.session import LINE_LIMIT
+    with socket.create_connection(("127.0.0.1", g.smtp_port), timeout=30) as s:
+        f = s.makefile("rb")
+        assert f.readline().startswith(b"220")
+        s.sendall(b"EHLO " + b"h" * (LINE_LIMIT + 10) + b"\r\n")
+        assert f.readline().startswith(b"421")
+    assert outbox_of(g) == []
+
+
 @pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
 def test_with_sandbox_from_proxy_user_auth_with_the_token_proves_the_sandbox(guard_proxy,
                                                                              tmp_path,
