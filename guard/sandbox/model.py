@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from guard.errors import SandboxError
+from guard.faults import Faults
 
 # Ids name worlds, snapshots, files under --state and Redis keys: one strict form for all,
 # so no id can be a path, a glob, a control character or a key-separator trick.
@@ -56,6 +57,8 @@ class Policy(BaseModel):
     packs: tuple[str, ...] = Field(default=(), max_length=64)
     disable_packs: tuple[str, ...] = Field(default=(), max_length=64)
     webhook_allow: tuple[str, ...] = Field(default=(), max_length=64)
+    faults: Faults | None = Field(default=None, description="failures to inject into this "
+                                  "sandbox's simulated answers, in place of its packs' own")
 
     @field_validator("packs", "disable_packs")
     @classmethod
@@ -76,6 +79,13 @@ class Policy(BaseModel):
     @property
     def is_default(self) -> bool:
         return self == DEFAULT_POLICY
+
+    def faults_key(self) -> str | None:
+        """The canonical form of ``faults`` (sandboxes with equal faults share a simulator)."""
+        if self.faults is None:
+            return None
+        return json.dumps(self.faults.model_dump(mode="json", exclude_defaults=True),
+                          sort_keys=True, separators=(",", ":"))
 
     def rules_key(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """What decides which rule set applies (sandboxes sharing it share one engine)."""

@@ -36,21 +36,22 @@ class PolicyEngines:
         self._base: Packs | None = None
         self._responders = Responders()  # the running packs' and the policy packs'
         self._engines: dict[tuple[tuple[str, ...], tuple[str, ...]], Packs] = {}
-        self._simulators: dict[tuple[str, ...], Simulator] = {}
+        self._simulators: dict[tuple[tuple[str, ...], str | None], Simulator] = {}
 
     def simulator(self, base: Simulator, policy: Policy) -> Simulator:
-        """``base``, or one sharing its worlds whose options add the policy's webhook
-        hosts (one per distinct host list)."""
-        if not policy.webhook_allow:
+        """``base``, or one sharing its worlds (and its fault draws) whose options add the
+        policy's webhook hosts and whose faults are the policy's (one per distinct pair)."""
+        if not policy.webhook_allow and policy.faults is None:
             return base
-        key = tuple(sorted(set(policy.webhook_allow)))
+        key = (tuple(sorted(set(policy.webhook_allow))), policy.faults_key())
         found = self._simulators.get(key)
         if found is None or found.worlds is not base.worlds:
             if len(self._simulators) >= _MAX_ENGINES:
                 self._simulators.pop(next(iter(self._simulators)))
-            hosts = tuple(base.options.get("webhook_allow") or ()) + key
+            hosts = tuple(base.options.get("webhook_allow") or ()) + key[0]
             found = self._simulators[key] = Simulator(
-                base.worlds, options={**base.options, "webhook_allow": hosts})
+                base.worlds, options={**base.options, "webhook_allow": hosts},
+                faults=policy.faults, injector=base.injector)
         return found
 
     def known_packs(self, base: Packs) -> set[str]:

@@ -12,7 +12,7 @@ from jinja2 import TemplateError as JinjaError
 
 from guard.decision import Decision
 from guard.errors import GuardError, HandlerError, TemplateError
-from guard.faults import Fault, Injector
+from guard.faults import Fault, Faults, Injector
 from guard.request import Request, Response
 from guard.resources import builtin_templates
 from guard.rules.compiled import CompiledRule
@@ -70,10 +70,12 @@ class Simulator:
     (200, 'a@b.c')
     """
 
-    def __init__(self, worlds: WorldStore, options: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, worlds: WorldStore, options: Mapping[str, Any] | None = None, *,
+                 faults: Faults | None = None, injector: Injector | None = None) -> None:
         self.worlds = worlds
         self.options: Mapping[str, Any] = dict(options or {})
-        self.injector = Injector(getattr(worlds, "seed", None))
+        self.faults = faults  # a sandbox policy's: in place of every rule's own
+        self.injector = injector or Injector(getattr(worlds, "seed", None))
         self._compiler = RespondCompiler(builtin_templates())
 
     def respond(self, decision: Decision, req: Request,
@@ -86,8 +88,10 @@ class Simulator:
         spec = responders.get(rule) if rule is not None else None
         if spec is None:
             raise TemplateError(decision.rule_id, "rule has no respond section")
-        fault = self.injector.fault(rule.faults, req.sandbox, rule.pack) \
-            if rule is not None and rule.faults is not None else None
+        faults = self.faults if self.faults is not None else \
+            (rule.faults if rule is not None else None)
+        fault = self.injector.fault(faults, req.sandbox, rule.pack) \
+            if rule is not None and faults is not None else None
         if fault is not None and fault.kind is not None:
             assert rule is not None
             return SimResult(_fault_response(fault, rule.error_shape), fault=fault)

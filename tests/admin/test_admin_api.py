@@ -417,6 +417,28 @@ def test_the_same_request_is_decided_by_each_sandboxs_own_policy(admin_guard, ad
     assert admin.get(strict.id).policy_label == "no-stripe"
 
 
+def test_a_policys_faults_fail_that_sandboxs_simulated_answers_and_no_other(admin_guard,
+                                                                             admin):
+    flaky = admin.create(new_id(), policy={
+        "name": "flaky", "faults": {"errors": [{"share": 1.0, "kind": "rate_limit"}]}})
+    calm = admin.create(new_id())
+    with pytest.raises(stripe.RateLimitError):
+        stripe_client(admin_guard, flaky).v1.customers.create(params={"email": "a@b.c"})
+    assert stripe_client(admin_guard, calm).v1.customers.create(
+        params={"email": "a@b.c"}).id.startswith("cus_")
+    assert admin.get(flaky.id).objects == 0  # an injected error changes nothing
+    events = [json.loads(line) for line in admin_guard.cfg.audit.read_text().splitlines()]
+    last = {e["sandbox"]: e for e in events if e.get("host") == "api.stripe.com"}
+    assert last[flaky.id]["fault"]["kind"] == "rate_limit"
+    assert last[flaky.id]["policy"] == "flaky" and last[flaky.id]["status"] == 429
+    assert "fault" not in last[calm.id]
+    assert admin.get(flaky.id).policy["faults"]["errors"][0]["kind"] == "rate_limit"
+    with pytest.raises(AdminError) as e:  # the same checks as a pack's faults
+        admin.create(new_id(), policy={"faults": {"errors": [{"share": 0.7, "kind": "reset"},
+                                                             {"share": 0.7, "kind": "reset"}]}})
+    assert e.value.status == 400 and "faults" in e.value.message
+
+
 def test_a_policy_naming_an_unknown_pack_is_refused(admin):
     with pytest.raises(AdminError) as e:
         admin.create(new_id(), policy={"packs": ["no-such-pack"]})
