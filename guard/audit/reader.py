@@ -90,11 +90,11 @@ def chains(paths: Iterable[Path]) -> list[list[Path]]:
     return [files for files in out.values() if files]
 
 
-def merged(groups: Iterable[list[Path]], *,
-           flows_only: bool = True) -> Iterator[dict[str, Any]]:
+def merged(groups: Iterable[list[Path]], *, flows_only: bool = True,
+           system: bool = False) -> Iterator[dict[str, Any]]:
     """The events of several writers' logs as one stream, ordered by time (each log is
     in time order already; ties keep the order of the logs given)."""
-    streams = [events(files, flows_only=flows_only) for files in groups]
+    streams = [events(files, flows_only=flows_only, system=system) for files in groups]
     return heapq.merge(*streams, key=lambda e: str(e.get("time", "")))
 
 
@@ -116,18 +116,53 @@ def lines(files: Iterable[Path]) -> Iterator[Line]:
                 yield Line(path, n, event)
 
 
-def events(files: Iterable[Path], *, flows_only: bool = True) -> Iterator[dict[str, Any]]:
+def events(files: Iterable[Path], *, flows_only: bool = True,
+           system: bool = False) -> Iterator[dict[str, Any]]:
     """The readable events of ``files``. By default, flows only, as :func:`flows` joins
-    them; ``flows_only=False`` gives every event as written (checkpoints, guard's own
+    them (``system=True`` keeps guard's own events among them: reloads, audit outages and
+    repairs); ``flows_only=False`` gives every event as written (checkpoints, guard's own
     events, the two events of an allowed flow)."""
     raw = (line.event for line in lines(files) if line.event is not None)
     if not flows_only:
         yield from raw
         return
-    yield from flows(raw)
+    yield from flows(raw, system=system)
 
 
-def flows(raw: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+def not_an_audit_log(files: Iterable[Path]) -> str | None:
+    """Why ``files`` are not an audit log guard wrote, or None when each one is (or is
+    still empty): its first line must be an audit event (a JSON object with ``v``,
+    ``seq`` and ``hash``). A HAR file, a world snapshot or a flow file is refused rather
+    than read as a log with nothing in it. Raises OSError when a file cannot be read.
+
+    >>> not_an_audit_log([])
+    """
+    for path in files:
+        if path.is_dir():
+            continue
+        with open(path, "rb") as f:
+            first = f.readline(1 << 20)
+        if not first.strip():
+            continue
+        what = "it is not JSON lines"
+        try:
+            event = json.loads(first)
+        except ValueError:
+            if first.lstrip()[:1] in (b"{", b"["):
+                what = "it is JSON over several lines (a HAR file or a snapshot?)"
+        else:
+            if isinstance(event, dict) and all(k in event for k in ("v", "seq", "hash")):
+                continue
+            if isinstance(event, dict) and "log" in event:
+                what = "it is a HAR file"
+            elif isinstance(event, dict):
+                what = "its first line is a JSON object without v, seq and hash"
+        return (f"{path} is not an audit log: {what}; guard audit reads the JSONL log "
+                "guard run writes (--audit)")
+    return None
+
+
+def flows(raw: Iterable[dict[str, Any]], *, system: bool = False) -> Iterator[dict[str, Any]]:
     """One complete flow per request, in ``seq`` order, from events as written.
 
     Schema v2 writes an allowed flow as a ``request`` event (before it was forwarded) and
@@ -135,6 +170,7 @@ def flows(raw: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     a v1 flow event: ``seq`` is the request's, ``end_seq`` the completion's. A request
     whose completion never came (guard stopped while it was out) is yielded with
     ``incomplete: true`` and counted as having reached the real world, since it may have.
+    With ``system``, guard's own events (kind ``system``) come in ``seq`` order too.
 
     >>> req = {"seq": 1, "kind": "request", "method": "GET", "action": "allow",
     ...        "request": {"headers": []}, "upstream": False}
@@ -153,7 +189,7 @@ def flows(raw: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
             pending[seq] = e
             heapq.heappush(pending_seqs, seq)
             continue
-        if kind != "flow":
+        if kind != "flow" and not (system and kind == "system"):
             continue
         request_seq = e.get("request_seq")
         if isinstance(request_seq, int) and request_seq in pending:

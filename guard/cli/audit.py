@@ -1,8 +1,11 @@
-"""``guard audit``: verify, query and export an audit log.
+"""guard audit: verify, query, follow and export an audit log.
 
-FILE is the log (``--audit PATH``); with rotation, naming PATH alone takes
-PATH.1, PATH.2, ... PATH in order. Exit codes: 0 ok, 1 the log is not intact
-(verify) or the event does not exist (show), 2 the log or key cannot be read.
+FILE is the log (guard run --audit PATH); without FILE, the log guard run writes
+here by default (CONFDIR/audit/, every writer's file in it). With rotation, naming
+PATH alone takes PATH.1, PATH.2, ... PATH in order. list, summary, tail and the
+HTML report include guard's own events (kind system: rule reloads, audit outages
+and repairs). Exit codes: 0 ok, 1 the log is not intact (verify) or the event does
+not exist (show), 2 the log or key cannot be read, or is not an audit log.
 """
 
 from __future__ import annotations
@@ -13,11 +16,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from guard.audit.reader import chains, events, expand, merged
+from guard.audit.reader import chains, events, expand, merged, not_an_audit_log
 from guard.audit.signing import keygen, load_key
 from guard.audit.verify import verify
+from guard.cli.common import audit_files
 from guard.errors import AuditError
-from guard.forensics.query import Filter, parse_time, select, summary
+from guard.flowlog import color_wanted, json_line, line, shows
+from guard.forensics.query import TIME_HELP, Filter, guard_event, parse_when, select, summary
+from guard.forensics.tail import POLL_SECONDS, DirectoryFollower, Follower
+from guard.textsafe import printable
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,9 +47,29 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ls.add_argument("--json", action="store_true", help="one JSON event per line")
     ls.set_defaults(func=run_list)
 
-    sh = cmds.add_parser("show", help="one event in full")
-    sh.add_argument("file", type=Path, metavar="FILE")
-    sh.add_argument("seq", type=int, metavar="SEQ")
+    tl = cmds.add_parser("tail", help="the latest events; -f follows the live log",
+                         description="Print the last N events (flows and guard's own "
+                         "events) as guard run prints them, one line each; with -f keep "
+                         "printing new ones as they are written, across rotation, until "
+                         "Ctrl-C. Takes the same filters as list.")
+    _files(tl)
+    _filters(tl)
+    tl.add_argument("-n", "--lines", type=int, default=10, metavar="N",
+                    help="how many past events to print first (default 10; 0 for none)")
+    tl.add_argument("-f", "--follow", action="store_true",
+                    help="keep following the log as guard writes it")
+    tl.add_argument("--json", action="store_true",
+                    help="one JSON object per event, as guard run --log-format json")
+    tl.set_defaults(func=run_tail)
+
+    sh = cmds.add_parser("show", help="one event in full, as a request/response view",
+                         description="Show one event: the request and response with their "
+                         "headers and bodies (redacted as logged), the decision, and the "
+                         "world changes it made. Both events of an allowed flow name it.")
+    sh.add_argument("file", type=Path, metavar="FILE", nargs="?",
+                    help="the log (default: guard run's, in CONFDIR/audit/)")
+    sh.add_argument("seq", type=int, metavar="SEQ", help="the event's sequence number")
+    sh.add_argument("--json", action="store_true", help="the event as logged, as JSON")
     sh.set_defaults(func=run_show)
 
     sm = cmds.add_parser("summary", help="counts, top blocked attempts, what reached the "
@@ -63,8 +90,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                     help="check signatures for the report's integrity line")
     ex.set_defaults(func=run_export)
 
-    kg = cmds.add_parser("keygen", help="make a key for --audit-key")
-    kg.add_argument("out", type=Path, metavar="OUT")
+    kg = cmds.add_parser("keygen", help="make a key for --audit-key",
+                         description="Write a new key for guard run --audit-key: an HMAC "
+                         "secret, or with --ed25519 a key pair. Never overwrites a file.")
+    kg.add_argument("out", type=Path, metavar="OUT",
+                    help="where to write the key (the Ed25519 public key goes to OUT.pub)")
     kg.add_argument("--ed25519", action="store_true",
                     help="an Ed25519 key pair (OUT and OUT.pub; verifiers need only OUT.pub) "
                     "instead of an HMAC secret")
@@ -78,33 +108,67 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _files(p: argparse.ArgumentParser) -> None:
-    p.add_argument("files", nargs="+", type=Path, metavar="FILE",
+    p.add_argument("files", nargs="*", type=Path, metavar="FILE",
                    help="the log (with its rotated files), several writers' logs (merged by "
-                   "time, each chain verified on its own), or a directory of logs")
+                   "time, each chain verified on its own), or a directory of logs "
+                   "(default: guard run's, CONFDIR/audit/)")
+
+
+ACTIONS = ("simulate", "block", "allow", "error",
+           "reload", "reload-failed", "recover", "repair", "retention")
 
 
 def _filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", help="host or glob (*.stripe.com)")
-    p.add_argument("--action", action="append", default=[],
-                   choices=("simulate", "block", "allow", "error"), help="repeatable")
+    p.add_argument("--action", action="append", default=[], choices=ACTIONS,
+                   help="what was done: simulate, block, allow, error for requests; reload, "
+                   "reload-failed, recover, repair, retention for guard's own events; "
+                   "repeatable")
     p.add_argument("--rule", help="rule id or glob (stripe.*)")
     p.add_argument("--status", help="status code or class (404, 4xx)")
     p.add_argument("--sandbox", help="sandbox name or glob")
-    p.add_argument("--since", type=parse_time, metavar="TIME", help="ISO time, UTC by default")
-    p.add_argument("--until", type=parse_time, metavar="TIME", help="ISO time (exclusive)")
+    p.add_argument("--since", type=_when, metavar="TIME", help=TIME_HELP)
+    p.add_argument("--until", type=_when, metavar="TIME", help="the same forms (exclusive)")
     p.add_argument("--upstream", action="store_true", default=None,
                    help="only requests that connected to the real host")
+    p.add_argument("--kind", action="append", default=[], choices=("flow", "system"),
+                   help="flow (requests) or system (guard's own events: reloads, audit "
+                   "outages); repeatable; default both")
+
+
+def _when(text: str) -> Any:
+    try:
+        return parse_when(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _filter(args: argparse.Namespace) -> Filter:
     return Filter(host=args.host, action=args.action, rule=args.rule, status=args.status,
                   sandbox=args.sandbox, since=args.since, until=args.until,
-                  upstream=args.upstream)
+                  upstream=args.upstream, kind=args.kind)
+
+
+def _logs(args: argparse.Namespace) -> list[Path]:
+    """The files named (else guard run's default log), refused unless each is an audit
+    log (a HAR file or a world snapshot is not read as an empty log)."""
+    files = audit_files(args.files)
+    for f in files:
+        if not f.exists():
+            raise SystemExit(_fail(f"no audit log at {f}"))
+    try:
+        why = not_an_audit_log(f for g in chains(files) for f in g if f.exists())
+    except OSError as e:
+        raise SystemExit(_fail(f"cannot read {e.filename}: {e.strerror}")) from e
+    if why:
+        raise SystemExit(_fail(why))
+    return files
 
 
 def _read(args: argparse.Namespace) -> list[dict[str, Any]]:
+    files = _logs(args)
     try:
-        found = list(merged(chains(args.files)))
+        found = list(merged(chains(files), system=True))
     except OSError as e:
         raise SystemExit(_fail(f"cannot read {e.filename}: {e.strerror}")) from e
     return select(found, _filter(args))
@@ -116,6 +180,7 @@ def _fail(message: str) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    args.files = audit_files(args.files)
     groups = chains(args.files)
     if not groups:
         return _fail("no audit log found in " + ", ".join(str(f) for f in args.files))
@@ -152,34 +217,106 @@ def run_list(args: argparse.Namespace) -> int:
         for e in found:
             print(json.dumps(e, ensure_ascii=False))
         return 0
-    print(f"{'SEQ':>6}  {'TIME':<23}  {'SANDBOX':<15}  {'ACTION':<8}  {'ST':>3}  "
-          f"{'RULE':<30}  REQUEST")
+    print(HEADING)
     for e in found:
-        status = "-" if e.get("status") is None else str(e.get("status"))
-        up = " [upstream]" if e.get("upstream") else ""
-        print(f"{e.get('seq', ''):>6}  {str(e.get('time', '')):<23}  "
-              f"{_cut(str(e.get('sandbox', '')), 15):<15}  {str(e.get('action', '')):<8}  "
-              f"{status:>3}  {_cut(str(e.get('rule', '')), 30):<30}  "
-              f"{e.get('method', '')} {_cut(str(e.get('url', '')), 100)}{up}")
+        print(row(e))
     print(f"({len(found)} event(s))", file=sys.stderr)
     return 0
 
 
+# one format for heading and rows, so they line up (a time is 24 characters)
+_ROW = "{:>6}  {:<24}  {:<15}  {:<13}  {:>3}  {:<30}  {}"
+HEADING = _ROW.format("SEQ", "TIME", "SANDBOX", "ACTION", "ST", "RULE", "REQUEST").rstrip()
+
+
+def row(e: dict[str, Any]) -> str:
+    """One event as a row of the ``list`` table; a system event shows its reason where a
+    flow shows its request. Everything an agent controls is made printable.
+
+    >>> row({"seq": 7, "time": "2026-01-01T00:00:00.000Z", "kind": "system",
+    ...      "action": "reload", "rule": "guard.reload", "reason": "rules reloaded"})[34:]
+    '-                reload           -  guard.reload                    rules reloaded'
+    """
+    status = "-" if e.get("status") is None else str(e.get("status"))
+    if guard_event(e):
+        request = printable(_cut(str(e.get("reason", "")), 120))
+    else:
+        up = " [upstream]" if e.get("upstream") else ""
+        request = (f"{printable(e.get('method', ''))} "
+                   f"{printable(_cut(str(e.get('url', '')), 100))}{up}")
+    return _ROW.format(e.get("seq", ""), printable(e.get("time", "")),
+                       printable(_cut(str(e.get("sandbox", "")), 15)) or "-",
+                       printable(_cut(str(e.get("action", "")), 13)), status,
+                       printable(_cut(str(e.get("rule", "")), 30)), request)
+
+
+def run_tail(args: argparse.Namespace) -> int:
+    files = _logs(args) if not args.follow else audit_files(args.files)
+    flt = _filter(args)
+    color = color_wanted(sys.stdout)
+
+    def emit(e: dict[str, Any]) -> None:
+        print(json_line(e) if args.json else line(e, color=color), flush=True)
+
+    followers: list[Follower | DirectoryFollower] = []
+    past: list[dict[str, Any]] = []
+    try:
+        if args.follow:
+            # start following before reading the past, so nothing written between is lost
+            followers = [DirectoryFollower(f, from_end=True) if f.is_dir() or not f.suffix
+                         else Follower(f, from_end=True) for f in files]
+        if args.lines > 0 and any(f.exists() for f in files):
+            if not args.follow:
+                files = _logs(args)
+            elif (why := not_an_audit_log(x for g in chains(files) for x in g
+                                          if x.exists())):
+                return _fail(why)
+            past = select(merged(chains([f for f in files if f.exists()]), system=True),
+                          flt)[-args.lines:]
+    except OSError as err:
+        return _fail(f"cannot read {err.filename}: {err.strerror}")
+    for event in past:
+        emit(event)
+    if not args.follow:
+        return 0
+    import time
+
+    try:
+        while True:
+            for f in followers:
+                for event in f.poll():
+                    if shows(event) and flt.matches(event):
+                        emit(event)
+            time.sleep(POLL_SECONDS)
+    finally:
+        for f in followers:
+            f.close()
+
+
 def run_show(args: argparse.Namespace) -> int:
     """The flow a seq belongs to (both events of an allowed flow name it), or the event."""
+    from guard.cli.audit_show import render
+
+    args.files = [args.file] if args.file is not None else []
+    logs = _logs(args)
+    show = (lambda e: json.dumps(e, indent=2, ensure_ascii=False)) if args.json else render
     try:
-        files = expand([args.file])
-        for e in events(files):
-            if args.seq in (e.get("seq"), e.get("end_seq")):
-                print(json.dumps(e, indent=2, ensure_ascii=False))
-                return 0
-        for e in events(files, flows_only=False):
-            if e.get("seq") == args.seq:
-                print(json.dumps(e, indent=2, ensure_ascii=False))
-                return 0
+        for group in chains(logs):
+            files = expand(group) if len(group) == 1 else group
+            for e in events(files):
+                if args.seq in (e.get("seq"), e.get("end_seq")):
+                    print(show(e))
+                    return 0
+            for e in events(files, flows_only=False):
+                if e.get("seq") == args.seq:
+                    print(show(e))
+                    return 0
+    except BrokenPipeError:
+        raise
     except OSError as e:
         return _fail(f"cannot read {e.filename}: {e.strerror}")
-    print(f"guard audit: no event with seq {args.seq} in {args.file}", file=sys.stderr)
+    where = ", ".join(str(f) for f in logs)
+    print(f"guard audit: no event with seq {args.seq} in {where}", file=sys.stderr)
     return 1
 
 
@@ -193,7 +330,7 @@ def run_summary(args: argparse.Namespace) -> int:
                        ("by rule", "by_rule"), ("by sandbox", "by_sandbox")):
         print(f"\n{title}:")
         for name, n in list(s[key].items())[:20]:
-            print(f"  {n:>6}  {name}")
+            print(f"  {n:>6}  {printable(name)}")
     print("\ntop blocked attempts:")
     for t in s["top_blocked"] or [{"count": "", "endpoint": "(none)", "rule": ""}]:
         print(f"  {t['count']:>6}  {t['endpoint']}  {t['rule']}")
@@ -206,6 +343,10 @@ def run_summary(args: argparse.Namespace) -> int:
         print(f"allowed but never connected: seq "
               f"{', '.join(map(str, s['allowed_without_connecting'][:50]))}")
     print(f"\noutbox records: {s['outbox']}")
+    print(f"\nrule reloads and guard's own events: {len(s['guard_events'])}")
+    for g in s["guard_events"][:50]:
+        print(f"  seq {g['seq']}  {g['time']}  {printable(g['rule'])} {printable(g['action'])}: "
+              f"{printable(_cut(str(g['reason']), 160))}")
     return 0
 
 
@@ -225,7 +366,7 @@ def run_export(args: argparse.Namespace) -> int:
     if args.html:
         from guard.forensics.report import render
 
-        groups = chains(args.files)
+        groups = chains(audit_files(args.files))
         files = [f for g in groups for f in g]
         try:
             key = load_key(args.key) if args.key else None

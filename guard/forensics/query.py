@@ -8,10 +8,11 @@ True
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,8 +32,11 @@ class Filter:
     since: datetime | None = None
     until: datetime | None = None
     upstream: bool | None = None
+    kind: list[str] = field(default_factory=list)
 
     def matches(self, e: dict[str, Any]) -> bool:
+        if self.kind and str(e.get("kind", "flow")) not in self.kind:
+            return False
         if self.host and not fnmatch.fnmatchcase(str(e.get("host", "")), self.host.lower()):
             return False
         if self.action and e.get("action") not in self.action:
@@ -56,6 +60,35 @@ def parse_time(text: str) -> datetime:
     """ISO 8601; a time without a zone is UTC. ``2026-01-01``, ``2026-01-01T10:00Z``."""
     t = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+_AGO = re.compile(r"(\d+)\s*(s|m|h|d|w)", re.IGNORECASE)
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+TIME_HELP = ("ISO 8601 (2026-01-01, 2026-01-01T10:00Z; UTC unless a zone is given), a time "
+             "ago (90s, 15m, 2h, 3d, 1w), today, yesterday or now")
+
+
+def parse_when(text: str, now: datetime | None = None) -> datetime:
+    """What ``--since`` and ``--until`` take: :data:`TIME_HELP`. Raises ValueError with a
+    message saying what would be right.
+
+    >>> now = datetime(2026, 3, 2, 12, 30, tzinfo=UTC)
+    >>> parse_when("2h", now).isoformat(), parse_when("yesterday", now).isoformat()
+    ('2026-03-02T10:30:00+00:00', '2026-03-01T00:00:00+00:00')
+    """
+    now = now or datetime.now(UTC)
+    word = text.strip().lower()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if word in ("now", "today", "yesterday"):
+        return {"now": now, "today": midnight,
+                "yesterday": midnight - timedelta(days=1)}[word]
+    m = _AGO.fullmatch(word.removesuffix("ago").strip())
+    if m:
+        return now - timedelta(seconds=int(m.group(1)) * _UNIT[m.group(2).lower()])
+    try:
+        return parse_time(text.strip())
+    except ValueError:
+        raise ValueError(f"cannot read {text!r} as a time: give {TIME_HELP}") from None
 
 
 def _status_matches(status: Any, want: str) -> bool:
@@ -98,10 +131,19 @@ def outbox_records(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(found.values())
 
 
+def guard_event(e: dict[str, Any]) -> bool:
+    """An event of guard's own (kind ``system``: a rule reload, an audit outage or
+    repair), not a request."""
+    return e.get("kind") == "system"
+
+
 def summary(events: Iterable[dict[str, Any]], top: int = 10) -> dict[str, Any]:
     """Counts by action, host, rule and sandbox; the top blocked attempts; what was
-    allowed out (and whether it connected); the outbox."""
-    events = list(events)
+    allowed out (and whether it connected); the outbox; guard's own events (rule
+    reloads first among them), which are not counted as requests."""
+    everything = list(events)
+    own = [e for e in everything if guard_event(e)]
+    events = [e for e in everything if not guard_event(e)]
     blocked = [e for e in events if e.get("action") in ("block", "error")]
     allowed = [e for e in events if e.get("action") == "allow"]
     out = Counter(endpoint(e) for e in allowed if reached_real_world(e))
@@ -126,4 +168,7 @@ def summary(events: Iterable[dict[str, Any]], top: int = 10) -> dict[str, Any]:
         "allowed_without_connecting": [e.get("seq") for e in allowed
                                        if not reached_real_world(e)],
         "outbox": len(outbox_records(events)),
+        "guard_events": [{k: e.get(k) for k in ("seq", "time", "rule", "action", "reason")}
+                         for e in own],
+        "reloads": sum(1 for e in own if e.get("rule") == "guard.reload"),
     }

@@ -18,7 +18,13 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from guard import __version__
 from guard.audit.verify import Verdict
-from guard.forensics.query import outbox_records, parse_time, reached_real_world, summary
+from guard.forensics.query import (
+    guard_event,
+    outbox_records,
+    parse_time,
+    reached_real_world,
+    summary,
+)
 
 ACTIONS = ("simulate", "block", "allow", "error")
 COLORS = {"simulate": "#3b82f6", "block": "#dc2626", "allow": "#d97706", "error": "#7c3aed"}
@@ -32,6 +38,7 @@ def render(events: Sequence[dict[str, Any]], *, sources: Sequence[Path],
                       autoescape=select_autoescape(["html", "j2"]), trim_blocks=True,
                       lstrip_blocks=True)
     s = summary(events)
+    events = [e for e in events if not guard_event(e)]  # requests only, from here on
     blocked = [e for e in events if e.get("action") in ("block", "error")]
     allowed = [e for e in events if e.get("action") == "allow"]
     actions = s["by_action"]
@@ -55,7 +62,7 @@ def render(events: Sequence[dict[str, Any]], *, sources: Sequence[Path],
         blocked=blocked[:MAX_ROWS], blocked_total=len(blocked),
         allowed=allowed[:MAX_ROWS], allowed_total=len(allowed),
         outbox=[_outbox_row(r) for r in outbox_records(events)][:MAX_ROWS],
-        reached=reached_real_world,
+        reached=reached_real_world, max_rows=MAX_ROWS,
     )
 
 
@@ -104,5 +111,12 @@ def _outbox_row(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def _short(value: Any, limit: int = 200) -> str:
-    text = value if isinstance(value, str) else str(value)
+    """A field as a reader wants it: a list of recipients as ``a@b, c@d`` (not a Python
+    list), anything else as text, cut at ``limit``."""
+    if isinstance(value, (list, tuple)):
+        text = ", ".join(_short(v, limit) for v in value)
+    elif isinstance(value, dict):
+        text = ", ".join(f"{k}: {_short(v, limit)}" for k, v in value.items())
+    else:
+        text = value if isinstance(value, str) else str(value)
     return text if len(text) <= limit else text[:limit] + "…"

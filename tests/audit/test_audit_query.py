@@ -45,13 +45,13 @@ def test_list_prints_a_readable_table(recorded_log, capsys):
 
 
 def test_show_prints_one_event_in_full(recorded_log, capsys):
-    assert main(["audit", "show", str(recorded_log), "4"]) == 0
+    assert main(["audit", "show", str(recorded_log), "4", "--json"]) == 0
     event = json.loads(capsys.readouterr().out)
     assert (event["seq"], event["end_seq"], event["action"], event["upstream"]) == \
         (4, 5, "allow", True)
     assert event["response"]["body"]["text"] == '{"real": "world"}'
     assert event["request"]["headers"]  # from the request event
-    assert main(["audit", "show", str(recorded_log), "5"]) == 0  # its completion: same flow
+    assert main(["audit", "show", str(recorded_log), "5", "--json"]) == 0  # its completion
     assert json.loads(capsys.readouterr().out)["seq"] == 4
     assert main(["audit", "show", str(recorded_log), "99"]) == 1
 
