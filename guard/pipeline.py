@@ -141,9 +141,10 @@ def handle(req: Request, ctx: Context, *, identity: Identity | None = None,
         if identity is not None and identity.refused:  # nothing for strangers
             decision = Decision(Action.BLOCK, identity.rule or "", identity.reason)
             return Outcome(decision, _refusal(decision, ctx.challenge))
-        if req.sandbox in ctx.registry:
+        registered = ctx.registry.get(req.sandbox)
+        if registered is not None:
             ctx.registry.touch(req.sandbox)
-            sandbox_policy = ctx.registry.policy(req.sandbox)
+            sandbox_policy = registered.policy
             policy = sandbox_policy.label()
             packs = ctx.policies.packs(packs, sandbox_policy)
             simulator = ctx.policies.simulator(simulator, sandbox_policy)

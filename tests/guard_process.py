@@ -43,6 +43,8 @@ class GuardProcess:
             raise RuntimeError("guard did not start:\n" + "".join(lines))
         self.port = port
         self.banner = "".join(lines)
+        admin = re.search(r"guard: admin API on (\S+)", self.banner)
+        self.admin_url = admin.group(1) if admin else None
 
     @property
     def url(self) -> str:

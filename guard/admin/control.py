@@ -295,10 +295,14 @@ class ControlPlane:
         Idle means no proxied request proven to be the sandbox's (the registry is touched
         by every one, blocked and guard.internal requests included) and no admin change,
         so the TTL is decided here, not by the world store's own activity clock."""
-        gone = self.registry.expired()
-        for sandbox in gone:
-            self.registry.delete(sandbox)
+        gone = []
+        for sandbox in self.registry.expired():
+            try:
+                self.registry.delete(sandbox)
+            except SandboxError:  # another replica expired it first
+                continue
             self._drop_world(sandbox)
+            gone.append(sandbox)
         return gone
 
     def _drop_world(self, sandbox: str) -> None:

@@ -43,7 +43,7 @@ from guard.proxy.addons import (
     SmtpSinkService,
 )
 from guard.reload import Reloader
-from guard.sandbox import Registry, tokens
+from guard.sandbox import open_registry, tokens
 from guard.sandbox.policies import PolicyEngines
 from guard.smtp import SmtpSink
 from guard.synth.simulator import Simulator
@@ -98,12 +98,13 @@ def build(opts: Options, *, resolve: egress.Resolver = egress.system_resolve) ->
                            "proof of identity: --sandbox-key FILE (tokens derived from it) "
                            "or --admin-listen (tokens issued when sandboxes are created)")
     packs = load_packs(opts.rules, builtin=opts.builtin)
-    registry = Registry(key=tokens.load_key(opts.sandbox_key) if opts.sandbox_key else None,
-                        path=opts.state / "sandboxes.json" if opts.state else None)
     policies = PolicyEngines(load_packs(opts.policy_rules, builtin=False)
                              if opts.policy_rules else None)
     initial = snapshot.read(opts.world) if opts.world else None
     worlds = open_store(opts.store, seed=opts.seed, state_dir=opts.state, initial=initial)
+    registry = open_registry(worlds, tokens.load_key(opts.sandbox_key)
+                             if opts.sandbox_key else None,
+                             opts.state / "sandboxes.json" if opts.state else None)
     if (opts.audit is not None and not opts.audit.parent.is_dir()
             and opts.audit.parent != default_audit(opts.confdir).parent):
         raise AuditError(f"cannot open audit log {opts.audit}: there is no directory "
