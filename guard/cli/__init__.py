@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import sys
 from collections.abc import Sequence
@@ -26,9 +27,57 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+# flags people bring from other proxies, and what guard calls them
+FAMILIAR = {"--port": "--listen-port", "-p": "--listen-port", "--host": "--listen-host",
+            "--bind": "--listen-host", "--listen": "--listen-host", "--verbose": "",
+            "--quiet": "-q", "--rule": "--rules", "--rules-dir": "--rules",
+            "--ca": "--confdir", "--log": "--audit", "--set": ""}
+
+
+def unknown(p: argparse.ArgumentParser, argv: Sequence[str], extra: list[str]) -> str:
+    """``guard <command>: error: ...`` for arguments the command does not take, with the
+    command's own usage and the flag that was probably meant (``--port`` -> ``--listen-port``)."""
+    sub, name = p, "guard"
+    words = [a for a in argv if not a.startswith("-")]
+    while words:  # the innermost subcommand that was chosen (guard audit list, ...)
+        action = next((a for a in sub._actions
+                       if isinstance(a, argparse._SubParsersAction)), None)
+        if action is None or words[0] not in action.choices:
+            break
+        sub, name = action.choices[words[0]], f"{name} {words[0]}"
+        words = words[1:]
+    known = [o for a in sub._actions for o in a.option_strings
+             if a.help != argparse.SUPPRESS]
+    lines = []
+    after_flag = False
+    for arg in extra:
+        flag = arg.split("=", 1)[0]
+        if not flag.startswith("-"):
+            if not after_flag:  # else it is most likely the unknown flag's value
+                lines.append(f"{name} takes no argument {arg!r} here")
+            after_flag = False
+            continue
+        after_flag = "=" not in arg
+        if flag in FAMILIAR:
+            meant = [FAMILIAR[flag]] if FAMILIAR[flag] in known else []
+        else:
+            meant = difflib.get_close_matches(flag, known, n=3, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(meant)}?" if meant else ""
+        lines.append(f"{name} has no option {flag}{hint}")
+    usage = sub.format_usage()
+    if usage.count("\n") > 6:  # guard run's: the message would scroll away under it
+        usage = ""
+    return (usage + "\n".join(f"{name}: error: {x}" for x in lines) +
+            f"\n({name} --help describes every option)\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
     raw = list(sys.argv[1:] if argv is None else argv)
+    args, extra = p.parse_known_args(raw)
+    if extra:  # (guard jail's command, after --, is its own argument: never extra)
+        sys.stderr.write(unknown(p, raw, extra))
+        return 2
     # what followed the command name (guard run --workers restarts itself with it)
     args.argv = raw[raw.index(args.command) + 1:] if args.command in raw else []
     try:

@@ -125,7 +125,7 @@ def transparent_advice(host: str, port: int) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from guard.proxy.master import build, dns_stub, serve
+    from guard.proxy.master import build, dns_stub, port_taken, serve
 
     try:
         cfg = config_from(args)
@@ -134,9 +134,12 @@ def run(args: argparse.Namespace) -> int:
             print(message, file=sys.stderr)
         print("guard: not starting: bad options", file=sys.stderr)
         return 2
+    index = workers.worker_index()
+    if index is None and (taken := port_taken(cfg)):  # workers share the port on purpose
+        print(f"guard: not starting: {taken}", file=sys.stderr)
+        return 1
     if getattr(args, "workers", 1) > 1:
         return workers.supervise(args, cfg)
-    index = workers.worker_index()
     if index is not None:  # one of --workers N: share the port, own audit file
         from guard.proxy.master import share_port
 

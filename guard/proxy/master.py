@@ -269,6 +269,46 @@ def dns_stub(cfg: Options) -> tuple[str, int, str] | None:
     return host, port, answer
 
 
+def port_taken(cfg: Options) -> str | None:
+    """Why guard cannot listen where ``cfg`` says, in guard's words (mitmproxy's would
+    suggest ``--mode regular@PORT``), or None. Checked by binding each address the way the
+    proxy server will (``SO_REUSEADDR``), then letting go; an invalid mode is left to
+    mitmproxy's own message."""
+    import errno
+    import socket
+
+    from mitmproxy.proxy.mode_specs import ProxyMode
+
+    for spec in cfg.mode:
+        try:
+            mode = ProxyMode.parse(spec)
+        except ValueError:
+            return None
+        port = mode.listen_port(cfg.listen_port)
+        if not port or mode.transport_protocol != "tcp":
+            continue
+        host = mode.listen_host(cfg.listen_host) or "0.0.0.0"
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((host, port))
+            except OSError as e:
+                where = f"{host}:{port}" + (f" (mode {spec})" if spec != "regular" else "")
+                if e.errno == errno.EADDRINUSE:
+                    return (f"{where} is already in use (another guard, or another "
+                            f"proxy?): stop it, or listen elsewhere with --listen-port PORT "
+                            f"(GUARD_LISTEN_PORT, listen_port in guard.yaml)")
+                if e.errno == errno.EACCES:
+                    return (f"not allowed to listen on {where} (ports below 1024 need root): "
+                            "choose another with --listen-port PORT")
+                if e.errno == errno.EADDRNOTAVAIL:
+                    return (f"cannot listen on {where}: {host} is not an address of this "
+                            "machine (--listen-host)")
+                return f"cannot listen on {where}: {e.strerror}"
+    return None
+
+
 def share_port() -> None:
     """Every TCP server this process starts sets SO_REUSEPORT, so ``--workers`` processes
     listen on one port. mitmproxy 12 has no option for it and calls
