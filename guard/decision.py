@@ -54,6 +54,7 @@ class NearMiss:
 
     rule_id: str
     why: str
+    any_host: bool = False  # the rule applies to every host (hosts: ["*"]), not this one's
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,12 @@ def test_explain_names_the_rule_and_the_near_misses(capsys):
                  "-H", "Authorization: Bearer sk_test_1", "-d", "email=a@b.c"]) == 0
     out = capsys.readouterr().out
     assert "decided by: stripe.customers.create" in out and "action:     simulate" in out
-    assert "stripe.live-key: credential is present but does not match" in out
+    assert "checked first, for every host, did not match: stripe.live-key" in out
+    assert main(["explain", "POST", "https://api.stripe.com/v1/customers", "--json",
+                 "-H", "Authorization: Bearer sk_test_1", "-d", "email=a@b.c"]) == 0
+    [live] = [m for m in json.loads(capsys.readouterr().out)["near_misses"]
+              if m["rule"] == "stripe.live-key"]
+    assert live["any_host"] and live["why"].startswith("the credential sent does not match")
     assert "sk_test_1" not in out
 
 

@@ -51,9 +51,13 @@ def failure_details(r: CaseResult) -> list[str]:
         if len(body) > BODY_SHOWN:
             body = body[: BODY_SHOWN - 3] + "..."
         lines.append(f"response: {o.seen.status} {body}")
-    if o.near_misses:
+    own = [m for m in o.near_misses if not m.any_host]
+    if own:
         lines.append("near misses (tried first, did not match):")
-        lines += [f"  {m.rule_id}: {m.why}" for m in o.near_misses]
+        lines += [f"  {m.rule_id}: {m.why}" for m in own]
+    every = [m.rule_id for m in o.near_misses if m.any_host]
+    if every:
+        lines.append(f"rules for every host, tried first, did not match: {', '.join(every)}")
     return lines
 
 

@@ -172,7 +172,8 @@ class Engine:
             if captures is not None:
                 raise RuntimeError(f"engine index disagrees with precedence: {rule.id} "
                                    f"matches {req.method} {req.url} before {decision.rule_id}")
-            misses.append(NearMiss(rule.id, why))
+            misses.append(NearMiss(rule.id, why, any_host=not any(
+                p.kind != "any" and p.matches(req.host) for p in rule.hosts)))
         return Explanation(decision, tuple(misses), len(candidates))
 
 

@@ -42,8 +42,9 @@ class Check:
     def explain(self, req: Request) -> str:
         if self.where == "credential":
             # never echo a credential, not even in explain output
-            shown = "present" if req.credentials else "absent"
-            return f"credential is {shown} but does not match {self.describe}"
+            if not req.credentials:
+                return f"no credential sent, wanted one that matches {self.describe}"
+            return f"the credential sent does not match {self.describe}"
         present, value = _lookup(req, self.where, self.key)
         label = f"{self.where} {self.key}" if self.key else self.where
         shown = "absent" if not present else repr(_short(value))
