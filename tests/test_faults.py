@@ -13,7 +13,7 @@ import stripe
 from pydantic import ValidationError
 
 from guard.faults import Faults, Injector, draw
-from tests.stripe_api.conftest import sdk
+from tests.providers.stripe_api.conftest import sdk
 
 
 @pytest.mark.parametrize("bad", [

@@ -1,7 +1,7 @@
 """Extract the field list and nullability of Stripe objects from the official stripe-node
-type definitions into tests/stripe_api/stripe_types.json.
+type definitions into tests/providers/stripe_api/stripe_types.json.
 
-The fixture-comparison test (tests/stripe_api/test_realism.py) uses it to tell a field
+The fixture-comparison test (tests/providers/stripe_api/test_realism.py) uses it to tell a field
 Stripe marks ``T | null`` (guard may answer null where the example object shows a value)
 from one it never nulls, and to accept fields the example object happens not to show.
 
@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-OUT = Path(__file__).resolve().parent.parent / "tests" / "stripe_api" / "stripe_types.json"
+OUT = Path(__file__).resolve().parents[1] / "tests/providers/stripe_api/stripe_types.json"
 
 # object type -> (file under resources/, interface name)
 ROOTS = {

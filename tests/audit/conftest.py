@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from audit_helpers import RULES, EchoUpstream, agent_session, session
 
 from guard.options import Options
 from guard.proxy.embedded import RunningGuard
+from tests.audit.audit_helpers import RULES, EchoUpstream, agent_session, session
 from tests.sandboxes import KEY_FILE
 from tests.stores import session_store as STORE
 

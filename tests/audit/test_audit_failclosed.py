@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from audit_helpers import RULES, session
 
 from guard.errors import AuditError
 from guard.options import Options
 from guard.proxy.master import build
+from tests.audit.audit_helpers import RULES, session
 from tests.stores import session_store as STORE
 
 

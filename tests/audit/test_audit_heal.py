@@ -11,13 +11,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from audit_helpers import RULES, session
 
 from guard.audit import reader
 from guard.audit.event import system_event
 from guard.audit.writer import AuditWriter
 from guard.cli import main
 from guard.errors import AuditError
+from tests.audit.audit_helpers import RULES, session
 
 
 def verify(capsys, *args: str | Path) -> tuple[int, str]:

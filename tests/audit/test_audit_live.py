@@ -7,9 +7,9 @@ import json
 import threading
 
 import pytest
-from audit_helpers import RULES, session
 
 from guard.internal_host import RULE_ID
+from tests.audit.audit_helpers import RULES, session
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import pytest
-from audit_helpers import HERE, RULES, session
 
 from guard.audit import reader
 from guard.cli import main
 from guard.secret_patterns import card_digits
+from tests.audit.audit_helpers import HERE, RULES, session
 
 CORPUS = json.loads((HERE / "secrets_corpus.json").read_text())
 
@@ -99,10 +99,9 @@ def forbidden() -> dict[str, set[str]]:
 
 @pytest.fixture(scope="module")
 def corpus_log(tmp_path_factory, confdir) -> tuple[Path, int]:
-    from audit_helpers import EchoUpstream
-
     from guard.options import Options
     from guard.proxy.embedded import RunningGuard
+    from tests.audit.audit_helpers import EchoUpstream
     from tests.stores import session_store as STORE
 
     d = tmp_path_factory.mktemp("secrets")

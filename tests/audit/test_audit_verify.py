@@ -8,13 +8,13 @@ import json
 from pathlib import Path
 
 import pytest
-from audit_helpers import RULES, EchoUpstream, agent_session
 
 from guard.audit.signing import keygen
 from guard.audit.writer import event_hash
 from guard.cli import main
 from guard.options import Options
 from guard.proxy.embedded import RunningGuard
+from tests.audit.audit_helpers import RULES, EchoUpstream, agent_session
 from tests.sandboxes import KEY_FILE
 from tests.stores import session_store as STORE
 

@@ -72,7 +72,7 @@ def test_a_parameter_that_is_not_an_identifier_is_captured(pack_dir: Path) -> No
 
 
 def test_a_pack_rule_with_a_respond_body_answers_as_written(pack_dir: Path) -> None:
-    # Only handler rules get the operation's validation in front (tests/stripe_api shows
+    # Only handler rules get the operation's validation in front (tests/providers/stripe_api shows
     # it); a rule that answers with a body answers exactly what its author wrote.
     packs, sim = load_packs([pack_dir / "pets.yaml"], builtin=False), Simulator(MemoryStore(seed=1))
     for url in ("https://pets.example/status", "https://pets.example/status?x=1"):

@@ -9,7 +9,8 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from saas_helpers import outbox_of
+
+from tests.providers.saas_helpers import outbox_of
 
 MESSAGE_ID = re.compile(r"^0100[0-9a-f]{12}-[0-9a-f-]{36}-000000$")
 

@@ -6,7 +6,8 @@ import re
 
 import pytest
 import requests
-from saas_helpers import outbox_of
+
+from tests.providers.saas_helpers import outbox_of
 
 KEY = ("api", "key-test")
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "stripe_agent.py"
+SCRIPT = Path(__file__).resolve().parents[3] / "examples" / "stripe_agent.py"
 
 
 def test_the_agent_script_runs_every_everyday_flow_through_guard(guard_proxy, upstream):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import stripe
 
-from tests.stripe_api.conftest import sdk
+from tests.providers.stripe_api.conftest import sdk
 
 
 def test_a_payment_is_created_confirmed_retrieved_refunded_and_listed(stripe_guard):

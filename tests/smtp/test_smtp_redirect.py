@@ -15,9 +15,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from saas_helpers import outbox_of
 
 from guard.net import iptables
+from tests.providers.saas_helpers import outbox_of
 
 OUTSIDE = "203.0.113.25"  # TEST-NET-3: never a real host
 NAME = "smtp.provider.test"

@@ -7,9 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from audit_helpers import RULES, session
-
 from guard.cli import main
+from tests.audit.audit_helpers import RULES, session
 from tests.sandboxes import KEY_FILE
 
 

@@ -9,8 +9,8 @@ import ssl
 from email.message import EmailMessage
 
 import pytest
-from saas_helpers import outbox_of
 
+from tests.providers.saas_helpers import outbox_of
 from tests.sandboxes import token
 
 SECRET = "hunter2-never-stored"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import stripe
 
-from tests.stripe_api.conftest import sdk
+from tests.providers.stripe_api.conftest import sdk
 
 
 def test_setup_intents_keep_state_through_the_sdk(stripe_guard):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import requests
 from github import Auth, Github, GithubException
-from saas_helpers import env_proxy, outbox_of
+
+from tests.providers.saas_helpers import env_proxy, outbox_of
 
 
 @pytest.fixture

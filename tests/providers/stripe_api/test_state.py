@@ -9,7 +9,7 @@ import pytest
 import stripe
 
 from guard.cli import main
-from tests.stripe_api.conftest import sdk
+from tests.providers.stripe_api.conftest import sdk
 
 
 def test_two_sandboxes_do_not_see_each_others_objects(guard_proxy):

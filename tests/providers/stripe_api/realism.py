@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 TYPES = json.loads((Path(__file__).with_name("stripe_types.json")).read_text())["objects"]
 
 

@@ -6,10 +6,11 @@ import re
 import ssl
 
 import pytest
-from saas_helpers import outbox_of
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
+
+from tests.providers.saas_helpers import outbox_of
 
 TS = re.compile(r"^\d{10}\.\d{6}$")
 

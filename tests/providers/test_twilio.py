@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 import requests
-from saas_helpers import outbox_of
 from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
+
+from tests.providers.saas_helpers import outbox_of
 
 ACCOUNT = "AC" + "0123456789abcdef" * 2
 

@@ -7,7 +7,8 @@ import uuid
 
 import pytest
 import requests
-from saas_helpers import outbox_of
+
+from tests.providers.saas_helpers import outbox_of
 
 HEADERS = {"X-Postmark-Server-Token": "server-token", "Accept": "application/json"}
 

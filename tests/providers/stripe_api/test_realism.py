@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import stripe
 
-from tests.stripe_api.realism import Comparer, fixtures_path, load_fixtures, table
+from tests.providers.stripe_api.realism import Comparer, fixtures_path, load_fixtures, table
 
 FIXTURES = load_fixtures()
 MIN_COVERAGE = 0.95
@@ -95,7 +95,7 @@ def _every_object_type(c: stripe.StripeClient) -> list[dict[str, Any]]:
 
 
 def test_every_produced_object_type_matches_stripes_example_object(guard_proxy):
-    from tests.stripe_api.conftest import sdk
+    from tests.providers.stripe_api.conftest import sdk
 
     assert FIXTURES is not None
     g = guard_proxy(seed=11)

@@ -6,7 +6,7 @@ import pytest
 import requests
 import stripe
 
-from tests.stripe_api.conftest import sdk
+from tests.providers.stripe_api.conftest import sdk
 
 
 def test_a_missing_required_parameter_is_a_400_naming_the_parameter(stripe_guard):

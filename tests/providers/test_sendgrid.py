@@ -6,9 +6,10 @@ import base64
 
 import pytest
 from python_http_client.exceptions import BadRequestsError, UnauthorizedError
-from saas_helpers import env_proxy, outbox_of
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Attachment, Mail
+
+from tests.providers.saas_helpers import env_proxy, outbox_of
 
 
 @pytest.fixture
