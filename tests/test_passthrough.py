@@ -8,7 +8,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from tests.test_proxy import session
+from tests.proxy.test_proxy import session
 
 
 def allow_rules(tmp_path: Path) -> Path:
