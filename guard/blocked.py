@@ -27,3 +27,15 @@ def error_response(status: int, rule_id: str, message: str) -> Response:
     return Response.json(status, {"error": {
         "type": "guard_error", "rule": rule_id, "message": message,
     }})
+
+
+def limit_response(status: int, rule_id: str, message: str) -> Response:
+    """A request over one of guard's limits (guard/limits.py): 413 for a body too large.
+
+    >>> limit_response(413, "guard.limit.decoded-size", "too big").status
+    413
+    """
+    return Response.json(status, {"error": {
+        "type": "guard_limit", "code": "request_too_large" if status == 413 else "limit",
+        "rule": rule_id, "message": f"guard refused this request (rule {rule_id}): {message}",
+    }})

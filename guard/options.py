@@ -56,6 +56,14 @@ from pydantic_settings import (
 from guard.audit.event import DEFAULT_BODY_LIMIT
 from guard.audit.writer import DEFAULT_CHECKPOINT_EVERY
 from guard.errors import OptionsError
+from guard.limits import (
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_BODY,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_DECODED,
+    DEFAULT_MAX_RATIO,
+)
 
 ENV_PREFIX = "GUARD_"
 CONFIG_ENV = "GUARD_CONFIG"
@@ -86,6 +94,17 @@ def parse_size(text: str) -> int:
     if not m or m.group(2).lower() not in _UNITS:
         raise ValueError(f"not a size: {text!r} (try 65536, 64KiB or 100MB)")
     return int(m.group(1)) * _UNITS[m.group(2).lower()]
+
+
+_SECONDS = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """A number of seconds: ``30``, ``2.5s``, ``5m``, ``1h``."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    if not m or m.group(2).lower() not in _SECONDS:
+        raise ValueError(f"not a duration: {text!r} (try 30, 30s, 5m or 1h)")
+    return float(m.group(1)) * _SECONDS[m.group(2).lower()]
 
 
 OFF = ("off", "none", "no", "false")
@@ -213,6 +232,27 @@ class Options(BaseSettings):
         "*.domain); by default only loopback URLs are delivered (repeatable)")
     guard_headers: bool = Field(True, description="add X-Guard-Rule / X-Guard-Action to "
                                 "responses")
+
+    # limits (limits): what one sandbox may make guard hold (guard/limits.py)
+    max_body_size: Annotated[int, Opt(metavar="SIZE", parse=parse_size)] = Field(
+        DEFAULT_MAX_BODY, gt=0, description="refuse a request body larger than SIZE with 413 "
+        "(guard.limit.body-size) before reading it; responses are not limited")
+    max_decoded_size: Annotated[int, Opt(metavar="SIZE", parse=parse_size)] = Field(
+        DEFAULT_MAX_DECODED, gt=0, description="refuse a request body whose Content-Encoding "
+        "(gzip, deflate, br, zstd) unpacks to more than SIZE (guard.limit.decoded-size)")
+    max_decode_ratio: Annotated[int, Opt(metavar="N")] = Field(
+        DEFAULT_MAX_RATIO, gt=0, description="refuse a request body that unpacks to more "
+        "than N times its size, once past 1 MiB (guard.limit.decode-ratio)")
+    idle_timeout: Annotated[float, Opt(metavar="SECONDS", parse=parse_duration)] = Field(
+        DEFAULT_IDLE_TIMEOUT, gt=0, description="close a connection after SECONDS with no "
+        "byte either way (tunnels, WebSockets and streams included)")
+    header_timeout: Annotated[float, Opt(metavar="SECONDS", parse=parse_duration)] = Field(
+        DEFAULT_HEADER_TIMEOUT, gt=0, description="close a connection that has not sent a "
+        "whole request head SECONDS after it opened or after its last answer "
+        "(guard.limit.header-timeout): half-sent requests do not pile up")
+    max_client_connections: Annotated[int, Opt(metavar="N")] = Field(
+        DEFAULT_MAX_CONNECTIONS, gt=0, description="refuse more than N open connections "
+        "from one client address (guard.limit.connections)")
 
     # other listeners
     dns_listen: Annotated[tuple[str, int] | None,

@@ -17,6 +17,7 @@ The steps, in order (the first that applies decides)::
                                          -upgrade-refused, -method-override,
                                          -read-with-body, -ambiguous-path) 403
     world store away         -> error  guard.store-unavailable   503
+    over a limit             -> block  guard.limit.*  413 (guard/limits.py)
     any exception            -> error  500 naming the rule that failed   (fail closed)
 
 No mitmproxy here and no I/O of its own: the caller brings the request, the packs
@@ -38,10 +39,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
 from guard import allow
-from guard.blocked import block_response, error_response
+from guard.blocked import block_response, error_response, limit_response
 from guard.decision import Action, Decision, NearMiss
 from guard.errors import AuditError, GuardError, StoreUnavailable
 from guard.faults import Fault
+from guard.limits import LimitExceeded
 from guard.net import egress
 from guard.packs import Packs
 from guard.request import Request, Response
@@ -202,6 +204,9 @@ def failed(e: BaseException, decision: Decision) -> Outcome:
     if isinstance(e, AuditError):
         blocked = Decision(Action.BLOCK, AUDIT_RULE_ID, str(e))
         return Outcome(blocked, error_response(503, AUDIT_RULE_ID, str(e)), error=str(e))
+    if isinstance(e, LimitExceeded):  # more than guard takes from one request
+        blocked = Decision(Action.BLOCK, e.rule_id, e.reason, decision.rule)
+        return Outcome(blocked, limit_response(e.status, e.rule_id, e.reason))
     if isinstance(e, StoreUnavailable):  # fail closed, say so, recover when it is back
         log.error("guard: request blocked: %s", e)
         errored = Decision(Action.ERROR, STORE_RULE_ID, str(e), decision.rule)

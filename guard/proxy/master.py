@@ -32,11 +32,13 @@ from guard.metrics import Metrics, world_totals
 from guard.net import egress
 from guard.options import Options, SandboxFrom, default_audit
 from guard.packs import load_packs
+from guard.proxy import bodylimit
 from guard.proxy.addons import (
     AuditRecorder,
     DnsStub,
     EgressGate,
     GuardInternal,
+    Limits,
     Policy,
     Reload,
     SandboxIdentity,
@@ -69,6 +71,7 @@ class Guard:
     policy: Policy
     egress: EgressGate
     recorder: AuditRecorder
+    limits: Limits
     admin: AdminServer | None = None  # the admin listener (--admin-listen)
     # what the admin listener shows (with --admin-listen only: nothing is counted without)
     metrics: Metrics | None = None  # /metrics
@@ -85,7 +88,8 @@ class Guard:
 
     def addons(self) -> list[Any]:
         """guard's per-flow addons, in the order they must run."""
-        return [self.identity, self.internal, self.policy, self.egress, self.recorder]
+        return [self.limits, self.identity, self.internal, self.policy, self.egress,
+                self.recorder]
 
 
 def build(opts: Options, *, resolve: egress.Resolver = egress.system_resolve) -> Guard:
@@ -123,10 +127,13 @@ def build(opts: Options, *, resolve: egress.Resolver = egress.system_resolve) ->
                            challenge=opts.sandbox_from is SandboxFrom.PROXY_USER)
     recorder = AuditRecorder(audit, events, worlds)
     metrics = Metrics() if opts.admin_listen is not None else None
-    guard = Guard(opts, ctx, audit, SandboxIdentity(opts.sandbox_from, registry),
-                  GuardInternal(ctx, worlds),
+    identity = SandboxIdentity(opts.sandbox_from, registry,
+                               max_decoded_size=opts.max_decoded_size,
+                               max_decode_ratio=opts.max_decode_ratio)
+    guard = Guard(opts, ctx, audit, identity, GuardInternal(ctx, worlds),
                   Policy(ctx, guard_headers=opts.guard_headers, metrics=metrics),
-                  EgressGate(recorder.recorder, resolve), recorder, metrics=metrics)
+                  EgressGate(recorder.recorder, resolve), recorder,
+                  Limits(opts, identity, recorder.write_event), metrics=metrics)
     if opts.admin_listen is not None:
         guard.admin = admin_server(opts, ctx, guard)
     return guard
@@ -253,6 +260,8 @@ def option_values(cfg: Options) -> dict[str, Any]:
         upstream_cert=False,
         ssl_insecure=False,
         termlog_verbosity="warn" if cfg.quiet else "info",
+        tcp_timeout=max(1, round(cfg.idle_timeout)),
+        **{bodylimit.OPTION: cfg.max_body_size},
         **({"ssl_verify_upstream_trusted_ca": str(cfg.upstream_ca)} if cfg.upstream_ca else {}),
     )
 
@@ -327,6 +336,7 @@ def share_port() -> None:
 
 def start(guard: Guard, on_running: Callable[[GuardMaster], Any] | None = None) -> GuardMaster:
     """Make the master; call from inside a running event loop, then ``await m.run()``."""
+    bodylimit.install()
     m = GuardMaster(options.Options(), guard, on_running)
     m.options.update(**option_values(guard.options))
     return m

@@ -1,5 +1,6 @@
 """guard's addons, one job each, in the order the master loads them::
 
+    Limits           connections per client, the header-read timeout, the body limit's audit
     SandboxIdentity  names the sandbox, turns the flow into guard's Request (attaches state)
     GuardInternal    answers guard.internal itself (through the pipeline), never forwarded
     Policy           decides everything else through guard.pipeline; answers simulate,
@@ -16,9 +17,10 @@ They share one :class:`~guard.proxy.flowstate.FlowState` per flow through
 from guard.proxy.addons.egress import EgressGate
 from guard.proxy.addons.identity import SandboxIdentity
 from guard.proxy.addons.internal import GuardInternal
+from guard.proxy.addons.limits import Limits
 from guard.proxy.addons.policy import Policy
 from guard.proxy.addons.recorder import AuditRecorder
 from guard.proxy.addons.services import DnsStub, Reload, SmtpSinkService
 
-__all__ = ["AuditRecorder", "DnsStub", "EgressGate", "GuardInternal", "Policy", "Reload",
+__all__ = ["AuditRecorder", "DnsStub", "EgressGate", "GuardInternal", "Limits", "Policy", "Reload",
            "SandboxIdentity", "SmtpSinkService"]

@@ -9,6 +9,7 @@ from mitmproxy import connection, http
 from mitmproxy.net.http import url
 
 from guard import urlpath
+from guard.limits import LimitExceeded, decode_body
 from guard.net import egress
 from guard.options import SandboxFrom
 from guard.proxy.flowstate import FlowState, attach, state_of
@@ -21,9 +22,13 @@ GUARD_HEADERS = (SANDBOX_HEADER, "proxy-authorization")
 
 
 class SandboxIdentity:
-    def __init__(self, sandbox_from: SandboxFrom, registry: Registry) -> None:
+    def __init__(self, sandbox_from: SandboxFrom, registry: Registry, *,
+                 max_decoded_size: int = 0, max_decode_ratio: int = 0) -> None:
         self.sandbox_from = sandbox_from
         self.registry = registry
+        # a body is unpacked (Content-Encoding) only this far: guard/limits.py
+        self.max_decoded_size = max_decoded_size
+        self.max_decode_ratio = max_decode_ratio
         # client id -> the Proxy-Authorization of its CONNECT ("" when it had none): inside
         # a tunnel only the CONNECT's credentials count, never a header of a tunnelled request
         self._proxy_auth: dict[str, str] = {}
@@ -39,9 +44,14 @@ class SandboxIdentity:
         if flow.response is not None or state_of(flow) is not None:
             return
         state = attach(flow, FlowState(bare_request(flow)))
+        sandbox = ""
         try:
             state.identity = self.identify(flow)
-            state.request = self.to_request(flow, state.identity.sandbox or "")
+            sandbox = state.identity.sandbox or ""
+            state.request = self.to_request(flow, sandbox)
+        except LimitExceeded as e:  # a body that unpacks too far: audited as it was sent
+            state.request = self.to_request(flow, sandbox, decode=False)
+            state.unreadable = e
         except Exception as e:  # the policy fails it closed (and the recorder audits it)
             state.unreadable = e
 
@@ -55,9 +65,18 @@ class SandboxIdentity:
         return identify(self.sandbox_from, self.registry, client=client,
                         header=r.headers.get(SANDBOX_HEADER), proxy_auth=proxy_auth)
 
-    def to_request(self, flow: http.HTTPFlow, sandbox: str) -> Request:
-        """The flow as guard's request, in ``sandbox``. Removes guard's own headers
-        (X-Guard-Sandbox, Proxy-Authorization) from the flow."""
+    def identify_address(self, address: str) -> str | None:
+        """The sandbox a client address names, when addresses name sandboxes (for what
+        happens to a connection before any request)."""
+        if self.sandbox_from is not SandboxFrom.CLIENT:
+            return None
+        return identify(self.sandbox_from, self.registry, client=address).sandbox
+
+    def to_request(self, flow: http.HTTPFlow, sandbox: str, *, decode: bool = True) -> Request:
+        """The flow as guard's request, in ``sandbox``, its body unpacked as its
+        Content-Encoding says (within the limits: LimitExceeded; ``decode=False``: as
+        sent). Removes guard's own headers (X-Guard-Sandbox, Proxy-Authorization) from
+        the flow."""
         r = flow.request
         client = flow.client_conn.peername[0] if flow.client_conn.peername else ""
         headers = tuple((k.lower(), v) for k, v in r.headers.items(multi=True)
@@ -71,9 +90,16 @@ class SandboxIdentity:
         return Request(
             method=r.method.upper(), scheme=r.scheme, host=host, port=r.port, path=path,
             raw_path="" if path == raw_path else raw_path, query=tuple(r.query.items(multi=True)),
-            headers=headers, body=r.get_content(strict=False) or b"", client=client,
+            headers=headers, body=self.body(r) if decode else r.raw_content or b"", client=client,
             sandbox=sandbox, sni=flow.client_conn.sni,
         )
+
+
+    def body(self, r: http.Request) -> bytes:
+        """The request body unpacked, never past the limits (guard/limits.py)."""
+        raw = r.raw_content or b""
+        return decode_body(raw, r.headers.get("content-encoding", ""),
+                           max_size=self.max_decoded_size, max_ratio=self.max_decode_ratio)
 
 
 def bare_request(flow: http.HTTPFlow) -> Request:
