@@ -135,7 +135,7 @@ class LogFormat(StrEnum):
 def parse_host_port(text: str) -> tuple[str, int]:
     """``HOST:PORT`` (or ``:PORT`` for every address) as a tuple."""
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit():
+    if not sep or not (port.isascii() and port.isdigit()):
         raise ValueError(f"expected HOST:PORT, got {text!r}")
     return host.strip("[]") or "0.0.0.0", int(port)
 

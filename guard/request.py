@@ -249,7 +249,7 @@ def nest_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
 def _listify(node: Any) -> Any:
     if isinstance(node, dict):
         out = {k: _listify(v) for k, v in node.items()}
-        if out and all(k.isdigit() for k in out):
+        if out and all(k.isascii() and k.isdigit() for k in out):
             return [out[k] for k in sorted(out, key=int)]
         return out
     if isinstance(node, list):
@@ -263,7 +263,8 @@ def dig(data: Any, path: str) -> tuple[bool, Any]:
     for part in _path_parts(path):
         if isinstance(node, dict) and part in node:
             node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        elif (isinstance(node, list) and part.isascii() and part.isdigit()
+              and int(part) < len(node)):
             node = node[int(part)]
         else:
             return False, None

@@ -264,7 +264,7 @@ def luhn_ok(digits: str) -> bool:
 def card_digits(text: str) -> str | None:
     """The digits of ``text`` when it is a plausible, Luhn-valid card number."""
     digits = text.replace(" ", "").replace("-", "")
-    if 13 <= len(digits) <= 19 and digits.isdigit() and digits[0] in "23456" \
-            and luhn_ok(digits):
+    if 13 <= len(digits) <= 19 and digits.isascii() and digits.isdigit() \
+            and digits[0] in "23456" and luhn_ok(digits):
         return digits
     return None

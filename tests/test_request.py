@@ -17,6 +17,11 @@ from guard.request import Request, dig, nest_pairs
          {"items": [{"price": "price_1"}, {"price": "price_2"}]}),
         ([("a[b][c]", "deep")], {"a": {"b": {"c": "deep"}}}),
         ([("a", "1"), ("a[b]", "2")], {"a": "1"}),
+        # digits that are not ASCII ("²" passes str.isdigit, int() refuses it; "٣" int()
+        # reads as 3) are keys like any other, never list indexes
+        ([("metadata[²]", "x")], {"metadata": {"²": "x"}}),
+        ([("a[0]", "x"), ("a[²]", "y")], {"a": {"0": "x", "²": "y"}}),
+        ([("a[٣]", "x")], {"a": {"٣": "x"}}),
     ],
 )
 def test_form_pairs_nest_like_stripe_reads_them(pairs, expected):
@@ -53,3 +58,8 @@ def test_url_round_trips_with_default_ports_dropped():
     r = Request.build("get", "https://API.Stripe.com:443/v1/x?limit=3")
     assert (r.method, r.host, r.port, r.url) == ("GET", "api.stripe.com", 443,
                                                   "https://api.stripe.com/v1/x?limit=3")
+
+
+def test_a_dotted_lookup_does_not_read_a_non_ascii_digit_as_an_index():
+    assert dig({"a": ["x", "y"]}, "a.1") == (True, "y")
+    assert dig({"a": ["x", "y"]}, "a.¹") == (False, None)

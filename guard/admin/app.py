@@ -71,7 +71,7 @@ def _int(request: Request, name: str, default: int) -> int:
     value = request.query_params.get(name)
     if value is None:
         return default
-    if not value.isdigit() or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise SandboxError("invalid_request", f"?{name}= takes a whole number")
     return int(value)
 
@@ -135,7 +135,7 @@ async def stream(c: ControlPlane, r: Request) -> Response:
     happen, with a keep-alive comment every 15 s; ends when the sandbox is deleted."""
     sandbox = r.path_params["id"]
     after = r.headers.get("last-event-id") or r.query_params.get("after") or "0"
-    if not after.isdigit() or len(after) > 18:
+    if not (after.isascii() and after.isdigit()) or len(after) > 18:
         raise SandboxError("invalid_request", "Last-Event-ID / ?after= takes a whole number")
     c.show(sandbox)  # 404 now, not inside the stream
 

@@ -272,7 +272,7 @@ class ControlPlane:
         self.registry.require(sandbox)
         if not since:
             raise SandboxError("invalid_request", "diff needs ?since=SNAPSHOT_ID or a version")
-        point: str | int = (int(since) if since.isdigit() and len(since) <= 18
+        point: str | int = (int(since) if (since.isascii() and since.isdigit()) and len(since) <= 18
                             else snapshot_id(since))
         found: dict[str, Any] = self._world_op(lambda: self.store.diff(sandbox, point))
         return found

@@ -77,7 +77,8 @@ async def read_json(request: Request, limit: int = MAX_BODY, *,
     """The request's JSON body (None when empty and not ``required``), bounded."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+    if declared is not None and (not (declared.isascii() and declared.isdigit())
+                                 or int(declared) > limit):
         raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0

@@ -50,7 +50,7 @@ def count(value: str) -> int:
 
 def worker_index() -> int | None:
     value = os.environ.get(WORKER_ENV)
-    return int(value) if value is not None and value.isdigit() else None
+    return int(value) if value is not None and (value.isascii() and value.isdigit()) else None
 
 
 def audit_path(path: Path, index: int) -> Path:

@@ -104,7 +104,7 @@ def _int(request: Request, name: str, default: int, top: int) -> int:
     value = request.query_params.get(name)
     if value is None or value == "":
         return default
-    if not value.isdigit() or len(value) > 12:
+    if not (value.isascii() and value.isdigit()) or len(value) > 12:
         raise SandboxError("invalid_request", f"?{name}= takes a whole number")
     return max(1, min(int(value), top)) if top else int(value)
 
@@ -172,7 +172,7 @@ def routes(sources: Sources, sessions: Sessions) -> list[BaseRoute]:
 
     async def stream(request: Request) -> Response:
         after = request.headers.get("last-event-id") or request.query_params.get("after")
-        if after is None or not after.isdigit() or len(after) > 18:
+        if after is None or not (after.isascii() and after.isdigit()) or len(after) > 18:
             raise SandboxError("invalid_request", "?after= takes the version the page has")
         return StreamingResponse(_stream(flows, int(after)), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store"})

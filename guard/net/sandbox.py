@@ -93,8 +93,9 @@ def choose_user(spec: str | None, *, as_root: bool = False,
     gid: int | None = None
     if spec is None:
         sudo_uid, sudo_gid = environ.get("SUDO_UID", ""), environ.get("SUDO_GID", "")
-        if sudo_uid.isdigit() and sudo_uid != "0":
-            spec, gid = sudo_uid, int(sudo_gid) if sudo_gid.isdigit() else None
+        if sudo_uid.isascii() and sudo_uid.isdigit() and sudo_uid != "0":
+            numeric_gid = sudo_gid.isascii() and sudo_gid.isdigit()
+            spec, gid = sudo_uid, int(sudo_gid) if numeric_gid else None
         else:
             spec = "nobody"
     user = _lookup(spec, gid)
@@ -107,9 +108,10 @@ def choose_user(spec: str | None, *, as_root: bool = False,
 
 def _lookup(spec: str, gid: int | None) -> JailUser:
     try:
-        entry = pwd.getpwuid(int(spec)) if spec.isdigit() else pwd.getpwnam(spec)
+        numeric = spec.isascii() and spec.isdigit()
+        entry = pwd.getpwuid(int(spec)) if numeric else pwd.getpwnam(spec)
     except KeyError:
-        if not spec.isdigit():
+        if not (spec.isascii() and spec.isdigit()):
             raise NetError(f"no user {spec!r} (give a user name or a numeric uid)") from None
         uid = int(spec)
         return JailUser(uid, uid if gid is None else gid, None, "")

@@ -220,7 +220,7 @@ class OpenApi:
         id_schema = merged(self.spec, (merged(self.spec, coll.schema).get("properties") or {})
                            .get("id", {}))
         if {"integer", "number"} & set(types(id_schema)):  # an API with numeric ids
-            if not item_id.isdigit() or len(item_id) > 18:
+            if not (item_id.isascii() and item_id.isdigit()) or len(item_id) > 18:
                 raise NotFound(coll.noun, item_id)
             made["id"] = int(item_id)
         world.put(where, made, item_id)

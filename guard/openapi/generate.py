@@ -225,7 +225,7 @@ class Generator:
             return m.group(1) + self.src.ids.base62(max(len(m.group(2)), 14))
         if _is_uuid_like(sample):
             return self.src.ids.uuid()
-        if sample.isdigit():
+        if sample.isascii() and sample.isdigit():
             return str(self.src.ids.number(10 ** (len(sample) - 1), 10 ** len(sample) - 1))
         return "".join(self.src.rng.choice(BASE62) if c.isalnum() else c for c in sample)
 

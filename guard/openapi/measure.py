@@ -228,7 +228,7 @@ def _newer_shape(api: OpenApi, data: Any, issue: Any) -> str | None:
     parts = [p for p in re.split(r"[.\[\]]+", issue.param) if p]
     node = data
     for part in parts[:-1]:
-        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        if isinstance(node, list) and (part.isascii() and part.isdigit()) and int(part) < len(node):
             node = node[int(part)]
         elif isinstance(node, dict) and part in node:
             node = node[part]

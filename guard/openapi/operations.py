@@ -137,7 +137,7 @@ def _success(spec: Spec, op: dict[str, Any]) -> tuple[int, Any, Any, str | None]
         if not (code.startswith("2") or code == "default"):
             continue
         resp = spec.resolve(responses[code])
-        status = int(code) if code.isdigit() else 200
+        status = int(code) if (code.isascii() and code.isdigit()) else 200
         content = resp.get("content") or {}
         if not content:
             return status, None, None, None

@@ -83,7 +83,8 @@ class Spec:
         for part in unpointer("#" + frag):
             if isinstance(doc, dict) and part in doc:
                 doc = doc[part]
-            elif isinstance(doc, list) and part.isdigit() and int(part) < len(doc):
+            elif (isinstance(doc, list) and part.isascii() and part.isdigit()
+                  and int(part) < len(doc)):
                 doc = doc[int(part)]
             else:
                 raise ValueError(f"$ref {ref!r} names nothing: no {part!r}")

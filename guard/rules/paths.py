@@ -68,7 +68,7 @@ def lookup(data: Any, parts: tuple[Part, ...]) -> tuple[bool, Any]:
 
 def _index(part: Part, size: int) -> int | None:
     if isinstance(part, str):
-        if not part.isdigit():
+        if not (part.isascii() and part.isdigit()):  # "²".isdigit(), but int() refuses it
             return None
         part = int(part)
     if -size <= part < size:

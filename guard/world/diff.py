@@ -47,7 +47,7 @@ def parse_since(since: str | int) -> tuple[str | None, int | None]:
     """(snapshot id, None) or (None, version)."""
     if isinstance(since, int) and not isinstance(since, bool):
         return None, since
-    if isinstance(since, str) and since.isdigit():
+    if isinstance(since, str) and (since.isascii() and since.isdigit()):
         return None, int(since)
     if isinstance(since, str) and since:
         return since, None

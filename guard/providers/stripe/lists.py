@@ -86,7 +86,7 @@ def created_matches(call: Call, obj: dict[str, Any]) -> bool:
 
 
 def _int(name: str, value: Any) -> int:
-    if isinstance(value, str) and value.lstrip("-").isdigit():
+    if isinstance(value, str) and value.isascii() and value.lstrip("-").isdigit():
         return int(value)
     raise invalid_param(name, f"Invalid integer: {value}", "parameter_invalid_integer")
 

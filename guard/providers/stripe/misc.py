@@ -49,7 +49,7 @@ def _other_token(call: Call, kind: str) -> dict[str, Any]:
         number = b.str("account_number", required=True) or ""
         routing = b.str("routing_number")
         country = (b.str("country") or "US").upper()
-        if len(number) < 4 or not number.isdigit():
+        if len(number) < 4 or not (number.isascii() and number.isdigit()):
             raise StripeError(400, "You must use a test bank account number in test mode. "
                               "Try 000123456789 or see more options at "
                               "https://stripe.com/docs/connect/testing#account-numbers.",

@@ -125,3 +125,21 @@ def test_expanding_a_field_that_is_not_expandable_is_a_400(stripe_guard):
         c.v1.customers.retrieve(customer.id, {"expand": ["email"]})
     assert info.value.user_message == "This property cannot be expanded (email)."
     assert info.value.param == "expand[0]"
+
+
+def test_non_ascii_digits_are_text_to_stripe_not_numbers_and_not_a_crash(stripe_guard):
+    # "²" passes str.isdigit() but int() refuses it: a metadata key of them is a key,
+    # an integer parameter of them is Stripe's invalid-integer 400, not a guard error
+    c, g = stripe_guard
+    customer = c.v1.customers.create({"metadata": {"²": "squared", "0": "zero"}})
+    assert customer.metadata.to_dict() == {"²": "squared", "0": "zero"}
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        c.v1.customers.list({"limit": "²"})
+    assert info.value.param == "limit" and info.value.code == "parameter_invalid_integer"
+    r = requests.post("https://api.stripe.com/v1/customers",
+                      data="metadata[0]=a&metadata[%C2%B2]=b&email=x%40y.test",
+                      headers={"Authorization": "Bearer sk_test_guard",
+                               "Content-Type": "application/x-www-form-urlencoded"},
+                      proxies=g.proxies, verify=g.ca, timeout=10)
+    assert r.status_code == 200 and r.json()["metadata"] == {"0": "a", "²": "b"}
+    assert g.upstream_attempts == []
