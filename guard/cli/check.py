@@ -7,9 +7,11 @@ On success it names every file it loaded, so the built-in packs
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 from guard.cli.common import load_or_report
-from guard.rules.loader import LoadedPack
+from guard.rules.loader import LoadedPack, rule_files
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,6 +26,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.paths and not args.builtin:
+        print("guard check: nothing to check: name rule files or directories (PATH...), or "
+              "leave out --no-builtin to check the built-in packs", file=sys.stderr)
+        return 2
+    empty = [p for p in args.paths if Path(p).is_dir() and not rule_files([p])]
+    if empty:
+        print("guard check: no rule files in " + ", ".join(empty) + " (a directory's rule "
+              "files are its *.yaml and *.yml files, not cases, OpenAPI descriptions or "
+              "templates)", file=sys.stderr)
+        return 1
     packs = load_or_report(args.paths, args.builtin)
     if packs is None:
         return 1

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, WithJsonSchema, field_validator, model_validator
 
 from guard.faults import Faults
 from guard.rules.base import HOST, RULE_ID, Matcher, Scalar, Strict, ValueMatch
@@ -19,10 +20,32 @@ __all__ = [
 ]
 
 
+# HTTP's methods (RFC 9110), PATCH (RFC 5789), WebDAV's and QUERY: a misspelt method
+# (GETT) would otherwise be a rule that silently never matches.
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT",
+           "QUERY", "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK",
+           "REPORT", "SEARCH", "*")
+_METHOD_ENUM = {"enum": [*METHODS, *(m.lower() for m in METHODS[:-1])]}
+_METHOD_SCHEMA = WithJsonSchema({"anyOf": [
+    {"type": "string", **_METHOD_ENUM},
+    {"type": "array", "items": {"type": "string", **_METHOD_ENUM}}, {"type": "null"}],
+    "description": "HTTP method(s), e.g. POST or [GET, HEAD]; * or absent for any"})
+
+
+def _method(m: str) -> str:
+    up = m.upper()
+    if up in METHODS:
+        return up
+    near = difflib.get_close_matches(up, METHODS[:-1], n=1)
+    raise ValueError(f"unknown HTTP method {m!r}" + (f" (did you mean {near[0]}?)" if near
+                                                     else "") +
+                     f"; methods are {', '.join(METHODS[:-1])}, or * for any")
+
+
 class Match(Strict):
     """Conditions a request must meet; all given conditions must hold."""
 
-    method: str | list[str] | None = Field(
+    method: Annotated[str | list[str] | None, _METHOD_SCHEMA] = Field(
         None, description="HTTP method(s), e.g. POST or [GET, HEAD]; * or absent for any"
     )
     path: str | list[str] | None = Field(
@@ -49,12 +72,20 @@ class Match(Strict):
 
     @field_validator("method")
     @classmethod
-    def _methods_upper(cls, v: str | list[str] | None) -> str | list[str] | None:
+    def _methods_known(cls, v: str | list[str] | None) -> str | list[str] | None:
         if isinstance(v, str):
-            return v.upper()
+            return _method(v)
         if isinstance(v, list):
-            return [m.upper() for m in v]
+            return [_method(m) for m in v]
         return v
+
+
+def _respond_fits(action: str, has_respond: bool) -> str | None:
+    if action == "simulate" and not has_respond:
+        return "action simulate needs a respond section"
+    if action != "simulate" and has_respond:
+        return f"action {action} takes no respond section"
+    return None
 
 
 class Store(Strict):
@@ -177,12 +208,22 @@ class Rule(Strict):
     def _hosts_lower(cls, v: list[str] | None) -> list[str] | None:
         return [h.lower() for h in v] if v is not None else None
 
+    @classmethod
+    def raw_problems(cls, data: Any) -> list[tuple[tuple[Any, ...], str]]:
+        """Problems of a rule that failed validation which its field errors do not show
+        (the checks across fields run only once every field is valid): so that ``guard
+        check`` reports a ``respond`` on a block rule next to a misspelt method."""
+        if not isinstance(data, dict) or data.get("action") not in ("simulate", "block",
+                                                                     "allow"):
+            return []
+        why = _respond_fits(str(data["action"]), data.get("respond") is not None)
+        return [((), why)] if why else []
+
     @model_validator(mode="after")
     def _action_fits(self) -> Rule:
-        if self.action == "simulate" and self.respond is None:
-            raise ValueError("action simulate needs a respond section")
-        if self.action != "simulate" and self.respond is not None:
-            raise ValueError(f"action {self.action} takes no respond section")
+        why = _respond_fits(self.action, self.respond is not None)
+        if why:
+            raise ValueError(why)
         if self.action != "allow":
             for name, default in (("allow_private", False), ("ports", None),
                                   ("websocket", False), ("ambiguous_paths", "refuse")):

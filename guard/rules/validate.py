@@ -34,7 +34,13 @@ def validate_each[M: BaseModel](located: Located, model: type[M], raw: Any, wher
             items.append(model.model_validate(item))
             positions.append(i)
         except ValidationError as e:
-            problems.extend(validation_problems(located, e, prefix=(*where, i)))
+            found = validation_problems(located, e, prefix=(*where, i))
+            raw_problems = getattr(model, "raw_problems", None)
+            for loc, message in raw_problems(item) if raw_problems else ():
+                path = ".".join(str(p) for p in (*where, i, *loc))
+                found.append(located.problem((*where, i, *loc), f"{path}: {message}"))
+            unique = {(p.line, p.column, p.message): p for p in found}
+            problems.extend(unique.values())
     return items, positions
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -73,31 +73,41 @@ class RespondCompiler:
         self.consulted: set[Path] = set()  # every template path looked at, found or not
 
     def compile(self, respond: Respond, base_dir: Path, rule_id: str) -> CompiledRespond:
+        """Raises :class:`RespondErrors` naming every field at fault, not only the first."""
+        errors: list[tuple[str, str]] = []
+
+        def part[T](fn: Callable[[], T]) -> T | None:
+            try:
+                return fn()
+            except RespondErrors as e:
+                errors.extend(e.problems)
+            except ValueError as e:
+                errors.append(e.args if len(e.args) == 2 else ("respond", str(e)))
+            return None
+
         handler = None
         if respond.handler is not None:
-            try:
-                handler = self.handlers.resolve(respond.handler)
-            except LookupError as e:
-                raise ValueError("handler", str(e)) from None
-            for name in rendered_templates(handler):
-                try:
-                    self.template(name, base_dir)
-                except ValueError as e:
-                    raise ValueError("handler", f"handler {respond.handler} renders "
-                                     f"{e.args[-1]}") from None
+            handler = part(lambda: self._handler(respond.handler or "", base_dir))
         from_store = None
         if respond.from_store is not None:
             fs = respond.from_store
-            from_store = (fs.collection, self._string("from_store.id", fs.id),
-                          self._missing(fs.missing, base_dir))
+            fs_id = part(lambda: self._string("from_store.id", fs.id))
+            missing = part(lambda: self._missing(fs.missing, base_dir))
+            if fs_id is not None and missing is not None:
+                from_store = (fs.collection, fs_id, missing)
         store = None
         if respond.store is not None:
-            id_t = self._string("store.id", respond.store.id) if respond.store.id else None
-            store = (respond.store.collection, id_t)
+            s = respond.store
+            id_t = part(lambda: self._string("store.id", s.id or "")) if s.id else None
+            store = (s.collection, id_t)
+        headers = part(lambda: self._headers(respond.headers))
+        body = part(lambda: self._body(respond.body, respond.template, base_dir))
+        if errors:
+            raise RespondErrors(errors)
         return CompiledRespond(
             status=respond.status,
-            headers=self._headers(respond.headers),
-            body=self._body(respond.body, respond.template, base_dir),
+            headers=headers or (),
+            body=body,
             content_type=respond.content_type,
             handler=handler,
             store=store,
@@ -105,6 +115,19 @@ class RespondCompiler:
             templates=self,
             base_dir=base_dir,
         )
+
+    def _handler(self, name: str, base_dir: Path) -> Any:
+        try:
+            handler = self.handlers.resolve(name)
+        except LookupError as e:
+            raise ValueError("handler", str(e)) from None
+        for template in rendered_templates(handler):
+            try:
+                self.template(template, base_dir)
+            except ValueError as e:
+                raise ValueError("handler", f"handler {name} renders "
+                                 f"{e.args[-1]}") from None
+        return handler
 
     def template(self, name: str, base_dir: Path | None = None) -> Body:
         """A template file by name: looked up next to the rule file, in a ``templates/`` folder
@@ -140,14 +163,38 @@ class RespondCompiler:
         try:
             return Body(compile_tree(self.env, body), not isinstance(body, str))
         except TemplateSyntaxError as e:
-            raise ValueError("body", f"template syntax error: {e.message}") from None
+            found = list(self._broken_leaves(body, "body"))
+            raise RespondErrors(found or [("body", f"template syntax error: {e.message}")]
+                                ) from None
+
+    def _broken_leaves(self, tree: Any, where: str) -> Iterator[tuple[str, str]]:
+        """Every string of a body tree that does not compile, at its own field."""
+        if isinstance(tree, dict):
+            for k, v in tree.items():
+                yield from self._broken_leaves(v, f"{where}.{k}")
+        elif isinstance(tree, list):
+            for i, v in enumerate(tree):
+                yield from self._broken_leaves(v, f"{where}.{i}")
+        elif isinstance(tree, str):
+            try:
+                compile_string(self.env, tree)
+            except TemplateSyntaxError as e:
+                yield where, f"template syntax error: {e.message}"
 
     def _missing(self, missing: Missing, base_dir: Path) -> CompiledMissing:
         return CompiledMissing(missing.status, self._headers(missing.headers),
                                self._body(missing.body, missing.template, base_dir))
 
     def _headers(self, headers: dict[str, str]) -> tuple[tuple[str, Renderable], ...]:
-        return tuple((k, self._string(f"headers.{k}", str(v))) for k, v in headers.items())
+        out, errors = [], []
+        for k, v in headers.items():
+            try:
+                out.append((k, self._string(f"headers.{k}", str(v))))
+            except ValueError as e:
+                errors.append(e.args)
+        if errors:
+            raise RespondErrors(errors)
+        return tuple(out)
 
     def _string(self, where: str, text: str) -> Renderable:
         try:
@@ -156,4 +203,14 @@ class RespondCompiler:
             raise ValueError(where, f"template syntax error: {e.message}") from None
 
 
-__all__ = ["Body", "CompiledMissing", "CompiledRespond", "Const", "RespondCompiler"]
+class RespondErrors(ValueError):
+    """Every problem of one ``respond`` section: ``problems`` is a list of (field,
+    message), the field dotted (``body.a``, ``headers.X-A``)."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{w}: {m}" for w, m in problems))
+        self.problems = problems
+
+
+__all__ = ["Body", "CompiledMissing", "CompiledRespond", "Const", "RespondCompiler",
+           "RespondErrors"]

@@ -11,11 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from guard.errors import Problem
 from guard.rules.compiled import CompiledRule
 from guard.rules.loader import LoadedPack, RuleSet
+from guard.rules.model import Respond
 from guard.synth.handlers import Registry
-from guard.synth.respond import CompiledRespond, RespondCompiler
+from guard.synth.respond import CompiledRespond, RespondCompiler, RespondErrors
 
 
 class Responders(Mapping[CompiledRule, CompiledRespond]):
@@ -57,6 +60,13 @@ def compile_responders(ruleset: RuleSet, *, templates: Mapping[str, Path],
     problems: list[Problem] = []
     for lp in ruleset.packs:
         base_dir = Path(lp.path).parent
+
+        def report(i: int, e: ValueError, lp: LoadedPack = lp) -> None:
+            for where, message in e.problems if isinstance(e, RespondErrors) else [
+                    e.args if len(e.args) == 2 else ("respond", str(e))]:
+                problems.append(lp.located.problem(("rules", i, "respond", *where.split(".")),
+                                                   message))
+
         for i, parsed in zip(lp.positions, lp.pack.rules, strict=True):
             rule = by_parsed.get(id(parsed))
             if rule is None or parsed.respond is None:
@@ -64,12 +74,32 @@ def compile_responders(ruleset: RuleSet, *, templates: Mapping[str, Path],
             try:
                 out[rule] = compiler.compile(parsed.respond, base_dir, parsed.id)
             except ValueError as e:
-                where, message = e.args if len(e.args) == 2 else ("respond", str(e))
-                problems.append(lp.located.problem(("rules", i, "respond", *where.split(".")),
-                                                   message))
+                report(i, e)
+        for i, respond in _invalid_rules_responds(lp):
+            try:  # only to report its problems too (a missing template, ...)
+                compiler.compile(respond, base_dir, "")
+            except ValueError as e:
+                report(i, e)
         if lp.openapi is not None:
             _openapi(lp, ruleset, out)
     return Responders(out, tuple(sorted(str(p) for p in compiler.consulted))), problems
+
+
+def _invalid_rules_responds(lp: LoadedPack) -> Iterator[tuple[int, Respond]]:
+    """The valid ``respond`` sections of the rules that failed validation, with their
+    index: ``guard check`` reports their problems in the same run."""
+    raw = lp.located.data.get("rules") if isinstance(lp.located.data, dict) else None
+    if not isinstance(raw, list):
+        return
+    valid = set(lp.positions)
+    for i, item in enumerate(raw):
+        if i in valid or not isinstance(item, dict) or not isinstance(item.get("respond"),
+                                                                      dict):
+            continue
+        try:
+            yield i, Respond.model_validate(item["respond"])
+        except ValidationError:
+            continue  # its field errors were reported with the rule's
 
 
 def _openapi(lp: LoadedPack, ruleset: RuleSet, out: dict[CompiledRule, CompiledRespond]) -> None:

@@ -106,7 +106,9 @@ def test_an_invalid_change_is_refused_and_the_old_rules_keep_answering(guard_pro
     assert r.status_code == 200 and r.json() == {"pong": 1}
 
     expected = [f"{path}:6:13: rules.0.action: unknown action 'simulatte': use simulate, "
-                "block or allow"]
+                "block or allow",  # and the rule's other problem, in the same report
+                f"{path}:7:25: template 'nope.yaml' not found (looked for {rules}/nope.yaml, "
+                f"{rules}/templates/nope.yaml)"]
     assert [str(p) for p in g.master.reloader.problems] == expected
     (event,) = audit_events(tmp_path / "audit.jsonl")
     assert event["action"] == "reload-failed" and event["problems"] == expected

@@ -41,7 +41,7 @@ def check(tmp_path: Path, capsys: pytest.CaptureFixture[str], respond: str) -> t
      "tpl.yaml:6:25: template tpl/thing.yaml: invalid YAML"),
     ("{template: ../outside.yaml}", {},
      "tpl.yaml:6:25: template '../outside.yaml' must be a relative path"),
-    ("{body: {a: '{{ 1 + }}'}}", {}, "tpl.yaml:6:21: template syntax error"),
+    ("{body: {a: '{{ 1 + }}'}}", {}, "tpl.yaml:6:25: template syntax error"),
     ("{headers: {X-A: '{{ }'}, body: {}}", {}, "tpl.yaml:6:30: template syntax error"),
 ])
 def test_guard_check_fails_for_a_missing_or_broken_template(tmp_path, capsys, respond, files,

@@ -46,7 +46,7 @@ def problems_for(tmp_path: Path, text: str, name: str = "r.yaml") -> list[str]:
          "r.yaml:6:25: template 'nope/missing.yaml' not found"),
         ("pack: t\nhosts: [a.test]\nrules:\n  - id: t.a\n    action: simulate\n"
          "    respond: {body: {a: '{{ oops( }}'}}\n",
-         "r.yaml:6:21: template syntax error"),
+         "r.yaml:6:25: template syntax error"),
         ("pack: t\nhosts: [a.test]\nrules:\n  - id: t.a\n    action: block\n"
          "    match: {path: '/a/{x}}/b'}\n",
          "r.yaml:6:19: bad placeholder in path template"),
