@@ -24,7 +24,23 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         importlib.import_module(f"guard.cli.{name}").register(sub)
+    _plain(p)
     return p
+
+
+def _plain(p: argparse.ArgumentParser) -> None:
+    """Help is read on a terminal: docstrings' RST double backticks go (``guard run`` reads
+    as guard run), in every subcommand's description and every argument's help."""
+    p.description = p.description and p.description.replace("``", "")
+    for action in p._actions:
+        if isinstance(action.help, str):
+            action.help = action.help.replace("``", "")
+        if isinstance(action, argparse._SubParsersAction):
+            for choice in action._choices_actions:
+                if isinstance(choice.help, str):
+                    choice.help = choice.help.replace("``", "")
+            for sub in action.choices.values():
+                _plain(sub)
 
 
 # flags people bring from other proxies, and what guard calls them

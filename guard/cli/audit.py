@@ -76,7 +76,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                          "real world")
     _files(sm)
     _filters(sm)
-    sm.add_argument("--json", action="store_true")
+    sm.add_argument("--json", action="store_true", help="the summary as one JSON object")
     sm.set_defaults(func=run_summary)
 
     ex = cmds.add_parser("export", help="export as HAR, mitmproxy flows or an HTML report")

@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                      help="where to write the bundle (default: CONFDIR/guard-ca-bundle.pem)")
     env.set_defaults(func=environment)
     bundle = ca.add_parser("bundle", help="write system CAs + guard's CA to OUT")
-    bundle.add_argument("out", type=Path, metavar="OUT")
+    bundle.add_argument("out", type=Path, metavar="OUT", help="where to write the bundle")
     bundle.add_argument("--base", type=Path, default=None, metavar="PEM",
                         help="start from this bundle instead of the system's")
     bundle.set_defaults(func=write_bundle)

@@ -77,7 +77,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    "to any socket file on the host that its user may write)")
     p.add_argument("--jail-net", default=jail.DEFAULT_POOL, metavar="CIDR",
                    help=f"the pool the jail's /30 comes from (default: {jail.DEFAULT_POOL})")
-    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND ARGS")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND ARGS",
+                   help="the command to run in the jail, after --; its exit code is "
+                   "guard jail's")
     p.set_defaults(func=run_jail)
 
 

@@ -21,7 +21,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="the guard to ask (default http://127.0.0.1:8080)")
     p.add_argument("--store", default=None, metavar="URL",
                    help="also check this world store (redis://HOST:PORT/DB) answers")
-    p.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS")
+    p.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
+                   help="how long to wait for each answer (default 5)")
     p.set_defaults(func=run)
 
 

@@ -62,7 +62,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        help='its policy, e.g. \'{"disable_packs": ["github"]}\'')
         a.add_argument("--ttl", type=float, metavar="SECONDS",
                        help="delete it after this long without activity")
-        a.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
+        a.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
+                       help="a label to find it by (repeatable)")
         a.add_argument("--client-address", metavar="IP",
                        help="requests from this address are this sandbox, without a token")
 
@@ -73,34 +74,38 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="start from a snapshot id, a seed name (stripe-catalogue) or a "
                    "copy of a sandbox")
     a = action("fork", "a new sandbox whose world is a copy of SOURCE's now", fork)
-    a.add_argument("source", metavar="SOURCE")
+    a.add_argument("source", metavar="SOURCE", help="the sandbox to copy")
     policy_options(a)
     a = action("ls", "list sandboxes", ls)
-    a.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
+    a.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
+                   help="only sandboxes with this label (repeatable: all must match)")
     a = action("show", "one sandbox: policy, labels, world counts", show)
-    a.add_argument("id", metavar="ID")
+    a.add_argument("id", metavar="ID", help="the sandbox's id")
     a = action("snapshot", "take an immutable snapshot of a sandbox's world", snapshot)
-    a.add_argument("id", metavar="ID")
+    a.add_argument("id", metavar="ID", help="the sandbox's id")
     a.add_argument("--id", dest="snapshot_id", metavar="SNAPSHOT", help="its id")
-    a.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
+    a.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
+                   help="a label for the snapshot (repeatable)")
     action("snapshots", "list snapshots", snapshots)
     a = action("restore", "make a sandbox's world a snapshot", restore)
-    a.add_argument("id", metavar="ID")
-    a.add_argument("snapshot", metavar="SNAPSHOT")
+    a.add_argument("id", metavar="ID", help="the sandbox's id")
+    a.add_argument("snapshot", metavar="SNAPSHOT", help="the snapshot's id")
     a = action("reset", "put a sandbox's world back to what it was created from", reset)
-    a.add_argument("id", metavar="ID")
+    a.add_argument("id", metavar="ID", help="the sandbox's id")
     a = action("rm", "delete sandboxes (their worlds are gone, their tokens refused)", rm)
-    a.add_argument("ids", nargs="+", metavar="ID")
+    a.add_argument("ids", nargs="+", metavar="ID", help="the sandboxes' ids")
     a = action("diff", "what changed in a sandbox's world since a snapshot or version", diff)
-    a.add_argument("id", metavar="ID")
-    a.add_argument("--since", required=True, metavar="SNAPSHOT|VERSION")
+    a.add_argument("id", metavar="ID", help="the sandbox's id")
+    a.add_argument("--since", required=True, metavar="SNAPSHOT|VERSION",
+                   help="a snapshot id, or a world version number")
     a = action("events", "a sandbox's events (what it sees at guard.internal)", events)
-    a.add_argument("id", metavar="ID")
-    a.add_argument("--after", type=int, default=0, metavar="N")
+    a.add_argument("id", metavar="ID", help="the sandbox's id")
+    a.add_argument("--after", type=int, default=0, metavar="N",
+                   help="only events after event N (default 0: all)")
     a.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
     t = action("token", "print the token derived from a guard key for ID (offline)", token,
                admin=False)
-    t.add_argument("id", metavar="ID")
+    t.add_argument("id", metavar="ID", help="the sandbox's id")
     t.add_argument("--key", type=Path, required=True, metavar="FILE",
                    help="the file given to guard run --sandbox-key")
 

@@ -39,7 +39,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         a.add_argument("--state", type=Path, default=None, metavar="DIR", help=STATE_HELP)
         a.add_argument("--sandbox", required=True, metavar="NAME",
                        help="the sandbox (client address, header or proxy user name)")
-        a.add_argument("file", type=Path, metavar="OUT.json" if name == "export" else "IN.json")
+        a.add_argument("file", type=Path, metavar="OUT.json" if name == "export" else "IN.json",
+                       help="the snapshot file to write" if name == "export" else
+                       "the snapshot file to read (guard state export, or guard sandbox "
+                       "snapshot's)")
         a.set_defaults(func=export if name == "export" else import_)
 
 
