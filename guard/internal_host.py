@@ -16,7 +16,10 @@ sees only its own sandbox:
   with ``retry:``; ``EventSource`` reconnects and sends ``Last-Event-ID`` by
   itself, so a browser or SSE client sees one continuous stream;
 - ``GET /outbox``: the world collection ``outbox`` (what it "sent");
-- ``GET /world``: its world snapshot.
+- ``GET /world``: its world snapshot;
+- ``GET /ca.pem`` (``/ca.crt`` as DER): guard's CA certificate, and ``GET /`` from a
+  browser a short page of per-client instructions (:mod:`guard.internal_ca`); ``/`` for
+  any other client lists the endpoints as JSON.
 
 No mitmproxy here: the pipeline passes a :class:`~guard.request.Request` in and
 sends the :class:`~guard.request.Response` back.
@@ -27,8 +30,10 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
+from guard import internal_ca
 from guard.audit.event import OUTBOX
 from guard.request import Request, Response
 from guard.world.store import WorldStore
@@ -107,8 +112,9 @@ def _cut_change(change: Any, limit: int) -> Any:
 class InternalHost:
     """Routes requests for :data:`HOST`."""
 
-    def __init__(self, worlds: WorldStore) -> None:
+    def __init__(self, worlds: WorldStore, ca: Path | None = None) -> None:
         self.worlds = worlds
+        self.ca = ca
 
     def handle(self, req: Request) -> Response | Coroutine[Any, Any, Response]:
         if req.method not in ("GET", "HEAD"):
@@ -116,8 +122,14 @@ class InternalHost:
         sandbox = req.sandbox
         path = req.path.rstrip("/") or "/"
         if path == "/":
+            if "text/html" in (req.header("accept") or ""):
+                return internal_ca.page_response(sandbox)
             return Response.json(200, {"sandbox": sandbox, "endpoints": [
-                "/events", "/events/stream", "/outbox", "/world"]})
+                "/events", "/events/stream", "/outbox", "/world", internal_ca.PEM,
+                internal_ca.DER]})
+        cert = internal_ca.certificate(self.ca, path)
+        if cert is not None:
+            return cert
         if path == "/events":
             events = self.worlds.events(sandbox, max(0, _int(req.query_first("since"), 0)),
                                         min(RING, max(1, _int(req.query_first("limit"), 100))))

@@ -130,7 +130,7 @@ def build(opts: Options, *, resolve: egress.Resolver = egress.system_resolve) ->
     identity = SandboxIdentity(opts.sandbox_from, registry,
                                max_decoded_size=opts.max_decoded_size,
                                max_decode_ratio=opts.max_decode_ratio)
-    guard = Guard(opts, ctx, audit, identity, GuardInternal(ctx, worlds),
+    guard = Guard(opts, ctx, audit, identity, GuardInternal(ctx, worlds, opts.ca),
                   Policy(ctx, guard_headers=opts.guard_headers, metrics=metrics),
                   EgressGate(recorder.recorder, resolve), recorder,
                   Limits(opts, identity, recorder.write_event), metrics=metrics)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Coroutine
+from pathlib import Path
 from typing import Any
 
 from mitmproxy import http
@@ -20,9 +21,10 @@ log = logging.getLogger("guard")
 
 
 class GuardInternal:
-    def __init__(self, ctx: pipeline.Context, worlds: WorldStore) -> None:
+    def __init__(self, ctx: pipeline.Context, worlds: WorldStore,
+                 ca: Path | None = None) -> None:
         self.ctx = ctx
-        self.host = internal_host.InternalHost(worlds)
+        self.host = internal_host.InternalHost(worlds, ca)
         self.service = pipeline.Service(
             internal_host.RULE_ID, f"answered by guard itself ({internal_host.HOST})",
             self.host.handle)
