@@ -46,7 +46,7 @@ def banner(m: GuardMaster, cfg: Options) -> None:
     """What ``guard run`` prints once it listens: where, with what, and how to point
     clients at it. With ``-q``, the first line only."""
     ca = cfg.ca
-    addrs = ", ".join(f"{h}:{p}" for h, p in m.listen_addrs()) or "?"
+    addrs = ", ".join(dict.fromkeys(f"{h}:{p}" for h, p in m.listen_addrs())) or "?"
     rules = len(m.guard.engine.ruleset.rules)
     host, port = (m.listen_addrs() or [(cfg.listen_host, cfg.listen_port)])[0]
     proxy = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
@@ -86,6 +86,11 @@ def banner(m: GuardMaster, cfg: Options) -> None:
               f"/metrics (token), /healthz and /readyz (public) beside it")
     if m.dns_addr is not None:
         print(f"guard: DNS stub on {m.dns_addr[0]}:{m.dns_addr[1]} (UDP)")
+    reverse = [mode for mode in cfg.mode if mode.startswith("reverse:")]
+    for line in reverse_advice(reverse, host, cfg.listen_port):
+        print(line)
+    if len(reverse) == len(cfg.mode):  # not a proxy: no proxy variables, no CA to trust
+        return
     if "transparent" in cfg.mode:
         for line in transparent_advice(host, port):
             print(line)
@@ -110,6 +115,26 @@ NODE_ADVICE = (
     "  Proxy variables are a request, not a wall: only 'guard jail' or a transparent gateway "
     "make sure nothing goes around guard.",
 )
+
+
+def reverse_advice(modes: list[str], host: str, default_port: int) -> list[str]:
+    """What a reverse-mode listener serves, and how an SDK that takes a base URL uses it.
+
+    >>> reverse_advice(["reverse:https://api.stripe.com@12111"], "127.0.0.1", 8080)[1]
+    "  stripe-python: stripe.api_base = 'http://127.0.0.1:12111' (any key sk_test_...)"
+    """
+    lines = []
+    for mode in modes:
+        target, _, tail = mode.removeprefix("reverse:").rpartition("@")
+        if not tail.isdigit():
+            target, tail = mode.removeprefix("reverse:"), str(default_port)
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        base = f"http://{shown}:{tail}"
+        lines.append(f"guard: reverse mode: {base} answers as {target}, over plain HTTP: "
+                     "point the client's base URL there (no proxy variables, no CA)")
+        if "api.stripe.com" in target:
+            lines.append(f"  stripe-python: stripe.api_base = '{base}' (any key sk_test_...)")
+    return lines
 
 
 def transparent_advice(host: str, port: int) -> list[str]:
