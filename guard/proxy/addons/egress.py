@@ -11,6 +11,7 @@ if guard dies while it is out, and it is not forwarded if the log cannot be writ
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Coroutine
 from typing import Any
@@ -22,6 +23,7 @@ from guard import pipeline
 from guard.audit.event import FlowRecord
 from guard.audit.recorder import Recorder
 from guard.net import egress
+from guard.proxy import upstreamerror
 from guard.proxy.flowstate import FlowState, attach, respond, state_of
 from guard.request import Request
 
@@ -38,6 +40,7 @@ class EgressGate:
         # client id -> {(address, port) guard may connect to: the allowed name it stands for}
         self._allowed: dict[str, dict[tuple[str, int], str]] = {}
         self.upstream_attempts: list[tuple[str, int, bool]] = []  # (host, port, permitted)
+        upstreamerror.install(self.upstream_failed)
 
     def configure(self, updated: set[str]) -> None:
         # Simulated and blocked requests must never cause an upstream handshake: connect
@@ -84,6 +87,27 @@ class EgressGate:
         flow.request.data.host = route.address
         forward_as_decided(flow, state)
         self._allowed.setdefault(flow.client_conn.id, {})[(route.address, port)] = name
+
+    def upstream_failed(self, flow: http.HTTPFlow, error: str) -> http.Response | None:
+        """The answer to an allowed request whose upstream could not be reached: guard's
+        JSON under rule ``guard.upstream-failed`` (the audit event keeps the allow rule
+        that decided, with the error). None for a flow guard did not allow."""
+        state = state_of(flow)
+        if state is None or not state.allowed:
+            return None
+        where = f"{state.request.host}:{flow.request.port}"
+        refused = error.startswith("guard: upstream connection refused")
+        message = (f"guard could not reach {where}, which rule {state.decision.rule_id} "
+                   f"allows: {error}")
+        state.error = f"upstream failed: {error}"
+        log.info("guard: %s", message)
+        body = json.dumps({"error": {
+            "type": "guard_upstream_failed", "rule": upstreamerror.RULE_ID,
+            "allowed_by": state.decision.rule_id, "message": message,
+            "reason": "refused by guard" if refused else "the upstream did not answer"}})
+        return http.Response.make(502, body, {
+            "Content-Type": "application/json", "X-Guard-Rule": upstreamerror.RULE_ID,
+            "X-Guard-Action": "error"})
 
     def websocket_message(self, flow: http.HTTPFlow) -> None:
         """Belt and braces: a WebSocket only on a flow whose rule allowed it."""
