@@ -7,14 +7,14 @@ from guard.decision import Decision
 from guard.request import Response
 
 
-def block_response(decision: Decision) -> Response:
-    """403 JSON naming the rule and the reason.
+def block_response(decision: Decision, *, status: int = 403) -> Response:
+    """403 (or ``status``) JSON naming the rule and the reason.
 
     >>> from guard.decision import DEFAULT_DECISION
     >>> block_response(DEFAULT_DECISION).status
     403
     """
-    return Response.json(403, {"error": {
+    return Response.json(status, {"error": {
         "type": "guard_blocked",
         "message": f"guard blocked this request (rule {decision.rule_id}): {decision.reason}",
         "rule": decision.rule_id,

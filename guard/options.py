@@ -56,6 +56,7 @@ from pydantic_settings import (
 from guard.audit.event import DEFAULT_BODY_LIMIT
 from guard.audit.writer import DEFAULT_CHECKPOINT_EVERY
 from guard.errors import OptionsError
+from guard.head_limits import DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_URL_BYTES
 from guard.limits import (
     DEFAULT_HEADER_TIMEOUT,
     DEFAULT_IDLE_TIMEOUT,
@@ -203,6 +204,14 @@ class Options(BaseSettings):
     audit_checkpoint_every: Annotated[int, Opt(metavar="N")] = Field(
         DEFAULT_CHECKPOINT_EVERY, gt=0,
         description="with --audit-key, a signed checkpoint every N events")
+
+    # request size (harden)
+    max_header_bytes: Annotated[int, Opt(metavar="SIZE", parse=parse_size)] = Field(
+        DEFAULT_MAX_HEADER_BYTES, gt=0, description="refuse a request whose headers take "
+        "more than SIZE bytes with 431 (rule guard.header-too-large)")
+    max_url_bytes: Annotated[int, Opt(metavar="SIZE", parse=parse_size)] = Field(
+        DEFAULT_MAX_URL_BYTES, gt=0, description="refuse a request whose URL is longer than "
+        "SIZE bytes with 414 (rule guard.url-too-long)")
 
     # sandboxes and their worlds
     sandbox_from: SandboxFrom = Field(

@@ -28,11 +28,12 @@ from guard.audit.writer import HEAL_MIN_FREE, AuditWriter
 from guard.console.flows import FlowLog
 from guard.engine import Engine
 from guard.errors import AuditError, SandboxError
+from guard.head_limits import HeadLimits
 from guard.metrics import Metrics, world_totals
 from guard.net import egress
 from guard.options import Options, SandboxFrom, default_audit
 from guard.packs import load_packs
-from guard.proxy import bodylimit
+from guard.proxy import bodylimit, http1
 from guard.proxy.addons import (
     AuditRecorder,
     DnsStub,
@@ -41,6 +42,7 @@ from guard.proxy.addons import (
     Limits,
     Policy,
     Reload,
+    RequestHead,
     SandboxIdentity,
     SmtpSinkService,
 )
@@ -72,6 +74,7 @@ class Guard:
     egress: EgressGate
     recorder: AuditRecorder
     limits: Limits
+    head: RequestHead
     admin: AdminServer | None = None  # the admin listener (--admin-listen)
     # what the admin listener shows (with --admin-listen only: nothing is counted without)
     metrics: Metrics | None = None  # /metrics
@@ -88,7 +91,7 @@ class Guard:
 
     def addons(self) -> list[Any]:
         """guard's per-flow addons, in the order they must run."""
-        return [self.limits, self.identity, self.internal, self.policy, self.egress,
+        return [self.limits, self.head, self.identity, self.internal, self.policy, self.egress,
                 self.recorder]
 
 
@@ -130,10 +133,12 @@ def build(opts: Options, *, resolve: egress.Resolver = egress.system_resolve) ->
     identity = SandboxIdentity(opts.sandbox_from, registry,
                                max_decoded_size=opts.max_decoded_size,
                                max_decode_ratio=opts.max_decode_ratio)
+    head = RequestHead(head_limits(opts), identity, recorder.recorder,
+                       guard_headers=opts.guard_headers)
     guard = Guard(opts, ctx, audit, identity, GuardInternal(ctx, worlds, opts.ca),
                   Policy(ctx, guard_headers=opts.guard_headers, metrics=metrics),
                   EgressGate(recorder.recorder, resolve), recorder,
-                  Limits(opts, identity, recorder.write_event), metrics=metrics)
+                  Limits(opts, identity, recorder.write_event), head, metrics=metrics)
     if opts.admin_listen is not None:
         guard.admin = admin_server(opts, ctx, guard)
     return guard
@@ -248,10 +253,15 @@ class GuardMaster(master.Master):
         return [(str(a[0]), int(a[1])) for a in ps.listen_addrs()]
 
 
+def head_limits(cfg: Options) -> HeadLimits:
+    return HeadLimits(header_bytes=cfg.max_header_bytes, url_bytes=cfg.max_url_bytes)
+
+
 def option_values(cfg: Options) -> dict[str, Any]:
     """mitmproxy option values for a run (set after the addons have declared them)."""
     cfg.confdir.mkdir(parents=True, exist_ok=True)
     return dict(
+        **{http1.HEAD_OPTION: head_limits(cfg).head_bytes},
         listen_host=cfg.listen_host,
         listen_port=cfg.listen_port,
         mode=cfg.mode,
@@ -337,6 +347,7 @@ def share_port() -> None:
 def start(guard: Guard, on_running: Callable[[GuardMaster], Any] | None = None) -> GuardMaster:
     """Make the master; call from inside a running event loop, then ``await m.run()``."""
     bodylimit.install()
+    http1.install()
     m = GuardMaster(options.Options(), guard, on_running)
     m.options.update(**option_values(guard.options))
     return m

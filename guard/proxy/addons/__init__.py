@@ -1,6 +1,8 @@
 """guard's addons, one job each, in the order the master loads them::
 
     Limits           connections per client, the header-read timeout, the body limit's audit
+    RequestHead      attaches the flow state when the head is read; refuses heads over
+                     the size limits (431/414), trailers (400); audits unreadable requests
     SandboxIdentity  names the sandbox, turns the flow into guard's Request (attaches state)
     GuardInternal    answers guard.internal itself (through the pipeline), never forwarded
     Policy           decides everything else through guard.pipeline; answers simulate,
@@ -15,6 +17,7 @@ They share one :class:`~guard.proxy.flowstate.FlowState` per flow through
 """
 
 from guard.proxy.addons.egress import EgressGate
+from guard.proxy.addons.head import RequestHead
 from guard.proxy.addons.identity import SandboxIdentity
 from guard.proxy.addons.internal import GuardInternal
 from guard.proxy.addons.limits import Limits
@@ -22,5 +25,5 @@ from guard.proxy.addons.policy import Policy
 from guard.proxy.addons.recorder import AuditRecorder
 from guard.proxy.addons.services import DnsStub, Reload, SmtpSinkService
 
-__all__ = ["AuditRecorder", "DnsStub", "EgressGate", "GuardInternal", "Limits", "Policy", "Reload",
-           "SandboxIdentity", "SmtpSinkService"]
+__all__ = ["AuditRecorder", "DnsStub", "EgressGate", "GuardInternal", "Limits", "Policy",
+           "Reload", "RequestHead", "SandboxIdentity", "SmtpSinkService"]

@@ -41,9 +41,13 @@ class SandboxIdentity:
         self._proxy_auth.pop(client.id, None)
 
     def request(self, flow: http.HTTPFlow) -> None:
-        if flow.response is not None or state_of(flow) is not None:
+        if flow.response is not None:
             return
-        state = attach(flow, FlowState(bare_request(flow)))
+        state = state_of(flow)  # attached when the head was read (the head addon)
+        if state is None:
+            state = attach(flow, FlowState(bare_request(flow)))
+        elif state.identity is not None or state.unreadable is not None:
+            return
         sandbox = ""
         try:
             state.identity = self.identify(flow)
@@ -58,12 +62,19 @@ class SandboxIdentity:
     def identify(self, flow: http.HTTPFlow) -> Identity:
         """The proven sandbox of a request (see guard.sandbox.identity), or a refusal."""
         r = flow.request
-        client = flow.client_conn.peername[0] if flow.client_conn.peername else ""
-        connect_auth = self._proxy_auth.get(flow.client_conn.id)
-        proxy_auth = connect_auth if connect_auth is not None else r.headers.get(
-            "proxy-authorization")
-        return identify(self.sandbox_from, self.registry, client=client,
-                        header=r.headers.get(SANDBOX_HEADER), proxy_auth=proxy_auth)
+        return self.identify_client(flow.client_conn, header=r.headers.get(SANDBOX_HEADER),
+                                    proxy_auth=r.headers.get("proxy-authorization"))
+
+    def identify_client(self, client_conn: connection.Client, *, header: str | None = None,
+                        proxy_auth: str | None = None) -> Identity:
+        """The proven sandbox of a connection's request with these headers (none: what
+        the connection alone proves, its address or its CONNECT's credentials)."""
+        client = client_conn.peername[0] if client_conn.peername else ""
+        connect_auth = self._proxy_auth.get(client_conn.id)
+        if connect_auth is not None:
+            proxy_auth = connect_auth
+        return identify(self.sandbox_from, self.registry, client=client, header=header,
+                        proxy_auth=proxy_auth)
 
     def identify_address(self, address: str) -> str | None:
         """The sandbox a client address names, when addresses name sandboxes (for what
