@@ -7,6 +7,14 @@ the full event cannot be built (or serialized), the minimal one of
 the failure is logged. Only :class:`~guard.errors.AuditError` (the log cannot be
 written at all) reaches the caller, which then fails closed.
 
+Redaction is linear in what it reads, but a large event still costs milliseconds of
+CPU per tens of kilobytes. The proxy calls the ``*_async`` methods: an event whose
+request and response hold more than ``offload_over`` bytes is built, serialized and
+written in one worker thread (one, so events keep their order; the writer is locked
+against the few written from the event loop), and only published on the loop. The
+event loop then serves every other sandbox while it is built; small events, the common
+case, are written inline (a thread hop would cost more than they do).
+
 >>> from guard.audit.writer import AuditWriter
 >>> from guard.request import Request
 >>> rec = Recorder(AuditWriter(None), EventBuilder())
@@ -17,8 +25,10 @@ written at all) reaches the caller, which then fails closed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from guard.audit.event import EventBuilder, FlowRecord, system_event
@@ -28,33 +38,65 @@ from guard.errors import AuditError
 log = logging.getLogger("guard")
 
 Publish = Callable[[dict[str, Any]], None]
+Build = Callable[[FlowRecord], dict[str, Any]]
+
+OFFLOAD_OVER = 8 * 1024  # bytes of request and response content built off the event loop
+CHANGE_SIZE = 1024  # what a changed world object counts for (its size is not known)
 
 
 class Recorder:
     """Writes the events of flows; ``publish`` sees each written event (the live feed)."""
 
     def __init__(self, writer: AuditWriter, builder: EventBuilder,
-                 publish: Publish | None = None) -> None:
+                 publish: Publish | None = None, *, offload_over: int = OFFLOAD_OVER) -> None:
         self.writer = writer
         self.builder = builder
         self.publish = publish
+        self.offload_over = offload_over
+        self._worker: ThreadPoolExecutor | None = None
 
     def flow(self, record: FlowRecord) -> dict[str, Any]:
         """A flow guard answered itself, or the end of an allowed one (``request_seq``
         set): one event. Raises AuditError when the log cannot be written."""
-        if record.request_seq is not None:
-            return self._record(record, self.builder.build_completion, "flow")
-        return self._record(record, self.builder.build, "flow")
+        return self._published(self._built(record, *self._flow_kind(record)))
 
     def request(self, record: FlowRecord) -> dict[str, Any]:
         """The event of an allowed request, written before it is forwarded."""
-        return self._record(record, self.builder.build_request, "request")
+        return self._published(self._built(record, self.builder.build_request, "request"))
+
+    async def flow_async(self, record: FlowRecord) -> dict[str, Any]:
+        """:meth:`flow`, built off the event loop when ``record`` is large."""
+        return await self._offloaded(record, *self._flow_kind(record))
+
+    async def request_async(self, record: FlowRecord) -> dict[str, Any]:
+        """:meth:`request`, built off the event loop when ``record`` is large."""
+        return await self._offloaded(record, self.builder.build_request, "request")
 
     def system(self, rule_id: str, action: str, reason: str, **extra: Any) -> dict[str, Any]:
         return self._write(system_event(rule_id, action, reason, **extra))
 
-    def _record(self, record: FlowRecord, build: Callable[[FlowRecord], dict[str, Any]],
-                kind: str) -> dict[str, Any]:
+    def close(self) -> None:
+        """Wait for the events being built off the loop, and stop the worker."""
+        if self._worker is not None:
+            self._worker.shutdown(wait=True)
+            self._worker = None
+
+    def _flow_kind(self, record: FlowRecord) -> tuple[Build, str]:
+        if record.request_seq is not None:
+            return self.builder.build_completion, "flow"
+        return self.builder.build, "flow"
+
+    async def _offloaded(self, record: FlowRecord, build: Build, kind: str) -> dict[str, Any]:
+        if content_size(record) <= self.offload_over:
+            return self._published(self._built(record, build, kind))
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="guard-audit")
+        loop = asyncio.get_running_loop()
+        written = await loop.run_in_executor(self._worker, self._built, record, build, kind)
+        return self._published(written)
+
+    def _built(self, record: FlowRecord, build: Build, kind: str) -> dict[str, Any]:
+        """Build and write the event (not published yet). Thread-safe."""
         try:
             event = build(record)
         except Exception as e:  # request content must never cost the flow its event
@@ -62,19 +104,37 @@ class Recorder:
                           "writing a minimal one", record.rule_id)
             event = self.builder.fallback(record, e, kind=kind)
         try:
-            return self._write(event)
+            return self.writer.write(event)
         except AuditError:
             raise
         except Exception as e:  # not serializable: the log is unchanged, write the minimal
             log.exception("guard: audit event for rule %s could not be written in full; "
                           "writing a minimal one", record.rule_id)
-            return self._write(self.builder.fallback(record, e, kind=kind))
+            return self.writer.write(self.builder.fallback(record, e, kind=kind))
 
     def _write(self, event: dict[str, Any]) -> dict[str, Any]:
-        written = self.writer.write(event)
+        return self._published(self.writer.write(event))
+
+    def _published(self, written: dict[str, Any]) -> dict[str, Any]:
         if self.publish is not None:
             try:
                 self.publish(written)
             except Exception:
                 log.exception("guard: publishing an audit event to the live feed failed")
         return written
+
+
+def content_size(record: FlowRecord) -> int:
+    """How many bytes of request and response content an event of ``record`` reads.
+
+    >>> from guard.request import Request
+    >>> content_size(FlowRecord(Request.build("GET", "https://x.test/abc"), "r", "block"))
+    4
+    """
+    req = record.request
+    size = len(req.path) + len(req.raw_path) + len(req.body)
+    size += sum(len(k) + len(v) for k, v in req.query)
+    size += sum(len(k) + len(v) for k, v in req.headers)
+    size += sum(len(k) + len(v) for k, v in record.response_headers)
+    size += CHANGE_SIZE * sum(1 for c in record.changes if c.object is not None)
+    return size + len(record.response_body or b"")

@@ -80,9 +80,9 @@ class EgressGate:
             self._settle(flow, state, pipeline.refused(decision, route.why))
             return
         # AuditError propagates (and fails closed): then it is not forwarded.
-        state.request_seq = self.recorder.request(FlowRecord(
+        state.request_seq = (await self.recorder.request_async(FlowRecord(
             request=state.request, rule_id=decision.rule_id, action=decision.action,
-            reason=decision.reason, started=state.started, policy=state.policy))["seq"]
+            reason=decision.reason, started=state.started, policy=state.policy)))["seq"]
         # Only the target changes: the Host header and :authority stay the client's name.
         flow.request.data.host = route.address
         forward_as_decided(flow, state)

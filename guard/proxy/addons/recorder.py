@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from mitmproxy import http, tcp
@@ -36,21 +36,24 @@ class AuditRecorder:
         self.observers: list[Callable[[dict[str, Any]], None]] = []
 
     def done(self) -> None:
-        # The shutdown checkpoint (with --audit-key) marks the end of an untruncated log.
+        # Events still being built are written first; the shutdown checkpoint (with
+        # --audit-key) then marks the end of an untruncated log.
+        self.recorder.close()
         self.audit.close()
 
-    def response(self, flow: http.HTTPFlow) -> None:
+    def response(self, flow: http.HTTPFlow) -> Coroutine[Any, Any, None] | None:
         state = state_of(flow)
-        if state is not None and flow.response is not None:
-            self._record(flow, state)
+        if state is None or flow.response is None or state.recorded:
+            return None
+        return self._record(flow, state)  # mitmproxy awaits it: written before the answer
 
-    def error(self, flow: http.HTTPFlow) -> None:
+    def error(self, flow: http.HTTPFlow) -> Coroutine[Any, Any, None] | None:
         state = state_of(flow)
-        if state is None:
-            return
+        if state is None or state.recorded:
+            return None
         if state.error is None and flow.error is not None:
             state.error = flow.error.msg
-        self._record(flow, state)
+        return self._record(flow, state)
 
     def websocket_message(self, flow: http.HTTPFlow) -> None:
         """Every WebSocket message, both ways, as an event of its own (redacted, cut at the
@@ -96,9 +99,7 @@ class AuditRecorder:
             except Exception:
                 log.exception("guard: an observer of audit events failed")
 
-    def _record(self, flow: http.HTTPFlow, state: FlowState) -> None:
-        if state.recorded:
-            return
+    async def _record(self, flow: http.HTTPFlow, state: FlowState) -> None:
         state.recorded = True
         resp = flow.response
         body: bytes | None = b""
@@ -115,7 +116,7 @@ class AuditRecorder:
             request_seq=state.request_seq, fault=state.fault,
         )
         try:
-            self.write_event(record)
+            await self.recorder.flow_async(record)  # large events: built off the event loop
         except Exception as e:  # an unrecorded flow must not get its answer: fail closed
             _, answer = pipeline.unrecorded(e)
             if resp is not None and not resp.stream:
