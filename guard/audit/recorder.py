@@ -86,8 +86,12 @@ class Recorder:
             return self.builder.build_completion, "flow"
         return self.builder.build, "flow"
 
+    def offloads(self, record: FlowRecord) -> bool:
+        """Whether the ``*_async`` methods build ``record``'s event off the event loop."""
+        return content_size(record) > self.offload_over
+
     async def _offloaded(self, record: FlowRecord, build: Build, kind: str) -> dict[str, Any]:
-        if content_size(record) <= self.offload_over:
+        if not self.offloads(record):
             return self._published(self._built(record, build, kind))
         if self._worker is None:
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="guard-audit")

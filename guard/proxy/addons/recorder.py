@@ -99,7 +99,10 @@ class AuditRecorder:
             except Exception:
                 log.exception("guard: an observer of audit events failed")
 
-    async def _record(self, flow: http.HTTPFlow, state: FlowState) -> None:
+    def _record(self, flow: http.HTTPFlow,
+                state: FlowState) -> Coroutine[Any, Any, None] | None:
+        """Write the flow's event now, or (a large one) return the coroutine that has it
+        built off the event loop; mitmproxy awaits it before the answer goes out."""
         state.recorded = True
         resp = flow.response
         body: bytes | None = b""
@@ -115,9 +118,23 @@ class AuditRecorder:
             changes=state.changes, error=state.error, policy=state.policy,
             request_seq=state.request_seq, fault=state.fault,
         )
+        if self.recorder.offloads(record):
+            return self._record_off_loop(flow, record)
         try:
-            await self.recorder.flow_async(record)  # large events: built off the event loop
-        except Exception as e:  # an unrecorded flow must not get its answer: fail closed
-            _, answer = pipeline.unrecorded(e)
-            if resp is not None and not resp.stream:
-                respond(flow, answer)
+            self.recorder.flow(record)
+        except Exception as e:
+            self._unrecorded(flow, e)
+        return None
+
+    async def _record_off_loop(self, flow: http.HTTPFlow, record: FlowRecord) -> None:
+        try:
+            await self.recorder.flow_async(record)
+        except Exception as e:
+            self._unrecorded(flow, e)
+
+    def _unrecorded(self, flow: http.HTTPFlow, e: Exception) -> None:
+        """An unrecorded flow must not get its answer: fail closed."""
+        _, answer = pipeline.unrecorded(e)
+        resp = flow.response
+        if resp is not None and not resp.stream:
+            respond(flow, answer)
