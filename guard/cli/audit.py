@@ -155,7 +155,9 @@ def _logs(args: argparse.Namespace) -> list[Path]:
     files = audit_files(args.files)
     for f in files:
         if not f.exists():
-            raise SystemExit(_fail(f"no audit log at {f}"))
+            raise SystemExit(_fail(f"no audit log at {f}" + (
+                "" if args.files else " (guard run writes it there once it has served a "
+                "request; name another log as FILE)")))
     try:
         why = not_an_audit_log(f for g in chains(files) for f in g if f.exists())
     except OSError as e:
@@ -180,7 +182,12 @@ def _fail(message: str) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    # not _logs(): a log whose first line was damaged is "not intact" (exit 1), not refused
+    given = bool(args.files)
     args.files = audit_files(args.files)
+    if not given and not any(f.exists() for f in args.files):
+        return _fail(f"no audit log at {args.files[0]} (guard run writes it there once it "
+                     "has served a request; name another log as FILE)")
     groups = chains(args.files)
     if not groups:
         return _fail("no audit log found in " + ", ".join(str(f) for f in args.files))

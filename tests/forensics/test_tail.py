@@ -215,3 +215,23 @@ def test_since_explains_what_it_takes():
     assert "cannot read 'yesterdy' as a time" in proc.stderr
     assert "a time ago (90s, 15m, 2h, 3d, 1w), today, yesterday" in proc.stderr
     assert "parse_time" not in proc.stderr
+
+
+def test_without_file_every_command_reads_guard_runs_log_or_says_where_it_would_be(
+        tmp_path, recorded_log):
+    env = {**os.environ, "HOME": str(tmp_path)}
+    for name in ("GUARD_CONFIG", "GUARD_AUDIT", "GUARD_CONFDIR"):
+        env.pop(name, None)
+    log = tmp_path / ".guard" / "audit" / "audit.jsonl"
+    for cmd in (["list"], ["verify"], ["summary"], ["show", "1"], ["tail"]):
+        proc = subprocess.run([sys.executable, "-m", "guard", "audit", *cmd],
+                              capture_output=True, text=True, env=env, timeout=120)
+        assert proc.returncode == 2, cmd
+        assert f"no audit log at {log} (guard run writes it there" in proc.stderr, cmd
+    log.parent.mkdir(parents=True)
+    log.write_bytes(recorded_log.read_bytes())
+    for cmd in (["list"], ["verify"], ["show", "1"]):
+        proc = subprocess.run([sys.executable, "-m", "guard", "audit", *cmd],
+                              capture_output=True, text=True, env=env, timeout=120)
+        assert proc.returncode == 0, (cmd, proc.stderr)
+    assert "POST https://api.stripe.com/v1/customers" in proc.stdout
