@@ -171,8 +171,9 @@ def run(args: argparse.Namespace) -> int:
         share_port()
         cfg = cfg.model_copy(update={
             "audit": workers.audit_path(cfg.audit, index) if cfg.audit else None,
-            # one DNS stub (UDP) is enough
-            **({"dns_listen": None} if index > 0 else {})})
+            # one DNS stub (UDP) is enough; one admin listener (worker 0's), whose control
+            # plane is every worker's (the sandbox registry is in Redis with the worlds)
+            **({"dns_listen": None, "admin_listen": None} if index > 0 else {})})
     try:
         dns_stub(cfg)
         guard = build(cfg)

@@ -8,7 +8,11 @@ the in-process store each worker would have worlds of its own, so guard refuses 
 The supervisor (this module) makes the CA before the workers start (so they all use one),
 forwards SIGTERM and SIGINT (each worker shuts down as ``guard run`` does on SIGTERM) and
 SIGHUP (each reloads its rules; a changed rule file reloads every worker by itself, since
-each watches the files), and starts a worker again when one dies. Each worker writes its
+each watches the files), and starts a worker again when one dies. The SMTP sink listens
+in every worker on one port (``SO_REUSEPORT``, like the proxy); the DNS stub and the admin
+listener (API, console, /metrics, probes) run in worker 0 only: the registry is in Redis,
+so its control plane manages every worker's sandboxes, while /metrics and the console's
+flow list are worker 0's own. Each worker writes its
 own audit log, named by host and worker (``audit.jsonl`` -> ``audit.HOST-0.jsonl``,
 ``audit.HOST-1.jsonl``), so every chain has one writer; ``guard audit`` reads them together.
 """
@@ -96,6 +100,10 @@ def supervise(args: argparse.Namespace, cfg: Options) -> int:
     ensure_ca(Path(cfg.confdir).expanduser())  # before the workers: they all use one CA
     port = cfg.listen_port or _free_port(cfg.listen_host)
     argv = [sys.executable, "-m", "guard", "run", *child_argv(args.argv, port)]
+    # Port 0 for the SMTP sink means one port for all workers, not one each.
+    for flag, value in (("--smtp-port", cfg.smtp_port), ("--smtps-port", cfg.smtps_port)):
+        if value == 0:
+            argv += [flag, str(_free_port(cfg.listen_host))]
     workers: dict[int, subprocess.Popen[bytes]] = {}
     started: dict[int, list[float]] = {}
     stopping = False

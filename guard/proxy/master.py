@@ -46,6 +46,7 @@ from guard.proxy.addons import (
     SandboxIdentity,
     SmtpSinkService,
 )
+from guard.proxy.offload import Offload
 from guard.reload import Reloader
 from guard.sandbox import open_registry, tokens
 from guard.sandbox.policies import PolicyEngines
@@ -99,11 +100,13 @@ def build(opts: Options, *, resolve: egress.Resolver = egress.system_resolve) ->
     """Load rules (raising RuleError on any problem) and the ``--world`` snapshot
     (WorldError), open the audit log (AuditError) and make guard's addons. The master
     itself is made inside the event loop (:func:`start`)."""
+    shared = (opts.store or "").startswith(("redis://", "rediss://", "unix://"))
     if opts.sandbox_from is not SandboxFrom.CLIENT and opts.sandbox_key is None \
-            and opts.admin_listen is None:
+            and opts.admin_listen is None and not shared:
         raise SandboxError("invalid_request", f"--sandbox-from {opts.sandbox_from} needs "
                            "proof of identity: --sandbox-key FILE (tokens derived from it) "
-                           "or --admin-listen (tokens issued when sandboxes are created)")
+                           "or --admin-listen (tokens issued when sandboxes are created; "
+                           "with --store redis://... any replica's admin API issues them)")
     packs = load_packs(opts.rules, builtin=opts.builtin)
     policies = PolicyEngines(load_packs(opts.policy_rules, builtin=False)
                              if opts.policy_rules else None)
@@ -128,15 +131,18 @@ def build(opts: Options, *, resolve: egress.Resolver = egress.system_resolve) ->
                                            outbox.REDACT_OPTION: events.redactor.data})
     ctx = pipeline.Context(packs, simulator, audit.ready, registry, policies,
                            challenge=opts.sandbox_from is SandboxFrom.PROXY_USER)
-    recorder = AuditRecorder(audit, events, worlds)
+    # Redis round trips are made in threads, never on the loop every flow shares.
+    offload = Offload() if worlds.blocking else None
+    recorder = AuditRecorder(audit, events, worlds, offload)
     metrics = Metrics() if opts.admin_listen is not None else None
     identity = SandboxIdentity(opts.sandbox_from, registry,
                                max_decoded_size=opts.max_decoded_size,
-                               max_decode_ratio=opts.max_decode_ratio)
+                               max_decode_ratio=opts.max_decode_ratio, offload=offload)
     head = RequestHead(head_limits(opts), identity, recorder.recorder,
                        guard_headers=opts.guard_headers)
     guard = Guard(opts, ctx, audit, identity, GuardInternal(ctx, worlds, opts.ca),
-                  Policy(ctx, guard_headers=opts.guard_headers, metrics=metrics),
+                  Policy(ctx, guard_headers=opts.guard_headers, metrics=metrics,
+                         offload=offload),
                   EgressGate(recorder.recorder, resolve), recorder,
                   Limits(opts, identity, recorder.write_event), head, metrics=metrics)
     if opts.admin_listen is not None:
@@ -187,6 +193,25 @@ def admin_server(opts: Options, ctx: pipeline.Context, guard: Guard) -> AdminSer
                        closing=(guard.flows.close,))
 
 
+DRAIN_SECONDS = 10.0  # after SIGTERM, how long requests in flight may take to finish
+
+
+class InFlight:
+    """An addon that knows which requests have not been answered yet (for the drain)."""
+
+    def __init__(self) -> None:
+        self.flows: set[str] = set()
+
+    def requestheaders(self, flow: Any) -> None:
+        self.flows.add(flow.id)
+
+    def response(self, flow: Any) -> None:
+        self.flows.discard(flow.id)
+
+    def error(self, flow: Any) -> None:
+        self.flows.discard(flow.id)
+
+
 class GuardMaster(master.Master):
     """A mitmproxy master with the minimum of mitmproxy's own addons and guard's."""
 
@@ -224,6 +249,32 @@ class GuardMaster(master.Master):
             *self.services,
         )
         self._on_running = on_running
+        self.inflight = InFlight()
+        self.addons.add(self.inflight)
+        self._draining = False
+        self._drain_task: asyncio.Task[None] | None = None
+
+    def drain(self) -> None:
+        """SIGTERM: stop listening, let the requests in flight finish (at most
+        :data:`DRAIN_SECONDS`), then shut down. A second signal shuts down at once."""
+        if self._draining:
+            self.shutdown()
+            return
+        self._draining = True
+        self._drain_task = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            await self.addons.get("proxyserver").servers.update([])  # no new connections
+        except Exception as e:  # stopping the listener failed: drain what there is
+            log.warning("guard: could not stop listening before the drain: %s", e)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + DRAIN_SECONDS
+        if self.inflight.flows:
+            log.info("guard: draining %d request(s) in flight", len(self.inflight.flows))
+        while self.inflight.flows and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        self.shutdown()
 
     async def running(self) -> None:
         await super().running()  # every addon's running hook: the services start here
@@ -354,12 +405,13 @@ def start(guard: Guard, on_running: Callable[[GuardMaster], Any] | None = None) 
 
 
 async def serve(guard: Guard, on_running: Callable[[GuardMaster], Any] | None = None) -> None:
-    """Run guard until SIGINT or SIGTERM; SIGHUP reloads the rules."""
+    """Run guard until SIGINT, or SIGTERM (after the requests in flight are answered);
+    SIGHUP reloads the rules."""
     m = start(guard, on_running)
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig, stop in ((signal.SIGINT, m.shutdown), (signal.SIGTERM, m.drain)):
         try:
-            loop.add_signal_handler(sig, m.shutdown)
+            loop.add_signal_handler(sig, stop)
         except (NotImplementedError, RuntimeError):
             pass
     if hasattr(signal, "SIGHUP"):

@@ -66,6 +66,8 @@ def _key(sandbox: str) -> str:
 class RedisWorld(World):
     """A world in Redis, as one process sees it."""
 
+    blocking = True
+
     def __init__(self, store: RedisStore, name: str, source: str | None = None) -> None:
         super().__init__(name, store.seed)
         self._store = store
@@ -238,7 +240,7 @@ class RedisWorld(World):
             self._cache.clear()
         else:  # our own commit: list pages of the collections it wrote are stale now
             written = {c for c, _ in txn.writes}
-            for k in [k for k in self._cache if k[0] == "scan" and k[1] in written]:
+            for k in [k for k in list(self._cache) if k[0] == "scan" and k[1] in written]:
                 del self._cache[k]
         self._cache_version = version
         for (c, i), raw in txn.writes.items():
@@ -287,6 +289,8 @@ def _pipe(r: redis_py.Redis, calls: builtins.list[tuple[Any, ...]]) -> builtins.
 class RedisStore(WorldStore):
     """Worlds in Redis. ``prefix`` namespaces the keys (several guards can share a Redis
     with different prefixes)."""
+
+    blocking = True
 
     def __init__(self, url: str, *, seed: int | None = None,
                  initial: dict[str, Any] | None = None, prefix: str | None = None) -> None:
@@ -405,10 +409,11 @@ class RedisStore(WorldStore):
             raise WorldExists(f"sandbox {sandbox!r} exists already")
         w = self._worlds.get(sandbox)
         if w is not None:
-            w._cache.clear()
-            w._cache_version = -1
-            if w._seed is not None:
-                w._at_tick(self._meta_int(sandbox, "tick"))
+            with w.lock:  # not under a request's transaction in another thread
+                w._cache.clear()
+                w._cache_version = -1
+                if w._seed is not None:
+                    w._at_tick(self._meta_int(sandbox, "tick"))
 
     def _meta_int(self, sandbox: str, field: str) -> int:
         key = f"{self.prefix}w:{_key(sandbox)}:m"

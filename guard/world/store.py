@@ -26,6 +26,7 @@ import json
 import random
 import re
 import secrets
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -167,6 +168,11 @@ class World(ABC):
         self._faker: Any = None
         self._txn: Txn | None = None
         self._retried = False  # inside atomically(): a conflict runs the work again
+        # One thread at a time in a transaction of this world: with a store that waits on
+        # the network the proxy runs requests in threads (guard.proxy.offload).
+        self.lock = threading.RLock()
+
+    blocking = False  # True when its reads and commits wait on the network (Redis)
 
     # the request number: virtual clock and id stream
 
@@ -277,34 +283,36 @@ class World(ABC):
         """Group the changes of one request; on an exception none of them is applied.
         Raises :class:`Conflict` at the end when another writer got in first (only with a
         shared store); :meth:`atomically` retries for you."""
-        if self._txn is not None:
-            yield self._txn.changes
-            return
-        txn = self._txn = Txn()
-        self._begin(txn)
-        try:
-            yield txn.changes
-        except BaseException:
+        with self.lock:
+            if self._txn is not None:
+                yield self._txn.changes
+                return
+            txn = self._txn = Txn()
+            self._begin(txn)
+            try:
+                yield txn.changes
+            except BaseException:
+                self._txn = None
+                self._abort(txn)
+                raise
             self._txn = None
-            self._abort(txn)
-            raise
-        self._txn = None
-        self._commit(txn)
+            self._commit(txn)
 
     def atomically(self, fn: Callable[[builtins.list[Change]], T]) -> T:
         """Run ``fn(changes)`` in a transaction, again from the start (up to
         :data:`RETRIES` times) when a concurrent writer conflicts with it."""
-        outer, self._retried = self._retried, True  # a backend may be optimistic in here
-        try:
-            for _ in range(RETRIES):
-                try:
-                    with self.transaction() as changes:
-                        result = fn(changes)
-                    return result
-                except Conflict:
-                    continue
-        finally:
-            self._retried = outer
+        with self.lock:
+            outer, self._retried = self._retried, True  # a backend may be optimistic here
+            try:
+                for _ in range(RETRIES):
+                    try:
+                        with self.transaction() as changes:
+                            result = fn(changes)
+                        return result
+                    except Conflict:
+                        continue
+            finally:
+                self._retried = outer
         raise WorldError(f"sandbox {self.name!r}: gave up after {RETRIES} conflicting "
                          "concurrent writes")
 
@@ -467,6 +475,7 @@ class WorldStore(ABC):
 
     seed: int | None
     initial: dict[str, Any] | None
+    blocking = False  # True when its calls wait on the network: the proxy calls it in threads
 
     @abstractmethod
     def world(self, sandbox: str) -> World:

@@ -100,3 +100,109 @@ def test_two_workers_share_one_port_and_one_world_and_stop_on_sigterm(
             proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+PACK = """pack: hello
+hosts: [api.hello.test]
+rules:
+  - id: hello.get
+    match: {{method: GET, path: /hello}}
+    action: simulate
+    respond:
+      status: 200
+      body: {{version: {version}}}
+"""
+
+
+def _banner(proc: subprocess.Popen[str], *wanted: str, timeout: float = 60) -> dict[str, str]:
+    """Read the supervisor's output (worker 0 prints the banner) until every line starting
+    with one of ``wanted`` has been seen; returns those lines by prefix."""
+    found: dict[str, str] = {}
+    deadline = time.time() + timeout
+    assert proc.stdout is not None
+    while time.time() < deadline and len(found) < len(wanted):
+        line = proc.stdout.readline()
+        if not line:
+            break
+        for w in wanted:
+            if w in line:
+                found[w] = line
+    assert len(found) == len(wanted), found
+    return found
+
+
+def _reloads(files: list[Path]) -> list[int]:
+    return [sum(1 for line in f.read_text().splitlines()
+                if json.loads(line).get("rule") == "guard.reload"
+                and json.loads(line).get("action") == "reload") for f in files]
+
+
+def test_sighup_reloads_every_worker_and_worker_0_serves_the_admin_api_and_smtp_for_all(
+        redis_server: RedisServer, confdir: Path, tmp_path: Path) -> None:
+    import re
+    import smtplib
+
+    from guard.client import Admin
+
+    url, port = redis_server.prefixed(), _port()
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "hello.yaml").write_text(PACK.format(version=1))
+    token_file = tmp_path / "admin-token"
+    token_file.write_text("workers-admin-token-0123456789\n")
+    audit = tmp_path / "audit.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "guard", "run", "--workers", "2", "--listen-port", str(port),
+         "--confdir", str(confdir), "--audit", str(audit), "--store", url, "--rules",
+         str(rules), "--no-reload", "--admin-listen", f"127.0.0.1:{_port()}",
+         "--admin-token-file", str(token_file), "--smtp-port", "0"], cwd=ROOT, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        lines = _banner(proc, "guard: admin API on", "guard: SMTP sink")
+        admin_url = re.search(r"admin API on (\S+)", lines["guard: admin API on"]).group(1)
+        smtp_port = int(re.search(r"SMTP [^:]+:(\d+)", lines["guard: SMTP sink"]).group(1))
+        _wait(port, proc)
+        ca = str(confdir / "mitmproxy-ca-cert.pem")
+
+        def hello() -> int:
+            with requests.Session() as s:  # a new connection: any worker may take it
+                s.trust_env = False
+                r = s.get("https://api.hello.test/hello", verify=ca, timeout=30,
+                          proxies={"https": f"http://127.0.0.1:{port}"})
+            assert r.status_code == 200, r.text
+            return int(r.json()["version"])
+
+        with Admin(admin_url, "workers-admin-token-0123456789") as admin:
+            admin.create("w-1", client_address="127.0.0.1")  # through worker 0 only
+            assert {hello() for _ in range(20)} == {1}  # served as w-1 by both workers
+            for i in range(16):  # one port, every worker's sink (SO_REUSEPORT)
+                with smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) as smtp:
+                    smtp.sendmail("ops@example.com", [f"to{i}@example.com"],
+                                  b"Subject: hi\r\n\r\nfrom a worker\r\n")
+            files = sorted(tmp_path.glob("audit.*-*.jsonl"))
+            assert len(files) == 2
+            mails = [sum(1 for line in f.read_text().splitlines()
+                         if json.loads(line).get("rule") == "guard.smtp.sink") for f in files]
+            assert sum(mails) == 16 and all(mails), mails
+            # worker 0's admin API sees what both workers served for its sandbox
+            assert admin.get("w-1").world["counts"]["outbox"] == 16
+            assert len([e for e in admin.events("w-1", limit=100)
+                        if e.get("rule") == "hello.get"]) == 20
+
+            (rules / "hello.yaml").write_text(PACK.format(version=2))
+            before = _reloads(files)
+            proc.send_signal(signal.SIGHUP)  # the supervisor passes it to every worker
+            deadline = time.time() + 60
+            while time.time() < deadline and not all(
+                    a > b for a, b in zip(_reloads(files), before, strict=True)):
+                time.sleep(0.2)
+            assert all(a > b for a, b in zip(_reloads(files), before, strict=True))
+            assert {hello() for _ in range(20)} == {2}
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()

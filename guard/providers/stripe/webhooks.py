@@ -122,7 +122,12 @@ def schedule(call: Call) -> None:
                         stored["pending_webhooks"] -= 1
                         world.put("stripe.events", stored)
 
-            world.atomically(note)  # again from the start if another replica wrote first
+            # again from the start if another replica wrote first; off the event loop when
+            # the world is in Redis (the world's lock keeps it apart from requests)
+            if world.blocking:
+                await asyncio.to_thread(world.atomically, note)
+            else:
+                world.atomically(note)
         persist()
 
     call.ctx.after(deliver_all)

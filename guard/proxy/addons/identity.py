@@ -5,6 +5,9 @@ the others read; the pipeline refuses a flow whose sandbox is not proven."""
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
+from typing import Any
+
 from mitmproxy import connection, http
 from mitmproxy.net.http import url
 
@@ -13,6 +16,7 @@ from guard.limits import LimitExceeded, decode_body
 from guard.net import egress
 from guard.options import SandboxFrom
 from guard.proxy.flowstate import FlowState, attach, state_of
+from guard.proxy.offload import Offload
 from guard.request import Request
 from guard.sandbox import Identity, Registry, identify
 from guard.sandbox.identity import HEADER as SANDBOX_HEADER
@@ -23,9 +27,11 @@ GUARD_HEADERS = (SANDBOX_HEADER, "proxy-authorization")
 
 class SandboxIdentity:
     def __init__(self, sandbox_from: SandboxFrom, registry: Registry, *,
-                 max_decoded_size: int = 0, max_decode_ratio: int = 0) -> None:
+                 max_decoded_size: int = 0, max_decode_ratio: int = 0,
+                 offload: Offload | None = None) -> None:
         self.sandbox_from = sandbox_from
         self.registry = registry
+        self.offload = offload  # the registry asks Redis: not on the event loop
         # a body is unpacked (Content-Encoding) only this far: guard/limits.py
         self.max_decoded_size = max_decoded_size
         self.max_decode_ratio = max_decode_ratio
@@ -40,18 +46,41 @@ class SandboxIdentity:
     def client_disconnected(self, client: connection.Client) -> None:
         self._proxy_auth.pop(client.id, None)
 
-    def request(self, flow: http.HTTPFlow) -> None:
+    def request(self, flow: http.HTTPFlow) -> Coroutine[Any, Any, None] | None:
         if flow.response is not None:
-            return
+            return None
         state = state_of(flow)  # attached when the head was read (the head addon)
         if state is None:
             state = attach(flow, FlowState(bare_request(flow)))
         elif state.identity is not None or state.unreadable is not None:
-            return
-        sandbox = ""
+            return None
+        if self.offload is not None:
+            return self._identify_later(flow, state)  # mitmproxy awaits it
         try:
-            state.identity = self.identify(flow)
-            sandbox = state.identity.sandbox or ""
+            identity = self.identify(flow)
+        except Exception as e:  # the policy fails it closed (and the recorder audits it)
+            state.unreadable = e
+            return None
+        self._convert(flow, state, identity)
+        return None
+
+    async def _identify_later(self, flow: http.HTTPFlow, state: FlowState) -> None:
+        """The identity in the offload pool (a shared registry reads Redis)."""
+        assert self.offload is not None
+        r, conn = flow.request, flow.client_conn
+        header, proxy_auth = r.headers.get(SANDBOX_HEADER), r.headers.get("proxy-authorization")
+        try:
+            identity = await self.offload.call(None, lambda: self.identify_client(
+                conn, header=header, proxy_auth=proxy_auth))
+        except Exception as e:  # the policy fails it closed (and the recorder audits it)
+            state.unreadable = e
+            return
+        self._convert(flow, state, identity)
+
+    def _convert(self, flow: http.HTTPFlow, state: FlowState, identity: Identity) -> None:
+        state.identity = identity
+        sandbox = identity.sandbox or ""
+        try:
             state.request = self.to_request(flow, sandbox)
         except LimitExceeded as e:  # a body that unpacks too far: audited as it was sent
             state.request = self.to_request(flow, sandbox, decode=False)

@@ -21,6 +21,7 @@ from guard.faults import MAX_DELAY_MS
 from guard.metrics import Metrics
 from guard.proxy.addons.identity import bare_request, host_header_name
 from guard.proxy.flowstate import FlowState, attach, respond, state_of
+from guard.proxy.offload import Offload
 from guard.synth.context import Effect
 
 log = logging.getLogger("guard")
@@ -31,10 +32,11 @@ class Policy:
     it started with."""
 
     def __init__(self, ctx: pipeline.Context, *, guard_headers: bool = True,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, offload: Offload | None = None) -> None:
         self.ctx = ctx
         self.guard_headers = guard_headers
         self.metrics = metrics  # times each decision (the admin listener's /metrics)
+        self.offload = offload  # the world store waits on Redis: decide in its threads
         self._tasks: set[asyncio.Future[Any]] = set()
 
     @property
@@ -51,16 +53,41 @@ class Policy:
         if state.outcome is not None:
             return None  # answered already (guard.internal)
         if state.unreadable is not None:
-            outcome = pipeline.failed(state.unreadable, state.decision)
-        else:
-            transparent = isinstance(flow.client_conn.proxy_mode, mode_specs.TransparentMode)
-            names = pipeline.Names(host_header_name(flow), flow.client_conn.sni, transparent)
-            t0 = time.perf_counter()
-            outcome = pipeline.handle(state.request, self.ctx, identity=state.identity,
-                                      names=names)
-            if self.metrics is not None:
-                self.metrics.observe_decision(outcome.decision.action,
-                                              time.perf_counter() - t0)
+            return self._answer(flow, state, pipeline.failed(state.unreadable,
+                                                             state.decision))
+        transparent = isinstance(flow.client_conn.proxy_mode, mode_specs.TransparentMode)
+        names = pipeline.Names(host_header_name(flow), flow.client_conn.sni, transparent)
+        if self.offload is not None:
+            return self._handle_later(flow, state, names)  # mitmproxy awaits it
+        t0 = time.perf_counter()
+        outcome = pipeline.handle(state.request, self.ctx, identity=state.identity,
+                                  names=names)
+        self._observe(outcome, t0)
+        return self._answer(flow, state, outcome)
+
+    async def _handle_later(self, flow: http.HTTPFlow, state: FlowState,
+                            names: pipeline.Names) -> None:
+        """The pipeline in the offload pool, one request of a sandbox at a time."""
+        assert self.offload is not None
+        req, identity = state.request, state.identity
+        t0 = time.perf_counter()
+        try:
+            outcome = await self.offload.call(
+                "sandbox:" + (req.sandbox or req.client),
+                lambda: pipeline.handle(req, self.ctx, identity=identity, names=names))
+        except Exception as e:  # the pool itself failed (shutting down): fail closed
+            outcome = pipeline.failed(e, state.decision)
+        self._observe(outcome, t0)
+        later = self._answer(flow, state, outcome)
+        if later is not None:
+            await later
+
+    def _observe(self, outcome: pipeline.Outcome, t0: float) -> None:
+        if self.metrics is not None:
+            self.metrics.observe_decision(outcome.decision.action, time.perf_counter() - t0)
+
+    def _answer(self, flow: http.HTTPFlow, state: FlowState,
+                outcome: pipeline.Outcome) -> Coroutine[Any, Any, None] | None:
         state.settle(outcome)
         fault = outcome.fault
         if fault is not None and (fault.delay_ms or fault.kind in ("timeout", "reset")):

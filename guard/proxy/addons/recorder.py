@@ -7,6 +7,8 @@ through the same recorder."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -20,15 +22,19 @@ from guard.audit.recorder import Recorder
 from guard.audit.writer import AuditWriter
 from guard.errors import WorldError
 from guard.proxy.flowstate import FlowState, respond, state_of
+from guard.proxy.offload import Offload
 from guard.world.store import WorldStore
 
 log = logging.getLogger("guard")
 
 
 class AuditRecorder:
-    def __init__(self, audit: AuditWriter, events: EventBuilder, worlds: WorldStore) -> None:
+    def __init__(self, audit: AuditWriter, events: EventBuilder, worlds: WorldStore,
+                 offload: Offload | None = None) -> None:
         self.audit = audit
         self.worlds = worlds  # guard.internal's live feed is each sandbox's event history
+        self.offload = offload  # the feed is in Redis: publish from its feed thread
+        self._fed: concurrent.futures.Future[None] | None = None
         self.events = events
         self.recorder = Recorder(audit, events, self._publish)
         # see every written event, after the live feed: the console line, metrics, the
@@ -39,6 +45,8 @@ class AuditRecorder:
         # Events still being built are written first; the shutdown checkpoint (with
         # --audit-key) then marks the end of an untruncated log.
         self.recorder.close()
+        if self.offload is not None:
+            self.offload.close()  # the feed's last events
         self.audit.close()
 
     def response(self, flow: http.HTTPFlow) -> Coroutine[Any, Any, None] | None:
@@ -89,15 +97,35 @@ class AuditRecorder:
         return self.recorder.flow(record)
 
     def _publish(self, event: dict[str, Any]) -> None:
-        try:
-            internal_host.publish(self.worlds, event)
-        except WorldError as e:  # the log has the event; the live feed misses it (Redis away)
-            log.warning("guard: event not in the live feed: %s", e)
+        if self.offload is not None:
+            self._fed = self.offload.feed(lambda: self._feed(event))
+        else:
+            self._feed(event)
         for observe in self.observers:
             try:
                 observe(event)
             except Exception:
                 log.exception("guard: an observer of audit events failed")
+
+    def _feed(self, event: dict[str, Any]) -> None:
+        try:
+            internal_host.publish(self.worlds, event)
+        except WorldError as e:  # the log has the event; the live feed misses it (Redis away)
+            log.warning("guard: event not in the live feed: %s", e)
+        except Exception:
+            log.exception("guard: event not in the live feed")
+
+    def _fed_first(self) -> Coroutine[Any, Any, None] | None:
+        """With the feed in Redis: wait (off the loop) until the event just published is
+        in the live feed, so it is there before the answer reaches the client."""
+        fed, self._fed = self._fed, None
+        if fed is None:
+            return None
+
+        async def wait() -> None:
+            await asyncio.wrap_future(fed)
+
+        return wait()
 
     def _record(self, flow: http.HTTPFlow,
                 state: FlowState) -> Coroutine[Any, Any, None] | None:
@@ -120,17 +148,23 @@ class AuditRecorder:
         )
         if self.recorder.offloads(record):
             return self._record_off_loop(flow, record)
+        self._fed = None
         try:
             self.recorder.flow(record)
         except Exception as e:
             self._unrecorded(flow, e)
-        return None
+        return self._fed_first()
 
     async def _record_off_loop(self, flow: http.HTTPFlow, record: FlowRecord) -> None:
         try:
             await self.recorder.flow_async(record)
         except Exception as e:
             self._unrecorded(flow, e)
+            return
+        # published on the loop just now, nothing in between: its feed future is _fed
+        later = self._fed_first()
+        if later is not None:
+            await later
 
     def _unrecorded(self, flow: http.HTTPFlow, e: Exception) -> None:
         """An unrecorded flow must not get its answer: fail closed."""

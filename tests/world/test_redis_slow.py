@@ -1,0 +1,99 @@
+"""A slow Redis stalls only the requests that wait for it: guard makes its Redis round
+trips in threads (guard.proxy.offload), so the event loop every flow shares keeps
+serving other sandboxes while one sandbox's command hangs."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from tests.redis_relay import RedisRelay
+from tests.redis_server import RedisServer
+from tests.sandboxes import token
+
+API = "https://api.stripe.com/v1"
+
+
+@pytest.fixture
+def relay(redis_server: RedisServer) -> Iterator[RedisRelay]:
+    r = RedisRelay(redis_server.port)
+    yield r
+    r.close()
+
+
+def _listens(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _post(g, sandbox: str, email: str) -> requests.Response:
+    with requests.Session() as s:
+        s.trust_env = False
+        return s.post(f"{API}/customers", data={"email": email},
+                      headers={"Authorization": "Bearer sk_test_slow",
+                               "X-Guard-Sandbox": token(sandbox)},
+                      proxies={"https": g.url}, verify=g.ca, timeout=60)
+
+
+def test_a_sandbox_whose_redis_command_hangs_does_not_stall_another_sandbox(
+        guard_proxy, relay: RedisRelay) -> None:
+    # A socket timeout far beyond the test's: the held command waits, it does not fail.
+    g = guard_proxy(store=relay.url("?socket_timeout=120&prefix=slow:"),
+                    sandbox_from="header")
+    for sandbox in ("slow-one", "fast-one"):  # worlds opened, connections pooled
+        assert _post(g, sandbox, f"warm@{sandbox}.example").status_code == 200
+    relay.hold(b"slow-one")
+    answers: dict[str, requests.Response] = {}
+    slow = threading.Thread(target=lambda: answers.update(
+        slow=_post(g, "slow-one", "held@example.com")))
+    slow.start()
+    try:
+        assert relay.holding.wait(60), "the slow sandbox's command never reached Redis"
+        fast = _post(g, "fast-one", "free@example.com")
+        assert fast.status_code == 200, fast.text
+        assert slow.is_alive() and "slow" not in answers  # still waiting on Redis
+    finally:
+        relay.release()
+        slow.join(60)
+    assert answers["slow"].status_code == 200, answers["slow"].text
+
+
+def test_sigterm_drains_a_request_in_flight_and_then_stops(
+        relay: RedisRelay, confdir, tmp_path) -> None:
+    import signal
+
+    from tests.guard_process import GuardProcess
+
+    g = GuardProcess(confdir, tmp_path / "audit.jsonl", "--store",
+                     relay.url("?socket_timeout=120&prefix=drain:"), "-q")
+    try:
+        with g.session(Authorization="Bearer sk_test_drain") as s:
+            assert s.post(f"{API}/customers", data={"name": "warm"}).status_code == 200
+        relay.hold(b"stripe.customers")
+        answers: dict[str, requests.Response] = {}
+
+        def post() -> None:
+            with g.session(Authorization="Bearer sk_test_drain") as s:
+                answers["held"] = s.post(f"{API}/customers", data={"name": "in flight"},
+                                         timeout=60)
+
+        inflight = threading.Thread(target=post)
+        inflight.start()
+        assert relay.holding.wait(60)
+        g.proc.send_signal(signal.SIGTERM)
+        deadline = time.time() + 30  # draining: the listener closes first
+        while time.time() < deadline and _listens(g.port):
+            time.sleep(0.1)
+        assert not _listens(g.port)
+        assert g.proc.poll() is None  # still up: the held request is not answered yet
+        relay.release()
+        inflight.join(60)
+        assert answers["held"].status_code == 200, answers["held"].text
+        assert g.proc.wait(30) == 0
+    finally:
+        g.stop()
