@@ -68,6 +68,27 @@ def test_concurrent_requests_with_one_idempotency_key_create_one_customer(replic
     assert sum(a.headers.get("Idempotent-Replayed") == "true" for a in answers) == 11
 
 
+def test_one_idempotency_key_with_different_parameters_on_two_replicas_creates_one_object(
+        replicas) -> None:
+    """Stripe's rule across replicas: the first call with a key wins; a concurrent call
+    with the same key and other parameters is refused (400 idempotency_error), never a
+    second object. (A call with the same parameters waits for the first and replays it:
+    guard's transactions are serial per world, so no call ever sees one in flight and
+    Stripe's 409 for a concurrent duplicate does not arise.)"""
+    guards, url = replicas
+    sessions = _sessions(guards)
+    answers = _together(10, lambda i: sessions[i % 2].post(
+        f"{API}/customers", data={"email": f"n{i}@example.com"},
+        headers={"Idempotency-Key": "key-2"}))
+    won = [a for a in answers if a.status_code == 200]
+    assert len(won) == 1, [a.status_code for a in answers]
+    refused = [a for a in answers if a.status_code != 200]
+    assert {a.status_code for a in refused} == {400}
+    assert {a.json()["error"]["type"] for a in refused} == {"idempotency_error"}
+    listed = sessions[1].get(f"{API}/customers", params={"limit": 100}).json()["data"]
+    assert [c["id"] for c in listed] == [won[0].json()["id"]]
+
+
 def test_concurrent_updates_of_one_customer_through_two_replicas_lose_no_field(
         replicas) -> None:
     guards, url = replicas
