@@ -75,3 +75,17 @@ def test_list_and_summary_read_every_writer_merged_by_time(
     assert times == sorted(times) and len(times) == 12
     assert main(["audit", "summary", "--json", str(two_logs)]) == 0
     assert json.loads(capsys.readouterr().out)["events"] == 12
+
+
+def test_export_and_replay_read_every_writer_merged_by_time(
+        two_logs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    har = tmp_path / "all.har"
+    assert main(["audit", "export", "--har", str(har), str(two_logs)]) == 0
+    entries = json.loads(har.read_text())["log"]["entries"]
+    assert [e["request"]["url"] for e in entries] == [
+        f"https://{h}/" for i in range(6) for h in (f"a{i}.test", f"b{i}.test")]
+    capsys.readouterr()
+    assert main(["replay", "--json", str(two_logs)]) in (0, 1)
+    out = capsys.readouterr().out
+    replayed = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert len(replayed) == 12, out[:2000]
