@@ -60,8 +60,9 @@ def test_worlds_and_objects_and_sandboxes_are_counted(console_guard: RunningGuar
 def test_labels_stay_bounded_whatever_paths_hosts_and_sandboxes_agents_use(
         console_guard: RunningGuard) -> None:
     scrape(console_guard)  # the families exist
-    with agent(console_guard, sandbox("card")) as a:
+    with agent(console_guard, sandbox("card")) as a:  # every series the loop touches
         a.get("http://warm.test/")
+        a.post("http://shop.test/orders", json={"i": -1})
     before = scrape(console_guard)
     for i in range(30):
         with agent(console_guard, sandbox(f"card{i}")) as a:

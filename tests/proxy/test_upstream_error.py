@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -36,6 +38,50 @@ def guard_with_dead_upstream(guard_proxy, tmp_path: Path):
     rules = tmp_path / "upfail.yaml"
     rules.write_text(RULES)
     return guard_proxy(rules, builtin=False), free_port()  # nothing listens on the port
+
+
+class Hangup:
+    """An upstream that reads the request and closes the connection without answering
+    (what a plain-HTTP server does to a TLS handshake is alike: no response)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.port = self.sock.getsockname()[1]
+        self.seen = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.seen += 1
+            c.recv(65536)
+            c.close()
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_an_upstream_that_hangs_up_without_answering_gets_the_same_json(guard_proxy,
+                                                                         tmp_path, scheme):
+    rules = tmp_path / "upfail.yaml"
+    rules.write_text(RULES)
+    g = guard_proxy(rules, builtin=False)
+    up = Hangup()
+    try:
+        s = requests.Session()
+        s.trust_env = False
+        s.proxies, s.verify = g.proxies, g.ca
+        r = s.get(f"{scheme}://127.0.0.1:{up.port}/docs")
+    finally:
+        up.sock.close()
+    assert up.seen >= 1  # it did connect
+    assert r.status_code == 502 and r.json()["error"]["rule"] == "guard.upstream-failed"
+    [failed] = flows(g)
+    assert failed["rule"] == "upfail.loopback" and failed["error"].startswith(
+        "upstream failed: ")
 
 
 def flows(g) -> list[dict]:

@@ -89,7 +89,7 @@ class EgressGate:
         self._allowed.setdefault(flow.client_conn.id, {})[(route.address, port)] = name
 
     def upstream_failed(self, flow: http.HTTPFlow, error: str) -> http.Response | None:
-        """The answer to an allowed request whose upstream could not be reached: guard's
+        """The answer to an allowed request whose upstream failed before answering: guard's
         JSON under rule ``guard.upstream-failed`` (the audit event keeps the allow rule
         that decided, with the error). None for a flow guard did not allow."""
         state = state_of(flow)
@@ -97,14 +97,14 @@ class EgressGate:
             return None
         where = f"{state.request.host}:{flow.request.port}"
         refused = error.startswith("guard: upstream connection refused")
-        message = (f"guard could not reach {where}, which rule {state.decision.rule_id} "
-                   f"allows: {error}")
+        message = (f"guard got no response from {where}, which rule "
+                   f"{state.decision.rule_id} allows: {error}")
         state.error = f"upstream failed: {error}"
         log.info("guard: %s", message)
         body = json.dumps({"error": {
             "type": "guard_upstream_failed", "rule": upstreamerror.RULE_ID,
             "allowed_by": state.decision.rule_id, "message": message,
-            "reason": "refused by guard" if refused else "the upstream did not answer"}})
+            "reason": "refused by guard" if refused else "the upstream connection failed"}})
         return http.Response.make(502, body, {
             "Content-Type": "application/json", "X-Guard-Rule": upstreamerror.RULE_ID,
             "X-Guard-Action": "error"})
