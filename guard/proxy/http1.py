@@ -14,6 +14,9 @@
   request's trailers reach the flow (``flow.request.trailers``; the head addon refuses
   the request with 400), and trailers that HTTP/1 cannot carry on (a response's to an
   HTTP/1 client, a streamed request's to an HTTP/1 server) are dropped.
+- **A head that cannot be parsed** (a bad request line, header or Content-Length) gets
+  guard's JSON 400 ``guard.request-unreadable`` instead of mitmproxy's HTML page, and an
+  audit event (through the hook when no flow was made of it).
 - **A body that is not valid chunked encoding** gets guard's 400 before the connection is
   closed (mitmproxy closes it without an answer); the flow's error hook audits it.
 
@@ -52,8 +55,9 @@ Commands = Generator[commands.Command, Any, None]
 
 @dataclass
 class HeadTooLarge:
-    """A request head that grew past the limit before it ended. The addon sets
-    ``response`` (the whole HTTP/1 answer); without one, guard's 431/414 is sent."""
+    """A request head that grew past the limit before it ended, or (``problem``) that
+    could not be parsed. The addon sets ``response`` (the whole HTTP/1 answer); without
+    one, guard's 431/414 (or 400) is sent."""
 
     client: connection.Client
     head: bytes  # its first KEPT_HEAD bytes
@@ -61,6 +65,7 @@ class HeadTooLarge:
     line_ended: bool  # whether the request line ended within the limit
     server: tuple[str, int] | None  # where the connection goes (a tunnel, transparent mode)
     limit: int
+    problem: str = ""  # not a size: why it could not be read (then limit is 0)
     response: bytes | None = None
 
 
@@ -85,12 +90,54 @@ _originals: dict[str, Callable[..., Any]] = {}
 
 
 def _read_headers(self: _http1.Http1Server, event: events.ConnectionEvent) -> Commands:
-    yield from _originals["read_headers"](self, event)
+    held: list[commands.Command] | None = None
+    for command in _originals["read_headers"](self, event):  # (none of them blocks)
+        if held is None and isinstance(command, commands.SendData) \
+                and self.state == self.read_headers:
+            held = []  # mitmproxy's HTML 400 for a head it cannot parse: replaced below
+            continue
+        if held is not None:
+            held.append(command)
+        else:
+            yield command
+    if held is not None:
+        yield from _unparsable(self, held)
+        return
     if self.state != self.read_headers or not isinstance(event, events.DataReceived):
         return  # the head ended (or the connection did)
     limit = getattr(self.context.options, HEAD_OPTION, 0)
     if limit and len(self.buf) > limit:
         yield from _refuse_head(self, limit)
+
+
+def _unparsable(self: _http1.Http1Server, held: list[commands.Command]) -> Commands:
+    """guard's JSON 400 and an audit event for a head mitmproxy could not parse. When it
+    parsed the request line and headers (a bad Content-Length, say), the flow's own error
+    hook audits it; else :class:`HeadTooLargeHook` does, with what came of the head. The
+    connection is closed last: closing first would cancel the audit."""
+    flow_errors = [c.event for c in held if isinstance(c, ReceiveHttp)
+                   and isinstance(c.event, hev.RequestProtocolError)]
+    logged = [c.message for c in held if isinstance(c, commands.Log)]
+    why = flow_errors[0].message if flow_errors else (logged[0] if logged else "")
+    peer = self.conn.peername
+    if peer is not None:  # mitmproxy's log line starts with the client's address
+        why = why.removeprefix(f"{peer[0]}:{peer[1]}: ")
+    refusal = head_limits.unreadable(why[:512])
+    answer = wire(refusal.response())
+    if not flow_errors:
+        raw = bytes(self.buf)
+        client = self.conn
+        assert isinstance(client, connection.Client)
+        data = HeadTooLarge(client, raw[:KEPT_HEAD], len(raw), line_ended=True,
+                            server=self.context.server.address, limit=0, problem=why[:512])
+        yield HeadTooLargeHook(data)
+        answer = data.response or answer
+    yield commands.SendData(self.conn, answer)
+    closes = [c for c in held if isinstance(c, commands.CloseConnection)]
+    for command in held:
+        if not isinstance(command, (commands.CloseConnection, commands.Log)):
+            yield command
+    yield from closes or [commands.CloseConnection(self.conn)]
 
 
 def _refuse_head(self: _http1.Http1Server, limit: int) -> Commands:

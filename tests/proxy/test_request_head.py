@@ -321,3 +321,19 @@ def test_the_limits_read_sizes_as_every_option_does():
     assert (opts.max_header_bytes, opts.max_url_bytes) == (32768, 2048)
     with pytest.raises(ValueError):
         Options(max_url_bytes=0)
+
+
+@pytest.mark.parametrize("head", [
+    b"garbage\r\n\r\n",                                                        # no request line
+    b"GET http://api.stripe.com/v1/customers HTTP/1.1\r\nHost: api.stripe.com\r\n"
+    b"Content-Length: abc\r\n\r\n",                                            # a bad length
+    b"GET http://api.stripe.com/v1/customers HTTP/1.1\r\nNo colon here\r\n\r\n",  # a bad header
+], ids=["request-line", "content-length", "header"])
+def test_a_head_guard_cannot_parse_gets_its_json_400_and_an_event(guard_proxy, tmp_path, head):
+    g = guard_proxy()
+    status, body = status_and_json(exchange(g, head))
+    assert status == 400 and body["error"]["rule"] == UNREADABLE_RULE_ID
+    [event] = events_soon(tmp_path / "audit.jsonl")
+    assert event["rule"] == UNREADABLE_RULE_ID and event["action"] == "block"
+    assert event["sandbox"] == "127.0.0.1"
+    assert verify([tmp_path / "audit.jsonl"]).ok

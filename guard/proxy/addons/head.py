@@ -82,10 +82,21 @@ class RequestHead:
             return
         refusal = head_limits.unreadable(flow.error.msg)
         state.settle(pipeline.Outcome(refusal.decision, error=flow.error.msg))
+        if state.identity is None:  # it ended before the identity addon saw it
+            try:
+                state.identity = self.identity.identify(flow)
+                if state.identity.sandbox:
+                    state.request = _in_sandbox(state.request, state.identity.sandbox)
+            except Exception as e:
+                log.warning("guard: the sandbox of an unreadable request is unknown: %s", e)
 
     def guard_head_too_large(self, data: http1.HeadTooLarge) -> None:
-        refusal = head_limits.header_refusal(self.limits.header_bytes) if data.line_ended \
-            else head_limits.url_refusal(self.limits.url_bytes)
+        if data.problem:
+            refusal = head_limits.unreadable(data.problem)
+        elif data.line_ended:
+            refusal = head_limits.header_refusal(self.limits.header_bytes)
+        else:
+            refusal = head_limits.url_refusal(self.limits.url_bytes)
         req = self._partial_request(data)
         try:
             self.recorder.flow(FlowRecord(req, refusal.rule_id, "block", refusal.reason,
