@@ -236,6 +236,9 @@ class Options(BaseSettings):
     world: Annotated[str | None, Opt(metavar="FILE")] = Field(
         None, description="fork this world snapshot (a 'guard state export' file, or the name "
         "of a seed in fixtures/seeds) into every new sandbox")
+    strict_world: bool = Field(False, description="no open world: Slack channels, GitHub "
+                               "repositories, Twilio numbers, SendGrid senders, Mailgun domains "
+                               "and Stripe prices exist only when the world holds them")
     webhook_allow: Annotated[list[str], Opt(metavar="HOST")] = Field(
         default_factory=list, description="also deliver Stripe webhooks to HOST (exact, or "
         "*.domain); by default only loopback URLs are delivered (repeatable)")

@@ -111,9 +111,11 @@ class OpenApi:
         return validated
 
     def handle(self, op: Operation, req: Request, captures: dict[str, str],
-               world: World) -> Response:
-        """Validate and answer (the whole job, for packs without a provider wrapper)."""
-        answer = self.answer(op, req, captures, world)
+               world: World, *, strict: bool = False) -> Response:
+        """Validate and answer (the whole job, for packs without a provider wrapper).
+        ``strict``: the sandbox's world is strict (no open world, as the pack's own
+        ``strict``)."""
+        answer = self.answer(op, req, captures, world, strict=strict)
         if answer.error is not None:
             return answer.error
         return self.render(answer)
@@ -124,13 +126,13 @@ class OpenApi:
         return Response.json(answer.status, answer.data, answer.headers)
 
     def answer(self, op: Operation, req: Request, captures: dict[str, str],
-               world: World) -> Answer:
+               world: World, *, strict: bool = False) -> Answer:
         try:
             params = self.validate(op, req, captures)
         except Invalid as e:
             return Answer(400, None, error=self.shape.invalid(e.issue))
         try:
-            return self.act(op, req, params, world)
+            return self.act(op, req, params, world, strict=strict)
         except NotFound as e:
             return Answer(404, None, error=self.shape.not_found(e.noun, e.id, req.path))
         except Invalid as e:
@@ -140,14 +142,16 @@ class OpenApi:
         return Generator(self.spec, self.fixtures,
                          Source(world.rng, world.faker, world.ids, world.clock.timestamp))
 
-    def act(self, op: Operation, req: Request, params: Validated, world: World) -> Answer:
+    def act(self, op: Operation, req: Request, params: Validated, world: World, *,
+            strict: bool = False) -> Answer:
+        strict = strict or self.settings.strict
         coll = self.collection(op)
         gen = self.generator(world)
         values = params.body if req.method in ("POST", "PUT", "PATCH") else params.query
         if coll is None:
             return Answer(op.status, self._example(op, gen, world, req))
         parents = {p: params.path[p] for p, _ in op.parents if p in params.path}
-        self._check_parents(op, parents, world, gen)
+        self._check_parents(op, parents, world, gen, strict)
         where = world_collection(coll, parents)
         item_id = params.path.get(op.item_param or "") if op.item_param else None
         if op.role == "create":
@@ -163,9 +167,9 @@ class OpenApi:
                 world.put(where, obj, str(key))
             return Answer(op.status, self._shape_for(op, obj, gen))
         if op.role in ("list", "search"):
-            return self._list(op, coll, where, req, params, world, gen)
+            return self._list(op, coll, where, req, params, world, gen, strict)
         assert item_id is not None
-        obj = self._find(coll, where, item_id, world, gen)
+        obj = self._find(coll, where, item_id, world, gen, strict)
         if op.role == "retrieve":
             return Answer(op.status, self._shape_for(op, obj, gen))
         if op.role == "update":
@@ -206,11 +210,11 @@ class OpenApi:
         return None
 
     def _find(self, coll: Collection, where: str, item_id: str, world: World,
-              gen: Generator) -> dict[str, Any]:
+              gen: Generator, strict: bool) -> dict[str, Any]:
         obj = world.get(where, item_id)
         if obj is not None and not obj.get("deleted"):
             return obj
-        if coll.creatable or self.settings.strict or obj is not None:
+        if coll.creatable or strict or obj is not None:
             raise NotFound(coll.noun, item_id)
         # open world: made on first reference, then kept
         made = gen.value(coll.schema)
@@ -227,12 +231,13 @@ class OpenApi:
         return made
 
     def _check_parents(self, op: Operation, parents: dict[str, str], world: World,
-                       gen: Generator) -> None:
+                       gen: Generator, strict: bool) -> None:
         for param, parent_path in op.parents:
             parent = self.collections.get(parent_path)
             if parent is None or param not in parents:
                 continue
-            self._find(parent, world_collection(parent, {}), parents[param], world, gen)
+            self._find(parent, world_collection(parent, {}), parents[param], world, gen,
+                       strict)
 
     def _shape_for(self, op: Operation, obj: dict[str, Any], gen: Generator) -> Any:
         """The object as the operation answers it: bare, or inside the API's wrapper."""
@@ -278,8 +283,8 @@ class OpenApi:
     # lists
 
     def _list(self, op: Operation, coll: Collection, where: str, req: Request,
-              params: Validated, world: World, gen: Generator) -> Answer:
-        if self.settings.populate and not coll.creatable and not self.settings.strict:
+              params: Validated, world: World, gen: Generator, strict: bool) -> Answer:
+        if self.settings.populate and not coll.creatable and not strict:
             self._populate(coll, where, world, gen)
         items = [o for o in world.list(where) if not o.get("deleted")]
         for param, fld in coll.parent_field.items():

@@ -33,6 +33,7 @@ from guard.request import Response
 from guard.rules.compiled import CompiledRule, Source
 from guard.rules.matchers import HostPattern, PathTemplate
 from guard.rules.model import Match, Respond, Rule
+from guard.synth import openworld
 
 if TYPE_CHECKING:
     from guard.synth.context import SimContext
@@ -95,7 +96,8 @@ def operation_handler(api: OpenApi, op: Operation, names: dict[str, str]) -> Han
 
     def answer(ctx: SimContext) -> Response:
         captures = {names.get(k, k): v for k, v in ctx.captures.items()}
-        return api.handle(op, ctx.request, captures, ctx.world)
+        return api.handle(op, ctx.request, captures, ctx.world,
+                          strict=openworld.strict(ctx.world, ctx.options))
 
     return answer
 

@@ -51,6 +51,7 @@ from guard.reload import Reloader
 from guard.sandbox import open_registry, tokens
 from guard.sandbox.policies import PolicyEngines
 from guard.smtp import SmtpSink
+from guard.synth import openworld
 from guard.synth.simulator import Simulator
 from guard.world import open_store, snapshot
 from guard.world.store import WorldStore
@@ -128,6 +129,7 @@ def build(opts: Options, *, resolve: egress.Resolver = egress.system_resolve) ->
     # The outbox is redacted with the log's redactor: the --state journal, `guard outbox`
     # and the log then hold the same text and the same fingerprints.
     simulator = Simulator(worlds, options={"webhook_allow": tuple(opts.webhook_allow),
+                                           openworld.OPTION: opts.strict_world,
                                            outbox.REDACT_OPTION: events.redactor.data})
     ctx = pipeline.Context(packs, simulator, audit.ready, registry, policies,
                            challenge=opts.sandbox_from is SandboxFrom.PROXY_USER)

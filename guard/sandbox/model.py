@@ -47,7 +47,8 @@ class Policy(BaseModel):
     ``packs`` adds packs by name (from the policy packs guard loaded with
     ``--policy-rules``), ``disable_packs`` switches loaded packs off for this
     sandbox, ``webhook_allow`` adds hosts its Stripe webhooks may reach (to those of
-    ``--webhook-allow``). Its seed is where its world starts (``from``).
+    ``--webhook-allow``), ``strict_world`` turns the open world off for it
+    (:mod:`guard.synth.openworld`). Its seed is where its world starts (``from``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -59,6 +60,9 @@ class Policy(BaseModel):
     webhook_allow: tuple[str, ...] = Field(default=(), max_length=64)
     faults: Faults | None = Field(default=None, description="failures to inject into this "
                                   "sandbox's simulated answers, in place of its packs' own")
+    strict_world: bool = Field(default=False, description="no open world: channels, "
+                               "repositories, numbers, senders, domains and prices the agent "
+                               "names exist only when the world holds them")
 
     @field_validator("packs", "disable_packs")
     @classmethod

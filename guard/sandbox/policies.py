@@ -24,6 +24,7 @@ from guard.errors import SandboxError
 from guard.packs import Packs
 from guard.rules.loader import RuleSet
 from guard.sandbox.model import Policy
+from guard.synth import openworld
 from guard.synth.responders import Responders
 from guard.synth.simulator import Simulator
 
@@ -36,22 +37,26 @@ class PolicyEngines:
         self._base: Packs | None = None
         self._responders = Responders()  # the running packs' and the policy packs'
         self._engines: dict[tuple[tuple[str, ...], tuple[str, ...]], Packs] = {}
-        self._simulators: dict[tuple[tuple[str, ...], str | None], Simulator] = {}
+        self._simulators: dict[tuple[tuple[str, ...], str | None, bool], Simulator] = {}
 
     def simulator(self, base: Simulator, policy: Policy) -> Simulator:
         """``base``, or one sharing its worlds (and its fault draws) whose options add the
-        policy's webhook hosts and whose faults are the policy's (one per distinct pair)."""
-        if not policy.webhook_allow and policy.faults is None:
+        policy's webhook hosts and strict world and whose faults are the policy's (one per
+        distinct combination)."""
+        if not policy.webhook_allow and policy.faults is None and not policy.strict_world:
             return base
-        key = (tuple(sorted(set(policy.webhook_allow))), policy.faults_key())
+        key = (tuple(sorted(set(policy.webhook_allow))), policy.faults_key(),
+               policy.strict_world)
         found = self._simulators.get(key)
         if found is None or found.worlds is not base.worlds:
             if len(self._simulators) >= _MAX_ENGINES:
                 self._simulators.pop(next(iter(self._simulators)))
             hosts = tuple(base.options.get("webhook_allow") or ()) + key[0]
+            options = {**base.options, "webhook_allow": hosts}
+            if policy.strict_world:
+                options[openworld.OPTION] = True
             found = self._simulators[key] = Simulator(
-                base.worlds, options={**base.options, "webhook_allow": hosts},
-                faults=policy.faults, injector=base.injector)
+                base.worlds, options=options, faults=policy.faults, injector=base.injector)
         return found
 
     def known_packs(self, base: Packs) -> set[str]:

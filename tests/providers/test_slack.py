@@ -101,11 +101,11 @@ def test_posting_to_a_user_opens_a_direct_message(g, slack):
 
 @pytest.mark.filterwarnings("ignore:The top-level `text` argument is missing")
 @pytest.mark.parametrize("call, error", [
-    (lambda s: s.chat_postMessage(channel="#no-such-channel", text="x"), "channel_not_found"),
+    (lambda s: s.chat_postMessage(channel="No Such Channel", text="x"), "channel_not_found"),
     (lambda s: s.chat_postMessage(channel="#general"), "no_text"),
     (lambda s: s.chat_update(channel="general", ts="1.000001", text="x"), "message_not_found"),
     (lambda s: s.chat_delete(channel="general", ts="1.000001"), "message_not_found"),
-    (lambda s: s.users_info(user="U0NOTAUSER0"), "user_not_found"),
+    (lambda s: s.users_info(user="nobody"), "user_not_found"),
 ])
 def test_slack_errors_are_http_200_with_ok_false(g, slack, call, error):
     with pytest.raises(SlackApiError) as info:

@@ -2,7 +2,10 @@
 issues; create and get pull requests. Objects carry the fields PyGithub reads.
 
 Any repository a sandbox names exists (created on first use, owned by the URL's owner),
-since agents work on repositories they were told about. Issue and pull request numbers
+since agents work on repositories they were told about, unless the world is strict
+(:mod:`guard.synth.openworld`): then only the repositories it holds exist and the others
+are GitHub's 404 ``Not Found``; issues and pull requests are the agent's own, so an unknown
+number is a 404 either way. Issue and pull request numbers
 share one counter per repository (``World.next``), as on GitHub. Writes need a token
 (401 ``Requires authentication`` otherwise); mistakes answer GitHub's 422 shapes. Every
 issue, pull request and comment is an outbox record.
@@ -10,6 +13,8 @@ issue, pull request and comment is an outbox record.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,6 +23,7 @@ from guard.providers.github.objects import (
     ISSUES,
     PULLS,
     Repo,
+    RepoMissing,
     branch,
     error,
     get_issue,
@@ -31,9 +37,22 @@ from guard.providers.github.objects import (
 )
 from guard.request import Response
 from guard.synth.context import SimContext
-from guard.synth.handlers import handler
+from guard.synth.handlers import Handler, handler
 
 COMMENTS = "github_comments"
+
+
+def github(fn: Callable[[SimContext], Response]) -> Handler:
+    """A handler whose repository may be missing (a strict world): GitHub's 404."""
+
+    @functools.wraps(fn)
+    def run(ctx: SimContext) -> Response:
+        try:
+            return fn(ctx)
+        except RepoMissing:
+            return error(ctx, 404, "Not Found", "repos/repos#get-a-repository")
+
+    return handler(run)
 
 
 def _authorized(ctx: SimContext) -> bool:
@@ -49,12 +68,12 @@ def _missing_field(ctx: SimContext, resource: str, field: str, section: str) -> 
                  errors=[{"resource": resource, "code": "missing_field", "field": field}])
 
 
-@handler
+@github
 def get_repo(ctx: SimContext) -> Response:
     return respond(ctx, 200, repo_for(ctx).data)
 
 
-@handler
+@github
 def create_issue(ctx: SimContext) -> Response:
     section = "issues/issues#create-an-issue"
     if not _authorized(ctx):
@@ -106,7 +125,7 @@ def _new_issue(ctx: SimContext, repo: Repo, title: str, text: Any, label_objects
     return issue
 
 
-@handler
+@github
 def fetch_issue(ctx: SimContext) -> Response:
     repo = repo_for(ctx)
     issue = get_issue(ctx, repo, ctx.captures["number"])
@@ -115,7 +134,7 @@ def fetch_issue(ctx: SimContext) -> Response:
     return respond(ctx, 200, issue)
 
 
-@handler
+@github
 def list_issues(ctx: SimContext) -> Response:
     """Newest first; ``state`` (open, closed, all), ``labels``, ``per_page`` and ``page``."""
     repo = repo_for(ctx)
@@ -152,7 +171,7 @@ def _paged(ctx: SimContext, items: list[dict[str, Any]]) -> Response:
                    link=", ".join(rels) or None)
 
 
-@handler
+@github
 def create_comment(ctx: SimContext) -> Response:
     section = "issues/comments#create-an-issue-comment"
     if not _authorized(ctx):
@@ -184,7 +203,7 @@ def create_comment(ctx: SimContext) -> Response:
     return respond(ctx, 201, comment, location=comment["url"])
 
 
-@handler
+@github
 def list_comments(ctx: SimContext) -> Response:
     repo = repo_for(ctx)
     issue = get_issue(ctx, repo, ctx.captures["number"])
@@ -193,7 +212,7 @@ def list_comments(ctx: SimContext) -> Response:
     return _paged(ctx, [c for c in ctx.world.list(COMMENTS) if c["issue_url"] == issue["url"]])
 
 
-@handler
+@github
 def create_pull(ctx: SimContext) -> Response:
     section = "pulls/pulls#create-a-pull-request"
     if not _authorized(ctx):
@@ -235,7 +254,7 @@ def create_pull(ctx: SimContext) -> Response:
     return respond(ctx, 201, pull, location=pull["url"])
 
 
-@handler
+@github
 def fetch_pull(ctx: SimContext) -> Response:
     repo = repo_for(ctx)
     pull = ctx.world.get(PULLS, issue_key(repo, ctx.captures["number"]))

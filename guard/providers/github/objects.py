@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from guard.request import Response
+from guard.synth import openworld
 from guard.synth.context import SimContext
 
 API = "https://api.github.com"
@@ -103,10 +104,18 @@ def viewer(ctx: SimContext) -> dict[str, Any]:
     return user(ctx, str(me["login"]))
 
 
+class RepoMissing(Exception):
+    """A strict world does not hold the repository the path names (GitHub's 404)."""
+
+
 def repo_for(ctx: SimContext) -> Repo:
-    """The repository named by the path's ``owner`` and ``repo`` (made on first use)."""
+    """The repository named by the path's ``owner`` and ``repo``: made on first use (the
+    agent works on repositories it was told about), unless the world is strict
+    (:class:`RepoMissing`); a seed pins repositories under ``owner/name`` lower-cased."""
     owner, name = ctx.captures["owner"], ctx.captures["repo"]
     data = ctx.world.get(REPOS, f"{owner}/{name}".lower())
+    if data is None and openworld.strict(ctx.world, ctx.options):
+        raise RepoMissing(f"{owner}/{name}")
     if data is None:
         kind = "User" if owner.lower() == viewer(ctx)["login"].lower() else "Organization"
         data = ctx.render("github/repo.yaml", repo_id=ctx.ids.number(100_000_000, 999_999_999),

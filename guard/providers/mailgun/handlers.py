@@ -6,18 +6,29 @@ Mailgun answers 200 ``{"id": "<...@domain>", "message": "Queued. Thank you."}``;
 requests get 400 ``{"message": "'to' parameter is missing"}`` and the like.
 ``o:testmode=yes`` is accepted and not delivered by Mailgun; the outbox keeps the attempt
 with ``extra.test_mode``.
+
+Open world (:mod:`guard.synth.openworld`): the sending domain in the path is one the
+account set up outside the agent's doing, so a domain the world does not hold is an active
+domain from its first use (collection ``mailgun_domains``, keyed by the lower-cased name).
+In a strict world only the domains it holds can send; any other is Mailgun's 404
+``Domain not found: <domain>``.
 """
 
 from __future__ import annotations
+
+from email.utils import format_datetime
+from typing import Any
 
 from guard import outbox
 from guard.mail import parse_mime, split_addresses, valid_address
 from guard.multipart import UploadedFile
 from guard.request import Response
+from guard.synth import openworld
 from guard.synth.context import SimContext
 from guard.synth.handlers import handler
 
 QUEUED = "Queued. Thank you."
+DOMAINS = "mailgun_domains"
 
 
 def _error(ctx: SimContext, message: str) -> Response:
@@ -39,6 +50,21 @@ def _first(ctx: SimContext, name: str) -> str | None:
     return values[0] if values else None
 
 
+def _unknown_domain(ctx: SimContext) -> Response | None:
+    """Mailgun's 404 when the path's domain is not the account's (a strict world)."""
+    domain = ctx.captures.get("domain", "")
+
+    def added() -> dict[str, Any]:
+        return {"id": domain.lower(), "name": domain, "state": "active", "type": "custom",
+                "created_at": format_datetime(ctx.world.clock.now(), usegmt=True),
+                "spam_action": "disabled", "wildcard": False, "is_disabled": False,
+                "web_scheme": "https", "smtp_login": f"postmaster@{domain}"}
+
+    if openworld.referenced(ctx.world, ctx.options, DOMAINS, domain.lower(), added) is None:
+        return ctx.json(404, {"message": f"Domain not found: {domain}"})
+    return None
+
+
 def _check_addresses(ctx: SimContext, field: str, addresses: list[str]) -> Response | None:
     if any(not valid_address(a) for a in addresses):
         return _error(ctx, f"'{field}' parameter is not a valid address. please check "
@@ -49,6 +75,9 @@ def _check_addresses(ctx: SimContext, field: str, addresses: list[str]) -> Respo
 @handler
 def send_message(ctx: SimContext) -> Response:
     """``/v3/{domain}/messages``: validate like Mailgun, queue into the outbox."""
+    missing = _unknown_domain(ctx)
+    if missing is not None:
+        return missing
     sender = _first(ctx, "from")
     if not sender:
         return _error(ctx, "'from' parameter is missing")
@@ -74,6 +103,9 @@ def send_message(ctx: SimContext) -> Response:
 @handler
 def send_mime(ctx: SimContext) -> Response:
     """``/v3/{domain}/messages.mime``: ``to`` fields plus a MIME ``message`` file."""
+    missing = _unknown_domain(ctx)
+    if missing is not None:
+        return missing
     to = split_addresses(_values(ctx, "to"))
     if not to:
         return _error(ctx, "'to' parameter is missing")

@@ -5,6 +5,13 @@ mail-settings sandbox mode with 200 (valid, not queued; the outbox record says
 ``extra.test_mode``). Invalid requests get 400 with
 ``{"errors": [{"message", "field", "help"}]}`` listing every problem at once. Each
 personalization is one email, so each becomes one outbox record.
+
+Open world (:mod:`guard.synth.openworld`): SendGrid sends only from a verified Sender
+Identity, set up in the account outside the agent's doing, so a from address the world does
+not hold is a verified sender from its first use (collection ``sendgrid_senders``, keyed by
+the lower-cased address). In a strict world only the senders it holds, or any address of a
+domain it holds as ``@example.com`` (domain authentication), can send; any other is
+SendGrid's 403 naming the Sender Identity requirement.
 """
 
 from __future__ import annotations
@@ -16,10 +23,15 @@ from typing import Any
 from guard import outbox
 from guard.mail import valid_address
 from guard.request import Response
+from guard.synth import openworld
 from guard.synth.context import SimContext
 from guard.synth.handlers import handler
 
 HELP = "http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html"
+SENDERS = "sendgrid_senders"
+UNVERIFIED = ("The from address does not match a verified Sender Identity. Mail cannot be sent "
+              "until this error is resolved. Visit https://sendgrid.com/docs/for-developers/"
+              "sending-email/sender-identity/ to see the Sender Identity requirements")
 
 Problem = dict[str, Any]
 
@@ -95,6 +107,11 @@ def send_mail(ctx: SimContext) -> Response:
     problems = validate(body)
     if problems:
         return ctx.json(400, {"errors": problems})
+    froms = [body["from"], *(p["from"] for p in body["personalizations"]
+                             if isinstance(p, dict) and isinstance(p.get("from"), dict))]
+    if any(not _verified(ctx, f) for f in froms):
+        return ctx.json(403, {"errors": [{"message": UNVERIFIED, "field": "from",
+                                          "help": None}]})
     message_id = ctx.ids.base62(22)
     texts = {b.get("type"): b.get("value") for b in body.get("content") or []}
     attachments = [_attachment(a) for a in body.get("attachments") or [] if isinstance(a, dict)]
@@ -116,6 +133,24 @@ def send_mail(ctx: SimContext) -> Response:
             extra=extra | ({"dynamic_template_data": p["dynamic_template_data"]}
                            if p.get("dynamic_template_data") else {})))
     return Response(200 if sandbox_mode else 202, [("X-Message-Id", message_id)], b"")
+
+
+def _verified(ctx: SimContext, sender: dict[str, Any]) -> bool:
+    """Whether ``sender`` is a verified Sender Identity (made one on first use in an open
+    world; in a strict world, held by the world, or of a domain it holds)."""
+    email = str(sender.get("email") or "").lower()
+    domain = "@" + email.rpartition("@")[2]
+    if ctx.world.get(SENDERS, domain) is not None:
+        return True
+
+    def verified() -> dict[str, Any]:
+        name = sender.get("name")
+        return {"id": email, "sender_id": ctx.ids.number(1_000_000, 9_999_999),
+                "nickname": str(name or email), "from_email": email,
+                "from_name": str(name or ""), "reply_to": email, "verified": True,
+                "locked": False, "created_at": ctx.now}
+
+    return openworld.referenced(ctx.world, ctx.options, SENDERS, email, verified) is not None
 
 
 def _enabled(body: dict[str, Any], setting: str) -> bool:

@@ -17,7 +17,6 @@ from typing import Any
 from guard import outbox
 from guard.providers.slack.workspace import (
     CHANNELS,
-    USERS,
     Workspace,
     find_channel,
     find_user,
@@ -182,7 +181,7 @@ def list_conversations(ctx: SimContext, ws: Workspace, args: dict[str, Any]) -> 
 @web_api
 def user_info(ctx: SimContext, ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
     """users.info"""
-    user = ctx.world.get(USERS, str(args.get("user") or ""))
+    user = find_user(ctx, str(args.get("user") or ""))
     if user is None:
         raise SlackError("user_not_found")
     return {"user": user}

@@ -1,18 +1,26 @@
 """A sandbox's simulated Slack workspace: team, channels, users and the app's bot.
 
 Created on a sandbox's first Slack call (inside that request's transaction) from the
-sandbox's random stream, so ``--seed`` gives the same ids every run. Channels that do not
-exist answer ``channel_not_found``, as in a real workspace: the default channels are
-``#general``, ``#random``, ``#engineering`` and ``#alerts``. A prepared world (a snapshot
-with ``slack_channels`` / ``slack_users`` objects) can bring its own.
+sandbox's random stream, so ``--seed`` gives the same ids every run. The default channels
+are ``#general``, ``#random``, ``#engineering`` and ``#alerts``; a prepared world (a
+snapshot with ``slack_channels`` / ``slack_users`` objects) can bring its own.
+
+Open world (:mod:`guard.synth.openworld`): an agent is configured with the channels and
+people of the real workspace, so a channel id (``C``/``G`` + 8-12 capitals and digits), a
+channel name (``#deploys``) or a user id (``U``/``W`` + 8-12) the workspace does not hold
+exists on first reference (a channel the bot is a member of, a person with a name and
+e-mail) and is kept. Anything else, and everything in a strict world that the world does
+not hold, answers ``channel_not_found`` / ``user_not_found``, as in a real workspace.
 """
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass
 from typing import Any
 
+from guard.synth import openworld
 from guard.synth.context import SimContext
 
 CHANNELS = "slack_channels"
@@ -26,6 +34,9 @@ DEFAULT_CHANNELS = {
 }
 HUMANS = 3
 ID_CHARS = string.ascii_uppercase + string.digits
+CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{8,12}")
+USER_ID = re.compile(r"[UW][A-Z0-9]{8,12}")
+CHANNEL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,79}")  # Slack's rule for channel names
 
 
 @dataclass(frozen=True)
@@ -77,25 +88,60 @@ def _create(ctx: SimContext) -> dict[str, Any]:
     return team
 
 
-def _user(ctx: SimContext, team_id: str, *, admin: bool = False) -> str:
-    faker = ctx.world.faker
-    first, last = faker.first_name(), faker.last_name()
-    user_id = slack_id(ctx, "U")
-    ctx.world.put(USERS, ctx.render(
-        "slack/user.yaml", id=user_id, team=team_id, handle=f"{first}.{last}".lower(),
-        real_name=f"{first} {last}", first_name=first, last_name=last, title=faker.job(),
-        email=f"{first}.{last}@example.com".lower(), admin=admin, bot=False))
+def _user(ctx: SimContext, team_id: str, *, admin: bool = False,
+          user_id: str | None = None) -> str:
+    user_id = user_id or slack_id(ctx, "U")
+    ctx.world.put(USERS, _person(ctx, team_id, user_id, admin=admin))
     return user_id
 
 
+def _person(ctx: SimContext, team_id: str, user_id: str, *, admin: bool = False
+            ) -> dict[str, Any]:
+    faker = ctx.world.faker
+    first, last = faker.first_name(), faker.last_name()
+    person: dict[str, Any] = ctx.render(
+        "slack/user.yaml", id=user_id, team=team_id, handle=f"{first}.{last}".lower(),
+        real_name=f"{first} {last}", first_name=first, last_name=last, title=faker.job(),
+        email=f"{first}.{last}@example.com".lower(), admin=admin, bot=False)
+    return person
+
+
 def find_channel(ctx: SimContext, ref: str) -> dict[str, Any] | None:
-    """A channel by id (``C0123...``) or name (``#general`` or ``general``)."""
+    """A channel by id (``C0123...``) or name (``#general`` or ``general``); in an open
+    world, a well-formed id or name the workspace does not hold yet is made now."""
     channel = ctx.world.get(CHANNELS, ref)
     if channel is not None:
         return channel
     name = ref.removeprefix("#")
-    return next((c for c in ctx.world.list(CHANNELS) if c.get("name") == name), None)
+    channel = next((c for c in ctx.world.list(CHANNELS) if c.get("name") == name), None)
+    if channel is not None or openworld.strict(ctx.world, ctx.options):
+        return channel
+    if CHANNEL_ID.fullmatch(ref):
+        faker = ctx.world.faker
+        return _channel(ctx, ref, f"{faker.word()}-{faker.word()}".lower())
+    if CHANNEL_NAME.fullmatch(name) and not USER_ID.fullmatch(name.upper()):
+        return _channel(ctx, slack_id(ctx, "C"), name)
+    return None
+
+
+def _channel(ctx: SimContext, channel_id: str, name: str) -> dict[str, Any]:
+    """A channel of the real workspace, first named by the agent: created a while ago by a
+    person of the workspace, with the bot as a member."""
+    team = workspace(ctx)
+    humans = [u for u in ctx.world.list(USERS) if not u.get("is_bot")]
+    creator = humans[0]["id"] if humans else team.bot_user_id
+    created = ctx.now - 86_400 * ctx.world.rng.randint(30, 700)
+    channel: dict[str, Any] = ctx.render(
+        "slack/channel.yaml", id=channel_id, channel_name=name, team=team.team_id,
+        created=created, creator=creator, purpose="", members=ctx.world.rng.randint(3, 40))
+    return ctx.world.put(CHANNELS, channel)
 
 
 def find_user(ctx: SimContext, ref: str) -> dict[str, Any] | None:
-    return ctx.world.get(USERS, ref.removeprefix("@"))
+    """A person by id; in an open world a well-formed user id is a person of the workspace."""
+    user_id = ref.removeprefix("@")
+    if not USER_ID.fullmatch(user_id):
+        return ctx.world.get(USERS, user_id)
+    team_id = workspace(ctx).team_id
+    return openworld.referenced(ctx.world, ctx.options, USERS, user_id,
+                                lambda: _person(ctx, team_id, user_id))

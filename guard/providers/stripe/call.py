@@ -13,6 +13,7 @@ from typing import Any
 
 from guard.providers.stripe.errors import no_such
 from guard.providers.stripe.kinds import KINDS, Kind
+from guard.providers.stripe.openworld import referenced_price
 from guard.providers.stripe.params import Params
 from guard.request import Response
 from guard.synth.context import SimContext
@@ -54,6 +55,8 @@ class Call:
         unless ``deleted`` (Stripe still answers a retrieve of a deleted customer)."""
         k = KINDS[object_name]
         obj = self.world.get(k.collection, id) if id else None
+        if obj is None and id and object_name == "price":  # the account's own prices
+            obj = referenced_price(self.world, self.ctx.options, id, self.now)
         if obj is None or (obj.get("deleted") and not deleted):
             raise no_such(k.noun, id or "", param)
         return obj

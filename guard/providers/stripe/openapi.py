@@ -21,6 +21,7 @@ from guard.providers.stripe.api import endpoint
 from guard.providers.stripe.call import Call
 from guard.providers.stripe.errors import StripeError, no_such, not_expandable
 from guard.providers.stripe.expand import MAX_DEPTH
+from guard.synth import openworld
 
 if TYPE_CHECKING:
     from guard.openapi.operations import Operation
@@ -120,7 +121,8 @@ def wrap(api: OpenApi, op: Operation, answer: Handler) -> Handler:
         captures = {names.get(k, k): v for k, v in call.ctx.captures.items()}
         try:
             validated = api.validate(op, call.request, captures)
-            result = api.act(op, call.request, validated, call.world)
+            result = api.act(op, call.request, validated, call.world,
+                             strict=openworld.strict(call.world, call.ctx.options))
         except Invalid as e:
             raise stripe_error(e.issue) from None
         except NotFound as e:

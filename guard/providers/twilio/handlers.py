@@ -6,6 +6,13 @@ a Messaging Service), the request's fields echoed and RFC 2822 dates. Mistakes a
 Twilio's numbered errors (21211 invalid To, 21604 To required, ...). Twilio's magic test
 numbers behave as with test credentials: To ``+15005550001`` is invalid, ``+15005550009``
 cannot receive SMS, From ``+15005550001`` is invalid.
+
+Open world (:mod:`guard.synth.openworld`): the From number is one of the account's own
+phone numbers, bought outside the agent's doing, so a From number the world does not hold
+becomes one on first use (collection ``twilio_numbers``, keyed by the E.164 number, with
+a ``PN`` sid and SMS/MMS/voice capabilities). In a strict world only the numbers the world
+holds can send; any other is Twilio's 21606. Messages are the agent's own: an unknown sid
+is a 404 (20404) either way.
 """
 
 from __future__ import annotations
@@ -18,16 +25,19 @@ from typing import Any
 from guard import outbox
 from guard.providers.twilio.twiml import to_xml
 from guard.request import Response
+from guard.synth import openworld
 from guard.synth.context import SimContext
 from guard.synth.handlers import handler
 
 COLLECTION = "twilio_messages"
+NUMBERS = "twilio_numbers"
 E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
 CHANNELS = ("whatsapp:", "messenger:", "rcs:")
 GSM = set("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNO"
           "PQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà^{}\\[~]|€")
 MAGIC_TO = {"+15005550001": (21211, "Invalid 'To' Phone Number: +15005550001"),
             "+15005550009": (21614, "'To' number is not a valid mobile number")}
+MAGIC_VALID_FROM = "+15005550006"  # Twilio's test From number that always works
 MAGIC_FROM = {"+15005550001": (21212, "Invalid From Number (caller ID): +15005550001")}
 
 
@@ -84,6 +94,10 @@ def create_message(ctx: SimContext) -> Response:
         code, message = MAGIC_FROM.get(sender, (21212, "Invalid From Number (caller ID): "
                                                 f"{sender}"))
         return _error(ctx, 400, code, message)
+    if (sender and valid_number(sender) and sender != MAGIC_VALID_FROM
+            and _own_number(ctx, account, sender) is None):
+        return _error(ctx, 400, 21606, f"The From phone number {sender} is not a valid, "
+                      "SMS-capable inbound phone number or short code for your account.")
     if body and len(body) > 1600:
         return _error(ctx, 400, 21617, "The concatenated message body exceeds the 1600 "
                       "character limit.")
@@ -101,6 +115,25 @@ def create_message(ctx: SimContext) -> Response:
         provider_id=sid, extra={"account_sid": account, "media_urls": media} if media
         else {"account_sid": account}))
     return _answer(ctx, 201, message, "Message")
+
+
+def _own_number(ctx: SimContext, account: str, sender: str) -> dict[str, Any] | None:
+    """The account's phone number ``sender`` (made on first use in an open world)."""
+    channel = next((c for c in CHANNELS if sender.startswith(c)), "")
+    number = _number(sender[len(channel):])
+
+    def bought() -> dict[str, Any]:
+        national = number[2:] if number.startswith("+1") and len(number) == 12 else ""
+        friendly = (f"({national[:3]}) {national[3:6]}-{national[6:]}" if national
+                    else number)
+        created = format_datetime(ctx.world.clock.now())
+        return {"sid": ctx.ids.twilio("PN"), "account_sid": account, "phone_number": number,
+                "friendly_name": friendly, "capabilities": {"voice": True, "sms": True,
+                                                            "mms": True, "fax": False},
+                "status": "in-use", "date_created": created, "date_updated": created,
+                "api_version": "2010-04-01"}
+
+    return openworld.referenced(ctx.world, ctx.options, NUMBERS, number, bought)
 
 
 def _alphanumeric(sender: str) -> bool:
