@@ -81,7 +81,8 @@ def _ok(data: Any, status: int = 200) -> JSONResponse:
 
 
 async def create(c: ControlPlane, r: Request) -> Response:
-    return _ok(c.create(_model(CreateSandbox, await read_json(r))), 201)
+    body = _model(CreateSandbox, await read_json(r))
+    return _ok(await c.run(lambda: c.create(body)), 201)
 
 
 async def list_sandboxes(c: ControlPlane, r: Request) -> Response:
@@ -91,43 +92,46 @@ async def list_sandboxes(c: ControlPlane, r: Request) -> Response:
         if not sep:
             raise SandboxError("invalid_request", "?label= takes KEY=VALUE")
         labels[key] = wanted
-    return _ok(c.list(labels=labels, after=r.query_params.get("after"),
-                      limit=_int(r, "limit", PAGE_LIMIT)))
+    after, limit = r.query_params.get("after"), _int(r, "limit", PAGE_LIMIT)
+    return _ok(await c.run(lambda: c.list(labels=labels, after=after, limit=limit)))
 
 
 async def show(c: ControlPlane, r: Request) -> Response:
-    return _ok(c.show(r.path_params["id"]))
+    return _ok(await c.run(lambda: c.show(r.path_params["id"])))
 
 
 async def delete(c: ControlPlane, r: Request) -> Response:
-    return _ok(c.delete(r.path_params["id"]))
+    return _ok(await c.run(lambda: c.delete(r.path_params["id"])))
 
 
 async def fork(c: ControlPlane, r: Request) -> Response:
-    return _ok(c.fork(r.path_params["id"], _model(ForkSandbox, await read_json(r))), 201)
+    body = _model(ForkSandbox, await read_json(r))
+    return _ok(await c.run(lambda: c.fork(r.path_params["id"], body)), 201)
 
 
 async def reset(c: ControlPlane, r: Request) -> Response:
     await read_json(r)
-    return _ok(c.reset(r.path_params["id"]))
+    return _ok(await c.run(lambda: c.reset(r.path_params["id"])))
 
 
 async def snapshot(c: ControlPlane, r: Request) -> Response:
-    return _ok(c.snapshot(r.path_params["id"], _model(TakeSnapshot, await read_json(r))), 201)
+    body = _model(TakeSnapshot, await read_json(r))
+    return _ok(await c.run(lambda: c.snapshot(r.path_params["id"], body)), 201)
 
 
 async def restore(c: ControlPlane, r: Request) -> Response:
     body = _model(RestoreSnapshot, await read_json(r, required=True))
-    return _ok(c.restore(r.path_params["id"], body))
+    return _ok(await c.run(lambda: c.restore(r.path_params["id"], body)))
 
 
 async def diff(c: ControlPlane, r: Request) -> Response:
-    return _ok(c.diff(r.path_params["id"], r.query_params.get("since", "")))
+    since = r.query_params.get("since", "")
+    return _ok(await c.run(lambda: c.diff(r.path_params["id"], since)))
 
 
 async def events(c: ControlPlane, r: Request) -> Response:
-    return _ok(c.events(r.path_params["id"], _int(r, "after", 0),
-                        _int(r, "limit", PAGE_LIMIT)))
+    after, limit = _int(r, "after", 0), _int(r, "limit", PAGE_LIMIT)
+    return _ok(await c.run(lambda: c.events(r.path_params["id"], after, limit)))
 
 
 async def stream(c: ControlPlane, r: Request) -> Response:
@@ -137,7 +141,7 @@ async def stream(c: ControlPlane, r: Request) -> Response:
     after = r.headers.get("last-event-id") or r.query_params.get("after") or "0"
     if not (after.isascii() and after.isdigit()) or len(after) > 18:
         raise SandboxError("invalid_request", "Last-Event-ID / ?after= takes a whole number")
-    c.show(sandbox)  # 404 now, not inside the stream
+    await c.run(lambda: c.show(sandbox))  # 404 now, not inside the stream
 
     async def body() -> AsyncIterator[bytes]:
         last = int(after)
@@ -160,20 +164,20 @@ async def stream(c: ControlPlane, r: Request) -> Response:
 
 
 async def snapshots(c: ControlPlane, r: Request) -> Response:
-    return _ok(c.snapshots())
+    return _ok(await c.run(c.snapshots))
 
 
 async def download(c: ControlPlane, r: Request) -> Response:
-    return _ok(c.export_snapshot(r.path_params["sid"]))
+    return _ok(await c.run(lambda: c.export_snapshot(r.path_params["sid"])))
 
 
 async def upload(c: ControlPlane, r: Request) -> Response:
     data = await read_json(r, MAX_UPLOAD, required=True)
-    return _ok(c.import_snapshot(r.path_params["sid"], data), 201)
+    return _ok(await c.run(lambda: c.import_snapshot(r.path_params["sid"], data)), 201)
 
 
 async def drop_snapshot(c: ControlPlane, r: Request) -> Response:
-    return _ok(c.delete_snapshot(r.path_params["sid"]))
+    return _ok(await c.run(lambda: c.delete_snapshot(r.path_params["sid"])))
 
 
 SANDBOX = "/v1/sandboxes/{id}"

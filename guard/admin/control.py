@@ -12,12 +12,13 @@ request the proxy is deciding never sees a half-made sandbox.
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import ipaddress
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -29,6 +30,7 @@ from guard.sandbox.registry import Registry
 from guard.world import WorldStore
 from guard.world import snapshot as seed_files
 
+T = TypeVar("T")
 ORIGIN = "origin:"  # the snapshot a sandbox made from something started as (for reset)
 MAX_LABELS = 64
 MAX_TTL = 10 * 365 * 86400.0
@@ -128,6 +130,13 @@ class ControlPlane:
         self.policies = policies
         self.packs = packs  # the running packs (hot reload swaps them)
         self.clock = clock
+
+    async def run(self, op: Callable[[], T]) -> T:
+        """``op()`` for the admin API: in a thread when the store waits on the network
+        (Redis), so the event loop the proxy shares keeps serving meanwhile; else here."""
+        if self.store.blocking:
+            return await asyncio.to_thread(op)
+        return op()
 
     # sandboxes
 

@@ -97,3 +97,28 @@ def test_sigterm_drains_a_request_in_flight_and_then_stops(
         assert g.proc.wait(30) == 0
     finally:
         g.stop()
+
+
+def test_an_admin_call_waiting_on_redis_does_not_stall_the_proxy(
+        guard_proxy, relay: RedisRelay) -> None:
+    from guard.client import Admin
+
+    g = guard_proxy(store=relay.url("?socket_timeout=120&prefix=slowadmin:"),
+                    sandbox_from="header", admin_listen=("127.0.0.1", 0))
+    assert _post(g, "fast-two", "warm@example.com").status_code == 200
+    with Admin(g.admin_url, g.admin_token, timeout=60) as admin:
+        admin.create("held-admin")
+        relay.hold(b"held-admin")
+        done: dict[str, object] = {}
+        snap = threading.Thread(target=lambda: done.update(
+            snap=admin.snapshot("held-admin", "snap-held")))
+        snap.start()
+        try:
+            assert relay.holding.wait(60), "the admin call never reached Redis"
+            fast = _post(g, "fast-two", "free@example.com")
+            assert fast.status_code == 200, fast.text
+            assert snap.is_alive() and "snap" not in done  # still waiting on Redis
+        finally:
+            relay.release()
+            snap.join(60)
+    assert "snap" in done
