@@ -35,6 +35,9 @@ WORLD_RULE = "guard.limit.world"  # a sandbox's world is full (--max-world-objec
 CONNECTIONS_RULE = "guard.limit.connections"  # --max-client-connections (connection refused)
 HEADER_TIMEOUT_RULE = "guard.limit.header-timeout"  # no full request head in time
 
+# the simulator option that carries (--max-world-objects, --max-world-bytes)
+WORLD_LIMITS_OPTION = "world_limits"
+
 # defaults of the options (guard/options.py)
 DEFAULT_MAX_BODY = 32 * 1024 * 1024
 DEFAULT_MAX_DECODED = 64 * 1024 * 1024
@@ -42,6 +45,8 @@ DEFAULT_MAX_RATIO = 200
 DEFAULT_IDLE_TIMEOUT = 300.0
 DEFAULT_HEADER_TIMEOUT = 30.0
 DEFAULT_MAX_CONNECTIONS = 256
+DEFAULT_MAX_WORLD_OBJECTS = 50_000
+DEFAULT_MAX_WORLD_BYTES = 64 * 1024 * 1024
 
 # The ratio is only judged above this many unpacked bytes: small, repetitive JSON packs
 # far better than 100:1 and is no threat.

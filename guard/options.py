@@ -64,6 +64,8 @@ from guard.limits import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_DECODED,
     DEFAULT_MAX_RATIO,
+    DEFAULT_MAX_WORLD_BYTES,
+    DEFAULT_MAX_WORLD_OBJECTS,
 )
 
 ENV_PREFIX = "GUARD_"
@@ -262,6 +264,14 @@ class Options(BaseSettings):
         DEFAULT_HEADER_TIMEOUT, gt=0, description="close a connection that has not sent a "
         "whole request head SECONDS after it opened or after its last answer "
         "(guard.limit.header-timeout): half-sent requests do not pile up")
+    max_world_objects: Annotated[int, Opt(metavar="N")] = Field(
+        DEFAULT_MAX_WORLD_OBJECTS, gt=0, description="a sandbox's world holds at most N "
+        "simulated objects (a provider's events count): a request that would add more gets "
+        "the provider's error (guard.limit.world)")
+    max_world_bytes: Annotated[int, Opt(metavar="SIZE", parse=parse_size)] = Field(
+        DEFAULT_MAX_WORLD_BYTES, gt=0, description="a sandbox's world holds at most SIZE of "
+        "objects (as JSON): a request that would grow it past that gets the provider's "
+        "error (guard.limit.world)")
     max_client_connections: Annotated[int, Opt(metavar="N")] = Field(
         DEFAULT_MAX_CONNECTIONS, gt=0, description="refuse more than N open connections "
         "from one client address (guard.limit.connections)")

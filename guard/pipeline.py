@@ -206,7 +206,7 @@ def failed(e: BaseException, decision: Decision) -> Outcome:
         return Outcome(blocked, error_response(503, AUDIT_RULE_ID, str(e)), error=str(e))
     if isinstance(e, LimitExceeded):  # more than guard takes from one request
         blocked = Decision(Action.BLOCK, e.rule_id, e.reason, decision.rule)
-        return Outcome(blocked, limit_response(e.status, e.rule_id, e.reason))
+        return Outcome(blocked, _limit_answer(e, decision))
     if isinstance(e, StoreUnavailable):  # fail closed, say so, recover when it is back
         log.error("guard: request blocked: %s", e)
         errored = Decision(Action.ERROR, STORE_RULE_ID, str(e), decision.rule)
@@ -217,6 +217,20 @@ def failed(e: BaseException, decision: Decision) -> Outcome:
               exc_info=e if not isinstance(e, GuardError) else None)
     errored = Decision(Action.ERROR, rule_id, message, decision.rule)
     return Outcome(errored, error_response(500, rule_id, message), error=message)
+
+
+def _limit_answer(e: LimitExceeded, decision: Decision) -> Response:
+    """A limit passed while a rule was answering (a full world) is answered in the shape of
+    the rule's provider (Stripe's invalid_request_error, ...); otherwise guard's JSON."""
+    rule = decision.rule
+    if rule is None or decision.action is not Action.SIMULATE:
+        return limit_response(e.status, e.rule_id, e.reason)
+    from guard.openapi.problems import SHAPES
+    from guard.openapi.validate import Issue
+
+    shape = SHAPES.get(rule.error_shape, SHAPES["rfc9457"])
+    return shape.invalid(Issue("limit", None, f"guard refused this request (rule "
+                               f"{e.rule_id}): {e.reason}", "resource_limit"))
 
 
 def refused(decision: Decision, why: str) -> Outcome:

@@ -420,3 +420,58 @@ def test_limits_are_options_in_every_source(monkeypatch: pytest.MonkeyPatch,
                 {"max_client_connections": 0}):
         with pytest.raises(OptionsError):
             load(bad)
+
+
+# worlds
+
+
+STRIPE = ("Authorization: Bearer sk_test_limits",
+          "Content-Type: application/x-www-form-urlencoded")
+
+
+def create_customer(port: int, source: str, **fields: str) -> tuple[int, dict[str, Any]]:
+    from urllib.parse import urlencode
+
+    status, _, body = request(port, "POST", "http://api.stripe.com/v1/customers", *STRIPE,
+                              body=urlencode(fields).encode(), source=source)
+    return status, json.loads(body)
+
+
+def test_a_full_world_refuses_to_grow_in_the_providers_shape(guard_proxy: Any) -> None:
+    g = guard_proxy(max_world_objects=6)  # three customers (each with its event)
+    ids = [create_customer(g.port, "127.0.0.51", email=f"{i}@x.test")[1]["id"]
+           for i in range(3)]
+    status, answer = create_customer(g.port, "127.0.0.51", email="4@x.test")
+    assert status == 400
+    error = answer["error"]  # Stripe's own error shape: the SDKs raise InvalidRequestError
+    assert error["type"] == "invalid_request_error" and error["code"] == "resource_limit"
+    assert "guard.limit.world" in error["message"] and "--max-world-objects 6" in \
+        error["message"]
+    assert g.worlds.world("127.0.0.51").count("stripe.customers") == 3  # nothing half-made
+    assert create_customer(g.port, "127.0.0.52", email="a@x.test")[0] == 200  # another
+    [event] = events(audit_of(g), "guard.limit.world")
+    assert event["sandbox"] == "127.0.0.51" and event["action"] == "block"
+    # a full world can still be read and cleaned up
+    status, _, body = request(g.port, "GET", "http://api.stripe.com/v1/customers?limit=1",
+                              *STRIPE, source="127.0.0.51")
+    assert status == 200 and len(json.loads(body)["data"]) == 1
+    status, _, _ = request(g.port, "DELETE", f"http://api.stripe.com/v1/customers/{ids[0]}",
+                           *STRIPE, source="127.0.0.51")
+    assert status == 200  # (a deletion may go a tenth over: it leaves an event)
+    assert g.worlds.world("127.0.0.51").count("stripe.customers") == 3  # one a tombstone
+
+
+def test_a_world_full_of_bytes_refuses_a_large_object(guard_proxy: Any) -> None:
+    g = guard_proxy(max_world_bytes=20_000)
+    big = "x" * 400
+    made = 0
+    while True:
+        status, answer = create_customer(
+            g.port, "127.0.0.53", **{f"metadata[k{i}]": big for i in range(20)})
+        if status != 200:
+            break
+        made += 1
+    assert made >= 1 and status == 400
+    assert "--max-world-bytes 20000" in answer["error"]["message"]
+    assert sum(g.worlds.info("127.0.0.53").bytes.values()) <= 20_000
+    assert create_customer(g.port, "127.0.0.54", email="b@x.test")[0] == 200

@@ -29,6 +29,7 @@ from guard.console.flows import FlowLog
 from guard.engine import Engine
 from guard.errors import AuditError, SandboxError
 from guard.head_limits import HeadLimits
+from guard.limits import WORLD_LIMITS_OPTION
 from guard.metrics import Metrics, world_totals
 from guard.net import egress
 from guard.options import Options, SandboxFrom, default_audit
@@ -128,9 +129,10 @@ def build(opts: Options, *, resolve: egress.Resolver = egress.system_resolve) ->
                           opts.audit_body_limit)
     # The outbox is redacted with the log's redactor: the --state journal, `guard outbox`
     # and the log then hold the same text and the same fingerprints.
-    simulator = Simulator(worlds, options={"webhook_allow": tuple(opts.webhook_allow),
-                                           openworld.OPTION: opts.strict_world,
-                                           outbox.REDACT_OPTION: events.redactor.data})
+    simulator = Simulator(worlds, options={
+        "webhook_allow": tuple(opts.webhook_allow), openworld.OPTION: opts.strict_world,
+        outbox.REDACT_OPTION: events.redactor.data,
+        WORLD_LIMITS_OPTION: (opts.max_world_objects, opts.max_world_bytes)})
     ctx = pipeline.Context(packs, simulator, audit.ready, registry, policies,
                            challenge=opts.sandbox_from is SandboxFrom.PROXY_USER)
     # Redis round trips are made in threads, never on the loop every flow shares.

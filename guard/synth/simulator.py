@@ -13,6 +13,7 @@ from jinja2 import TemplateError as JinjaError
 from guard.decision import Decision
 from guard.errors import GuardError, HandlerError, TemplateError
 from guard.faults import Fault, Faults, Injector
+from guard.limits import WORLD_LIMITS_OPTION
 from guard.request import Request, Response
 from guard.resources import builtin_templates
 from guard.rules.compiled import CompiledRule
@@ -97,6 +98,7 @@ class Simulator:
             return SimResult(_fault_response(fault, rule.error_shape), fault=fault)
         world = self.worlds.world(world_name(rule.partition if rule is not None else None, req))
         base_dir = spec.base_dir
+        limits = self.options.get(WORLD_LIMITS_OPTION)
 
         def attempt(changes: list[Change]) -> SimResult:
             # Run again from the start when a concurrent writer (another replica) got in
@@ -104,6 +106,8 @@ class Simulator:
             world.clock.tick()
             effects: list[Effect] = []
             response = self._run(spec, decision, req, world, effects, base_dir)
+            if limits is not None:  # a full world refuses what would grow it (guard/limits)
+                world.check_room(*limits)
             return SimResult(response, changes, effects)
 
         result = world.atomically(attempt)

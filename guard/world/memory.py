@@ -231,6 +231,10 @@ class MemoryWorld(World):
     def _count(self, collection: str) -> int:
         return self._state.counts.get(collection, 0)
 
+    def _totals(self) -> tuple[int, int]:
+        st = self._state
+        return sum(st.counts.values()), sum(st.sizes.values())
+
     def _collection_names(self) -> builtins.list[str]:
         return [c for c, n in self._state.counts.items() if n > 0]
 

@@ -155,6 +155,12 @@ class RedisWorld(World):
     def _collection_names(self) -> builtins.list[str]:
         return [c for c, n in self._world_hash("cnt").items() if int(n) > 0]
 
+    def _totals(self) -> tuple[int, int]:
+        # read outside the transaction's watch: a limit may be passed by what concurrent
+        # writers add at the same moment, never by more
+        counts, sizes = self._world_hash("cnt"), self._world_hash("sz")
+        return sum(int(n) for n in counts.values()), sum(int(n) for n in sizes.values())
+
     def _counter(self, name: str) -> int:
         if self._txn is not None and name in self._creads:
             return self._creads[name]

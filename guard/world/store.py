@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 from guard.clock import VIRTUAL_EPOCH, Clock
 from guard.errors import NoSuchSnapshot, WorldError
 from guard.ids import Ids
+from guard.limits import WORLD_RULE, LimitExceeded
 from guard.world import snapshot as files
 from guard.world.snapshot import SNAPSHOT_VERSION
 
@@ -380,6 +381,58 @@ class World(ABC):
                      else self._counter(counter)) + 1
             txn.counters[counter] = value
         return value
+
+    # limits
+
+    def check_room(self, max_objects: int, max_bytes: int) -> None:
+        """Raise :class:`~guard.limits.LimitExceeded` when the pending transaction would
+        take the world past ``max_objects`` objects or ``max_bytes`` bytes of JSON (0: no
+        limit; every collection counts, a provider's events too). A transaction that adds
+        no object does not meet the object limit, one that adds no bytes not the byte limit;
+        one that deletes (an object, or Stripe's ``deleted: true``) may go a tenth over
+        both, so that a full world can be cleaned up although deletions leave events.
+
+        >>> from guard.world.memory import MemoryStore
+        >>> w = MemoryStore(seed=1).world("s")
+        >>> with w.transaction():
+        ...     _ = w.put("notes", {"id": "n1"})
+        ...     w.check_room(1, 0)
+        >>> with w.transaction():
+        ...     _ = w.put("notes", {"id": "n2"})
+        ...     w.check_room(1, 0)
+        Traceback (most recent call last):
+        ...
+        guard.limits.LimitExceeded: guard.limit.world: sandbox 's' holds 1 objects; 1 more \
+would pass the limit (--max-world-objects 1)
+        """
+        txn = self._txn
+        if txn is None or not txn.writes or not (max_objects or max_bytes):
+            return
+        added = sum(txn.counts.values())
+        grown = 0
+        for (collection, id), raw in txn.writes.items():
+            old = self._read(collection, id)
+            grown += (len(raw) if raw is not None else 0) - (len(old) if old is not None else 0)
+        if added <= 0 and grown <= 0:
+            return
+        if any(c.op == "delete" or (c.object or {}).get("deleted") is True
+               for c in txn.changes):
+            max_objects += max(1, max_objects // 10) if max_objects else 0
+            max_bytes += max(4096, max_bytes // 10) if max_bytes else 0
+        objects, size = self._totals()
+        if max_objects and added > 0 and objects + added > max_objects:
+            raise LimitExceeded(WORLD_RULE, f"sandbox {self.name!r} holds {objects} objects; "
+                                f"{added} more would pass the limit (--max-world-objects "
+                                f"{max_objects})", 400)
+        if max_bytes and grown > 0 and size + grown > max_bytes:
+            raise LimitExceeded(WORLD_RULE, f"sandbox {self.name!r} holds {size} bytes of "
+                                f"objects; {grown} more would pass the limit "
+                                f"(--max-world-bytes {max_bytes})", 400)
+
+    def _totals(self) -> tuple[int, int]:
+        """The committed objects and their bytes (of JSON), over every collection."""
+        names = self._collection_names()
+        return sum(self._count(c) for c in names), 0
 
     # snapshots as data (``guard state export`` format)
 
