@@ -137,3 +137,34 @@ def test_lists_page_with_link_headers_that_pygithub_follows(g, gh):
     assert 'page=3>; rel="next"' in links and 'page=1>; rel="first"' in links
     assert 'page=3>; rel="last"' in links and 'page=1>; rel="prev"' in links
     assert g.upstream_attempts == []
+
+
+@pytest.mark.parametrize(("path", "body", "message"), [
+    ("issues", {"title": "t", "labels": True},
+     "For 'properties/labels', true is not an array."),
+    ("issues", {"title": "t", "assignees": 1.5},
+     "For 'properties/assignees', 1.5 is not an array."),
+    ("issues", {"title": "t", "labels": ["bug", 7]}, "For 'items', 7 is not a string or object."),
+    ("issues", {"title": True}, "For 'properties/title', true is not a string or integer."),
+    ("issues", {"title": "t", "body": {"a": 1}},
+     "For 'properties/body', {\"a\": 1} is not a string or null."),
+    ("issues/1/comments", {"body": ["x"]}, "For 'properties/body', [\"x\"] is not a string."),
+    ("pulls", {"title": "t", "head": "f", "base": "main", "draft": "yes"},
+     "For 'properties/draft', \"yes\" is not a boolean."),
+    ("pulls", {"title": "t", "head": 5, "base": "main"},
+     "For 'properties/head', 5 is not a string."),
+])
+def test_a_field_of_the_wrong_json_type_is_githubs_invalid_request(g, path, body, message):
+    # an agent that sends a number where GitHub takes a list gets GitHub's 422, not a guard
+    # failure, and nothing is created
+    def post(p, b):
+        return requests.post(f"https://api.github.com/repos/o/r/{p}", json=b, proxies=g.proxies,
+                             verify=g.ca, headers={"Authorization": "token ghp_x"}, timeout=10)
+    assert post("issues", {"title": "first"}).status_code == 201
+    r = post(path, body)
+    assert r.status_code == 422, r.text
+    assert r.json()["message"] == "Invalid request.\n\n" + message
+    assert "documentation_url" in r.json()
+    listed = requests.get("https://api.github.com/repos/o/r/issues?state=all", proxies=g.proxies,
+                          verify=g.ca, timeout=10).json()
+    assert [i["title"] for i in listed] == ["first"]

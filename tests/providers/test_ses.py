@@ -136,3 +136,34 @@ def test_an_unsigned_request_is_refused_like_ses_refuses_it(g):
     assert r.status_code == 403
     assert r.headers["x-amzn-ErrorType"].startswith("MissingAuthenticationTokenException")
     assert r.json() == {"message": "Missing Authentication Token"}
+
+
+@pytest.mark.parametrize(("body", "where"), [
+    ({"Destination": 7, "Content": {"Simple": {}}}, "Destination: expected an object"),
+    ({"Destination": {"ToAddresses": "a@b.test"}, "Content": {"Simple": {}}},
+     "Destination.ToAddresses: expected a list"),
+    ({"Destination": {"ToAddresses": [1]}, "Content": {"Simple": {}}},
+     "Destination.ToAddresses[0]: expected a string"),
+    ({"FromEmailAddress": ["x"], "Destination": {"ToAddresses": ["a@b.test"]},
+      "Content": {"Simple": {}}}, "FromEmailAddress: expected a string"),
+    ({"Destination": {"ToAddresses": ["a@b.test"]},
+      "Content": {"Simple": {"Subject": "hi", "Body": {}}}},
+     "Content.Simple.Subject: expected an object"),
+    ({"Destination": {"ToAddresses": ["a@b.test"]}, "Content": {"Raw": {"Data": {"a": 1}}}},
+     "Content.Raw.Data: expected a string"),
+    ({"Destination": {"ToAddresses": ["a@b.test"]}, "Content": {"Simple": {}},
+      "EmailTags": [{"Name": 1}]}, "EmailTags[0].Name: expected a string"),
+])
+def test_sesv2_members_of_the_wrong_json_type_are_a_serialization_exception(g, body, where):
+    # boto3 checks types before sending; plain HTTP clients do not, and SES answers them
+    # with a 400, not a failure of guard's own
+    import requests
+
+    signed = {"Authorization": "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-east-1/"
+              "ses/aws4_request, SignedHeaders=host, Signature=ab"}
+    r = requests.post("https://email.us-east-1.amazonaws.com/v2/email/outbound-emails",
+                      json=body, headers=signed, proxies=g.proxies, verify=g.ca, timeout=10)
+    assert r.status_code == 400, r.text
+    assert r.headers["x-amzn-ErrorType"].startswith("SerializationException")
+    assert r.json() == {"message": where}
+    assert outbox_of(g) == [] and g.upstream_attempts == []

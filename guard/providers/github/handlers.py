@@ -14,6 +14,7 @@ issue, pull request and comment is an outbox record.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -68,6 +69,61 @@ def _missing_field(ctx: SimContext, resource: str, field: str, section: str) -> 
                  errors=[{"resource": resource, "code": "missing_field", "field": field}])
 
 
+# The JSON types GitHub's request schemas give the fields guard reads; a value of another
+# type is GitHub's 422 "Invalid request. For 'properties/<field>', <value> is not <type>."
+_STRING, _INTEGER, _ARRAY, _BOOLEAN, _NULL = "a string", "an integer", "an array", \
+    "a boolean", "null"
+ISSUE_FIELDS = {"title": (_STRING, _INTEGER), "body": (_STRING, _NULL),
+                "assignee": (_STRING, _NULL), "assignees": (_ARRAY,),
+                "labels": (_ARRAY,), "milestone": (_STRING, _INTEGER, _NULL)}
+COMMENT_FIELDS: dict[str, tuple[str, ...]] = {"body": (_STRING,)}
+PULL_FIELDS: dict[str, tuple[str, ...]] = {
+    "title": (_STRING,), "body": (_STRING,), "head": (_STRING,), "base": (_STRING,),
+    "draft": (_BOOLEAN,), "issue": (_INTEGER,)}
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return _NULL
+    if isinstance(value, bool):
+        return _BOOLEAN
+    if isinstance(value, int):
+        return _INTEGER
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return _STRING
+    return _ARRAY if isinstance(value, list) else "an object"
+
+
+def _wrong_type(ctx: SimContext, body: dict[str, Any], fields: dict[str, tuple[str, ...]],
+                section: str) -> Response | None:
+    """GitHub's 422 for the first field (or list item) of the wrong JSON type, else None."""
+    for field, allowed in fields.items():
+        if field not in body:
+            continue
+        value = body[field]
+        if _json_type(value) not in allowed:
+            return _invalid(ctx, f"properties/{field}", value, allowed, section)
+        if field in ("labels", "assignees"):
+            items = (_STRING, "an object") if field == "labels" else (_STRING,)
+            for item in value:
+                if _json_type(item) not in items:
+                    return _invalid(ctx, "items", item, items, section)
+    return None
+
+
+def _invalid(ctx: SimContext, where: str, value: Any, allowed: tuple[str, ...],
+             section: str) -> Response:
+    shown = json.dumps(value, ensure_ascii=False)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    kinds = " or ".join(a.removeprefix("a ").removeprefix("an ") for a in allowed)
+    article = "an" if kinds[0] in "aeiou" else "a"
+    what = "null" if kinds == "null" else f"{article} {kinds}"
+    return error(ctx, 422, f"Invalid request.\n\nFor '{where}', {shown} is not {what}.", section)
+
+
 @github
 def get_repo(ctx: SimContext) -> Response:
     return respond(ctx, 200, repo_for(ctx).data)
@@ -83,6 +139,8 @@ def create_issue(ctx: SimContext) -> Response:
         return error(ctx, 422, 'Invalid request.\n\n"title" wasn\'t supplied.', section)
     if body["title"] in (None, ""):
         return _missing_field(ctx, "Issue", "title", section)
+    if (wrong := _wrong_type(ctx, body, ISSUE_FIELDS, section)) is not None:
+        return wrong
     if body.get("milestone") is not None:
         return error(ctx, 422, "Validation Failed", section, errors=[
             {"value": body["milestone"], "resource": "Issue", "field": "milestone",
@@ -185,6 +243,8 @@ def create_comment(ctx: SimContext) -> Response:
         return error(ctx, 422, 'Invalid request.\n\n"body" wasn\'t supplied.', section)
     if not body["body"]:
         return _missing_field(ctx, "IssueComment", "body", section)
+    if (wrong := _wrong_type(ctx, body, COMMENT_FIELDS, section)) is not None:
+        return wrong
     comment_id = ctx.ids.number(1_000_000_000, 3_999_999_999)
     comment = ctx.render("github/comment.yaml", api=repo.api, full_name=repo.full_name,
                          number=issue["number"], comment_id=comment_id,
@@ -220,6 +280,8 @@ def create_pull(ctx: SimContext) -> Response:
     body = ctx.request.json
     if not isinstance(body, dict):
         return error(ctx, 400, "Problems parsing JSON", section)
+    if (wrong := _wrong_type(ctx, body, PULL_FIELDS, section)) is not None:
+        return wrong
     for field in ("head", "base"):
         if not body.get(field):
             return _missing_field(ctx, "PullRequest", field, section)

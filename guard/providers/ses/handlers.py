@@ -92,7 +92,42 @@ def send_email_v2(ctx: SimContext) -> Response:
     return ctx.json(200, {"MessageId": message_id}, {"x-amzn-RequestId": request_id})
 
 
+_TEXT: dict[str, Any] = {"Data": str, "Charset": str}
+V2_SHAPE: dict[str, Any] = {
+    "FromEmailAddress": str, "FromEmailAddressIdentityArn": str, "ReplyToAddresses": [str],
+    "FeedbackForwardingEmailAddress": str, "ConfigurationSetName": str,
+    "Destination": {"ToAddresses": [str], "CcAddresses": [str], "BccAddresses": [str]},
+    "EmailTags": [{"Name": str, "Value": str}],
+    "Content": {"Simple": {"Subject": _TEXT, "Body": {"Text": _TEXT, "Html": _TEXT}},
+                "Raw": {"Data": str},
+                "Template": {"TemplateName": str, "TemplateArn": str, "TemplateData": str}},
+}
+
+
+def check_shape(value: Any, shape: Any, where: str) -> None:
+    """Raise SES's ``SerializationException`` where ``value`` is not of the JSON type
+    SendEmail's shape gives (``null`` is an absent member; unknown members are ignored, as
+    SES does)."""
+    if value is None:
+        return
+    if isinstance(shape, dict):
+        if not isinstance(value, dict):
+            raise SesError("SerializationException", f"{where}: expected an object")
+        for key, inner in shape.items():
+            check_shape(value.get(key), inner, f"{where}.{key}" if where else key)
+    elif isinstance(shape, list):
+        if not isinstance(value, list):
+            raise SesError("SerializationException", f"{where}: expected a list")
+        for i, item in enumerate(value):
+            if item is None:
+                raise SesError("SerializationException", f"{where}[{i}]: null in a list")
+            check_shape(item, shape[0], f"{where}[{i}]")
+    elif not isinstance(value, str):
+        raise SesError("SerializationException", f"{where}: expected a string")
+
+
 def _send_v2(ctx: SimContext, body: dict[str, Any]) -> str:
+    check_shape(body, V2_SHAPE, "")
     dest = body.get("Destination") or {}
     to, cc, bcc = (list(dest.get(k) or []) for k in ("ToAddresses", "CcAddresses",
                                                      "BccAddresses"))
