@@ -16,7 +16,9 @@ surrogate escapes). Everything else, other scripts included, is left as it is.
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 # C0 (except nothing: tab and newline are escaped too, a row is one line), DEL, C1,
 # zero-width and bidi controls, line/paragraph separators, BOM, lone surrogates.
@@ -42,3 +44,23 @@ def printable(text: object) -> str:
         return ""
     s = text if isinstance(text, str) else str(text)
     return _UNSAFE.sub(_escape, s)
+
+
+_UNSAFE_IN_JSON = re.compile(
+    "[\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069"
+    "\ufeff\ufff9-\ufffb\ud800-\udfff]")
+
+
+def dumps(value: Any, **kwargs: Any) -> str:
+    """JSON as ``json.dumps(value, ensure_ascii=False, ...)`` writes it (other scripts
+    stay readable), with the characters :func:`printable` escapes written as ``\\uXXXX``
+    escapes: the same JSON to a parser, nothing a terminal acts on. (C0 controls are
+    always escaped by the encoder.)
+
+    >>> dumps({"path": "/a\x1b[2J\u202e\x9b日本"})
+    '{"path": "/a\\\\u001b[2J\\\\u202e\\\\u009b日本"}'
+    >>> json.loads(dumps({"p": "\u202e"})) == {"p": "\u202e"}
+    True
+    """
+    text = json.dumps(value, ensure_ascii=False, **kwargs)
+    return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

@@ -11,6 +11,7 @@ from typing import TextIO
 from guard.authoring.coverage import AuditCoverage
 from guard.authoring.runner import CaseResult
 from guard.rules.compiled import CompiledRule
+from guard.textsafe import printable
 
 BODY_SHOWN = 300  # characters of an actual body shown under a failure
 
@@ -78,9 +79,11 @@ def print_audit_coverage(cov: AuditCoverage, total: int, out: TextIO) -> None:
         _print_rules(cov.never, "never fired", out)
     if cov.default:
         print("requests no rule matched (guard.default-deny), by host:", file=out)
-        width = max(len(h.host) for h in cov.default)
-        for h in cov.default:
-            print(f"  {h.host:<{width}}  {h.count:>5}  {', '.join(h.examples)}", file=out)
+        hosts = [printable(h.host) for h in cov.default]
+        width = max(len(h) for h in hosts)
+        for host, h in zip(hosts, cov.default, strict=True):
+            print(f"  {host:<{width}}  {h.count:>5}  {', '.join(map(printable, h.examples))}",
+                  file=out)
     else:
         print("no request fell to guard.default-deny", file=out)
 

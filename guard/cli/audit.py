@@ -24,7 +24,7 @@ from guard.errors import AuditError
 from guard.flowlog import color_wanted, json_line, line, shows
 from guard.forensics.query import TIME_HELP, Filter, guard_event, parse_when, select, summary
 from guard.forensics.tail import POLL_SECONDS, DirectoryFollower, Follower
-from guard.textsafe import printable
+from guard.textsafe import dumps, printable
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -222,7 +222,7 @@ def run_list(args: argparse.Namespace) -> int:
     found = _read(args)
     if args.json:
         for e in found:
-            print(json.dumps(e, ensure_ascii=False))
+            print(dumps(e))
         return 0
     print(HEADING)
     for e in found:
@@ -306,7 +306,7 @@ def run_show(args: argparse.Namespace) -> int:
 
     args.files = [args.file] if args.file is not None else []
     logs = _logs(args)
-    show = (lambda e: json.dumps(e, indent=2, ensure_ascii=False)) if args.json else render
+    show = (lambda e: dumps(e, indent=2)) if args.json else render
     try:
         for group in chains(logs):
             files = expand(group) if len(group) == 1 else group
@@ -330,7 +330,7 @@ def run_show(args: argparse.Namespace) -> int:
 def run_summary(args: argparse.Namespace) -> int:
     s = summary(_read(args))
     if args.json:
-        print(json.dumps(s, indent=2, ensure_ascii=False))
+        print(dumps(s, indent=2))
         return 0
     print(f"{s['events']} request(s) from {s['first'] or '-'} to {s['last'] or '-'}")
     for title, key in (("by action", "by_action"), ("by host", "by_host"),
@@ -340,12 +340,12 @@ def run_summary(args: argparse.Namespace) -> int:
             print(f"  {n:>6}  {printable(name)}")
     print("\ntop blocked attempts:")
     for t in s["top_blocked"] or [{"count": "", "endpoint": "(none)", "rule": ""}]:
-        print(f"  {t['count']:>6}  {t['endpoint']}  {t['rule']}")
+        print(f"  {t['count']:>6}  {printable(t['endpoint'])}  {printable(t['rule'])}")
     out = s["reached_real_world"]
     print(f"\nreached the real world: {out['count']} request(s)"
           + (f" (seq {', '.join(map(str, out['seqs'][:50]))})" if out["seqs"] else ""))
     for ep in out["endpoints"]:
-        print(f"  {ep['count']:>6}  {ep['endpoint']}")
+        print(f"  {ep['count']:>6}  {printable(ep['endpoint'])}")
     if s["allowed_without_connecting"]:
         print(f"allowed but never connected: seq "
               f"{', '.join(map(str, s['allowed_without_connecting'][:50]))}")

@@ -20,6 +20,7 @@ from urllib.parse import quote_plus
 
 from guard.cli.common import add_rules_options, load_or_report
 from guard.request import Request
+from guard.textsafe import printable
 
 NEAR_MISSES = 20  # a host answered from an OpenAPI description has hundreds of rules
 
@@ -89,23 +90,24 @@ def run(args: argparse.Namespace) -> int:
                             for m in ex.near_misses],
         }, indent=2))
         return 0
-    print(f"{req.method} {req.url}")
+    print(f"{printable(req.method)} {printable(req.url)}")
     if data:
-        print(f"  body:       {len(data)} bytes, Content-Type {content_type} ({source})")
+        print(f"  body:       {len(data)} bytes, Content-Type {printable(content_type)} "
+              f"({source})")
     print(f"  decided by: {d.rule_id}" + (f"  ({d.rule.source})" if d.rule else ""))
     print(f"  action:     {d.action}")
     if d.reason:
-        print(f"  reason:     {d.reason}")
+        print(f"  reason:     {printable(d.reason)}")
     if operation:
         print(f"  operation:  {operation}")
     if d.captures:
-        print("  captures:   " + ", ".join(f"{k}={v}" for k, v in d.captures.items()))
+        print("  captures:   " + ", ".join(f"{k}={printable(v)}" for k, v in d.captures.items()))
     own = [m for m in ex.near_misses if not m.any_host]
     every = [m for m in ex.near_misses if m.any_host]
     if own:
         print("  near misses (same host, checked first):")
         for m in own[:NEAR_MISSES]:
-            print(f"    {m.rule_id}: {m.why}")
+            print(f"    {m.rule_id}: {printable(m.why)}")
         if len(own) > NEAR_MISSES:
             print(f"    ... and {len(own) - NEAR_MISSES} more (--json lists all)")
     elif ex.candidates == len(every):

@@ -9,7 +9,6 @@ recipient and sandbox.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from guard import outbox
 from guard.cli.common import state_dir
 from guard.errors import WorldError
+from guard.textsafe import dumps, printable
 
 COLUMNS = ("ID", "TIME", "SANDBOX", "PROVIDER", "KIND", "FROM", "TO", "SUBJECT / TEXT")
 WIDTHS = (10, 20, 15, 8, 12, 28, 30, 60)
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         records = records[-args.limit:] if args.limit > 0 else []
     if args.json:
         for rec in records:
-            print(json.dumps(rec, ensure_ascii=False, separators=(",", ":")))
+            print(dumps(rec, separators=(",", ":")))
         return 0
     print(table(records))
     return 0
@@ -89,7 +89,7 @@ def _summary(rec: dict[str, Any]) -> str:
 def _row(values: tuple[Any, ...]) -> str:
     cells = []
     for value, width in zip(values, WIDTHS, strict=True):
-        text = str(value)
+        text = printable(value)  # what an agent sent, never what a terminal acts on
         if width:
             text = text if len(text) <= width else text[:width - 1] + "…"
             text = text.ljust(width)

@@ -22,6 +22,7 @@ from guard.errors import SandboxError
 from guard.forensics.replay import replay
 from guard.options import Options
 from guard.sandbox import tokens
+from guard.textsafe import printable
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -75,9 +76,9 @@ def run(args: argparse.Namespace) -> int:
             continue
         mark = "LOOSENED" if o.loosened else "tightened" if o.tightened else \
             "changed" if o.changed else "same"
-        print(f"{o.seq:>6}  {mark:<9}  {o.was_action} ({o.was_rule}) -> {o.now.action} "
-              f"({o.now.rule_id})  {o.method} {o.url}" + ("  [body truncated in log]"
-                                                       if o.partial else ""))
+        print(f"{o.seq:>6}  {mark:<9}  {printable(o.was_action)} ({printable(o.was_rule)}) "
+              f"-> {o.now.action} ({o.now.rule_id})  {printable(o.method)} {printable(o.url)}"
+              + ("  [body truncated in log]" if o.partial else ""))
     print(f"replayed {len(outcomes)} request(s): {len(changed)} decision(s) would change, "
           f"{len(loosened)} would newly reach the real world", file=sys.stderr)
     if loosened:
@@ -115,10 +116,11 @@ def _send(args: argparse.Namespace, found: list[dict[str, Any]]) -> int:
             print(json.dumps(r.__dict__))
             continue
         if r.skipped:
-            now = f"skipped: {r.skipped}"
+            now = f"skipped: {printable(r.skipped)}"
         elif r.error:
-            now = f"ERROR {r.error}"
+            now = f"ERROR {printable(r.error)}"
         else:
-            now = f"{r.status} {r.action} ({r.rule})"
-        print(f"{r.seq:>6}  {r.was_status} {r.was_action} -> {now}  {r.method} {r.url}")
+            now = f"{r.status} {printable(r.action)} ({printable(r.rule)})"
+        print(f"{r.seq:>6}  {printable(r.was_status)} {printable(r.was_action)} -> {now}  "
+              f"{printable(r.method)} {printable(r.url)}")
     return 1 if errors else 0

@@ -32,6 +32,7 @@ from typing import Any
 
 from guard.errors import SandboxError
 from guard.sandbox import tokens
+from guard.textsafe import dumps
 
 DEFAULT_ADMIN = "http://127.0.0.1:9090"
 
@@ -211,7 +212,7 @@ def _run(args: argparse.Namespace, call: Callable[[Any], Any],
     if render is None:
         return 0
     if args.json:
-        print(json.dumps(_plain(result), indent=1, ensure_ascii=False))
+        print(dumps(_plain(result), indent=1))
     else:
         print(render(result))
     return 0
@@ -220,7 +221,7 @@ def _run(args: argparse.Namespace, call: Callable[[Any], Any],
 def _follow(admin: Any, args: argparse.Namespace) -> None:
     for e in admin.stream(args.id, args.after):
         if args.json:
-            print(json.dumps(e, ensure_ascii=False), flush=True)
+            print(dumps(e), flush=True)
         else:
             print(_event_line(e), flush=True)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from guard.cli.common import state_dir
 from guard.errors import WorldError
+from guard.textsafe import printable
 from guard.world import MemoryStore, snapshot
 
 
@@ -66,7 +67,7 @@ def list_sandboxes(args: argparse.Namespace) -> int:
     for name in store.sandboxes():
         w = store.world(name)
         objects = sum(w.count(name) for name in w.collections())
-        print(f"{name}\t{objects} objects")
+        print(f"{printable(name)}\t{objects} objects")
     return 0
 
 
@@ -75,12 +76,12 @@ def export(args: argparse.Namespace) -> int:
     try:
         store = MemoryStore(state_dir=args.state)
         if args.sandbox not in store.sandboxes():
-            raise WorldError(f"no sandbox {args.sandbox!r} in {args.state}")
+            raise WorldError(f"no sandbox {printable(args.sandbox)!r} in {args.state}")
         snapshot.write(store.world(args.sandbox).snapshot(), args.file)
     except WorldError as e:
         print(f"guard: {e}", file=sys.stderr)
         return 1
-    print(f"guard: exported sandbox {args.sandbox!r} to {args.file}")
+    print(f"guard: exported sandbox {printable(args.sandbox)!r} to {args.file}")
     return 0
 
 
@@ -96,5 +97,6 @@ def import_(args: argparse.Namespace) -> int:
         print(f"guard: {e}", file=sys.stderr)
         return 1
     count = sum(len(v) for v in data["collections"].values())
-    print(f"guard: imported {count} objects into sandbox {args.sandbox!r} in {args.state}")
+    print(f"guard: imported {count} objects into sandbox {printable(args.sandbox)!r} "
+          f"in {args.state}")
     return 0
