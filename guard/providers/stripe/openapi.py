@@ -93,17 +93,38 @@ _PRICING = {"type": "object", "properties": {"price": {"type": "string", "maxLen
 NEWER_PARAMS: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/invoiceitems"): {"pricing": _PRICING},
     ("POST", "/v1/invoiceitems/{invoiceitem}"): {"pricing": _PRICING},
+    # promotion[type]=coupon&promotion[coupon]=... replaced coupon=...
+    ("POST", "/v1/promotion_codes"): {"promotion": {
+        "type": "object", "required": ["type"], "properties": {
+            "type": {"type": "string", "enum": ["coupon"]},
+            "coupon": {"type": "string", "maxLength": 5000}}}},
+    ("POST", "/v1/terminal/readers/{reader}/process_setup_intent"): {"allow_redisplay": {
+        "type": "string", "enum": ["always", "limited", "unspecified"]}},
+}
+# Parameters the description requires that newer API versions no longer do (replaced by
+# one of NEWER_PARAMS).
+NO_LONGER_REQUIRED: dict[tuple[str, str], frozenset[str]] = {
+    ("POST", "/v1/promotion_codes"): frozenset({"coupon"}),
+    ("POST", "/v1/terminal/readers/{reader}/process_setup_intent"): frozenset(
+        {"customer_consent_collected"}),
+}
+NOW_REQUIRED: dict[tuple[str, str], tuple[str, ...]] = {
+    ("POST", "/v1/promotion_codes"): ("promotion",),
 }
 
 
 def adapt(api: OpenApi) -> None:
-    """Add :data:`NEWER_PARAMS` to the operations' form bodies (copies; the loaded
-    description is left as it is)."""
+    """Add :data:`NEWER_PARAMS` to the operations' form bodies, drop
+    :data:`NO_LONGER_REQUIRED` from their required lists and add :data:`NOW_REQUIRED`
+    (copies; the loaded description is left as it is)."""
     for op in api.operations:
         extra = NEWER_PARAMS.get((op.method, op.path))
         if extra and op.body is not None and FORM in op.body:
             schema = api.spec.resolve(op.body[FORM])
-            op.body = {**op.body, FORM: {**schema, "properties": {
+            dropped = NO_LONGER_REQUIRED.get((op.method, op.path), frozenset())
+            required = [r for r in schema.get("required") or () if r not in dropped]
+            required += NOW_REQUIRED.get((op.method, op.path), ())
+            op.body = {**op.body, FORM: {**schema, "required": required, "properties": {
                 **(schema.get("properties") or {}), **extra}}}
 
 

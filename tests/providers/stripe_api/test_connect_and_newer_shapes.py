@@ -70,3 +70,20 @@ def test_a_canceled_subscription_takes_a_metadata_update_and_nothing_else(stripe
         c.v1.subscriptions.update(sub.id, {"description": "again"})
     assert info.value.http_status == 400 and info.value.code is None
     assert info.value.param == "description"
+
+
+def test_promotion_codes_take_the_newer_promotion_hash_instead_of_coupon(stripe_guard):
+    c, _ = stripe_guard
+    coupon = c.v1.coupons.create({"percent_off": 10, "duration": "once"})
+    code = c.v1.promotion_codes.create({"promotion": {"type": "coupon", "coupon": coupon.id},
+                                        "code": "SAVE10"})
+    assert code.id.startswith("promo_") and code.code == "SAVE10"
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        c.v1.promotion_codes.create({"promotion": {"type": "voucher", "coupon": coupon.id}})
+    assert info.value.param == "promotion[type]"
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        c.v1.promotion_codes.create({"promotion": {"coupon": coupon.id}})
+    assert info.value.code == "parameter_missing" and info.value.param == "promotion[type]"
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        c.v1.promotion_codes.create({"code": "NOPROMO"})
+    assert info.value.code == "parameter_missing" and info.value.param == "promotion"
