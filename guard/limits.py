@@ -32,6 +32,8 @@ BODY_RULE = "guard.limit.body-size"  # request body over --max-body-size (413)
 DECODED_RULE = "guard.limit.decoded-size"  # unpacked body over --max-decoded-size (413)
 RATIO_RULE = "guard.limit.decode-ratio"  # unpacked / packed over --max-decode-ratio (413)
 WORLD_RULE = "guard.limit.world"  # a sandbox's world is full (--max-world-objects/-bytes)
+NESTING_RULE = "guard.limit.nesting"  # a form key nested deeper than FORM_DEPTH (400)
+FORM_DEPTH = 100  # what Rack, which Stripe runs on, allows (Rack::Utils param_depth_limit)
 CONNECTIONS_RULE = "guard.limit.connections"  # --max-client-connections (connection refused)
 HEADER_TIMEOUT_RULE = "guard.limit.header-timeout"  # no full request head in time
 

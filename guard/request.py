@@ -20,6 +20,7 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from guard.limits import FORM_DEPTH, NESTING_RULE, LimitExceeded
 from guard.multipart import UploadedFile, parse_multipart
 from guard.urlpath import normalize
 
@@ -221,6 +222,9 @@ def nest_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
     root: dict[str, Any] = {}
     for key, value in pairs:
         parts = split_key(key)
+        if len(parts) - 1 > FORM_DEPTH:  # the nesting would outrun every recursive reader
+            raise LimitExceeded(NESTING_RULE, f"form key {key[:40]!r}... is nested "
+                                f"{len(parts) - 1} levels deep; guard takes {FORM_DEPTH}", 400)
         node: Any = root
         for i, part in enumerate(parts):
             last = i == len(parts) - 1

@@ -143,3 +143,22 @@ def test_non_ascii_digits_are_text_to_stripe_not_numbers_and_not_a_crash(stripe_
                       proxies=g.proxies, verify=g.ca, timeout=10)
     assert r.status_code == 200 and r.json()["metadata"] == {"0": "a", "²": "b"}
     assert g.upstream_attempts == []
+
+
+def test_a_form_key_nested_past_racks_limit_is_a_stripe_400_not_a_crash(stripe_guard):
+    # 5000 levels of a[x][x]... once ran guard out of recursion (a guard 500); Stripe's
+    # Rack stops at 100 levels, and so does guard, with an answer the SDK can read
+    c, g = stripe_guard
+    def post(body: str) -> requests.Response:
+        return requests.post("https://api.stripe.com/v1/customers", data=body,
+                             headers={"Authorization": "Bearer sk_test_guard",
+                                      "Content-Type": "application/x-www-form-urlencoded"},
+                             proxies=g.proxies, verify=g.ca, timeout=30)
+    r = post("metadata" + "[x]" * 5000 + "=1")
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["type"] == "invalid_request_error" and "nested 5000 levels" in error["message"]
+    assert r.headers["X-Guard-Rule"] == "guard.limit.nesting"
+    r = post("email=a%40b.test&description" + "[x]" * 100 + "=1")  # at the limit: Stripe's own
+    assert r.status_code == 400 and r.json()["error"].get("param") == "description"
+    assert c.v1.customers.list().data == [] and g.upstream_attempts == []
