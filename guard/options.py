@@ -246,6 +246,9 @@ class Options(BaseSettings):
         "*.domain); by default only loopback URLs are delivered (repeatable)")
     guard_headers: bool = Field(True, description="add X-Guard-Rule / X-Guard-Action to "
                                 "responses")
+    fast_path: bool = Field(False, description="serve HTTPS tunnels to hosts no rule allows "
+                            "(simulated and blocked hosts) outside mitmproxy's layers: the same "
+                            "decisions and audit, less CPU (regular mode)")
 
     # limits (limits): what one sandbox may make guard hold (guard/limits.py)
     max_body_size: Annotated[int, Opt(metavar="SIZE", parse=parse_size)] = Field(

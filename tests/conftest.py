@@ -49,6 +49,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--store", choices=("memory", "redis"), default="memory",
                      help="the world store every guard the tests start uses (redis: a "
                      "redis-server the session starts)")
+    parser.addoption("--fast-path", action="store_true", default=False,
+                     help="every guard the tests start serves tunnels to hosts no rule "
+                     "allows on its fast path (guard run --fast-path)")
 
 
 @pytest.fixture(scope="session")
@@ -69,6 +72,8 @@ def _world_store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
         monkeypatch.setenv("GUARD_STORE", server.prefixed())
     else:
         monkeypatch.delenv("GUARD_STORE", raising=False)
+    if request.config.getoption("--fast-path"):
+        monkeypatch.setenv("GUARD_FAST_PATH", "1")  # guard run processes read it
 
 
 @pytest.fixture
@@ -99,6 +104,8 @@ def guard_proxy(confdir: Path, tmp_path: Path,
         elif request.config.getoption("--store") == "redis":
             # each guard its own worlds, as with the in-process store
             options.setdefault("store", request.getfixturevalue("redis_server").prefixed())
+        if request.config.getoption("--fast-path"):
+            options.setdefault("fast_path", True)
         cfg = Options(rules=[str(r) for r in rules], listen_port=0, confdir=confdir,
                         quiet=True, **options)  # type: ignore[arg-type]
         g = RunningGuard(cfg).__enter__()

@@ -34,7 +34,7 @@ from guard.metrics import Metrics, world_totals
 from guard.net import egress
 from guard.options import Options, SandboxFrom, default_audit
 from guard.packs import load_packs
-from guard.proxy import bodylimit, http1
+from guard.proxy import bodylimit, fastpath, http1
 from guard.proxy.addons import (
     AuditRecorder,
     DnsStub,
@@ -242,16 +242,22 @@ class GuardMaster(master.Master):
         self.sink = (SmtpSinkService(cfg, guard.ctx, guard.recorder.write_event)
                      if cfg.smtp_port is not None or cfg.smtps_port is not None else None)
         self.services += [s for s in (self.dns, self.sink, guard.admin) if s is not None]
+        server, tls = proxyserver.Proxyserver(), tlsconfig.TlsConfig()
         self.addons.add(
             core.Core(),
             disable_h2c.DisableH2C(),
-            proxyserver.Proxyserver(),
+            server,
             next_layer.NextLayer(),
-            tlsconfig.TlsConfig(),
+            tls,
             errorcheck.ErrorCheck(),
             *guard.addons(),
             *self.services,
         )
+        # --fast-path: tunnels to hosts no rule allows are served outside mitmproxy's layers
+        self.fast_path = fastpath.install(
+            fastpath.Exchange(guard.identity, guard.internal, guard.policy, guard.recorder,
+                              head_limits(cfg), cfg.max_body_size),
+            server, tls) if cfg.fast_path else None
         self._on_running = on_running
         self.inflight = InFlight()
         self.addons.add(self.inflight)

@@ -136,10 +136,10 @@ def test_a_request_guard_cannot_even_read_is_blocked_and_audited(guard_proxy, tm
     audit = tmp_path / "audit.jsonl"
     g = guard_proxy(audit=audit)
 
-    def broken(flow):
+    def broken(*args):
         raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "unreadable request")
 
-    monkeypatch.setattr(g.identity, "to_request", broken)
+    monkeypatch.setattr(g.identity, "build", broken)  # what flows and the fast path call
     r = session(g).get("https://api.stripe.com/v1/customers")
     assert r.status_code == 500 and r.json()["error"]["rule"] == "guard.internal-error"
     assert g.upstream_attempts == []

@@ -5,7 +5,8 @@ the others read; the pipeline refuses a flow whose sandbox is not proven."""
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
+import urllib.parse
+from collections.abc import Coroutine, Iterable
 from typing import Any
 
 from mitmproxy import connection, http
@@ -119,27 +120,51 @@ class SandboxIdentity:
         the flow."""
         r = flow.request
         client = flow.client_conn.peername[0] if flow.client_conn.peername else ""
-        headers = tuple((k.lower(), v) for k, v in r.headers.items(multi=True)
-                        if k.lower() not in GUARD_HEADERS)
+        raw = r.raw_content or b""
+        body = self.unpack(raw, r.headers.get("content-encoding", "")) if decode else raw
+        req = self.build(r.method, r.scheme, host_header_name(flow), flow.client_conn.sni,
+                         r.host, r.port, r.path, r.headers.items(multi=True), body, client,
+                         sandbox)
         for name in GUARD_HEADERS:
             if name in r.headers:
                 del r.headers[name]
-        host = egress.normal_name(host_header_name(flow) or flow.client_conn.sni or r.host)
-        raw_path = r.path.split("?", 1)[0]
-        path = urlpath.normalize(raw_path)  # what rules match (and what is forwarded)
-        return Request(
-            method=r.method.upper(), scheme=r.scheme, host=host, port=r.port, path=path,
-            raw_path="" if path == raw_path else raw_path, query=tuple(r.query.items(multi=True)),
-            headers=headers, body=self.body(r) if decode else r.raw_content or b"", client=client,
-            sandbox=sandbox, sni=flow.client_conn.sni,
-        )
+        return req
 
+    @staticmethod
+    def build(*args: Any) -> Request:
+        """:func:`make_request`: what both the flows and the fast path convert with."""
+        return make_request(*args)
+
+    def unpack(self, raw: bytes, content_encoding: str) -> bytes:
+        """A request body unpacked, never past the limits (guard/limits.py)."""
+        return decode_body(raw, content_encoding, max_size=self.max_decoded_size,
+                           max_ratio=self.max_decode_ratio)
 
     def body(self, r: http.Request) -> bytes:
         """The request body unpacked, never past the limits (guard/limits.py)."""
-        raw = r.raw_content or b""
-        return decode_body(raw, r.headers.get("content-encoding", ""),
-                           max_size=self.max_decoded_size, max_ratio=self.max_decode_ratio)
+        return self.unpack(r.raw_content or b"", r.headers.get("content-encoding", ""))
+
+
+def make_request(method: str, scheme: str, host_header: str | None, sni: str | None,
+                 target_host: str, port: int, target: str,
+                 headers: Iterable[tuple[str, str]], body: bytes, client: str,
+                 sandbox: str) -> Request:
+    """guard's request from what the connection carried (the proxy's flows and the fast
+    path both build it here): named by the Host header (or ``:authority``), else the SNI,
+    else the address asked for; the path normalized (what rules match and what is
+    forwarded); guard's own headers left out."""
+    kept = tuple((k.lower(), v) for k, v in headers if k.lower() not in GUARD_HEADERS)
+    host = egress.normal_name(host_header or sni or target_host)
+    raw_path = target.split("?", 1)[0]
+    path = urlpath.normalize(raw_path)
+    # as mitmproxy reads a flow's query: from the whole URL (no fragment)
+    query = urllib.parse.urlparse("http://h" + target).query if "?" in target else ""
+    return Request(
+        method=method.upper(), scheme=scheme, host=host, port=port, path=path,
+        raw_path="" if path == raw_path else raw_path,
+        query=tuple(url.decode(query)) if query else (), headers=kept, body=body,
+        client=client, sandbox=sandbox, sni=sni,
+    )
 
 
 def bare_request(flow: http.HTTPFlow) -> Request:
@@ -152,7 +177,11 @@ def bare_request(flow: http.HTTPFlow) -> Request:
 
 def host_header_name(flow: http.HTTPFlow) -> str | None:
     """The name in the Host header (or ``:authority``), without the port."""
-    value = flow.request.host_header
+    return authority_name(flow.request.host_header)
+
+
+def authority_name(value: str | None) -> str | None:
+    """The name in a Host header or ``:authority`` value, without the port."""
     if not value:
         return None
     try:

@@ -95,7 +95,7 @@ class Policy:
         if outcome.response is not None:
             respond(flow, outcome.response)
             for effect in outcome.effects:
-                self._schedule(effect)
+                self.schedule(effect)
         return None
 
     async def _faulty(self, flow: http.HTTPFlow, state: FlowState,
@@ -112,7 +112,7 @@ class Policy:
         if outcome.response is not None:
             respond(flow, outcome.response)
             for effect in outcome.effects:
-                self._schedule(effect)
+                self.schedule(effect)
 
     def response(self, flow: http.HTTPFlow) -> None:
         state = state_of(flow)
@@ -122,7 +122,9 @@ class Policy:
             flow.response.headers["X-Guard-Rule"] = state.decision.rule_id
             flow.response.headers["X-Guard-Action"] = state.decision.action
 
-    def _schedule(self, effect: Effect) -> None:
+    def schedule(self, effect: Effect) -> None:
+        """Run an after-response effect (a webhook delivery) on the loop; failures are
+        logged."""
         loop = asyncio.get_running_loop()
 
         async def run() -> None:

@@ -1,0 +1,205 @@
+"""HTTP/2 for the fast path, with the ``h2`` library (mitmproxy's own): each stream's
+request is collected (headers checked by h2: pseudo-headers, no connection-specific
+headers, lower-case names), answered by the exchange while other streams go on, and
+the response sent within the client's flow-control windows.
+
+A stream without ``:method``, ``:path`` or ``:authority``/Host, a CONNECT stream, or a
+body over :data:`~guard.proxy.fastpath.http1.MAX_BODY` is reset (nothing is answered,
+nothing leaves); an injected timeout or reset resets its stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+import h2.settings
+from h2.errors import ErrorCodes
+
+from guard import head_limits
+from guard.head_limits import Refusal
+from guard.proxy.fastpath.exchange import Answer, Exchange, Tunnel
+from guard.proxy.fastpath.http1 import MAX_BODY
+
+log = logging.getLogger("guard")
+
+# Connection-specific headers (RFC 9113 section 8.2.2): never in an HTTP/2 response.
+CONNECTION_HEADERS = frozenset(("connection", "keep-alive", "proxy-connection",
+                                "transfer-encoding", "upgrade"))
+
+
+@dataclass
+class _Stream:
+    headers: list[tuple[str, str]]
+    body: bytearray = field(default_factory=bytearray)
+
+
+def _text(b: bytes | str) -> str:
+    return b.decode("utf-8", "surrogateescape") if isinstance(b, bytes) else b
+
+
+class Connection:
+    """One HTTP/2 connection on a tunnel."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 tunnel: Tunnel, exchange: Exchange) -> None:
+        self.reader, self.writer = reader, writer
+        self.tunnel, self.exchange = tunnel, exchange
+        self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(
+            client_side=False, header_encoding=None, validate_inbound_headers=True))
+        self.streams: dict[int, _Stream] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.window = asyncio.Event()  # set when the client opens flow-control windows
+        self.closed = False
+        self._flushing = False
+
+    async def serve(self) -> None:
+        self.h2.local_settings = h2.settings.Settings(client=False, initial_values={
+            h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 100,
+            h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1 << 20,
+        })
+        self.h2.initiate_connection()
+        self.h2.increment_flow_control_window((1 << 24) - 65535)
+        self._flush()
+        try:
+            while not self.closed:
+                data = await self.reader.read(65536)
+                if not data:
+                    break
+                try:
+                    events = self.h2.receive_data(data)
+                except h2.exceptions.ProtocolError as e:
+                    log.info("guard: HTTP/2 protocol error from %s: %s", self.tunnel.client, e)
+                    break
+                for event in events:
+                    self._event(event)
+                self._flush()
+                await self.writer.drain()
+        finally:
+            self.closed = True
+            self.window.set()
+            if self.tasks:
+                await asyncio.gather(*self.tasks, return_exceptions=True)
+            self._send_queued()  # a GOAWAY, the last answers: before the connection closes
+
+    def _event(self, event: h2.events.Event) -> None:
+        if isinstance(event, h2.events.RequestReceived):
+            sid = event.stream_id
+            self.streams[sid] = _Stream([(_text(k), _text(v)) for k, v in event.headers or []])
+            if event.stream_ended is not None:
+                self._dispatch(sid)
+        elif isinstance(event, h2.events.DataReceived):
+            sid = event.stream_id
+            self.h2.acknowledge_received_data(event.flow_controlled_length, sid)
+            stream = self.streams.get(sid)
+            if stream is None:
+                return
+            stream.body += event.data or b""
+            limit = self.exchange.max_body
+            if len(stream.body) > (min(limit, MAX_BODY) if limit > 0 else MAX_BODY):
+                self._reset(sid, ErrorCodes.REFUSED_STREAM)
+            elif event.stream_ended is not None:
+                self._dispatch(sid)
+        elif isinstance(event, h2.events.StreamEnded):
+            if event.stream_id in self.streams:
+                self._dispatch(event.stream_id)
+        elif isinstance(event, h2.events.StreamReset):
+            self.streams.pop(event.stream_id, None)
+        elif isinstance(event, h2.events.WindowUpdated | h2.events.RemoteSettingsChanged):
+            self.window.set()
+        elif isinstance(event, h2.events.ConnectionTerminated):
+            self.closed = True
+
+    def _reset(self, sid: int, code: ErrorCodes) -> None:
+        self.streams.pop(sid, None)
+        try:
+            self.h2.reset_stream(sid, code)
+        except h2.exceptions.H2Error:
+            pass
+
+    def _dispatch(self, sid: int) -> None:
+        stream = self.streams.pop(sid, None)
+        if stream is None:
+            return
+        pseudo = {k: v for k, v in stream.headers if k.startswith(":")}
+        headers = [(k, v) for k, v in stream.headers if not k.startswith(":")]
+        method, path = pseudo.get(":method"), pseudo.get(":path")
+        authority = pseudo.get(":authority") or next(
+            (v for k, v in headers if k == "host"), None)
+        if not method or not path or method == "CONNECT" or not authority:
+            self._reset(sid, ErrorCodes.PROTOCOL_ERROR)
+            return
+        refusal = self.exchange.limits.check(
+            url_bytes=len(path) + len(authority),
+            header_bytes=head_limits.header_bytes(
+                (k.encode("utf-8", "surrogateescape"), v.encode("utf-8", "surrogateescape"))
+                for k, v in headers))
+        task = asyncio.get_running_loop().create_task(
+            self._answer(sid, method, path, headers, bytes(stream.body), authority, refusal))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _answer(self, sid: int, method: str, path: str, headers: list[tuple[str, str]],
+                      body: bytes, authority: str, refusal: Refusal | None) -> None:
+        if refusal is not None:  # a named limit: audited and answered, as over HTTP/1
+            answer = await self.exchange.refuse(self.tunnel, refusal, method, path, headers,
+                                                authority)
+        else:
+            answer = await self.exchange.answer(self.tunnel, method, path, headers, body,
+                                                authority)
+        if self.closed:
+            return
+        try:
+            await self._send(sid, method, answer)
+        except (h2.exceptions.H2Error, ConnectionError) as e:
+            log.debug("guard: HTTP/2 stream %d not answered: %s", sid, e)
+
+    async def _send(self, sid: int, method: str, answer: Answer) -> None:
+        if answer.status is None:  # an injected timeout or reset
+            self._reset(sid, ErrorCodes.CANCEL)
+            self._flush()
+            return
+        fields = [(":status", str(answer.status))] + [
+            (k.lower(), v) for k, v in answer.headers if k.lower() not in CONNECTION_HEADERS]
+        body = answer.body if method != "HEAD" and answer.status not in (204, 304) else b""
+        self.h2.send_headers(sid, [(k.encode("utf-8", "surrogateescape"),
+                                    v.encode("utf-8", "surrogateescape")) for k, v in fields],
+                             end_stream=not body)
+        view = memoryview(body)
+        while view:  # headers and body in one write while the windows allow
+            size = min(self.h2.local_flow_control_window(sid), self.h2.max_outbound_frame_size,
+                       len(view))
+            if size <= 0:
+                self._flush()
+                self.window.clear()
+                await self.window.wait()
+                if self.closed:
+                    return
+                continue
+            chunk, view = view[:size], view[size:]
+            self.h2.send_data(sid, bytes(chunk), end_stream=not view)
+        self._flush()
+        await self.writer.drain()
+
+    def _flush(self) -> None:
+        """Send what h2 has queued at the end of this turn of the loop: the answers of the
+        streams that finish in one turn go out in one TLS record and one send."""
+        if not self._flushing:
+            self._flushing = True
+            asyncio.get_running_loop().call_soon(self._send_queued)
+
+    def _send_queued(self) -> None:
+        self._flushing = False
+        data = self.h2.data_to_send()
+        if data and not self.writer.is_closing():
+            self.writer.write(data)
+
+
+async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, tunnel: Tunnel,
+                exchange: Exchange) -> None:
+    await Connection(reader, writer, tunnel, exchange).serve()
