@@ -475,3 +475,40 @@ def test_a_world_full_of_bytes_refuses_a_large_object(guard_proxy: Any) -> None:
     assert "--max-world-bytes 20000" in answer["error"]["message"]
     assert sum(g.worlds.info("127.0.0.53").bytes.values()) <= 20_000
     assert create_customer(g.port, "127.0.0.54", email="b@x.test")[0] == 200
+
+
+def test_a_limit_1_list_over_a_big_world_reads_one_page_not_the_world(
+        guard_proxy: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """50 MiB of customers in one sandbox: ``GET /v1/customers?limit=1`` (and the next
+    page) reads a page of objects, not the collection, so it stalls nobody. Counted, not
+    timed: every object the store hands out is counted."""
+    from guard.world.memory import MemoryWorld
+
+    g = guard_proxy(state=None, store=None)
+    big = g.worlds.world("127.0.0.61")
+    blob = "y" * 10_000
+    with big.transaction():
+        for i in range(5000):
+            big.put("stripe.customers", {"id": f"cus_{i:08d}", "object": "customer",
+                                         "created": 1_700_000_000 + i, "livemode": False,
+                                         "metadata": {}, "description": blob})
+    read = {"n": 0}
+    scan = MemoryWorld._scan_raw
+
+    def counted(self: MemoryWorld, *args: Any, **kwargs: Any) -> Iterator[tuple[str, str]]:
+        for item in scan(self, *args, **kwargs):
+            read["n"] += 1
+            yield item
+
+    monkeypatch.setattr(MemoryWorld, "_scan_raw", counted)
+    status, _, body = request(g.port, "GET", "http://api.stripe.com/v1/customers?limit=1",
+                              *STRIPE, source="127.0.0.61")
+    page = json.loads(body)
+    assert status == 200 and len(page["data"]) == 1 and page["has_more"] is True
+    first = read["n"]
+    status, _, body = request(
+        g.port, "GET", f"http://api.stripe.com/v1/customers?limit=1&starting_after="
+        f"{page['data'][0]['id']}", *STRIPE, source="127.0.0.61")
+    assert status == 200 and len(json.loads(body)["data"]) == 1
+    assert first <= 5 and read["n"] - first <= 5, read  # a page (and has_more), of 5,000
+    assert create_customer(g.port, "127.0.0.62", email="c@x.test")[0] == 200

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from guard.providers.stripe.errors import StripeError, invalid_param, no_such
@@ -24,8 +25,11 @@ def listing(call: Call, object_name: str, objects: Iterable[dict[str, Any]] | No
     """A list page of ``objects`` (default: every live object of the type), filtered by the
     ``created`` range and by ``filters`` (parameter -> field that must equal it)."""
     kind = call.kind(object_name)
-    items = list(call.all(object_name) if objects is None else objects)
     p = call.params
+    if objects is None and p.raw("created") in (None, "") and not any(
+            p.raw(param) not in (None, "") for param in (filters or {})):
+        return _streamed(call, object_name, url or kind.path)
+    items = list(call.all(object_name) if objects is None else objects)
     for param, field in (filters or {}).items():
         want = p.str(param)
         if want is not None:
@@ -49,6 +53,33 @@ def listing(call: Call, object_name: str, objects: Iterable[dict[str, Any]] | No
             raise no_such(kind.noun, cursor, "starting_after" if after else "ending_before")
     data, more = page_of(items, limit=limit, after=after, before=before)
     return {"object": "list", "data": data, "has_more": more, "url": url or kind.path}
+
+
+def _streamed(call: Call, object_name: str, url: str) -> dict[str, Any]:
+    """A page read straight from the store, newest (most recently stored) first: about
+    ``limit`` objects are read, not the collection, so a ``limit=1`` list over a world of
+    50 MiB costs what it does over an empty one."""
+    kind = call.kind(object_name)
+    p = call.params
+    limit = p.int("limit", default=10, minimum=1)
+    assert limit is not None
+    if limit > 100:
+        raise invalid_param("limit", "This value must be less than or equal to 100.",
+                            "parameter_invalid_integer")
+    after, before = p.str("starting_after"), p.str("ending_before")
+    if after and before:
+        raise StripeError(400, "You may only specify one of these parameters: "
+                          "ending_before, starting_after.")
+    cursor = after or before
+    if cursor is not None and call.find(object_name, cursor) is None:
+        raise no_such(kind.noun, cursor, "starting_after" if after else "ending_before")
+    live = (o for o in call.world.scan(kind.collection, after=cursor,
+                                       reverse=before is None) if not o.get("deleted"))
+    taken = list(islice(live, limit + 1))
+    data = taken[:limit]
+    if before is not None:
+        data.reverse()  # read oldest first from the cursor: the page is newest first
+    return {"object": "list", "data": data, "has_more": len(taken) > limit, "url": url}
 
 
 def page_of(items: list[dict[str, Any]], *, limit: int, after: str | None = None,
