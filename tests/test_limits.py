@@ -512,3 +512,23 @@ def test_a_limit_1_list_over_a_big_world_reads_one_page_not_the_world(
     assert status == 200 and len(json.loads(body)["data"]) == 1
     assert first <= 5 and read["n"] - first <= 5, read  # a page (and has_more), of 5,000
     assert create_customer(g.port, "127.0.0.62", email="c@x.test")[0] == 200
+
+
+def test_an_idle_tunnel_is_closed_by_the_idle_timeout(tmp_path: Path, confdir: Path) -> None:
+    rules = tmp_path / "lab.yaml"
+    rules.write_text(textwrap.dedent(RULES.format(port=9)))
+    from guard.options import Options
+
+    cfg = Options(rules=[str(rules)], listen_port=0, confdir=confdir, quiet=True,
+                  audit=tmp_path / "audit.jsonl", state=None, idle_timeout=1.0,
+                  header_timeout=600.0)  # only the idle timeout can close it
+    with RunningGuard(cfg) as g:
+        assert g.master is not None and g.master.options.tcp_timeout == 1
+        with connect(g.port, "127.0.0.71") as tunnel:
+            tunnel.sendall(b"CONNECT sim.test:443 HTTP/1.1\r\nHost: sim.test:443\r\n\r\n")
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += tunnel.recv(4096)
+            assert head.startswith(b"HTTP/1.1 200")
+            hello(g.port, "127.0.0.72")  # served while the tunnel idles
+            assert closed_by_guard(tunnel) == b""
