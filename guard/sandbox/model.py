@@ -41,13 +41,26 @@ def check_id(value: object, what: str = "id") -> str:
     return value
 
 
+class PolicyLimits(BaseModel):
+    """Limits of one sandbox's world, tighter than guard's own (``--max-world-objects``,
+    ``--max-world-bytes``): the smaller of the two applies, so a policy cannot loosen them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_world_objects: int | None = Field(default=None, gt=0, le=10**9, description=(
+        "this sandbox's world holds at most N simulated objects"))
+    max_world_bytes: int | None = Field(default=None, gt=0, le=2**40, description=(
+        "this sandbox's world holds at most N bytes of objects (as JSON)"))
+
+
 class Policy(BaseModel):
     """What one sandbox may do, decided by its own rules.
 
     ``packs`` adds packs by name (from the policy packs guard loaded with
     ``--policy-rules``), ``disable_packs`` switches loaded packs off for this
     sandbox, ``webhook_allow`` adds hosts its Stripe webhooks may reach (to those of
-    ``--webhook-allow``), ``strict_world`` turns the open world off for it
+    ``--webhook-allow``), ``limits`` tightens its world's size limits, ``strict_world``
+    turns the open world off for it
     (:mod:`guard.synth.openworld`). Its seed is where its world starts (``from``).
     """
 
@@ -60,6 +73,8 @@ class Policy(BaseModel):
     webhook_allow: tuple[str, ...] = Field(default=(), max_length=64)
     faults: Faults | None = Field(default=None, description="failures to inject into this "
                                   "sandbox's simulated answers, in place of its packs' own")
+    limits: PolicyLimits | None = Field(default=None, description="world limits for this "
+                                        "sandbox, applied with guard's own (the smaller wins)")
     strict_world: bool = Field(default=False, description="no open world: channels, "
                                "repositories, numbers, senders, domains and prices the agent "
                                "names exist only when the world holds them")

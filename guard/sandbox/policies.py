@@ -20,10 +20,13 @@ False
 
 from __future__ import annotations
 
+from typing import Any
+
 from guard.errors import SandboxError
+from guard.limits import WORLD_LIMITS_OPTION
 from guard.packs import Packs
 from guard.rules.loader import RuleSet
-from guard.sandbox.model import Policy
+from guard.sandbox.model import Policy, PolicyLimits
 from guard.synth import openworld
 from guard.synth.responders import Responders
 from guard.synth.simulator import Simulator
@@ -37,16 +40,19 @@ class PolicyEngines:
         self._base: Packs | None = None
         self._responders = Responders()  # the running packs' and the policy packs'
         self._engines: dict[tuple[tuple[str, ...], tuple[str, ...]], Packs] = {}
-        self._simulators: dict[tuple[tuple[str, ...], str | None, bool], Simulator] = {}
+        self._simulators: dict[tuple[Any, ...], Simulator] = {}
 
     def simulator(self, base: Simulator, policy: Policy) -> Simulator:
         """``base``, or one sharing its worlds (and its fault draws) whose options add the
         policy's webhook hosts and strict world and whose faults are the policy's (one per
         distinct combination)."""
-        if not policy.webhook_allow and policy.faults is None and not policy.strict_world:
+        if not policy.webhook_allow and policy.faults is None and not policy.strict_world \
+                and policy.limits is None:
             return base
+        limits = policy.limits
         key = (tuple(sorted(set(policy.webhook_allow))), policy.faults_key(),
-               policy.strict_world)
+               policy.strict_world,
+               None if limits is None else (limits.max_world_objects, limits.max_world_bytes))
         found = self._simulators.get(key)
         if found is None or found.worlds is not base.worlds:
             if len(self._simulators) >= _MAX_ENGINES:
@@ -55,6 +61,9 @@ class PolicyEngines:
             options = {**base.options, "webhook_allow": hosts}
             if policy.strict_world:
                 options[openworld.OPTION] = True
+            if limits is not None:
+                options[WORLD_LIMITS_OPTION] = tighter(base.options.get(WORLD_LIMITS_OPTION),
+                                                       limits)
             found = self._simulators[key] = Simulator(
                 base.worlds, options=options, faults=policy.faults, injector=base.injector)
         return found
@@ -94,3 +103,23 @@ class PolicyEngines:
         rules += [r for r in self.extra.ruleset.rules if r.pack in packs
                   and r.pack not in present and r.pack not in disabled]
         return RuleSet(rules, base.packs, base.files)
+
+
+def tighter(own: Any, limits: PolicyLimits) -> tuple[int, int, str, str]:
+    """guard's world limits ``(objects, bytes)`` (0: none) tightened by a policy's: the
+    smaller of each wins, named by where it comes from (for the refusal's message).
+
+    >>> tighter((6, 0), PolicyLimits(max_world_objects=10, max_world_bytes=500))
+    (6, 500, '--max-world-objects', "the sandbox policy's limits.max_world_bytes")
+    """
+    objects, size = tuple(own or (0, 0))[:2]
+
+    def least(mine: int, theirs: int | None, flag: str, field: str) -> tuple[int, str]:
+        if theirs is None or (mine and mine <= theirs):
+            return mine, flag
+        return theirs, f"the sandbox policy's limits.{field}"
+
+    o, o_by = least(objects, limits.max_world_objects, "--max-world-objects",
+                    "max_world_objects")
+    b, b_by = least(size, limits.max_world_bytes, "--max-world-bytes", "max_world_bytes")
+    return o, b, o_by, b_by

@@ -384,13 +384,16 @@ class World(ABC):
 
     # limits
 
-    def check_room(self, max_objects: int, max_bytes: int) -> None:
+    def check_room(self, max_objects: int, max_bytes: int,
+                   objects_by: str = "--max-world-objects",
+                   bytes_by: str = "--max-world-bytes") -> None:
         """Raise :class:`~guard.limits.LimitExceeded` when the pending transaction would
         take the world past ``max_objects`` objects or ``max_bytes`` bytes of JSON (0: no
         limit; every collection counts, a provider's events too). A transaction that adds
         no object does not meet the object limit, one that adds no bytes not the byte limit;
         one that deletes (an object, or Stripe's ``deleted: true``) may go a tenth over
         both, so that a full world can be cleaned up although deletions leave events.
+        ``objects_by`` and ``bytes_by`` name where each limit comes from, for the message.
 
         >>> from guard.world.memory import MemoryStore
         >>> w = MemoryStore(seed=1).world("s")
@@ -422,12 +425,12 @@ would pass the limit (--max-world-objects 1)
         objects, size = self._totals()
         if max_objects and added > 0 and objects + added > max_objects:
             raise LimitExceeded(WORLD_RULE, f"sandbox {self.name!r} holds {objects} objects; "
-                                f"{added} more would pass the limit (--max-world-objects "
+                                f"{added} more would pass the limit ({objects_by} "
                                 f"{max_objects})", 400)
         if max_bytes and grown > 0 and size + grown > max_bytes:
             raise LimitExceeded(WORLD_RULE, f"sandbox {self.name!r} holds {size} bytes of "
                                 f"objects; {grown} more would pass the limit "
-                                f"(--max-world-bytes {max_bytes})", 400)
+                                f"({bytes_by} {max_bytes})", 400)
 
     def _totals(self) -> tuple[int, int]:
         """The committed objects and their bytes (of JSON), over every collection."""

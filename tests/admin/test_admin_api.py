@@ -439,6 +439,30 @@ def test_a_policys_faults_fail_that_sandboxs_simulated_answers_and_no_other(admi
     assert e.value.status == 400 and "faults" in e.value.message
 
 
+def test_a_policys_limits_bound_that_sandboxs_world_and_no_other(admin_guard, admin):
+    small = admin.create(new_id(), policy={"name": "small", "limits": {"max_world_objects": 6}})
+    other = admin.create(new_id())
+    c = stripe_client(admin_guard, small)
+    for i in range(2):  # three objects each (the customer, its event, the idempotency key)
+        c.v1.customers.create(params={"email": f"{i}@b.c"})
+    with pytest.raises(stripe.InvalidRequestError) as e:
+        c.v1.customers.create(params={"email": "3@b.c"})
+    assert e.value.code == "resource_limit"
+    assert "the sandbox policy's limits.max_world_objects 6" in e.value.user_message
+    assert admin.get(small.id).objects == 6  # nothing of the refused request was kept
+    for i in range(3):  # guard's own limit (50,000) still applies to the other sandbox
+        stripe_client(admin_guard, other).v1.customers.create(params={"email": f"{i}@b.c"})
+    assert admin.get(other.id).objects == 9
+    events = [json.loads(line) for line in admin_guard.cfg.audit.read_text().splitlines()]
+    [refused] = [e for e in events if e.get("rule") == "guard.limit.world"]
+    assert refused["sandbox"] == small.id and refused["policy"] == "small"
+    assert admin.get(small.id).policy["limits"] == {"max_world_objects": 6}
+    for bad in ({"max_world_objects": 0}, {"max_world_bytes": -1}, {"max_objects": 5}):
+        with pytest.raises(AdminError) as info:
+            admin.create(new_id(), policy={"limits": bad})
+        assert info.value.status == 400 and "limits" in info.value.message
+
+
 def test_a_policy_naming_an_unknown_pack_is_refused(admin):
     with pytest.raises(AdminError) as e:
         admin.create(new_id(), policy={"packs": ["no-such-pack"]})
