@@ -66,6 +66,7 @@ from guard.limits import (
     DEFAULT_MAX_RATIO,
     DEFAULT_MAX_WORLD_BYTES,
     DEFAULT_MAX_WORLD_OBJECTS,
+    DEFAULT_WORLD_IDLE_EVICT,
 )
 
 ENV_PREFIX = "GUARD_"
@@ -275,6 +276,10 @@ class Options(BaseSettings):
         DEFAULT_MAX_WORLD_BYTES, gt=0, description="a sandbox's world holds at most SIZE of "
         "objects (as JSON): a request that would grow it past that gets the provider's "
         "error (guard.limit.world)")
+    world_idle_evict: Annotated[float, Opt(metavar="SECONDS", parse=parse_duration)] = Field(
+        DEFAULT_WORLD_IDLE_EVICT, ge=0, description="drop from memory the world of a sandbox "
+        "idle for SECONDS (0: never); with --state it is read back from its journal on its "
+        "next request, without it is gone (in-process store only)")
     max_client_connections: Annotated[int, Opt(metavar="N")] = Field(
         DEFAULT_MAX_CONNECTIONS, gt=0, description="refuse more than N open connections "
         "from one client address (guard.limit.connections)")

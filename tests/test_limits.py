@@ -532,3 +532,35 @@ def test_an_idle_tunnel_is_closed_by_the_idle_timeout(tmp_path: Path, confdir: P
             assert head.startswith(b"HTTP/1.1 200")
             hello(g.port, "127.0.0.72")  # served while the tunnel idles
             assert closed_by_guard(tunnel) == b""
+
+
+def test_an_idle_world_is_evicted_and_read_back_from_its_journal(
+        guard_proxy: Any, tmp_path: Path) -> None:
+    g = guard_proxy(state=tmp_path / "state", world_idle_evict=0.01)
+    status, made = create_customer(g.port, "127.0.0.81", email="kept@x.test")
+    assert status == 200
+    for _ in range(2000):  # round trips of another sandbox until the evictor has run
+        if "127.0.0.81" in g.guard.limits.evicted:
+            break
+        assert request(g.port, "GET", "http://api.stripe.com/v1/customers", *STRIPE,
+                       source="127.0.0.82")[0] == 200
+    assert "127.0.0.81" in g.guard.limits.evicted
+    status, _, body = request(g.port, "GET",
+                              f"http://api.stripe.com/v1/customers/{made['id']}", *STRIPE,
+                              source="127.0.0.81")
+    assert status == 200 and json.loads(body)["email"] == "kept@x.test"  # read back
+
+
+def test_without_state_an_evicted_world_is_gone(guard_proxy: Any) -> None:
+    g = guard_proxy(state=None, world_idle_evict=0.01)
+    status, made = create_customer(g.port, "127.0.0.83", email="gone@x.test")
+    assert status == 200
+    for _ in range(2000):
+        if "127.0.0.83" in g.guard.limits.evicted:
+            break
+        assert request(g.port, "GET", "http://api.stripe.com/v1/customers", *STRIPE,
+                       source="127.0.0.84")[0] == 200
+    assert "127.0.0.83" in g.guard.limits.evicted
+    status, _, _ = request(g.port, "GET", f"http://api.stripe.com/v1/customers/{made['id']}",
+                           *STRIPE, source="127.0.0.83")
+    assert status == 404

@@ -148,7 +148,7 @@ def build(opts: Options, *, resolve: egress.Resolver = egress.system_resolve) ->
                   Policy(ctx, guard_headers=opts.guard_headers, metrics=metrics,
                          offload=offload),
                   EgressGate(recorder.recorder, resolve), recorder,
-                  Limits(opts, identity, recorder.write_event), head, metrics=metrics)
+                  Limits(opts, identity, recorder.write_event, worlds), head, metrics=metrics)
     if opts.admin_listen is not None:
         guard.admin = admin_server(opts, ctx, guard)
     return guard

@@ -492,6 +492,33 @@ class MemoryStore(WorldStore):
             self.delete(name)
         return gone
 
+    def evict(self, idle: float, now: float | None = None) -> builtins.list[str]:
+        """Drop from memory the worlds no request has touched for ``idle`` seconds. With
+        ``state_dir`` their journal is flushed first and :meth:`world` reads it back on the
+        next request, objects, counters and ids as they were (the event history, which is
+        not journaled, starts again); without, an evicted world is gone, as after a
+        restart. Worlds the control plane made (a ttl or metadata), worlds someone is
+        waiting on, and (with ``state_dir``) worlds forked from ``initial`` are kept.
+        Returns the names evicted.
+
+        >>> store = MemoryStore(seed=1)
+        >>> _ = store.world("idle").put("notes", {"id": "n1"})
+        >>> store.evict(0, now=time.time() + 1), store.world("idle").get("notes", "n1")
+        (['idle'], None)
+        """
+        if self.state_dir is not None and self._initial is not None:
+            return []  # a journal holds changes since --world, which is not re-read
+        now = time.time() if now is None else now
+        gone = [name for name, w in self._worlds.items()
+                if w._state.last_activity + idle < now and w._txn is None
+                and w._state.ttl is None and not w._state.meta
+                and not self._waiters.get(name)]
+        for name in gone:
+            w = self._worlds[name]
+            self.flush(w)
+            del self._worlds[name]
+        return gone
+
     def _get(self, sandbox: str) -> MemoryWorld:
         if not self.exists(sandbox):
             raise NoSuchWorld(f"no sandbox {sandbox!r}")

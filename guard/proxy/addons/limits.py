@@ -59,7 +59,7 @@ class _Conn:
 
 class Limits:
     def __init__(self, opts: Options, identity: SandboxIdentity,
-                 write_event: Callable[[FlowRecord], Any]) -> None:
+                 write_event: Callable[[FlowRecord], Any], worlds: Any = None) -> None:
         self.max_body_size = opts.max_body_size
         self.max_connections = opts.max_client_connections
         self.header_timeout = opts.header_timeout
@@ -70,10 +70,43 @@ class Limits:
         self.refused = 0  # connections refused over the limit (for tests and metrics)
         self.timed_out = 0  # connections closed by the header timeout
         self._lingering: set[asyncio.Future[None]] = set()
+        self.world_idle_evict = opts.world_idle_evict
+        self.worlds = worlds  # evicted when idle, if the store can (the in-process one)
+        self.evicted: list[str] = []
+        self._evictor: asyncio.Task[None] | None = None
 
     def load(self, loader: Any) -> None:
         loader.add_option(bodylimit.OPTION, int, 0, "guard: refuse request bodies over this "
                           "many bytes (0: no limit)")
+
+    # idle worlds
+
+    def running(self) -> None:
+        if self.world_idle_evict > 0 and hasattr(self.worlds, "evict"):
+            self._evictor = asyncio.ensure_future(self._evict_idle())
+
+    def done(self) -> None:
+        if self._evictor is not None:
+            self._evictor.cancel()
+
+    async def _evict_idle(self) -> None:
+        every = min(60.0, max(0.05, self.world_idle_evict / 4))
+        while True:
+            await asyncio.sleep(every)
+            self.evict_now()
+
+    def evict_now(self) -> list[str]:
+        """Evict the worlds idle for longer than --world-idle-evict (also a seam for tests)."""
+        try:
+            gone: list[str] = self.worlds.evict(self.world_idle_evict)
+        except Exception as e:  # a journal that cannot be written: keep the world in memory
+            log.error("guard: cannot evict idle worlds: %s", e)
+            return []
+        if gone:
+            log.info("guard: evicted %d idle world(s) from memory", len(gone))
+            self.evicted += gone
+            del self.evicted[:-1000]
+        return gone
 
     # connections
 
