@@ -27,6 +27,7 @@ import random
 import re
 import secrets
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -43,6 +44,7 @@ from guard.world.snapshot import SNAPSHOT_VERSION
 CHANGELOG_KEEP = 10_000  # changes a world remembers for diff?since=VERSION
 EVENTS_KEEP = 200  # events a world keeps in its history (guard.internal, admin API)
 RETRIES = 50  # attempts of one transaction against concurrent writers (Redis)
+BACKOFF_CAP = 0.05  # seconds: the longest random pause between two attempts
 SNAPSHOT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 T = TypeVar("T")
@@ -301,17 +303,21 @@ class World(ABC):
 
     def atomically(self, fn: Callable[[builtins.list[Change]], T]) -> T:
         """Run ``fn(changes)`` in a transaction, again from the start (up to
-        :data:`RETRIES` times) when a concurrent writer conflicts with it."""
+        :data:`RETRIES` times, after a random pause that grows with each conflict) when a
+        concurrent writer conflicts with it. Only an optimistic backend (Redis) conflicts;
+        the proxy runs its requests' transactions off the event loop."""
         with self.lock:
             outer, self._retried = self._retried, True  # a backend may be optimistic here
             try:
-                for _ in range(RETRIES):
+                for attempt in range(RETRIES):
                     try:
                         with self.transaction() as changes:
                             result = fn(changes)
                         return result
                     except Conflict:
-                        continue
+                        # writers that collided retry at random moments, growing apart
+                        # (full jitter), so none starves while the others keep winning
+                        time.sleep(random.uniform(0, min(BACKOFF_CAP, 0.001 * 2 ** attempt)))
             finally:
                 self._retried = outer
         raise WorldError(f"sandbox {self.name!r}: gave up after {RETRIES} conflicting "

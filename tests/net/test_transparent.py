@@ -179,6 +179,19 @@ def test_names_resolve_through_guards_dns_stub_even_with_an_outside_resolver(lab
 
 
 def test_every_decision_is_in_the_audit_log_with_the_name_not_the_address(lab: Lab):
+    # its own traffic (under xdist the lab's other tests may run in another worker's lab):
+    # a simulated, a default-denied, an allowed request, and one without host or SNI
+    lab.in_agent(f"""
+        import json, socket, requests
+        requests.get("https://api.stripe.com/v1/customers", auth=("sk_test_log", ""),
+                     verify="{lab.guard_ca}", timeout=30)
+        requests.get("https://unknown.test/logged", verify="{lab.guard_ca}", timeout=30)
+        requests.get("https://allowed.test/logged", verify="{lab.guard_ca}", timeout=30)
+        with socket.create_connection(("{INTERNET}", 80), timeout=10) as s:
+            s.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")
+            s.recv(65536)
+        print(json.dumps("sent"))
+    """)
     events = [json.loads(line) for line in (lab.tmp / "audit.jsonl").read_text().splitlines()]
     hosts = {e["host"] for e in events}
     assert {"api.stripe.com", "unknown.test", "allowed.test"} <= hosts
