@@ -7,33 +7,17 @@ an allowed request's event is in the log before the upstream sees the request.""
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from audit_helpers import RULES
 
 from guard.audit import reader
 from guard.audit.event import EventBuilder
 from guard.audit.verify import verify
-
-
-def exchange(port: int, data: bytes) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=60) as c:
-        c.sendall(data)
-        got = b""
-        while True:
-            chunk = c.recv(65536)
-            if not chunk:
-                return got
-            got += chunk
-            head, sep, body = got.partition(b"\r\n\r\n")
-            length = [int(x.split(b":")[1]) for x in head.split(b"\r\n")
-                      if x.lower().startswith(b"content-length:")]
-            if sep and length and len(body) >= length[0]:
-                return got
+from tests.audit.audit_helpers import RULES
+from tests.rawhttp import exchange
 
 
 def request(target: str, *, headers: bytes = b"", body: bytes = b"",

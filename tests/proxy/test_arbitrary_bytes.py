@@ -5,7 +5,6 @@ an upstream connection, and leave a log that ``guard audit verify`` accepts."""
 
 from __future__ import annotations
 
-import socket
 import time
 
 from hypothesis import HealthCheck, given, settings
@@ -13,6 +12,7 @@ from hypothesis import strategies as st
 
 from guard.audit import reader
 from guard.audit.verify import verify
+from tests.rawhttp import exchange
 
 FRAMING = {b"content-length", b"transfer-encoding", b"host", b"expect"}
 HOSTS = ["api.stripe.com", "api.sendgrid.com", "slack.com", "unknown.example.org"]
@@ -45,26 +45,6 @@ def raw(req: dict) -> bytes:
     return b"\r\n".join(lines) + b"\r\n\r\n" + req["body"]
 
 
-def answer(port: int, data: bytes) -> bytes:
-    """The final answer (after any 1xx), read until its length is in or guard closes."""
-    with socket.create_connection(("127.0.0.1", port), timeout=60) as c:
-        c.sendall(data)
-        got = b""
-        while True:
-            chunk = c.recv(65536)
-            if not chunk:
-                return got
-            got += chunk
-            while got.startswith(b"HTTP/1.1 1") and b"\r\n\r\n" in got:
-                got = got.split(b"\r\n\r\n", 1)[1]  # 100 Continue and the like
-            head, sep, body = got.partition(b"\r\n\r\n")
-            if sep:
-                lengths = [int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")[1:]
-                           if line.lower().startswith(b"content-length:")]
-                if lengths and len(body) >= lengths[0]:
-                    return got
-
-
 def count(log) -> int:
     return sum(1 for _ in reader.events([log]))
 
@@ -81,7 +61,7 @@ def test_arbitrary_bytes_in_any_part_are_one_event_each_and_the_log_verifies(
     @given(requests_)
     def one_request(req: dict) -> None:
         before = count(log)
-        got = answer(g.port, raw(req))
+        got = exchange(g.port, raw(req))
         sent[0] += 1
         status = int(got.split(b" ", 2)[1]) if got.startswith(b"HTTP/1.1 ") else 0
         assert 200 <= status < 600, (req, got[:200])

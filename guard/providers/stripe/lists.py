@@ -38,15 +38,7 @@ def listing(call: Call, object_name: str, objects: Iterable[dict[str, Any]] | No
     # Newest first; among equal times, the later created (stored) first.
     items.sort(key=lambda o: o.get("created", 0))
     items.reverse()
-    limit = p.int("limit", default=10, minimum=1)
-    assert limit is not None
-    if limit > 100:
-        raise invalid_param("limit", "This value must be less than or equal to 100.",
-                            "parameter_invalid_integer")
-    after, before = p.str("starting_after"), p.str("ending_before")
-    if after and before:
-        raise StripeError(400, "You may only specify one of these parameters: "
-                          "ending_before, starting_after.")
+    limit, after, before = _page_params(call)
     cursor = after or before
     if cursor is not None and not any(o["id"] == cursor for o in items):
         if call.find(object_name, cursor) is None:
@@ -60,16 +52,7 @@ def _streamed(call: Call, object_name: str, url: str) -> dict[str, Any]:
     ``limit`` objects are read, not the collection, so a ``limit=1`` list over a world of
     50 MiB costs what it does over an empty one."""
     kind = call.kind(object_name)
-    p = call.params
-    limit = p.int("limit", default=10, minimum=1)
-    assert limit is not None
-    if limit > 100:
-        raise invalid_param("limit", "This value must be less than or equal to 100.",
-                            "parameter_invalid_integer")
-    after, before = p.str("starting_after"), p.str("ending_before")
-    if after and before:
-        raise StripeError(400, "You may only specify one of these parameters: "
-                          "ending_before, starting_after.")
+    limit, after, before = _page_params(call)
     cursor = after or before
     if cursor is not None and call.find(object_name, cursor) is None:
         raise no_such(kind.noun, cursor, "starting_after" if after else "ending_before")
@@ -80,6 +63,21 @@ def _streamed(call: Call, object_name: str, url: str) -> dict[str, Any]:
     if before is not None:
         data.reverse()  # read oldest first from the cursor: the page is newest first
     return {"object": "list", "data": data, "has_more": len(taken) > limit, "url": url}
+
+
+def _page_params(call: Call) -> tuple[int, str | None, str | None]:
+    """``limit`` (1-100, default 10) and at most one of the two cursors, as Stripe checks them."""
+    p = call.params
+    limit = p.int("limit", default=10, minimum=1)
+    assert limit is not None
+    if limit > 100:
+        raise invalid_param("limit", "This value must be less than or equal to 100.",
+                            "parameter_invalid_integer")
+    after, before = p.str("starting_after"), p.str("ending_before")
+    if after and before:
+        raise StripeError(400, "You may only specify one of these parameters: "
+                          "ending_before, starting_after.")
+    return limit, after, before
 
 
 def page_of(items: list[dict[str, Any]], *, limit: int, after: str | None = None,
