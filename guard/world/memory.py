@@ -217,6 +217,9 @@ class MemoryWorld(World):
         self._state = state
         self._store = store
         self.journal: builtins.list[dict[str, Any]] = []  # committed ops not yet flushed
+        # Opened from --world with no journal yet: the first flush writes the starting
+        # world before the changes, so a restart reads back what the changes were made on.
+        self.from_initial = False
         self._at_tick(state.tick)
 
     def _read(self, collection: str, id: str) -> str | None:
@@ -498,7 +501,7 @@ class MemoryStore(WorldStore):
         next request, objects, counters and ids as they were (the event history, which is
         not journaled, starts again); without, an evicted world is gone, as after a
         restart. Worlds the control plane made (a ttl or metadata), worlds someone is
-        waiting on, and (with ``state_dir``) worlds forked from ``initial`` are kept.
+        waiting on are kept.
         Returns the names evicted.
 
         >>> store = MemoryStore(seed=1)
@@ -506,8 +509,6 @@ class MemoryStore(WorldStore):
         >>> store.evict(0, now=time.time() + 1), store.world("idle").get("notes", "n1")
         (['idle'], None)
         """
-        if self.state_dir is not None and self._initial is not None:
-            return []  # a journal holds changes since --world, which is not re-read
         now = time.time() if now is None else now
         gone = [name for name, w in self._worlds.items()
                 if w._state.last_activity + idle < now and w._txn is None
@@ -647,6 +648,9 @@ class MemoryStore(WorldStore):
         ops, world.journal = world.journal, []
         if self.state_dir is None or self._worlds.get(world.name) is not world:
             return  # in memory only, or deleted (never resurrect a deleted world on disk)
+        if world.from_initial:
+            ops.insert(0, {"op": "load", "snapshot": {**(self.initial or {}), "tick": 0}})
+            world.from_initial = False
         lines = "".join(json.dumps(op, separators=(",", ":")) + "\n" for op in ops)
         # One unbuffered append per commit, as the audit log writes an event: a guard that
         # dies loses nothing written. No fsync per request: that waited on the disk with
@@ -661,7 +665,7 @@ class MemoryStore(WorldStore):
 
     def _journal_load(self, w: MemoryWorld) -> None:
         """A world replaced wholesale (fork, restore, reset) starts its journal anew."""
-        w.journal = []
+        w.journal, w.from_initial = [], False
         if self.state_dir is None:
             return
         doc = w.snapshot()
@@ -682,7 +686,9 @@ class MemoryStore(WorldStore):
             if self._initial is not None:
                 state.become(self._initial, None)
                 state.version = state.log_start = 0
-            return MemoryWorld(sandbox, self.seed, state, self)
+            w = MemoryWorld(sandbox, self.seed, state, self)
+            w.from_initial = path is not None and self._initial is not None
+            return w
         w = MemoryWorld(sandbox, self.seed, State(), self)
         for n, op in enumerate(_read_journal(path), 1):
             try:

@@ -311,3 +311,22 @@ def test_a_request_that_only_reads_counts_as_activity(store: WorldStore) -> None
         w.get("things", "x")
     assert store.info("a").last_activity >= before
     assert store.expire(now=store.info("a").last_activity + 5) == []
+
+
+def test_a_journaled_world_from_an_initial_world_keeps_it_across_eviction_and_restart(
+        tmp_path) -> None:
+    from guard.world.memory import MemoryStore
+
+    initial = {"v": 1, "collections": {"prices": {"price_1": {"id": "price_1", "n": 1}}}}
+    store = MemoryStore(seed=1, state_dir=tmp_path, initial=initial)
+    w = store.world("a")
+    with w.transaction():
+        w.put("things", {"id": "x"})
+    store.flush(w)
+    store.world("reader").get("prices", "price_1")  # read only: no journal is written
+    assert store.evict(0, now=10**10) == ["a", "reader"]
+    assert not (tmp_path / "reader.jsonl").exists()
+    for again in (store, MemoryStore(seed=1, state_dir=tmp_path, initial=initial),
+                  MemoryStore(seed=1, state_dir=tmp_path)):
+        assert again.world("a").get("prices", "price_1") == {"id": "price_1", "n": 1}
+        assert again.world("a").get("things", "x") == {"id": "x"}

@@ -86,6 +86,25 @@ def test_a_world_file_is_forked_into_every_new_sandbox(guard_proxy):
     assert g.upstream_attempts == []
 
 
+def test_a_restart_with_a_world_file_and_state_keeps_the_seed_and_the_changes(guard_proxy,
+                                                                              tmp_path):
+    # The journal of a sandbox started from --world begins with that world: a restart
+    # (with or without --world) reads back the seeded objects and what was done to them.
+    state = tmp_path / "state"
+    first = guard_proxy(world="stripe-catalogue", state=state, seed=3)
+    c = sdk(first)
+    c.v1.products.update("prod_pro", {"name": "Pro (renamed)"})
+    customer = c.v1.customers.create({"email": "kept@example.com"})
+    first.stop()
+    for world in ("stripe-catalogue", None):
+        again = guard_proxy(world=world, state=state, seed=3)
+        c = sdk(again)
+        assert c.v1.products.retrieve("prod_pro").name == "Pro (renamed)"
+        assert c.v1.prices.list({"lookup_keys": ["pro_monthly"]}).data[0].unit_amount == 2900
+        assert c.v1.customers.retrieve(customer.id).email == "kept@example.com"
+        again.stop()
+
+
 def test_a_missing_world_file_stops_start_up(tmp_path):
     assert main(["run", "--world", str(tmp_path / "nope.json"), "--confdir",
                  str(tmp_path), "--listen-port", "0"]) == 1
