@@ -3,9 +3,12 @@
     .venv/bin/python tools/measure_stripe.py [--failures]
 
 Sends one smallest valid request per operation of Stripe's OpenAPI description
-(guard/providers/stripe/spec/spec3.json.gz) through guard's engine and simulator, in
-process (no proxy), and counts the answers that are a 2xx whose body validates against the
-operation's response schema. Prints the share, the exceptions, and the per-family table (Markdown).
+(guard/providers/stripe/spec/spec3.json.gz) and of the operations derived from the
+installed stripe SDK (sdk3.json.gz beside it, tools/stripe_sdk_supplement.py) through
+guard's engine and simulator, in process (no proxy), and counts the answers that are a 2xx
+whose body validates against the operation's response schema (the derived schema for the
+derived ones), each set on its own line. Prints the shares, the exceptions, and the
+per-family table (Markdown).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import stripe  # noqa: E402
 
 from guard.openapi.measure import Report, measure  # noqa: E402
 from guard.packs import load_packs  # noqa: E402
@@ -98,15 +103,23 @@ def main() -> int:
     ap.add_argument("--failures", action="store_true", help="list every failing operation")
     args = ap.parse_args()
     report = run_spec()
-    total, ok = len(report.results), len(report.ok)
-    hand = sum(1 for r in report.results if not r.rule_id.startswith("stripe.op."))
-    newer = [r for r in report.ok if r.newer]
+    spec = [r for r in report.results if "x-guardFrom" not in r.operation.raw]
+    derived = [r for r in report.results if "x-guardFrom" in r.operation.raw]
+    total, ok = len(spec), sum(1 for r in spec if r.problem is None)
+    hand = sum(1 for r in spec if not r.rule_id.startswith("stripe.op."))
+    newer = [r for r in spec if r.problem is None and r.newer]
     print(f"spec operations answered 2xx with a valid body: {ok}/{total} "
           f"({100 * ok / total:.1f}%); {hand} by hand-written handlers")
     print(f"  of these, {len(newer)} valid but for fields Stripe's newer object shape "
           "(fixtures3.json) no longer has:")
     for field in sorted({f for r in newer for f in (r.newer or "").split(", ")}):
         print(f"    {field}")
+    good = [r for r in derived if r.problem is None]
+    v2 = sum(1 for r in good if r.operation.path.startswith("/v2/"))
+    print(f"operations derived from stripe-python {stripe.VERSION} (sdk3.json.gz) answered 2xx "
+          f"valid against their derived schema: {len(good)}/{len(derived)}"
+          f"{f' ({100 * len(good) / len(derived):.1f}%)' if derived else ''}; "
+          f"{len(good) - v2} under /v1, {v2} under /v2")
     bad = [r for r in report.results if r.problem is not None]
     if bad:
         print("\nexceptions:" if args.failures

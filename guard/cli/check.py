@@ -56,7 +56,13 @@ def openapi_summary(lp: LoadedPack) -> str:
         (lp.pack.openapi.rule_prefix if lp.pack.openapi and lp.pack.openapi.rule_prefix
          else f"{lp.pack.pack}.openapi") + "."))
     own = len(lp.operations) - generated
+    added: dict[str, int] = {}
+    for op in api.operations:
+        source = op.raw.get("x-guardFrom")
+        if isinstance(source, str):
+            added[source] = added.get(source, 0) + 1
+    extra = "".join(f" + {n} from {name}" for name, n in sorted(added.items()))
     return (f"OpenAPI {api.spec.path.name} ({api.spec.title} "
-            f"{info.get('version', '')}): {counts['operations']} operations, {own} answered "
+            f"{info.get('version', '')}){extra}: {counts['operations']} operations, {own} answered "
             f"by the pack's own rules, {generated} generated; {counts['stateful']} stateful, "
             f"{counts['example_only']} example-only")

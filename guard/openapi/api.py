@@ -149,7 +149,12 @@ class OpenApi:
         gen = self.generator(world)
         values = params.body if req.method in ("POST", "PUT", "PATCH") else params.query
         if coll is None:
-            return Answer(op.status, self._example(op, gen, world, req))
+            answer = self._example(op, gen, world, req)
+            if op.method != "GET" and isinstance(answer, dict) and isinstance(values, dict) \
+                    and values and op.schema is not None:
+                # a stateless POST (a meter event, a v2 adjustment) echoes what it was sent
+                answer = apply_params(self.spec, answer, values, op.schema, self._fits)
+            return Answer(op.status, answer)
         parents = {p: params.path[p] for p, _ in op.parents if p in params.path}
         self._check_parents(op, parents, world, gen, strict)
         where = world_collection(coll, parents)
@@ -432,11 +437,34 @@ class OpenApi:
             envelope["total_count"] = total if total is not None else len(page)
         props = (merged(self.spec, envelope_schema).get("properties") or {}) \
             if envelope_schema is not None else {}
+        if "next_page_url" in envelope or "previous_page_url" in envelope:
+            self._page_urls(envelope, req, token, len(page))
         for name in ("next_page", "next_cursor", "nextCursor", "next"):
             if name in envelope:
                 nullable = name not in props or "null" in types(merged(self.spec, props[name]))
                 envelope[name] = token if token is not None or nullable else ""
         return envelope
+
+
+    def _page_urls(self, envelope: dict[str, Any], req: Request, token: str | None,
+                   count: int) -> None:
+        """Stripe's v2 lists: ``next_page_url``/``previous_page_url`` are this path with
+        the request's query and a ``page`` token, or null at either end."""
+        from urllib.parse import urlencode
+
+        query = [(k, v) for k, v in req.query if k != "page"]
+        here = next((v for k, v in req.query if k == "page"), None)
+        start = _offset(here) if here else 0
+        limit = max(count, 1)
+        for name in ("limit",):
+            limit = next((int(v) for k, v in req.query if k == name and v.isdigit()), limit)
+
+        def url(page: str) -> str:
+            return req.path + "?" + urlencode([*query, ("page", page)])
+
+        envelope["next_page_url"] = url(token) if token is not None else None
+        envelope["previous_page_url"] = url(_token(max(0, start - limit))) if start > 0 \
+            else None
 
 
 def _offset(token: str) -> int:

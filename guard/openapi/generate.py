@@ -160,7 +160,8 @@ class Generator:
 
     def _refresh(self, obj: dict[str, Any], node: dict[str, Any], fresh_id: bool) -> Any:
         if fresh_id and isinstance(obj.get("id"), str):
-            obj["id"] = self.id_like(obj["id"]) if obj["id"] else self.src.ids.base62(24)
+            sample = self._id_example(node) or obj["id"]
+            obj["id"] = self.id_like(sample) if sample else self.src.ids.base62(24)
         self._complete(obj, node, 0)
         props = node.get("properties") or {}
         if "created" in obj and isinstance(obj["created"], int):
@@ -205,7 +206,8 @@ class Generator:
         """An id for an object of ``schema``: shaped like its example's or fixture's id."""
         node = merged(self.spec, schema)
         fixture = self.fixtures.find(self.spec, node)
-        for sample in (fixture.get("id") if isinstance(fixture, dict) else None,
+        for sample in (self._id_example(node),
+                       fixture.get("id") if isinstance(fixture, dict) else None,
                        (node.get("example") or {}).get("id")
                        if isinstance(node.get("example"), dict) else None,
                        merged(self.spec, (node.get("properties") or {}).get("id")).get("example")):
@@ -217,6 +219,12 @@ class Generator:
         if "integer" in types(prop):
             return str(self.src.ids.number(1000, 999999))
         return self.src.ids.base62(24)
+
+    def _id_example(self, node: dict[str, Any]) -> str | None:
+        """The example of the schema's ``id`` property: it names the id's shape before a
+        fixture's id does (fixtures of newer objects carry placeholders like ``obj_123``)."""
+        example = merged(self.spec, (node.get("properties") or {}).get("id")).get("example")
+        return example if isinstance(example, str) and example else None
 
     def id_like(self, sample: str) -> str:
         """A new id shaped like ``sample``: ``cus_NffrFeUfNV2Hib`` -> ``cus_`` + 14 base62."""

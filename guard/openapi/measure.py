@@ -38,8 +38,9 @@ class Result:
     @property
     def family(self) -> str:
         segs = [s for s in self.operation.path.split("/") if s and not s.startswith("{")]
-        return segs[1] if len(segs) > 1 and segs[0] in ("v1", "v2") else (segs[0] if segs
-                                                                          else "/")
+        if len(segs) > 1 and segs[0] == "v2":
+            return "v2/" + segs[1]
+        return segs[1] if len(segs) > 1 and segs[0] == "v1" else (segs[0] if segs else "/")
 
 
 @dataclass

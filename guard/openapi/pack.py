@@ -64,11 +64,12 @@ def template(path: str) -> tuple[str, dict[str, str]]:
     return _PARAM.sub(sub, path), names
 
 
-def load_api(spec_path: Path, settings: Settings) -> OpenApi:
+def load_api(spec_path: Path, settings: Settings,
+             supplements: list[Path] | tuple[Path, ...] = ()) -> OpenApi:
     """Raises :class:`RuleError` (a description that does not load) or ``ValueError``."""
     from guard.openapi.spec import load_spec
 
-    return OpenApi(load_spec(spec_path), settings)
+    return OpenApi(load_spec(spec_path, supplements), settings)
 
 
 def provider_wrap(name: str | None, api: OpenApi) -> Wrap | None:
@@ -140,7 +141,8 @@ def build_rules(api: OpenApi, *, pack: str, prefix: str, hosts: list[str], sourc
         rule_id = f"{prefix}.{op.slug}"
         model = Rule.model_validate({
             "id": rule_id, "description": f"{op.operation_id}: {op.method} {op.path} "
-            f"(from {api.spec.path.name})", "match": Match(method=op.method, path=path_t),
+            f"(from {op.raw.get('x-guardFrom') or api.spec.path.name})",
+            "match": Match(method=op.method, path=path_t),
             "action": "simulate", "respond": Respond(handler=f"openapi.{op.slug}"),
         })
         out.append(CompiledRule(

@@ -111,14 +111,54 @@ class Spec:
 
 
 _CACHE: dict[tuple[str, int, int], Spec] = {}
+_MERGED: dict[tuple[int, ...], Spec] = {}
 
 
-def load_spec(path: str | Path) -> Spec:
-    """Load and check a description (cached per file, size and modification time).
+def load_spec(path: str | Path, supplements: tuple[Path, ...] | list[Path] = ()) -> Spec:
+    """Load and check a description (cached per file, size and modification time), with
+    the operations and component schemas of ``supplements`` joined to it: a path or schema
+    the description has keeps its own; a supplement's ``$ref`` may name the description's
+    components (Stripe's operations derived from its SDK, tools/stripe_sdk_supplement.py).
 
-    Raises :class:`RuleError` listing every problem found, each located in the file.
+    Raises :class:`RuleError` listing every problem found, each located in its file.
     """
-    path = Path(path)
+    spec = _load_one(Path(path))
+    if not supplements:
+        return spec
+    parts = [spec] + [_load_one(Path(p), base=spec) for p in supplements]
+    key = tuple(id(p) for p in parts)
+    merged = _MERGED.get(key)
+    if merged is None:
+        merged = Spec(spec.path, _merge([p.document for p in parts],
+                                        [p.path.name for p in parts]), spec.version)
+        _MERGED[key] = merged
+    return merged
+
+
+def _merge(docs: list[dict[str, Any]], names: list[str] | None = None) -> dict[str, Any]:
+    """The first document with the others' paths, methods and component schemas added;
+    ``names``: the files', recorded in each added operation's ``x-guardFrom``."""
+    first = docs[0]
+    paths: dict[str, Any] = dict(first.get("paths") or {})
+    components: dict[str, Any] = dict(first.get("components") or {})
+    schemas: dict[str, Any] = dict(components.get("schemas") or {})
+    for i, doc in enumerate(docs[1:], 1):
+        for p, item in (doc.get("paths") or {}).items():
+            if names is not None and isinstance(item, dict):
+                item = {k: {**v, "x-guardFrom": names[i]}
+                        if k in METHODS and isinstance(v, dict) else v
+                        for k, v in item.items()}
+            if p not in paths:
+                paths[p] = item
+            elif isinstance(paths[p], dict) and isinstance(item, dict):
+                paths[p] = {**item, **paths[p]}
+        for name, schema in ((doc.get("components") or {}).get("schemas") or {}).items():
+            schemas.setdefault(name, schema)
+    components["schemas"] = schemas
+    return {**first, "paths": paths, "components": components}
+
+
+def _load_one(path: Path, base: Spec | None = None) -> Spec:
     try:
         st = path.stat()
     except OSError as e:
@@ -134,7 +174,7 @@ def load_spec(path: str | Path) -> Spec:
     except ValueError as e:
         line, col = e.args[1] if len(e.args) > 1 else (1, 1)
         raise RuleError([Problem(str(path), line, col, str(e.args[0]))]) from None
-    problems = _check(path, doc)
+    problems = _check(path, doc, base.document if base is not None else None)
     if problems:
         located = _Locator(path, raw)
         raise RuleError([located.problem(where, message) for where, message in problems])
@@ -179,8 +219,10 @@ def _parse(path: Path, raw: bytes) -> Any:
 _SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _check(path: Path, doc: Any) -> list[tuple[tuple[str | int, ...], str]]:
-    """Structural problems, each with the pointer it concerns."""
+def _check(path: Path, doc: Any, base: dict[str, Any] | None = None
+           ) -> list[tuple[tuple[str | int, ...], str]]:
+    """Structural problems, each with the pointer it concerns. ``base``: the description a
+    supplement joins, whose components the supplement's ``$ref``s may name."""
     out: list[tuple[tuple[str | int, ...], str]] = []
     if not isinstance(doc, dict):
         return [((), "an OpenAPI description is a mapping with 'openapi', 'info' and 'paths'")]
@@ -193,7 +235,7 @@ def _check(path: Path, doc: Any) -> list[tuple[tuple[str | int, ...], str]]:
     paths = doc.get("paths")
     if not isinstance(paths, dict):
         return [(("paths",) if "paths" in doc else (), "'paths' must be a mapping")]
-    spec = Spec(path, doc, version)
+    spec = Spec(path, doc if base is None else _merge([doc, base]), version)
     for p, item in paths.items():
         if not isinstance(p, str) or not p.startswith("/"):
             out.append((("paths", str(p)), "a path must start with '/'"))

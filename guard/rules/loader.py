@@ -238,12 +238,21 @@ def _compile_openapi(lp: LoadedPack, own: list[CompiledRule], first_order: int,
             return []
     spec_path, fixtures = paths["spec"], paths["fixtures"]
     assert spec_path is not None
+    supplements: list[Path] = []
+    for i, value in enumerate(source_model.supplements):
+        found = _data_path(base, value)
+        if found is None:
+            problems.append(lp.located.problem((*loc, "supplements", i), "a supplement must "
+                                               "be a path inside the rule file's folder, or "
+                                               "guard:PATH inside guard's own package"))
+            return []
+        supplements.append(found)
     settings = Settings(pack=lp.pack.pack, errors=source_model.errors,
                         paging=source_model.paging, closed=source_model.closed,
                         strict=source_model.strict, fixtures=fixtures,
                         base_path=source_model.base_path, populate=source_model.populate)
     try:
-        api = load_api(spec_path, settings)
+        api = load_api(spec_path, settings, supplements)
         wrap = provider_wrap(source_model.provider, api)
     except RuleError as e:
         problems.extend(e.problems)

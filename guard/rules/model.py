@@ -239,6 +239,10 @@ class OpenApiSource(Strict):
 
     spec: str = Field(description="the OpenAPI 3.0/3.1 description, JSON or YAML, optionally "
                       "gzipped; relative to the rule file")
+    supplements: list[str] = Field(default_factory=list, description="more descriptions "
+                                   "whose operations and component schemas join the spec's "
+                                   "(the spec wins where both have one); their $refs may name "
+                                   "the spec's components")
     errors: str = Field("rfc9457", description="error shape: rfc9457 (problem documents) or "
                         "a provider's (stripe)")
     paging: Literal["stripe", "cursor", "link", "offset", "none"] = Field(

@@ -87,3 +87,39 @@ def test_a_cycle_of_references_is_an_error_not_a_hang(tmp_path: Path) -> None:
 
 def test_pointers_escape_slashes_and_tildes() -> None:
     assert pointer(["paths", "/v1/a~b", "get"]) == "#/paths/~1v1~1a~0b/get"
+
+
+def test_a_supplement_adds_operations_and_schemas_and_names_the_descriptions(
+        tmp_path: Path) -> None:
+    main = doc(components={"schemas": {"Pet": {"type": "object", "title": "main"}}})
+    (tmp_path / "api.json").write_text(json.dumps(main))
+    ok = {"200": {"description": "ok", "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/Pet"}}}}}
+    extra = {"openapi": "3.0.0", "info": {}, "paths": {
+        "/a": {"get": {"responses": {}, "operationId": "Theirs"},
+               "post": {"responses": ok, "operationId": "PostA"}},
+        "/b": {"get": {"responses": ok, "operationId": "GetB"}}},
+        "components": {"schemas": {"Pet": {"title": "theirs"}, "Toy": {"type": "string"}}}}
+    (tmp_path / "more.json").write_text(json.dumps(extra))
+    spec = load_spec(tmp_path / "api.json", [tmp_path / "more.json"])
+    ops = {(m, p): op for m, p, op, _ in spec.operations()}
+    assert ops[("GET", "/a")].get("operationId") != "Theirs"  # the description's wins
+    assert "x-guardFrom" not in ops[("GET", "/a")]
+    assert ops[("POST", "/a")]["x-guardFrom"] == "more.json"
+    assert ops[("GET", "/b")]["x-guardFrom"] == "more.json"
+    assert spec.resolve({"$ref": "#/components/schemas/Pet"})["title"] == "main"
+    assert spec.resolve({"$ref": "#/components/schemas/Toy"}) == {"type": "string"}
+    assert load_spec(tmp_path / "api.json").document == main  # unchanged on its own
+
+
+def test_a_supplements_bad_ref_is_located_in_the_supplement(tmp_path: Path) -> None:
+    (tmp_path / "api.json").write_text(json.dumps(doc()))
+    extra = {"openapi": "3.0.0", "info": {}, "paths": {"/b": {"get": {"responses": {
+        "200": {"description": "ok", "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/Nope"}}}}}}}}}
+    (tmp_path / "more.json").write_text(json.dumps(extra, indent=1))
+    with pytest.raises(RuleError) as info:
+        load_spec(tmp_path / "api.json", [tmp_path / "more.json"])
+    problem = str(info.value)
+    assert f"{tmp_path / 'more.json'}:" in problem and "names nothing" in problem
+    assert "#/paths/~1b/get/responses/200" in problem

@@ -35,7 +35,8 @@ def report() -> Report:
 def test_every_stripe_operation_answers_a_valid_2xx(report: Report) -> None:
     bad = [f"{r.operation.method} {r.operation.path}: {r.problem}" for r in report.results
            if r.problem is not None]
-    assert len(report.results) == 533 and bad == []
+    spec = [r for r in report.results if "x-guardFrom" not in r.operation.raw]
+    assert len(spec) == 533 and bad == []
 
 
 def test_only_fields_stripe_has_since_dropped_differ_from_the_description(report: Report
