@@ -114,6 +114,13 @@ def parse_duration(text: str) -> float:
 OFF = ("off", "none", "no", "false")
 
 
+def parse_durations(text: str) -> tuple[float, ...]:
+    """Comma-separated durations (``5m,30m,2h``), or ``off`` for none."""
+    if text.strip().lower() in OFF:
+        return ()
+    return tuple(parse_duration(part) for part in text.split(","))
+
+
 def parse_path_or_off(text: str) -> Path | None:
     """A path, or ``off`` (also ``none``, ``no``, ``false``) for none at all."""
     return None if text.strip().lower() in OFF else Path(text)
@@ -245,6 +252,11 @@ class Options(BaseSettings):
     webhook_allow: Annotated[list[str], Opt(metavar="HOST")] = Field(
         default_factory=list, description="also deliver Stripe webhooks to HOST (exact, or "
         "*.domain); by default only loopback URLs are delivered (repeatable)")
+    webhook_retries: Annotated[tuple[float, ...], Opt(metavar="DELAYS",
+                                                       parse=parse_durations)] = Field(
+        (300.0, 1800.0, 7200.0), description="after a failed Stripe webhook delivery, try "
+        "again after each of these delays in turn, e.g. 5m,30m,2h (the default: three "
+        "retries over a few hours, as Stripe's test mode does), or 'off'")
     guard_headers: bool = Field(True, description="add X-Guard-Rule / X-Guard-Action to "
                                 "responses")
     fast_path: bool = Field(False, description="serve HTTPS tunnels to hosts no rule allows "

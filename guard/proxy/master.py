@@ -47,6 +47,7 @@ from guard.proxy.addons import (
     SandboxIdentity,
     SmtpSinkService,
 )
+from guard.proxy.addons.deliveries import Deliverer
 from guard.proxy.offload import Offload
 from guard.reload import Reloader
 from guard.sandbox import open_registry, tokens
@@ -236,12 +237,15 @@ class GuardMaster(master.Master):
         if guard.health is not None:
             guard.health.checks["listening"] = self._listening
         stub = dns_stub(cfg)
-        self.services: list[Reload | DnsStub | SmtpSinkService | AdminServer] = [
+        self.services: list[Reload | DnsStub | SmtpSinkService | AdminServer | Deliverer] = [
             Reload(self.reloader)]
         self.dns = DnsStub(*stub) if stub is not None else None
         self.sink = (SmtpSinkService(cfg, guard.ctx, guard.recorder.write_event)
                      if cfg.smtp_port is not None or cfg.smtps_port is not None else None)
+        self.deliverer = Deliverer(guard.worlds, guard.recorder.recorder,
+                                   guard.recorder.events.redactor, cfg.webhook_retries)
         self.services += [s for s in (self.dns, self.sink, guard.admin) if s is not None]
+        self.services.append(self.deliverer)
         server, tls = proxyserver.Proxyserver(), tlsconfig.TlsConfig()
         self.addons.add(
             core.Core(),
@@ -284,6 +288,7 @@ class GuardMaster(master.Master):
             log.info("guard: draining %d request(s) in flight", len(self.inflight.flows))
         while self.inflight.flows and loop.time() < deadline:
             await asyncio.sleep(0.05)
+        await self.deliverer.drain(deadline)  # webhooks under way (and due, in-process)
         self.shutdown()
 
     async def running(self) -> None:

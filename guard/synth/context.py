@@ -10,6 +10,7 @@ from guard.ids import Ids
 from guard.request import Request, Response
 
 if TYPE_CHECKING:
+    from guard.world.deliveries import Delivery
     from guard.world.store import World
 
 Effect = Callable[[], Any]
@@ -136,6 +137,9 @@ class SimContext:
     """Provider settings from the command line (e.g. ``webhook_allow``)."""
     persist: Callable[[], None] = lambda: None
     """Write the world's changes made outside the request (by an effect) to ``--state``."""
+    deliveries: list[Delivery] = field(default_factory=list)
+    """Deliveries to queue in the world store once the request's changes are committed
+    (any replica then makes them: :mod:`guard.world.deliveries`)."""
 
     @property
     def ids(self) -> Ids:
@@ -145,6 +149,10 @@ class SimContext:
     def now(self) -> int:
         """The sandbox clock as a Unix timestamp."""
         return self.world.clock.timestamp()
+
+    def deliver(self, job: Delivery) -> None:
+        """Queue ``job`` (due now) when this request commits; dropped with it otherwise."""
+        self.deliveries.append(job)
 
     def after(self, effect: Effect) -> None:
         """Run ``effect`` after the response is sent (errors are logged, never fatal)."""

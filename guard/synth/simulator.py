@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from guard.rules.compiled import CompiledRule
 from guard.synth.context import Effect, SimContext, template_context
 from guard.synth.respond import Body, CompiledRespond, RespondCompiler
 from guard.synth.templates import Renderable
+from guard.world.deliveries import Delivery
 from guard.world.store import Change, World, WorldStore
 
 
@@ -28,6 +30,7 @@ class SimResult:
     response: Response
     changes: list[Change] = field(default_factory=list)
     effects: list[Effect] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)  # queued once committed
     fault: Fault | None = None  # what guard.faults injected (the addon delays, resets)
 
 
@@ -105,25 +108,31 @@ class Simulator:
             # first: the request number, ids and effects are this attempt's own.
             world.clock.tick()
             effects: list[Effect] = []
-            response = self._run(spec, decision, req, world, effects, base_dir)
+            deliveries: list[Delivery] = []
+            response = self._run(spec, decision, req, world, effects, deliveries, base_dir)
             if limits is not None:  # a full world refuses what would grow it (guard/limits)
                 world.check_room(*limits)
-            return SimResult(response, changes, effects)
+            return SimResult(response, changes, effects, deliveries)
 
         result = world.atomically(attempt)
         self.worlds.flush(world)
+        # Committed: queue its deliveries before the answer goes out, where every replica
+        # sees them (a replica that dies after this point leaves them to the others).
+        if result.deliveries:
+            self.worlds.deliveries.add(result.deliveries, time.time())
         result.changes = list(result.changes)
         result.fault = fault
         return result
 
     def _run(self, spec: CompiledRespond, decision: Decision, req: Request, world: World,
-             effects: list[Effect], base_dir: Path) -> Response:
+             effects: list[Effect], deliveries: list[Delivery], base_dir: Path) -> Response:
         rule_id = decision.rule_id
         if spec.handler is not None:
             ctx = SimContext(req, decision.captures, world, rule_id,
                              lambda name, **extra: self._render_file(spec, name, base_dir, req,
                                                                     decision, world, extra),
-                             effects, self.options, lambda: self.worlds.flush(world))
+                             effects, self.options, lambda: self.worlds.flush(world),
+                             deliveries)
             try:
                 return spec.handler(ctx)
             except GuardError:

@@ -41,6 +41,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from guard.errors import NoSuchSnapshot, NoSuchWorld, WorldError, WorldExists
+from guard.world.deliveries import MemoryQueue
 from guard.world.diff import diff
 from guard.world.store import (
     CHANGELOG_KEEP,
@@ -376,6 +377,7 @@ class MemoryStore(WorldStore):
         self._snapshots: dict[str, Frozen] = {}
         self._index: dict[tuple[str, str], str] = {}
         self._waiters: dict[str, builtins.list[asyncio.Future[None]]] = {}
+        self.deliveries = MemoryQueue()
         if state_dir is not None:
             state_dir.mkdir(parents=True, exist_ok=True)
 

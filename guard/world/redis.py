@@ -35,6 +35,7 @@ from redis.commands.core import Script
 from guard.errors import NoSuchSnapshot, NoSuchWorld, StoreUnavailable, WorldError, WorldExists
 from guard.world import lua
 from guard.world.diff import diff
+from guard.world.redis_deliveries import RedisQueue
 from guard.world.store import (
     CHANGELOG_KEEP,
     EVENTS_KEEP,
@@ -317,6 +318,7 @@ class RedisStore(WorldStore):
         self._waiters: dict[str, builtins.list[asyncio.Future[None]]] = {}
         self._listener: asyncio.Task[None] | None = None
         self._listener_loop: asyncio.AbstractEventLoop | None = None
+        self.deliveries = RedisQueue(self.prefix, self._run_keys, self._call)
 
     # plumbing
 
@@ -334,6 +336,13 @@ class RedisStore(WorldStore):
         if script is None:
             script = self._scripts[source] = self._redis.register_script(source)
         return self._call(lambda r: script(args=[self.prefix, *args], client=r))
+
+    def _run_keys(self, source: str, keys: builtins.list[str], *args: Any) -> Any:
+        """A script that names its keys (a Cluster-ready one; see redis_deliveries)."""
+        script = self._scripts.get(source)
+        if script is None:
+            script = self._scripts[source] = self._redis.register_script(source)
+        return self._call(lambda r: script(keys=keys, args=list(args), client=r))
 
     def _where(self) -> str:
         kw = self._redis.connection_pool.connection_kwargs

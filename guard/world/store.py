@@ -39,6 +39,7 @@ from guard.errors import NoSuchSnapshot, WorldError
 from guard.ids import Ids
 from guard.limits import WORLD_RULE, LimitExceeded
 from guard.world import snapshot as files
+from guard.world.deliveries import DeliveryQueue
 from guard.world.snapshot import SNAPSHOT_VERSION
 
 CHANGELOG_KEEP = 10_000  # changes a world remembers for diff?since=VERSION
@@ -537,6 +538,7 @@ class WorldStore(ABC):
 
     seed: int | None
     initial: dict[str, Any] | None
+    deliveries: DeliveryQueue  # what is to be delivered later (Stripe webhooks), any replica
     blocking = False  # True when its calls wait on the network: the proxy calls it in threads
 
     @abstractmethod

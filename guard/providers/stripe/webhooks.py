@@ -11,8 +11,9 @@ way out of the sandbox. An event is delivered only when the endpoint's host is
 
 Anything else is never contacted: the attempt is recorded as a failed delivery in the
 world (collection ``stripe.webhook_deliveries``) and logged. Redirects are not
-followed and no proxy is used. Deliveries run after the response is sent, once each,
-without Stripe's retries.
+followed and no proxy is used. Deliveries are queued in the world store when the request
+commits and made by whichever replica claims them (:mod:`guard.world.deliveries`,
+:mod:`guard.proxy.addons.deliveries`), retried with backoff when they fail.
 
 >>> target("http://localhost:4242/hook", "10.0.0.7", ()).connect
 '10.0.0.7'
@@ -34,20 +35,23 @@ import logging
 import socket
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from guard.net.egress import METADATA_NAMES, forbidden, normal_name, system_resolve
-from guard.providers.stripe.kinds import DELIVERIES
+from guard.providers.stripe.kinds import DELIVERIES, KINDS
 from guard.rules.matchers import HostPattern
+from guard.world.deliveries import Delivery
 
 if TYPE_CHECKING:
     from guard.providers.stripe.call import Call
+    from guard.world.store import WorldStore
 
 log = logging.getLogger("guard")
 TIMEOUT = 10.0
+KIND = "stripe.webhook"  # the deliveries this module makes (Delivery.kind)
 
 
 class Refused(Exception):
@@ -96,41 +100,87 @@ def target(url: str, client: str, allow: Sequence[str]) -> Target:
 
 
 def schedule(call: Call) -> None:
-    """Queue the call's events for delivery after the response (``ctx.after``)."""
+    """Queue the call's events for delivery (:mod:`guard.world.deliveries`): in the world
+    store once the request commits, so any replica delivers them."""
     if not call.outbox:
         return
-    jobs = []
-    for event_id, endpoint_id in call.outbox:
-        event = call.find("event", event_id)
-        endpoint = call.find("webhook_endpoint", endpoint_id)
-        if event is not None and endpoint is not None:
-            jobs.append((event, endpoint))
-    call.outbox = []
     allow = tuple(call.ctx.options.get("webhook_allow") or ())
-    client, world, persist = call.request.client, call.world, call.ctx.persist
+    now = time.time()
+    for event_id, endpoint_id in call.outbox:
+        call.ctx.deliver(Delivery(KIND, call.world.name, event_id, endpoint_id,
+                                  call.request.sandbox, call.request.client, allow,
+                                  queued=now))
+    call.outbox = []
 
-    async def deliver_all() -> None:
-        for event, endpoint in jobs:
-            record = await deliver(event, endpoint, client, allow)
 
-            def note(changes: object, event: dict[str, Any] = event,
-                     record: dict[str, Any] = record) -> None:
-                world.put(DELIVERIES, record)
-                if record["status"] is not None and 200 <= record["status"] < 300:
-                    stored = world.get("stripe.events", event["id"])
-                    if stored is not None and stored["pending_webhooks"] > 0:
-                        stored["pending_webhooks"] -= 1
-                        world.put("stripe.events", stored)
+@dataclass(frozen=True)
+class Attempted:
+    """What one attempt did: the delivery record kept in the world (None: nothing was
+    left to deliver), and when to try again (None: never)."""
 
-            # again from the start if another replica wrote first; off the event loop when
-            # the world is in Redis (the world's lock keeps it apart from requests)
-            if world.blocking:
-                await asyncio.to_thread(world.atomically, note)
-            else:
-                world.atomically(note)
-        persist()
+    record: dict[str, Any] | None
+    retry_at: float | None
+    why: str  # for the audit event
 
-    call.ctx.after(deliver_all)
+
+OffThread = Callable[[Callable[[], Any]], Awaitable[Any]]
+
+
+async def attempt(store: WorldStore, job: Delivery, retries: Sequence[float],
+                  off: OffThread) -> Attempted:
+    """Deliver ``job`` once and record it in its world: the delivery record (collection
+    ``stripe.webhook_deliveries``, one per event and endpoint, the last attempt's), and
+    on a 2xx one fewer of the event's ``pending_webhooks``. A failure (no answer, or not
+    2xx) is tried again ``retries[n-1]`` seconds after the n-th attempt, as Stripe
+    retries; a URL guard may not deliver to is never tried again. ``off(fn)`` runs the
+    world's reads and writes (off the event loop for Redis)."""
+
+    def load() -> tuple[dict[str, Any], dict[str, Any]] | str:
+        if not store.exists(job.world):
+            return f"sandbox world {job.world!r} is gone"
+        world = store.world(job.world)
+        event = world.get(KINDS["event"].collection, job.event)
+        endpoint = world.get(KINDS["webhook_endpoint"].collection, job.endpoint)
+        if event is None:
+            return f"event {job.event} is gone"
+        if endpoint is None or endpoint.get("deleted"):
+            return f"webhook endpoint {job.endpoint} is gone"
+        if endpoint.get("status") != "enabled":
+            return f"webhook endpoint {job.endpoint} is disabled"
+        return event, endpoint
+
+    found = await off(load)
+    if isinstance(found, str):
+        return Attempted(None, None, f"not delivered: {found}")
+    event, endpoint = found
+    record = await deliver(event, endpoint, job.client, job.allow)
+    n = job.attempt + 1
+    ok = record["status"] is not None and 200 <= record["status"] < 300
+    refused = record["delivered_to"] is None
+    retry_at = (time.time() + retries[n - 1]
+                if not ok and not refused and n <= len(retries) else None)
+    record["attempts"] = n
+    record["next_retry_at"] = int(retry_at) if retry_at is not None else None
+
+    def note(changes: object) -> None:
+        world = store.world(job.world)
+        world.put(DELIVERIES, record)
+        if ok:
+            stored = world.get(KINDS["event"].collection, event["id"])
+            if stored is not None and stored["pending_webhooks"] > 0:
+                stored["pending_webhooks"] -= 1
+                world.put(KINDS["event"].collection, stored)
+
+    def noted() -> None:
+        # again from the start if another replica wrote first (the world's lock keeps it
+        # apart from this process's requests)
+        store.world(job.world).atomically(note)
+        store.flush(store.world(job.world))
+
+    await off(noted)
+    outcome = (f"HTTP {record['status']}" if record["status"] is not None
+               else record["error"])
+    return Attempted(record, retry_at, outcome)
 
 
 async def deliver(event: dict[str, Any], endpoint: dict[str, Any], client: str,

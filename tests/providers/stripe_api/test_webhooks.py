@@ -4,6 +4,7 @@ only ever sent to loopback or allow-listed hosts."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +16,8 @@ import stripe
 
 from guard.providers.stripe import webhooks
 from guard.providers.stripe.webhooks import Refused, target
+from guard.proxy.addons.deliveries import RULE
+from tests.providers.stripe_api.conftest import sdk
 
 DEADLINE = 20.0  # seconds to wait for an asynchronous delivery (not a performance bound)
 
@@ -22,7 +25,8 @@ DEADLINE = 20.0  # seconds to wait for an asynchronous delivery (not a performan
 class Receiver:
     """A loopback webhook receiver recording what it gets."""
 
-    def __init__(self) -> None:
+    def __init__(self, fail_first: int = 0) -> None:
+        self.fail_first = fail_first  # answer this many POSTs with a 500 first
         self.received: list[tuple[bytes, dict[str, str]]] = []
         self.arrived = threading.Condition()
         outer = self
@@ -33,7 +37,8 @@ class Receiver:
                 with outer.arrived:
                     outer.received.append((body, dict(self.headers)))
                     outer.arrived.notify_all()
-                self.send_response(200)
+                    failing = len(outer.received) <= outer.fail_first
+                self.send_response(500 if failing else 200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -190,3 +195,109 @@ def test_allow_listed_webhook_hosts_are_pinned_to_the_address_resolved(monkeypat
     t = asyncio.run(webhooks._pin(target("https://hooks.partner.test/x", "127.0.0.1",
                                           ("hooks.partner.test",))))
     assert (t.connect, t.host) == ("10.1.2.3", "hooks.partner.test")
+
+
+def _attempts(g: Any, count: int) -> list[dict[str, Any]]:
+    """The audit log's webhook delivery events, once there are ``count``."""
+    end = time.monotonic() + DEADLINE
+    found: list[dict[str, Any]] = []
+    while time.monotonic() < end:
+        found = [e for e in map(json.loads, g.cfg.audit.read_text().splitlines())
+                 if e["rule"] == RULE]
+        if len(found) >= count:
+            break
+        time.sleep(0.05)
+    return found
+
+
+def _event_settled(c: stripe.StripeClient, event_id: str, pending: int) -> int:
+    end = time.monotonic() + DEADLINE
+    while time.monotonic() < end and c.v1.events.retrieve(event_id).pending_webhooks != pending:
+        time.sleep(0.05)
+    return c.v1.events.retrieve(event_id).pending_webhooks
+
+
+def test_a_failed_delivery_is_retried_with_backoff_and_each_attempt_is_audited(
+        guard_proxy: Any) -> None:
+    receiver = Receiver(fail_first=2)
+    try:
+        g = guard_proxy(seed=7, webhook_retries=(0.1, 0.2, 0.3))
+        c = sdk(g)
+        endpoint = c.v1.webhook_endpoints.create({"url": receiver.url,
+                                                  "enabled_events": ["customer.created"]})
+        c.v1.customers.create({"email": "retry@example.com"})
+        got = receiver.wait_for(3)
+        event = c.v1.events.list({"type": "customer.created"}).data[0]
+        # the same event, signed for the endpoint, every time: receivers dedupe by its id
+        ids = {stripe.Webhook.construct_event(body.decode(), h["Stripe-Signature"],
+                                              endpoint.secret).id for body, h in got}
+        assert len(got) == 3 and ids == {event.id}
+        assert _event_settled(c, event.id, 0) == 0
+        records = _deliveries(g, 1)
+        assert [(r["status"], r["attempts"], r["next_retry_at"]) for r in records] == [
+            (200, 3, None)]
+        audited = _attempts(g, 3)
+        assert [(e["status"], e["delivery"]["attempt"]) for e in audited] == [
+            (500, 1), (500, 2), (200, 3)]
+        assert all(e["sandbox"] == "127.0.0.1" and e["delivery"]["event"] == event.id
+                   and e["upstream"] is True and e["kind"] == "system" for e in audited)
+        assert audited[0]["delivery"]["next_retry_at"] is not None
+        assert audited[2]["delivery"]["next_retry_at"] is None
+        assert endpoint.secret not in g.cfg.audit.read_text()
+        assert g.worlds.deliveries.pending() == []
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
+
+
+def test_a_delivery_that_keeps_failing_stops_after_the_last_retry(guard_proxy: Any) -> None:
+    receiver = Receiver(fail_first=1000)
+    try:
+        g = guard_proxy(seed=7, webhook_retries=(0.1,))
+        c = sdk(g)
+        c.v1.webhook_endpoints.create({"url": receiver.url, "enabled_events": ["*"]})
+        c.v1.customers.create()
+        audited = _attempts(g, 2)
+        assert [(e["status"], e["delivery"]["attempt"]) for e in audited] == [(500, 1), (500, 2)]
+        end = time.monotonic() + DEADLINE
+        while time.monotonic() < end and g.worlds.deliveries.pending():
+            time.sleep(0.05)
+        assert g.worlds.deliveries.pending() == []  # given up, nothing left queued
+        assert len(receiver.received) == 2
+        event = c.v1.events.list().data[0]
+        assert event.pending_webhooks == 1  # never delivered
+        assert _deliveries(g, 1)[0]["attempts"] == 2
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
+
+
+def test_a_refused_url_is_audited_once_and_never_retried(guard_proxy: Any, upstream: Any) -> None:
+    g = guard_proxy(seed=7, webhook_retries=(0.1, 0.1))
+    c = sdk(g)
+    c.v1.webhook_endpoints.create({"url": "https://hooks.example.com/stripe?token=abc",
+                                   "enabled_events": ["*"]})
+    c.v1.customers.create()
+    audited = _attempts(g, 1)
+    assert len(audited) == 1 and audited[0]["upstream"] is False
+    assert audited[0]["status"] is None
+    assert "not delivered" in audited[0]["delivery"]["error"]
+    assert g.worlds.deliveries.pending() == [] and g.upstream_attempts == []
+
+
+def test_an_endpoint_disabled_before_its_retry_gets_nothing_more(guard_proxy: Any) -> None:
+    receiver = Receiver(fail_first=1000)
+    try:
+        g = guard_proxy(seed=7, webhook_retries=(0.5,))
+        c = sdk(g)
+        we = c.v1.webhook_endpoints.create({"url": receiver.url, "enabled_events": ["*"]})
+        c.v1.customers.create()
+        receiver.wait_for(1)
+        c.v1.webhook_endpoints.update(we.id, {"disabled": True})
+        audited = _attempts(g, 2)
+        assert [e["status"] for e in audited] == [500, None]
+        assert "is disabled" in audited[1]["reason"]
+        assert len(receiver.received) == 1
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
