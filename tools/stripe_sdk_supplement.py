@@ -71,6 +71,11 @@ ID_PREFIXES = {
 }
 
 
+# The SDK's base addresses (stripe/_base_address.py) as hosts.
+BASE_HOSTS = {"api": "api.stripe.com", "meter_events": "meter-events.stripe.com",
+              "files": "files.stripe.com", "connect": "connect.stripe.com"}
+
+
 class Underivable(Exception):
     """An operation whose shape the SDK does not say."""
 
@@ -284,7 +289,8 @@ class Deriver:
         if isinstance(tp, type) and issubclass(tp, StripeObject):
             return self.field(tp, module, ())
         if tp is None or tp is type(None):
-            raise Underivable("the SDK method returns nothing to derive an answer from")
+            # the SDK reads no answer (the meter event stream): Stripe's empty object
+            return {"type": "object", "properties": {}, "title": "Empty"}
         raise Underivable(f"answer type {tp!r}")
 
     def field(self, tp: Any, module: str, stack: tuple[Any, ...]) -> dict[str, Any]:
@@ -484,6 +490,7 @@ def operation(d: Deriver, call: Call) -> dict[str, Any]:
         op["parameters"] = parameters
     if call.base != "api":
         op["x-stripeBaseAddress"] = call.base
+        op["x-guardHost"] = BASE_HOSTS[call.base]
     return op
 
 

@@ -125,6 +125,7 @@ def _send(api: OpenApi, op: Operation, host: str, decide: Any, respond: Any,
     if op.method in ("GET", "DELETE") and body:
         query.update(body)
         body = None
+    host = str(op.raw.get("x-guardHost") or host)  # an operation served on its own host
     url = f"https://{host}{path}"
     if query:
         url += "?" + urlencode(encode_form(query))

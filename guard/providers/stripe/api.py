@@ -17,7 +17,12 @@ from typing import Any
 
 from guard.providers.stripe import idempotency, webhooks
 from guard.providers.stripe.call import Call
-from guard.providers.stripe.errors import StripeError, invalid_api_key, no_api_key
+from guard.providers.stripe.errors import (
+    StripeError,
+    invalid_api_key,
+    no_api_key,
+    unrecognized,
+)
 from guard.providers.stripe.expand import expand
 from guard.request import Response
 from guard.synth.context import SimContext
@@ -28,14 +33,22 @@ _TEST_KEY = re.compile(r"^(sk|rk)_test_\S+$")
 Result = dict[str, Any] | Response
 
 
-def endpoint(fn: Callable[[Call], Result]) -> Callable[[SimContext], Response]:
-    """Make ``fn(call) -> object | Response`` a handler rules can name."""
+METER_EVENTS = "meter-events.stripe.com"
+
+
+def endpoint(fn: Callable[[Call], Result], *, meter_events: bool = False
+             ) -> Callable[[SimContext], Response]:
+    """Make ``fn(call) -> object | Response`` a handler rules can name. ``meter_events``:
+    it answers on Stripe's meter-events host (the v2 meter event stream), and only there;
+    every other endpoint answers only on api.stripe.com."""
 
     @functools.wraps(fn)
     def run(ctx: SimContext) -> Response:
         call = Call(ctx)
         try:
-            authenticate(call)
+            if (call.request.host.lower() == METER_EVENTS) != meter_events:
+                raise unrecognized(call.request.method, call.request.path)
+            authenticate(call, session_token=meter_events)
             connected_account(call)
             replay = idempotency.replay(call)
             if replay is not None:
@@ -69,8 +82,11 @@ def connected_account(call: Call) -> None:
                           code="account_invalid")
 
 
-def authenticate(call: Call) -> None:
-    """Stripe takes the secret key as Bearer, or as a Basic user name (``curl -u sk_..:``)."""
+def authenticate(call: Call, *, session_token: bool = False) -> None:
+    """Stripe takes the secret key as Bearer, or as a Basic user name (``curl -u sk_..:``).
+    ``session_token``: the meter event stream, which takes a meter event session's
+    ``authentication_token`` as Bearer (guard checks one is given, not which session made
+    it; live keys are blocked by the pack's rule before any handler)."""
     value = (call.request.header("authorization") or "").strip()
     scheme, _, token = value.partition(" ")
     token = token.strip()
@@ -83,6 +99,8 @@ def authenticate(call: Call) -> None:
         token = ""
     if not token:
         raise no_api_key()
+    if session_token and token.isascii() and token.isprintable() and len(token) <= 512:
+        return
     if not _TEST_KEY.match(token):
         raise invalid_api_key(token)
 

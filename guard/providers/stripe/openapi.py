@@ -163,7 +163,7 @@ def wrap(api: OpenApi, op: Operation, answer: Handler) -> Handler:
         return call.respond(result.status, data)
 
     run.__name__ = f"openapi_{op.slug.replace('-', '_')}"
-    return endpoint(run)
+    return endpoint(run, meter_events=op.raw.get("x-stripeBaseAddress") == "meter_events")
 
 
 def _expand(api: OpenApi, call: Call, node: Any, schema: Any, parts: list[str],

@@ -43,21 +43,23 @@ def test_the_vendored_supplement_is_what_the_installed_sdk_gives():
     assert "MIT" in info["description"]
 
 
-def test_the_list_marks_what_is_derived_and_guard_answers_the_rest_404(guard_proxy):
+def test_the_list_marks_what_is_derived():
     head, ops = listed()
     assert "not in the vendored spec (2024-04-10)" in head and "derived from the SDK" in head
     assert "POST /v1/customers" not in [o.split(" (")[0] for o in ops]
     assert "GET /v1/billing/alerts" in ops  # derived: listed without a reason
+    assert "POST /v2/billing/meter_event_stream" in ops
     underived = [o for o in ops if "(not derived: " in o]
-    assert len(underived) < 5, underived
+    assert underived == [], underived  # stripe-python 16.1.0: every operation derives
+
+
+def test_a_path_stripe_does_not_have_is_still_stripes_404(guard_proxy):
     g = guard_proxy()
-    for op in underived:
-        method, path = op.split(" (")[0].split(" ", 1)
-        r = requests.request(method, "https://api.stripe.com" + path.replace("{", "x").replace(
-            "}", ""), proxies=g.proxies, verify=g.ca,
-            headers={"Authorization": "Bearer sk_test_x"}, timeout=10)
-        assert r.status_code == 404, (op, r.text)
-        assert r.json()["error"]["message"].startswith("Unrecognized request URL"), op
+    r = requests.post("https://api.stripe.com/v2/core/no_such_things", json={},
+                      proxies=g.proxies, verify=g.ca,
+                      headers={"Authorization": "Bearer sk_test_x"}, timeout=10)
+    assert r.status_code == 404
+    assert r.json()["error"]["message"].startswith("Unrecognized request URL")
     assert g.upstream_attempts == []
 
 
@@ -254,3 +256,41 @@ def test_v2_events_and_meter_event_sessions_through_the_sdk(stripe_guard):
         "event_name": "api_call", "type": "cancel", "cancel": {"identifier": "req_1"}})
     assert adjustment.object == "v2.billing.meter_event_adjustment"
     assert adjustment.event_name == "api_call"
+
+
+def test_the_meter_event_stream_takes_a_session_token_on_its_own_host(stripe_guard):
+    """The SDK's high-throughput path: a v2 meter event session, then its token as the key
+    of a client sending to meter-events.stripe.com."""
+    c, g = stripe_guard
+    session = c.v2.billing.meter_event_session.create()
+    token = session.authentication_token
+    assert token and not token.startswith("sk_")
+    stream = sdk(g, key=token)
+    stream.v2.billing.meter_event_stream.create({"events": [{
+        "event_name": "api_call", "identifier": "req_1",
+        "payload": {"stripe_customer_id": "cus_1", "value": "3"}}]})
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        stream.v2.billing.meter_event_stream.create({"events": [{"event_name": "api_call"}]})
+    assert info.value.http_status == 400 and info.value.code == "parameter_missing"
+    assert info.value.param == "events[0].payload"  # a JSON body's path
+    assert g.upstream_attempts == []
+
+
+def test_the_meter_events_host_answers_only_the_stream(guard_proxy):
+    g = guard_proxy(seed=2)
+    auth = {"Authorization": "Bearer sk_test_x"}
+    r = requests.get("https://meter-events.stripe.com/v1/customers", proxies=g.proxies,
+                     verify=g.ca, headers=auth, timeout=10)
+    assert r.status_code == 404
+    assert r.json()["error"]["message"].startswith("Unrecognized request URL")
+    r = requests.post("https://api.stripe.com/v2/billing/meter_event_stream", json={
+        "events": []}, proxies=g.proxies, verify=g.ca, headers=auth, timeout=10)
+    assert r.status_code == 404
+    r = requests.post("https://meter-events.stripe.com/v2/billing/meter_event_stream",
+                      json={"events": []}, proxies=g.proxies, verify=g.ca, timeout=10)
+    assert r.status_code == 401  # no token at all
+    r = requests.post("https://meter-events.stripe.com/v2/billing/meter_event_stream",
+                      json={"events": []}, proxies=g.proxies, verify=g.ca, timeout=10,
+                      headers={"Authorization": "Bearer sk_live_nope"})
+    assert r.status_code == 403, r.text  # the pack's live-key rule blocks it first
+    assert g.upstream_attempts == []
