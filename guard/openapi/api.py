@@ -267,8 +267,10 @@ class OpenApi:
                 answer["deleted"] = True
             if object_name(self.spec, op.schema) == object_name(self.spec, self.collection(op)
                                                                 .schema  # type: ignore[union-attr]
-                                                                ) and "deleted" not in answer:
-                return obj
+                                                                ) and "deleted" not in answer \
+                    and set(answer) - {"id", "object"}:
+                return obj  # the delete answers the object itself
+            # else the deletion's own form: {"id", "object"} (Stripe v2), {"deleted": true}
         return answer
 
     def _example(self, op: Operation, gen: Generator, world: World, req: Request) -> Any:

@@ -33,6 +33,7 @@ from guard.openapi.schema import merged, object_name, types
 from guard.openapi.spec import Spec
 
 MAX_DEPTH = 6
+_PLACEHOLDER = re.compile(r"^([a-z]+_)123$")
 _ID_EXAMPLE = re.compile(r"^([A-Za-z][A-Za-z0-9]*(?:_[a-z]+)?_)([A-Za-z0-9]{6,})$")
 
 
@@ -228,6 +229,10 @@ class Generator:
 
     def id_like(self, sample: str) -> str:
         """A new id shaped like ``sample``: ``cus_NffrFeUfNV2Hib`` -> ``cus_`` + 14 base62."""
+        placeholder = _PLACEHOLDER.match(sample)
+        if placeholder:  # stripe-mock's fixtures of newer objects: obj_123, meter_123
+            prefix = placeholder.group(1)
+            return ("" if prefix == "obj_" else prefix) + self.src.ids.base62(24)
         m = _ID_EXAMPLE.match(sample)
         if m:
             return m.group(1) + self.src.ids.base62(max(len(m.group(2)), 14))

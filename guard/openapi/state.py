@@ -89,6 +89,8 @@ def collections(spec: Spec, ops: list[Operation], pack: str) -> dict[str, Collec
                 for param, _ in o.parents:
                     if param in props:
                         c.parent_field[param] = param
+                    elif param.endswith("_id") and param[:-3] in props:
+                        c.parent_field[param] = param[:-3]  # {account_id} -> account
     for o in ops:
         if o.role == "create" and o.collection in by_path:
             by_path[o.collection].creatable = True

@@ -294,3 +294,45 @@ def test_the_meter_events_host_answers_only_the_stream(guard_proxy):
                       headers={"Authorization": "Bearer sk_live_nope"})
     assert r.status_code == 403, r.text  # the pack's live-key rule blocks it first
     assert g.upstream_attempts == []
+
+
+def test_v2_accounts_and_their_persons_through_the_sdk(stripe_guard):
+    c, g = stripe_guard
+    acct = c.v2.core.accounts.create({
+        "display_name": "Acme", "contact_email": "ops@acme.example",
+        "identity": {"country": "us", "entity_type": "company"}, "include": ["identity"]})
+    assert acct.id.startswith("acct_") and acct.object == "v2.core.account"
+    assert acct.display_name == "Acme" and acct.contact_email == "ops@acme.example"
+    assert c.v2.core.accounts.retrieve(acct.id).display_name == "Acme"
+    assert [a.id for a in c.v2.core.accounts.list().data] == [acct.id]
+    assert c.v2.core.accounts.update(acct.id, {"display_name": "Acme Inc"}).display_name == \
+        "Acme Inc"
+    person = c.v2.core.accounts.persons.create(acct.id, {"given_name": "Jenny",
+                                                         "surname": "Rosen"})
+    assert person.id.startswith("person_") and person.account == acct.id
+    assert person.given_name == "Jenny"
+    other = c.v2.core.accounts.create({"display_name": "Other"})
+    assert c.v2.core.accounts.persons.list(other.id).data == []
+    assert [p.id for p in c.v2.core.accounts.persons.list(acct.id).data] == [person.id]
+    gone = c.v2.core.accounts.persons.delete(acct.id, person.id)
+    assert gone.to_dict() == {"id": person.id, "object": "v2.core.account_person"}
+    assert c.v2.core.accounts.persons.list(acct.id).data == []
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        c.v2.core.accounts.persons.create("acct_nope", {"given_name": "X"})
+    assert info.value.http_status == 404
+    assert g.upstream_attempts == []
+
+
+def test_v1_payment_records_and_tax_locations_keep_state(stripe_guard):
+    c, _ = stripe_guard
+    record = c.v1.payment_records.report_payment({
+        "amount_requested": {"currency": "usd", "value": 1000}, "initiated_at": 1700000000,
+        "payment_method_details": {"payment_method": "pm_card_visa"},
+        "outcome": "guaranteed", "guaranteed": {"guaranteed_at": 1700000000}})
+    assert record.object == "payment_record" and not record.id.startswith("obj_")
+    assert c.v1.payment_records.retrieve(record.id).id == record.id
+    loc = c.v1.tax.locations.create({"type": "performance", "address": {
+        "country": "US", "postal_code": "94107"}})
+    assert loc.object == "tax.location" and loc.address.postal_code == "94107"
+    assert c.v1.tax.locations.retrieve(loc.id).id == loc.id
+    assert [x.id for x in c.v1.tax.locations.list({"type": "performance"}).data] == [loc.id]
