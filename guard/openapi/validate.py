@@ -201,7 +201,8 @@ class Validator:
                                    else f"Invalid {name}: expected {_scalar(t)}", None))
         if "object" in t and not isinstance(value, dict):
             raise Invalid(_invalid(name, "Invalid hash" if form else
-                                   f"Invalid {name}: expected an object", None))
+                                   f"Invalid {name}: expected an object" if name else
+                                   "Invalid request: the body must be a JSON object.", None))
         if "array" in t and not isinstance(value, list):
             raise Invalid(_invalid(name, "Invalid array" if form else
                                    f"Invalid {name}: expected an array", None))

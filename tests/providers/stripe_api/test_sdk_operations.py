@@ -336,3 +336,25 @@ def test_v1_payment_records_and_tax_locations_keep_state(stripe_guard):
     assert loc.object == "tax.location" and loc.address.postal_code == "94107"
     assert c.v1.tax.locations.retrieve(loc.id).id == loc.id
     assert [x.id for x in c.v1.tax.locations.list({"type": "performance"}).data] == [loc.id]
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (b"[]", "Invalid request: the body must be a JSON object."),
+    (b'"x"', "Invalid request: the body must be a JSON object."),
+    (b"{", "Invalid request: the body is not valid JSON."),
+    (b"\xff\xfe", "Invalid request: the body is not valid JSON."),
+    (b'{"name": ' + b"[" * 5000 + b"]" * 5000 + b"}", "Invalid request: the body is not "
+     "valid JSON."),
+    (b'{"metadata": {"k": 1}}', "Invalid metadata.k: expected a string"),
+    (b'{"enabled_events": "x"}', "Invalid enabled_events: expected an array"),
+])
+def test_hostile_v2_bodies_are_stripes_400(guard_proxy, body, message):
+    g = guard_proxy(seed=1)
+    r = requests.post("https://api.stripe.com/v2/core/event_destinations", data=body,
+                      headers={"Authorization": "Bearer sk_test_x",
+                               "Content-Type": "application/json"},
+                      proxies=g.proxies, verify=g.ca, timeout=10)
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["message"] == message
+    assert g.upstream_attempts == []
