@@ -358,3 +358,33 @@ def test_hostile_v2_bodies_are_stripes_400(guard_proxy, body, message):
     error = r.json()["error"]
     assert error["type"] == "invalid_request_error" and error["message"] == message
     assert g.upstream_attempts == []
+
+
+def test_a_thin_event_notification_fetches_its_event_and_object_through_guard(stripe_guard):
+    """The SDK's thin-event path: a signed notification parsed locally, then
+    ``fetch_related_object()`` (the object guard keeps) and ``fetch_event()``
+    (``GET /v2/core/events/{id}``, an event that exists outside the agent's doing)."""
+    import hashlib
+    import hmac
+    import time
+
+    c, g = stripe_guard
+    meter = c.v1.billing.meters.create({"display_name": "Calls", "event_name": "call",
+                                        "default_aggregation": {"formula": "count"}})
+    payload = json.dumps({
+        "id": "evt_test_65RM8sQhIuKmJ8FdJ3g", "object": "v2.core.event",
+        "type": "v1.billing.meter.error_report_triggered", "livemode": False,
+        "created": "2026-12-03T12:00:00.000Z",
+        "related_object": {"id": meter.id, "type": "billing.meter",
+                           "url": f"/v1/billing/meters/{meter.id}"}})
+    secret, stamp = "whsec_test_thin", int(time.time())
+    signature = hmac.new(secret.encode(), f"{stamp}.{payload}".encode(),
+                         hashlib.sha256).hexdigest()
+    note = c.parse_event_notification(payload, f"t={stamp},v1={signature}", secret)
+    related = note.fetch_related_object()
+    assert related is not None and related.id == meter.id
+    assert related.display_name == "Calls"  # the meter guard keeps
+    event = note.fetch_event()
+    assert event.id == "evt_test_65RM8sQhIuKmJ8FdJ3g" and event.object == "v2.core.event"
+    assert note.fetch_event().to_dict() == event.to_dict()  # kept once made
+    assert g.upstream_attempts == []
