@@ -12,11 +12,12 @@ still says most of what they said:
   ``Literal`` enums, nested objects and arrays, and which are ``NotRequired``;
 - the resource classes give every field of the answer (``Optional``: nullable), ``Literal``
   enums, nested classes, the ``object`` literal (``OBJECT_NAME``), ``ExpandableField``
-  references and ``ListObject`` fields.
+  references and ``ListObject`` fields;
+- the docstrings under parameters and fields say which strings are RFC 3339 times.
 
 Resources the 2024-04-10 description already has (``customer``, ``invoice``, ...) are
 referenced, not redefined: its shapes stay authoritative. What the SDK cannot say (ids'
-prefixes, string lengths, formats other than timestamps) is left out. Operations that
+prefixes, string lengths, other formats) is left out. Operations that
 cannot be derived are printed with the reason, and listed in the output's
 ``x-underived``.
 
@@ -222,8 +223,9 @@ class Deriver:
             return {"type": "object"}
         hints = _annotations(td)
         required = sorted(k for k in getattr(td, "__required_keys__", ()) if k not in _OPTIONS)
-        props = {k: self.param_type(v, td.__module__, (*stack, td)) for k, v in hints.items()
-                 if k not in _OPTIONS}
+        props = {k: with_format(self.param_type(v, td.__module__, (*stack, td)),
+                                field_doc(td, k))
+                 for k, v in hints.items() if k not in _OPTIONS}
         schema: dict[str, Any] = {"type": "object", "properties": props,
                                   "additionalProperties": False,
                                   "title": _snake(td.__name__.removeprefix("_"))}
@@ -377,7 +379,8 @@ class Deriver:
         for key, tp in _annotations(cls).items():
             if key.startswith("_") or _origin(tp) is typing.ClassVar:
                 continue
-            props[key] = self.field(tp, cls.__module__, (*stack, cls))
+            props[key] = with_format(self.field(tp, cls.__module__, (*stack, cls)),
+                                     field_doc(cls, key))
             if cls.__module__.startswith("stripe.v2") and _is_time(key) and \
                     props[key].get("type") == "string" and "enum" not in props[key]:
                 props[key] = {**props[key], "format": "date-time"}  # v2 times: RFC 3339
@@ -394,6 +397,56 @@ class Deriver:
         if expandable:
             schema["x-expandableFields"] = expandable
         return schema
+
+
+_DOCS: dict[str, dict[tuple[str, str], str]] = {}
+
+
+def field_doc(cls: type, key: str) -> str:
+    """The docstring the generated code puts under a field (``x: str`` then ``\"\"\"...\"\"\"``),
+    read with ``ast`` from the class's module; for the class or a base declaring it."""
+    for base in cls.__mro__:
+        module = getattr(base, "__module__", "")
+        if not module.startswith("stripe"):
+            continue
+        docs = _DOCS.get(module)
+        if docs is None:
+            docs = _DOCS[module] = _module_docs(module)
+        doc = docs.get((base.__qualname__, key))
+        if doc is not None:
+            return doc
+    return ""
+
+
+def _module_docs(module: str) -> dict[tuple[str, str], str]:
+    source = Path(str(importlib.import_module(module).__file__)).read_text(encoding="utf-8")
+    out: dict[tuple[str, str], str] = {}
+
+    def visit(node: ast.ClassDef, prefix: str) -> None:
+        qual = f"{prefix}{node.name}"
+        body = node.body
+        for i, stmt in enumerate(body):
+            if isinstance(stmt, ast.ClassDef):
+                visit(stmt, qual + ".")
+            elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and \
+                    i + 1 < len(body) and isinstance(body[i + 1], ast.Expr):
+                value = body[i + 1].value  # type: ignore[attr-defined]
+                if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                    out[(qual, stmt.target.id)] = value.value
+
+    for top in ast.parse(source).body:
+        if isinstance(top, ast.ClassDef):
+            visit(top, "")
+    return out
+
+
+def with_format(schema: dict[str, Any], doc: str) -> dict[str, Any]:
+    """What a field's docstring says of its format: ``RFC 3339`` times (v2), e-mails."""
+    if schema.get("type") != "string" or "enum" in schema or "format" in schema:
+        return schema
+    if "RFC 3339" in doc:
+        return {**schema, "format": "date-time"}
+    return schema
 
 
 def _annotations(cls: type) -> dict[str, Any]:

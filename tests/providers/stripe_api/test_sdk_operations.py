@@ -388,3 +388,17 @@ def test_a_thin_event_notification_fetches_its_event_and_object_through_guard(st
     assert event.id == "evt_test_65RM8sQhIuKmJ8FdJ3g" and event.object == "v2.core.event"
     assert note.fetch_event().to_dict() == event.to_dict()  # kept once made
     assert g.upstream_attempts == []
+
+
+def test_v2_times_are_rfc_3339_as_the_sdks_docstrings_say(stripe_guard):
+    c, _ = stripe_guard
+    attest = {"directorship_declaration": {"date": "2026-11-30T09:15:00.000Z",
+                                           "ip": "192.0.2.1"}}
+    acct = c.v2.core.accounts.create({"display_name": "Dated",
+                                      "identity": {"attestations": attest}})
+    assert acct.object == "v2.core.account"
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        c.v2.core.accounts.create({"identity": {"attestations": {
+            "directorship_declaration": {"date": "last tuesday"}}}})
+    assert info.value.http_status == 400
+    assert info.value.param == "identity.attestations.directorship_declaration.date"
