@@ -88,6 +88,11 @@ SETUPS: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = {
 }
 
 
+# The meter event stream takes a meter event session's token as its key.
+KEYS = {("POST", "/v2/billing/meter_event_stream"): ("/v2/billing/meter_event_session",
+                                                     "authentication_token")}
+
+
 def run_spec() -> Report:
     packs = load_packs([])
     pack = next(p for p in packs.ruleset.packs if p.pack.pack == "stripe")
@@ -95,7 +100,7 @@ def run_spec() -> Report:
     return measure(pack.openapi, "api.stripe.com", packs.engine.decide,
                    lambda d, r: sim.respond(d, r, packs.responders).response,
                    headers=[("Authorization", "Bearer sk_test_measure")],
-                   extras=EXTRAS, setups=SETUPS)
+                   extras=EXTRAS, setups=SETUPS, keys=KEYS)
 
 
 def main() -> int:

@@ -63,8 +63,8 @@ class Report:
 def measure(api: OpenApi, host: str, decide: Any, respond: Any, *,
             headers: Iterable[tuple[str, str]] = (), sandbox: str = "measure",
             extras: dict[tuple[str, str], dict[str, Any]] | None = None,
-            setups: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] | None = None
-            ) -> Report:
+            setups: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] | None = None,
+            keys: dict[tuple[str, str], tuple[str, str]] | None = None) -> Report:
     """``decide(Request) -> Decision`` and ``respond(Decision, Request) -> Response``
     are guard's engine and simulator (see tools/measure_stripe.py). ``extras`` adds
     parameters an operation needs beyond what its description marks required; a value
@@ -72,7 +72,10 @@ def measure(api: OpenApi, host: str, decide: Any, respond: Any, *,
     id of an object of that type made earlier. ``setups`` makes the object an operation
     works on first (``POST path`` with parameters, then further ``POST``s where ``{id}`` is
     the new object's id), for actions that need a fresh object in a given state (capturing
-    an uncaptured charge, voiding a finalized invoice)."""
+    an uncaptured charge, voiding a finalized invoice). ``keys`` names, for an operation
+    whose key another operation hands out, the ``POST`` path (a JSON body) and the field of
+    its answer to send as the Bearer key (Stripe's meter event stream takes a session's
+    token)."""
     report = Report()
     ids: dict[str, str] = {}  # normalized collection path -> an id created there
     refs: dict[str, str] = {}  # object type -> an id created
@@ -85,7 +88,7 @@ def measure(api: OpenApi, host: str, decide: Any, respond: Any, *,
         failed = []
         for op in creates:
             result = _send(api, op, host, decide, respond, headers, sandbox, extras, ids,
-                           refs, setups or {})
+                           refs, setups or {}, keys or {})
             if result.problem is not None and attempt < 2:
                 failed.append(op)
             else:
@@ -94,15 +97,20 @@ def measure(api: OpenApi, host: str, decide: Any, respond: Any, *,
     for op in ops:
         if op.role != "create":
             report.results.append(_send(api, op, host, decide, respond, headers, sandbox,
-                                        extras, ids, refs, setups or {}))
+                                        extras, ids, refs, setups or {}, keys or {}))
     return report
 
 
 def _send(api: OpenApi, op: Operation, host: str, decide: Any, respond: Any,
           headers: Iterable[tuple[str, str]], sandbox: str,
           extras: dict[tuple[str, str], dict[str, Any]] | None, ids: dict[str, str],
-          refs: dict[str, str], setups: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]]
-          ) -> Result:
+          refs: dict[str, str], setups: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]],
+          keys: dict[tuple[str, str], tuple[str, str]] | None = None) -> Result:
+    key_from = (keys or {}).get((op.method, op.path))
+    if key_from is not None:
+        token = _key(host, decide, respond, headers, sandbox, *key_from)
+        headers = [*((k, v) for k, v in headers if k.lower() != "authorization"),
+                   *([("Authorization", f"Bearer {token}")] if token else [])]
     local = dict(ids)
     made: str | None = None
     for step_path, step_params in setups.get((op.method, op.path), []):
@@ -172,6 +180,18 @@ def _post(api: OpenApi, host: str, decide: Any, respond: Any,
     except ValueError:
         return None
     return made.get("id") if isinstance(made, dict) else None
+
+
+def _key(host: str, decide: Any, respond: Any, headers: Iterable[tuple[str, str]],
+         sandbox: str, path: str, field: str) -> str | None:
+    req = Request.build("POST", f"https://{host}{path}", headers=[
+        *headers, ("Content-Type", "application/json")], body=b"{}", sandbox=sandbox)
+    try:
+        made = json.loads(respond(decide(req), req).body)
+    except ValueError:
+        return None
+    value = made.get(field) if isinstance(made, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def _refs(data: Any, refs: dict[str, str]) -> Any:

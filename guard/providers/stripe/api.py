@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import re
 from collections.abc import Callable
 from typing import Any
@@ -34,6 +35,11 @@ Result = dict[str, Any] | Response
 
 
 METER_EVENTS = "meter-events.stripe.com"
+SESSIONS = "stripe.meter_event_session_tokens"  # hashes of the tokens sessions gave out
+
+
+def session_key(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
 def endpoint(fn: Callable[[Call], Result], *, meter_events: bool = False
@@ -84,9 +90,9 @@ def connected_account(call: Call) -> None:
 
 def authenticate(call: Call, *, session_token: bool = False) -> None:
     """Stripe takes the secret key as Bearer, or as a Basic user name (``curl -u sk_..:``).
-    ``session_token``: the meter event stream, which takes a meter event session's
-    ``authentication_token`` as Bearer (guard checks one is given, not which session made
-    it; live keys are blocked by the pack's rule before any handler)."""
+    ``session_token``: the meter event stream, which takes the ``authentication_token`` of
+    a meter event session this sandbox made as Bearer (live keys are blocked by the pack's
+    rule before any handler)."""
     value = (call.request.header("authorization") or "").strip()
     scheme, _, token = value.partition(" ")
     token = token.strip()
@@ -99,7 +105,9 @@ def authenticate(call: Call, *, session_token: bool = False) -> None:
         token = ""
     if not token:
         raise no_api_key()
-    if session_token and token.isascii() and token.isprintable() and len(token) <= 512:
+    if session_token:
+        if call.world.get(SESSIONS, session_key(token)) is None:
+            raise invalid_api_key(token)
         return
     if not _TEST_KEY.match(token):
         raise invalid_api_key(token)

@@ -17,7 +17,7 @@ from guard.openapi.api import NotFound, OpenApi
 from guard.openapi.operations import FORM
 from guard.openapi.schema import branches, merged, object_name
 from guard.openapi.validate import Invalid, Issue, Validated
-from guard.providers.stripe.api import endpoint
+from guard.providers.stripe.api import SESSIONS, endpoint, session_key
 from guard.providers.stripe.call import Call
 from guard.providers.stripe.errors import StripeError, no_such, not_expandable
 from guard.providers.stripe.expand import MAX_DEPTH
@@ -160,10 +160,26 @@ def wrap(api: OpenApi, op: Operation, answer: Handler) -> Handler:
                 _expand(api, call, data, op.schema, parts, f"expand[{i}]")
         if data is None:
             return call.respond(result.status, {})
+        if op.method == "POST" and op.path == METER_EVENT_SESSION and isinstance(data, dict):
+            remember_session(call, data)
         return call.respond(result.status, data)
 
     run.__name__ = f"openapi_{op.slug.replace('-', '_')}"
     return endpoint(run, meter_events=op.raw.get("x-stripeBaseAddress") == "meter_events")
+
+
+METER_EVENT_SESSION = "/v2/billing/meter_event_session"
+
+
+def remember_session(call: Call, session: dict[str, Any]) -> None:
+    """A meter event session's ``authentication_token`` is the key of the meter event
+    stream (:func:`~.api.authenticate`): kept in the sandbox's world by its hash, so the
+    token itself is not stored."""
+    token = session.get("authentication_token")
+    if isinstance(token, str) and token:
+        key = session_key(token)
+        call.world.put(SESSIONS, {"id": key, "session": session.get("id")}, key)
+
 
 
 def _expand(api: OpenApi, call: Call, node: Any, schema: Any, parts: list[str],

@@ -273,6 +273,9 @@ def test_the_meter_event_stream_takes_a_session_token_on_its_own_host(stripe_gua
         stream.v2.billing.meter_event_stream.create({"events": [{"event_name": "api_call"}]})
     assert info.value.http_status == 400 and info.value.code == "parameter_missing"
     assert info.value.param == "events[0].payload"  # a JSON body's path
+    with pytest.raises(stripe.AuthenticationError) as auth:  # a token no session gave out
+        sdk(g, key=token + "x").v2.billing.meter_event_stream.create({"events": []})
+    assert auth.value.http_status == 401
     assert g.upstream_attempts == []
 
 
