@@ -110,3 +110,107 @@ def test_no_credentials_is_a_20003(g):
     r = requests.get(f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Messages.json",
                      proxies=g.proxies, verify=g.ca, timeout=10)
     assert r.status_code == 401 and r.json()["code"] == 20003
+
+
+# Messaging Services (messaging.twilio.com) and senders
+
+SERVICE = "MG" + "fedcba9876543210" * 2
+
+
+def test_a_message_through_a_messaging_service_is_accepted_and_the_service_is_the_accounts(
+        g, client):
+    message = client.messages.create(to="+14155550100", messaging_service_sid=SERVICE,
+                                     body="Your code is 1234")
+    assert message.status == "accepted" and message.messaging_service_sid == SERVICE
+    assert message.from_ is None
+    service = client.messaging.v1.services(SERVICE).fetch()
+    assert service.sid == SERVICE and service.account_sid == ACCOUNT
+    assert service.friendly_name and service.date_created < datetime.now(UTC)
+    assert service.url == f"https://messaging.twilio.com/v1/Services/{SERVICE}"
+    assert [s.sid for s in client.messaging.v1.services.list()] == [SERVICE]
+    [rec] = outbox_of(g)
+    assert rec["from"] == SERVICE and rec["to"] == ["+14155550100"]
+    assert g.upstream_attempts == []
+
+
+def test_a_messaging_service_created_by_the_agent_is_listed_and_paged(g, client):
+    made = client.messaging.v1.services.create(friendly_name="Order updates",
+                                               sticky_sender=False)
+    assert re.fullmatch(r"MG[0-9a-f]{32}", made.sid) and made.friendly_name == "Order updates"
+    assert made.sticky_sender is False and made.account_sid == ACCOUNT
+    client.messaging.v1.services(SERVICE).fetch()
+    assert client.messaging.v1.services(made.sid).fetch().friendly_name == "Order updates"
+    assert [s.sid for s in client.messaging.v1.services.stream(page_size=1)] == [
+        made.sid, SERVICE]
+    with pytest.raises(TwilioRestException) as info:
+        client.messaging.v1.services.create(friendly_name="")
+    assert info.value.status == 400 and info.value.code == 20001
+
+
+def test_another_accounts_messaging_service_does_not_exist(g, client):
+    other = Client("AC" + "1" * 32, "auth-token",
+                   http_client=TwilioHttpClient(proxy={"https": g.url, "http": g.url}))
+    other.messages.create(to="+14155550100", messaging_service_sid=SERVICE, body="mine")
+    with pytest.raises(TwilioRestException) as info:
+        client.messages.create(to="+14155550100", messaging_service_sid=SERVICE, body="x")
+    assert info.value.status == 400 and info.value.code == 21701
+    with pytest.raises(TwilioRestException) as info:
+        client.messaging.v1.services(SERVICE).fetch()
+    assert info.value.status == 404 and info.value.code == 20404
+    assert client.messaging.v1.services.list() == []
+
+
+@pytest.mark.parametrize("sid", [
+    "MG123", "MG" + "g" * 32, "mg" + "0" * 32, "MG" + "0" * 33, "\x00MG" + "0" * 32,
+    "MG" + "0" * 31 + "\n", "MG" + "é" * 32, "MG\u202e" + "0" * 31, "MG" + "0" * 20000,
+    "AC" + "0" * 32,
+])
+def test_a_malformed_messaging_service_sid_is_21705_and_never_looked_up(g, client, sid):
+    with pytest.raises(TwilioRestException) as info:
+        client.messages.create(to="+14155550100", messaging_service_sid=sid, body="x")
+    assert info.value.status == 400 and info.value.code == 21705
+    assert outbox_of(g) == [] and g.upstream_attempts == []
+    assert g.worlds.world("127.0.0.1").list("twilio_services") == []
+
+
+@pytest.mark.parametrize("sid", ["MG123", "%00MG" + "0" * 32, "MG%0A" + "0" * 30,
+                                 "MG" + "%C3%A9" * 32, "MG" + "0" * 4000, "..%2F..%2Fv1"])
+def test_a_malformed_service_sid_in_the_path_is_a_20404(g, sid):
+    r = requests.get(f"https://messaging.twilio.com/v1/Services/{sid}", auth=(ACCOUNT, "t"),
+                     proxies=g.proxies, verify=g.ca, timeout=10)
+    assert r.status_code == 404 and r.json()["code"] == 20404
+    assert g.upstream_attempts == []
+    assert g.worlds.world("127.0.0.1").list("twilio_services") == []
+
+
+def test_other_messaging_apis_are_blocked_and_never_reach_twilio(g):
+    r = requests.get(f"https://messaging.twilio.com/v1/Services/{SERVICE}/PhoneNumbers",
+                     auth=(ACCOUNT, "t"), proxies=g.proxies, verify=g.ca, timeout=10)
+    assert r.status_code == 403 and r.headers["X-Guard-Rule"] == "twilio.other"
+    assert g.upstream_attempts == []
+
+
+def test_an_alphanumeric_sender_id_reaches_countries_that_take_it_but_not_the_us(g, client):
+    message = client.messages.create(to="+447700900123", from_="ACME", body="Your code")
+    assert message.status == "queued" and message.from_ == "ACME"
+    with pytest.raises(TwilioRestException) as info:
+        client.messages.create(to="+14155550100", from_="ACME", body="x")
+    assert info.value.status == 400 and info.value.code == 21612
+    assert "'From' phone number: ACME" in info.value.msg
+    for bad in ("ACME PAYMENTS", "AC/ME", "12345"):  # 13 characters, a slash, no letter
+        with pytest.raises(TwilioRestException) as info:
+            client.messages.create(to="+447700900123", from_=bad, body="x")
+        assert info.value.code == 21212
+    [rec] = outbox_of(g)
+    assert rec["from"] == "ACME"
+    assert g.worlds.world("127.0.0.1").list("twilio_numbers") == []  # no number was made
+
+
+def test_an_error_echoing_control_characters_is_still_well_formed_xml(g):
+    import xml.etree.ElementTree as ET
+
+    r = requests.post(f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Messages",
+                      data={"To": "+1\x00\x1b", "From": "+14155550199", "Body": "x"},
+                      auth=(ACCOUNT, "auth-token"), proxies=g.proxies, verify=g.ca, timeout=10)
+    assert r.status_code == 400
+    assert ET.fromstring(r.content).findtext("RestException/Code") == "21211"

@@ -194,6 +194,48 @@ def test_a_twilio_from_number_is_the_accounts_own_and_strict_worlds_refuse_other
     assert len(outbox_of(strict)) == 2
 
 
+def test_a_twilio_messaging_service_exists_on_first_reference_the_same_under_a_seed(
+        guard_proxy, monkeypatch):
+    service_sid = "MG" + "0123456789abcdef" * 2
+    seen = []
+    for _ in range(2):
+        g = guard_proxy(seed=11)
+        client = twilio(g, monkeypatch)
+        sent = client.messages.create(to="+14155550100", messaging_service_sid=service_sid,
+                                      body="hi")
+        assert sent.status == "accepted"
+        service = client.messaging.v1.services(service_sid).fetch()
+        assert service.account_sid == ACCOUNT and service.usecase
+        assert service.date_created < g.worlds.world("127.0.0.1").clock.now()
+        assert client.messaging.v1.services(service_sid).fetch().friendly_name == (
+            service.friendly_name)
+        seen.append((service.friendly_name, service.date_created))
+    assert seen[0] == seen[1]
+
+
+def test_a_strict_twilio_world_has_only_its_seeded_messaging_services(guard_proxy, tmp_path,
+                                                                     monkeypatch):
+    pinned = "MG" + "1" * 32
+    g = guard_proxy(world=seed(tmp_path, {"twilio_services": {pinned: {
+        "sid": pinned, "account_sid": ACCOUNT, "friendly_name": "Acme Alerts"}}},
+        strict=True))
+    client = twilio(g, monkeypatch)
+    with pytest.raises(TwilioRestException) as info:
+        client.messages.create(to="+14155550100", messaging_service_sid="MG" + "2" * 32,
+                               body="x")
+    assert info.value.status == 400 and info.value.code == 21701
+    with pytest.raises(TwilioRestException) as info:
+        client.messaging.v1.services("MG" + "2" * 32).fetch()
+    assert info.value.status == 404 and info.value.code == 20404
+    assert client.messages.create(to="+14155550100", messaging_service_sid=pinned,
+                                  body="x").status == "accepted"
+    assert client.messaging.v1.services(pinned).fetch().friendly_name == "Acme Alerts"
+    assert [s.sid for s in client.messaging.v1.services.list()] == [pinned]
+    # an alphanumeric sender needs no resource, strict or not
+    assert client.messages.create(to="+447700900123", from_="ACME", body="x").from_ == "ACME"
+    assert len(outbox_of(g)) == 2 and g.upstream_attempts == []
+
+
 # SendGrid: verified senders
 
 def mail(sender: str) -> Mail:

@@ -1,7 +1,8 @@
 """Twilio Programmable Messaging: the pack (``pack.yaml``), its templates and its handlers
-(:mod:`.handlers`; the XML representation in :mod:`.twiml`)."""
+(:mod:`.handlers`; Messaging Services in :mod:`.services`; the XML representation in
+:mod:`.twiml`)."""
 
-from guard.providers.twilio import handlers
+from guard.providers.twilio import handlers, services
 from guard.synth.handlers import handlers_in
 
-HANDLERS = handlers_in("twilio", handlers)
+HANDLERS = handlers_in("twilio", handlers, services)

@@ -11,18 +11,24 @@ Open world (:mod:`guard.synth.openworld`): the From number is one of the account
 phone numbers, bought outside the agent's doing, so a From number the world does not hold
 becomes one on first use (collection ``twilio_numbers``, keyed by the E.164 number, with
 a ``PN`` sid and SMS/MMS/voice capabilities). In a strict world only the numbers the world
-holds can send; any other is Twilio's 21606. Messages are the agent's own: an unknown sid
-is a 404 (20404) either way.
+holds can send; any other is Twilio's 21606. A ``MessagingServiceSid`` is one of the
+account's Messaging Services the same way (:mod:`.services`): malformed, 21705; unknown in a
+strict world or another account's, 21701. Alphanumeric sender ids (``From: ACME``) need no
+resource, as on Twilio (paid accounts may use them without registering), but cannot reach
++1 (US, Canada) numbers: 21612. Messages are the agent's own: an unknown sid is a 404
+(20404) either way.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from datetime import timedelta
 from email.utils import format_datetime
 from typing import Any
 
 from guard import outbox
+from guard.providers.twilio import services
 from guard.providers.twilio.twiml import to_xml
 from guard.request import Response
 from guard.synth import openworld
@@ -94,6 +100,15 @@ def create_message(ctx: SimContext) -> Response:
         code, message = MAGIC_FROM.get(sender, (21212, "Invalid From Number (caller ID): "
                                                 f"{sender}"))
         return _error(ctx, 400, code, message)
+    if sender and not valid_number(sender) and _number(to).startswith("+1"):
+        return _error(ctx, 400, 21612, f"The 'To' phone number: {to}, is not currently "
+                      f"reachable using the 'From' phone number: {sender} via SMS.")
+    if service:
+        if not services.SID.fullmatch(service):
+            return _error(ctx, 400, 21705, f"The Messaging Service Sid {service} is invalid.")
+        found = services.referenced(ctx, account, service)
+        if found is None or found.get("account_sid", account) != account:
+            return _error(ctx, 400, 21701, "The Messaging Service does not exist")
     if (sender and valid_number(sender) and sender != MAGIC_VALID_FROM
             and _own_number(ctx, account, sender) is None):
         return _error(ctx, 400, 21606, f"The From phone number {sender} is not a valid, "
@@ -126,7 +141,8 @@ def _own_number(ctx: SimContext, account: str, sender: str) -> dict[str, Any] | 
         national = number[2:] if number.startswith("+1") and len(number) == 12 else ""
         friendly = (f"({national[:3]}) {national[3:6]}-{national[6:]}" if national
                     else number)
-        created = format_datetime(ctx.world.clock.now())
+        days = ctx.world.rng.randint(30, 700)  # bought a while ago, outside the agent's doing
+        created = format_datetime(ctx.world.clock.now() - timedelta(days=days))
         return {"sid": ctx.ids.twilio("PN"), "account_sid": account, "phone_number": number,
                 "friendly_name": friendly, "capabilities": {"voice": True, "sms": True,
                                                             "mms": True, "fax": False},

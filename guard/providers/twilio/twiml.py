@@ -3,12 +3,19 @@ the JSON API, wrapped in ``<TwilioResponse>`` with CamelCase element names.
 
 >>> to_xml({"sid": "SM1", "num_media": "0", "error_code": None}, "Message").decode()[16:]
 '<Message><Sid>SM1</Sid><NumMedia>0</NumMedia><ErrorCode /></Message></TwilioResponse>'
+>>> to_xml({"message": "bad \\x00"}, "RestException").count("\\ufffd".encode())
+1
 """
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from typing import Any
+
+# What XML 1.0 cannot carry (control characters, lone surrogates, U+FFFE/U+FFFF): a request
+# value echoed in an answer (an invalid To in an error) must not make the document unreadable.
+_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 LIST_ATTRIBUTES = ("end", "first_page_uri", "next_page_uri", "page", "page_size",
                    "previous_page_uri", "start", "uri")
@@ -39,4 +46,4 @@ def _fill(element: ET.Element, data: dict[str, Any]) -> None:
         if isinstance(value, dict):
             _fill(child, value)
         elif value is not None:
-            child.text = str(value)
+            child.text = _NOT_XML.sub("\ufffd", str(value))
