@@ -8,10 +8,13 @@ itself, its live feed (the last 200 events), caches. Requests go round robin ove
 sandboxes with curl over keep-alive tunnels; RSS (``VmRSS``) is read from /proc after
 every tenth of the load.
 
-    python bench/memory.py [--sandboxes 100] [--requests 20000] [--parallel 8]
+    python bench/memory.py [--sandboxes 100] [--requests 20000] [--creates 0] [--parallel 8]
 
 Read: RSS before and after, and the growth per sandbox and per request. Flat means the
-last tenths add nothing once every sandbox's feed is full.
+last tenths add nothing once every sandbox's feed is full. ``--creates N`` then makes N
+customers (``POST /v1/customers``, round robin over the same sandboxes, whose feeds are
+full by then) and prints what the worlds hold: RSS per created object (the customer, its
+``customer.created`` event, indexes and the change log).
 """
 
 from __future__ import annotations
@@ -41,15 +44,18 @@ def rss_mb(pid: int) -> float:
 
 
 def batch(port: int, ca: str, names: list[str], first: int, n: int, parallel: int,
-          tmp: Path) -> int:
-    """Requests ``first`` .. ``first + n`` (round robin over ``names``); returns failures."""
+          tmp: Path, create: bool = False) -> int:
+    """Requests ``first`` .. ``first + n`` (round robin over ``names``): read-only retrieves
+    (a 404), or customer creates (a 200) with ``create``; returns failures."""
     config = tmp / "batch.cfg"
     blocks = []
     for i in range(first, first + n):
         name = names[i % len(names)]
         # No cache-busting query: Stripe (and guard) refuse unknown parameters with a 400.
-        blocks.append('url = "https://api.stripe.com/v1/customers/cus_missing"\n'
-                      f'output = "/dev/null"\nproxy = "http://127.0.0.1:{port}"\n'
+        request = (f'url = "https://api.stripe.com/v1/customers"\n'
+                   f'data = "email=bench{i}@example.com&name=Bench+Customer+{i}"\n'
+                   if create else 'url = "https://api.stripe.com/v1/customers/cus_missing"\n')
+        blocks.append(request + f'output = "/dev/null"\nproxy = "http://127.0.0.1:{port}"\n'
                       f'cacert = "{ca}"\nheader = "Authorization: Bearer sk_test_bench"\n'
                       f'header = "X-Guard-Sandbox: {tokens.derive(name, KEY)}"\n'
                       'write-out = "%{http_code}\\n"\n')
@@ -58,13 +64,16 @@ def batch(port: int, ca: str, names: list[str], first: int, n: int, parallel: in
     if parallel > 1:
         cmd[1:1] = ["--parallel", "--parallel-max", str(parallel)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.split()
-    return sum(1 for code in out if code != "404") + (n - len(out))
+    expected = "200" if create else "404"
+    return sum(1 for code in out if code != expected) + (n - len(out))
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sandboxes", type=int, default=100)
     ap.add_argument("--requests", type=int, default=20000)
+    ap.add_argument("--creates", type=int, default=0,
+                    help="then create this many customers and report RSS per object")
     ap.add_argument("--parallel", type=int, default=8)
     ap.add_argument("--guard-arg", action="append", default=[],
                     help="extra argument for guard run (repeatable), e.g. --guard-arg=--fast-path")
@@ -91,13 +100,23 @@ def main() -> int:
             print(f"before: {base:7.1f} MB RSS", flush=True)
             step = max(1, args.requests // 10)
             done = 0
-            samples = []
+            samples: list[float] = []
+            creates: list[float] = []
             while done < args.requests:
                 n = min(step, args.requests - done)
                 failed = batch(port, ca, names, done, n, args.parallel, tmp)
                 done += n
                 samples.append(rss_mb(proc.pid))
                 print(f"{done:>7} requests: {samples[-1]:7.1f} MB RSS"
+                      + (f"  ({failed} failed)" if failed else ""), flush=True)
+            created = 0
+            step = max(1, args.creates // 10)
+            while created < args.creates:
+                n = min(step, args.creates - created)
+                failed = batch(port, ca, names, created, n, args.parallel, tmp, create=True)
+                created += n
+                creates.append(rss_mb(proc.pid))
+                print(f"{created:>7} creates:  {creates[-1]:7.1f} MB RSS"
                       + (f"  ({failed} failed)" if failed else ""), flush=True)
         finally:
             proc.terminate()
@@ -110,6 +129,11 @@ def main() -> int:
           " MB")
     print(f"total {samples[-1]:.1f} MB RSS for {args.sandboxes} sandboxes x {per_request:.0f} "
           f"requests: {samples[-1] / 500:.2f} of the 500 MB issue 14 allows for 1,000 x 200")
+    if creates:
+        held = creates[-1] - samples[-1]
+        print(f"{args.creates} customers created: +{held:.1f} MB, "
+              f"{held * 1024 * 1024 / args.creates:.0f} bytes of RSS per created object "
+              "(customer, its customer.created event, indexes, change log)")
     return 0
 
 
