@@ -132,3 +132,106 @@ def test_an_incoming_webhook_says_ok_and_lands_in_the_outbox(g, tls):
     empty = hook.send_dict({"username": "ci"})
     assert empty.status_code == 400 and empty.body == "no_text"
     assert g.upstream_attempts == []
+
+
+# Direct and multi-person messages: conversations.open, .info, .history
+
+def test_conversations_open_with_one_user_opens_a_dm_once(g, slack):
+    opened = slack.conversations_open(users="U07ONCALL01")
+    dm = opened["channel"]["id"]
+    assert re.fullmatch(r"D[A-Z0-9]{10}", dm) and set(opened["channel"]) == {"id"}
+    assert "already_open" not in opened.data
+    again = slack.conversations_open(users=["U07ONCALL01"], return_im=True)
+    assert again["already_open"] is True and again["no_op"] is True
+    channel = again["channel"]
+    assert channel["id"] == dm and channel["is_im"] is True and channel["user"] == "U07ONCALL01"
+    # posting to the user and to the DM reach the same conversation
+    assert slack.chat_postMessage(channel="U07ONCALL01", text="one")["channel"] == dm
+    assert slack.chat_postMessage(channel=dm, text="two")["channel"] == dm
+    assert slack.conversations_info(channel=dm)["channel"]["user"] == "U07ONCALL01"
+    assert [m["text"] for m in slack.conversations_history(channel=dm)["messages"]] == [
+        "two", "one"]
+    assert [c["id"] for c in slack.conversations_list(types="im")["channels"]] == [dm]
+    assert [r["to"] for r in outbox_of(g)] == [["@U07ONCALL01"], ["@U07ONCALL01"]]
+    assert g.upstream_attempts == []
+
+
+def test_conversations_open_with_several_users_opens_one_multi_person_message(g, slack):
+    people = ["U07ALICE001", "U07BOBBY001"]
+    opened = slack.conversations_open(users=",".join(people))
+    mpim = opened["channel"]
+    assert re.fullmatch(r"G[A-Z0-9]{10}", mpim["id"]) and mpim["is_mpim"] is True
+    handles = [slack.users_info(user=u)["user"]["name"] for u in people]
+    assert mpim["name"] == f"mpdm-guard-sandbox-app--{handles[0]}--{handles[1]}-1"
+    again = slack.conversations_open(users=list(reversed(people)))
+    assert again["channel"]["id"] == mpim["id"] and again["already_open"] is True
+    assert slack.conversations_open(channel=mpim["id"])["channel"]["id"] == mpim["id"]
+    posted = slack.chat_postMessage(channel=mpim["id"], text="standup?")
+    assert posted["channel"] == mpim["id"]
+    assert [c["id"] for c in slack.conversations_list(types="mpim")["channels"]] == [
+        mpim["id"]]
+
+
+@pytest.mark.parametrize("kwargs, error", [
+    ({"users": ""}, "users_list_not_supplied"),
+    ({"users": " , "}, "users_list_not_supplied"),
+    ({"users": "nobody"}, "user_not_found"),
+    ({"users": "U07ALICE001,nobody"}, "user_not_found"),
+    ({"users": ",".join(f"U07PERSON{i:03d}" for i in range(9))}, "too_many_users"),
+    ({"users": "U07ALICE001\x00"}, "user_not_found"),
+    ({"users": "U07ÄLICE001"}, "user_not_found"),
+    ({"users": "U" + "A" * 50000}, "user_not_found"),
+    ({"channel": "#general"}, "method_not_supported_for_channel_type"),
+    ({"channel": "no such channel"}, "channel_not_found"),
+    ({"channel": "D07\x00NCALL1"}, "channel_not_found"),
+    ({"users": "U07ALICE001", "prevent_creation": True}, "channel_not_found"),
+])
+def test_conversations_open_mistakes_are_slacks_errors(g, slack, kwargs, error):
+    with pytest.raises(SlackApiError) as info:
+        slack.conversations_open(**kwargs)
+    assert info.value.response.status_code == 200
+    assert info.value.response["error"] == error
+    assert slack.conversations_list(types="im,mpim")["channels"] == []
+    assert g.upstream_attempts == []
+
+
+def test_history_pages_newest_first_and_keeps_thread_replies_in_their_thread(g, slack):
+    first = slack.chat_postMessage(channel="#alerts", text="disk full")
+    slack.chat_postMessage(channel="#alerts", text="on it", thread_ts=first["ts"])
+    last = slack.chat_postMessage(channel="#alerts", text="disk ok")
+    history = slack.conversations_history(channel="#alerts")
+    assert [m["text"] for m in history["messages"]] == ["disk ok", "disk full"]
+    assert history["messages"][1]["reply_count"] == 1 and history["has_more"] is False
+    page = slack.conversations_history(channel="#alerts", limit=1)
+    assert page["has_more"] is True and [m["ts"] for m in page["messages"]] == [last["ts"]]
+    rest = slack.conversations_history(channel="#alerts", limit=1,
+                                       cursor=page["response_metadata"]["next_cursor"])
+    assert [m["ts"] for m in rest["messages"]] == [first["ts"]]
+    bounded = slack.conversations_history(channel="#alerts", oldest=first["ts"])
+    assert [m["ts"] for m in bounded["messages"]] == [last["ts"]]
+    inclusive = slack.conversations_history(channel="#alerts", oldest=first["ts"],
+                                            inclusive=True)
+    assert len(inclusive["messages"]) == 2
+    for bad in ({"oldest": "yesterday"}, {"latest": "NaN"}):
+        with pytest.raises(SlackApiError) as info:
+            slack.conversations_history(channel="#alerts", **bad)
+        assert info.value.response["error"].startswith("invalid_ts_")
+    with pytest.raises(SlackApiError) as info:
+        slack.conversations_info(channel="nope!")
+    assert info.value.response["error"] == "channel_not_found"
+
+
+@pytest.mark.parametrize("channel", [
+    "D07ONCALL0\x00", "\x1bD07ONCALL01", "D07ONCALL01\n", "D07ÖNCALL01", "D" + "A" * 50000,
+    "C07DEPLOYS1\u202e", "#dep\x00loys", "d" * 100000, "D07-ONCALL",
+])
+def test_hostile_channel_ids_are_channel_not_found_and_make_nothing(g, slack, channel):
+    before = len(slack.conversations_list(types="public_channel,im,mpim")["channels"])
+    for call in (lambda: slack.chat_postMessage(channel=channel, text="x"),
+                 lambda: slack.conversations_info(channel=channel),
+                 lambda: slack.conversations_history(channel=channel)):
+        with pytest.raises(SlackApiError) as info:
+            call()
+        assert info.value.response["error"] == "channel_not_found"
+    after = slack.conversations_list(types="public_channel,im,mpim")["channels"]
+    assert len(after) == before and outbox_of(g) == [] and g.upstream_attempts == []

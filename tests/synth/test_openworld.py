@@ -111,6 +111,53 @@ def test_a_strict_slack_world_knows_only_its_seeded_channels(guard_proxy, tmp_pa
     assert client.chat_postMessage(channel="#general", text="x")["ok"]
 
 
+def test_a_configured_slack_dm_id_is_the_bots_dm_with_a_person_the_same_under_a_seed(
+        guard_proxy):
+    seen = []
+    for _ in range(2):
+        g = guard_proxy(seed=4)
+        client = slack(g)
+        posted = client.chat_postMessage(channel="D07ONCALL01", text="you are on call")
+        assert posted["ok"] and posted["channel"] == "D07ONCALL01"
+        dm = client.conversations_info(channel="D07ONCALL01")["channel"]
+        assert dm["is_im"] is True and dm["created"] < int(posted["ts"].split(".")[0])
+        person = client.users_info(user=dm["user"])["user"]
+        assert person["is_bot"] is False and "@" in person["profile"]["email"]
+        history = client.conversations_history(channel="D07ONCALL01")["messages"]
+        assert [m["text"] for m in history] == ["you are on call"]
+        resumed = client.conversations_open(channel="D07ONCALL01")
+        assert resumed["already_open"] and resumed["channel"]["id"] == "D07ONCALL01"
+        by_user = client.conversations_open(users=dm["user"])
+        assert by_user["already_open"] and by_user["channel"]["id"] == "D07ONCALL01"
+        assert outbox_of(g)[0]["to"] == [f"@{dm['user']}"]
+        seen.append((dm["user"], person["real_name"], dm["created"]))
+    assert seen[0] == seen[1]
+
+
+def test_a_strict_slack_world_knows_only_its_seeded_dms(guard_proxy, tmp_path):
+    g = guard_proxy(world=seed(tmp_path, {
+        "slack_channels": {"D0SEEDED01": {"id": "D0SEEDED01", "is_im": True,
+                                          "user": "U0SEEDED01", "created": 1700000000}},
+        "slack_users": {"U0SEEDED01": {"id": "U0SEEDED01", "name": "ops.oncall",
+                                       "real_name": "Ops Oncall", "deleted": False}}},
+        strict=True))
+    client = slack(g)
+    for call in (lambda: client.chat_postMessage(channel="D07ONCALL01", text="x"),
+                 lambda: client.conversations_info(channel="D07ONCALL01"),
+                 lambda: client.conversations_history(channel="D07ONCALL01"),
+                 lambda: client.conversations_open(channel="D07ONCALL01")):
+        with pytest.raises(SlackApiError) as info:
+            call()
+        assert info.value.response["error"] == "channel_not_found"
+    with pytest.raises(SlackApiError) as info:
+        client.conversations_open(users="U07ONCALL01")
+    assert info.value.response["error"] == "user_not_found"
+    assert client.chat_postMessage(channel="D0SEEDED01", text="x")["channel"] == "D0SEEDED01"
+    opened = client.conversations_open(users="U0SEEDED01")
+    assert opened["already_open"] and opened["channel"]["id"] == "D0SEEDED01"
+    assert len(outbox_of(g)) == 1 and g.upstream_attempts == []
+
+
 # GitHub: repositories
 
 @pytest.fixture

@@ -10,17 +10,16 @@ or edited message is an outbox record. Incoming webhooks: :mod:`guard.providers.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from typing import Any
 
 from guard import outbox
 from guard.providers.slack.workspace import (
-    CHANNELS,
     Workspace,
     find_channel,
+    find_im,
     find_user,
-    slack_id,
+    im,
     workspace,
 )
 from guard.request import Response
@@ -28,7 +27,6 @@ from guard.synth.context import SimContext
 from guard.synth.handlers import Handler, handler
 
 MESSAGES = "slack_messages"
-CHANNEL_TYPES = {"public_channel", "private_channel", "mpim", "im"}
 
 
 class SlackError(Exception):
@@ -88,13 +86,7 @@ def _target(ctx: SimContext, ref: Any) -> dict[str, Any]:
     user = find_user(ctx, ref)
     if user is None:
         raise SlackError("channel_not_found")
-    im = next((c for c in ctx.world.list(CHANNELS) if c.get("user") == user["id"]), None)
-    if im is None:
-        im = ctx.world.put(CHANNELS, {"id": slack_id(ctx, "D"), "created": ctx.now,
-                                      "is_im": True, "is_org_shared": False,
-                                      "user": user["id"], "is_user_deleted": False,
-                                      "priority": 0})
-    return im
+    return find_im(ctx, user["id"]) or im(ctx, user["id"])
 
 
 def _label(channel: dict[str, Any]) -> str:
@@ -121,7 +113,8 @@ def post_message(ctx: SimContext, ws: Workspace, args: dict[str, Any]) -> dict[s
                         "icons": {}, "deleted": False, "updated": ctx.now,
                         "team_id": ws.team_id},
     }
-    for key in ("blocks", "attachments", "thread_ts", "username", "icon_emoji", "icon_url"):
+    for key in ("blocks", "attachments", "thread_ts", "reply_broadcast", "username",
+                "icon_emoji", "icon_url"):
         if args.get(key):
             message[key] = args[key]
     ctx.world.put(MESSAGES, {"id": f"{channel['id']}/{ts}", "channel": channel["id"],
@@ -162,23 +155,6 @@ def delete_message(ctx: SimContext, ws: Workspace, args: dict[str, Any]) -> dict
 
 
 @web_api
-def list_conversations(ctx: SimContext, ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
-    """conversations.list, paged with ``limit`` and ``cursor``."""
-    types = {t.strip() for t in str(args.get("types") or "public_channel").split(",")}
-    if not types <= CHANNEL_TYPES:
-        raise SlackError("invalid_types")
-    exclude_archived = str(args.get("exclude_archived", "")).lower() in ("true", "1")
-    channels = [c for c in ctx.world.list(CHANNELS) if _type(c) in types
-                and not (exclude_archived and c.get("is_archived"))]
-    limit = max(1, min(1000, int(args.get("limit") or 100)))
-    start = _offset(args.get("cursor"))
-    page = channels[start:start + limit]
-    more = start + limit < len(channels)
-    cursor = base64.b64encode(f"offset:{start + limit}".encode()).decode() if more else ""
-    return {"channels": page, "response_metadata": {"next_cursor": cursor}}
-
-
-@web_api
 def user_info(ctx: SimContext, ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
     """users.info"""
     user = find_user(ctx, str(args.get("user") or ""))
@@ -193,23 +169,6 @@ def auth_test(ctx: SimContext, ws: Workspace, args: dict[str, Any]) -> dict[str,
     return {"url": f"https://{ws.domain}.slack.com/", "team": ws.team_name,
             "user": ws.bot_name, "team_id": ws.team_id, "user_id": ws.bot_user_id,
             "bot_id": ws.bot_id, "is_enterprise_install": False}
-
-
-def _type(channel: dict[str, Any]) -> str:
-    if channel.get("is_im"):
-        return "im"
-    if channel.get("is_mpim"):
-        return "mpim"
-    return "private_channel" if channel.get("is_private") else "public_channel"
-
-
-def _offset(cursor: Any) -> int:
-    if not cursor:
-        return 0
-    try:
-        return int(base64.b64decode(str(cursor)).decode().removeprefix("offset:"))
-    except ValueError:
-        raise SlackError("invalid_cursor") from None
 
 
 def _record(ctx: SimContext, ws: Workspace, channel: dict[str, Any], message: dict[str, Any],

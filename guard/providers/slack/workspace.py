@@ -7,10 +7,11 @@ snapshot with ``slack_channels`` / ``slack_users`` objects) can bring its own.
 
 Open world (:mod:`guard.synth.openworld`): an agent is configured with the channels and
 people of the real workspace, so a channel id (``C``/``G`` + 8-12 capitals and digits), a
-channel name (``#deploys``) or a user id (``U``/``W`` + 8-12) the workspace does not hold
-exists on first reference (a channel the bot is a member of, a person with a name and
-e-mail) and is kept. Anything else, and everything in a strict world that the world does
-not hold, answers ``channel_not_found`` / ``user_not_found``, as in a real workspace.
+channel name (``#deploys``), a direct-message id (``D`` + 8-12) or a user id (``U``/``W`` +
+8-12) the workspace does not hold exists on first reference (a channel the bot is a member
+of; the bot's DM with a person of the workspace; a person with a name and e-mail) and is
+kept. Anything else, and everything in a strict world that the world does not hold,
+answers ``channel_not_found`` / ``user_not_found``, as in a real workspace.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ HUMANS = 3
 ID_CHARS = string.ascii_uppercase + string.digits
 CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{8,12}")
 USER_ID = re.compile(r"[UW][A-Z0-9]{8,12}")
+IM_ID = re.compile(r"D[A-Z0-9]{8,12}")
 CHANNEL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,79}")  # Slack's rule for channel names
 
 
@@ -119,9 +121,35 @@ def find_channel(ctx: SimContext, ref: str) -> dict[str, Any] | None:
     if CHANNEL_ID.fullmatch(ref):
         faker = ctx.world.faker
         return _channel(ctx, ref, f"{faker.word()}-{faker.word()}".lower())
-    if CHANNEL_NAME.fullmatch(name) and not USER_ID.fullmatch(name.upper()):
+    if IM_ID.fullmatch(ref):  # the bot's DM with someone of the workspace
+        person = ctx.world.put(USERS, _person(ctx, workspace(ctx).team_id,
+                                              slack_id(ctx, "U")))
+        return im(ctx, person["id"], ref, created=ctx.now - 86_400 * ctx.world.rng.randint(
+            30, 700))
+    upper = name.upper()
+    if CHANNEL_NAME.fullmatch(name) and not (USER_ID.fullmatch(upper) or IM_ID.fullmatch(upper)):
         return _channel(ctx, slack_id(ctx, "C"), name)
     return None
+
+
+def find_im(ctx: SimContext, user_id: str) -> dict[str, Any] | None:
+    """The bot's open direct message with ``user_id``, if there is one."""
+    return next((c for c in ctx.world.list(CHANNELS)
+                 if c.get("is_im") and c.get("user") == user_id), None)
+
+
+def im(ctx: SimContext, user_id: str, channel_id: str | None = None, *,
+       created: int | None = None) -> dict[str, Any]:
+    """A direct message between the bot and ``user_id``, kept with the channels (an IM
+    object as conversations.info and conversations.open with ``return_im`` show it)."""
+    team = workspace(ctx)
+    created = ctx.now if created is None else created
+    return ctx.world.put(CHANNELS, {
+        "id": channel_id or slack_id(ctx, "D"), "created": created, "is_archived": False,
+        "is_im": True, "is_org_shared": False, "context_team_id": team.team_id,
+        "updated": created * 1000, "user": user_id, "last_read": "0000000000.000000",
+        "latest": None, "unread_count": 0, "unread_count_display": 0, "is_open": True,
+        "is_user_deleted": False, "priority": 0})
 
 
 def _channel(ctx: SimContext, channel_id: str, name: str) -> dict[str, Any]:
