@@ -174,11 +174,12 @@ class OpenApi:
         if op.role in ("list", "search"):
             return self._list(op, coll, where, req, params, world, gen, strict)
         assert item_id is not None
+        where, schema = self._variant(coll, parents, item_id, world)
         obj = self._find(coll, where, item_id, world, gen, strict)
         if op.role == "retrieve":
             return Answer(op.status, self._shape_for(op, obj, gen))
         if op.role == "update":
-            obj = apply_params(self.spec, obj, values, coll.schema, self._fits)
+            obj = apply_params(self.spec, obj, values, schema, self._fits)
             world.put(where, obj, item_id)
             return Answer(op.status, self._shape_for(op, obj, gen))
         if op.role == "delete":
@@ -192,7 +193,7 @@ class OpenApi:
         if object_name(self.spec, op.schema) == coll.object and coll.object is not None \
                 or op.schema is not None and merged(self.spec, op.schema) == \
                 merged(self.spec, coll.schema) or wrapped:
-            obj = apply_params(self.spec, obj, values, coll.schema, self._fits)
+            obj = apply_params(self.spec, obj, values, schema, self._fits)
             if status is not None:
                 obj["status"] = status
             world.put(where, obj, item_id)
@@ -213,6 +214,18 @@ class OpenApi:
         except Invalid as e:
             return e.issue
         return None
+
+    def _variant(self, coll: Collection, parents: dict[str, str], item_id: str,
+                 world: World) -> tuple[str, Any]:
+        """Where the item lives and its schema: in a polymorphic collection (an account's
+        external accounts) the variant's collection that holds it (``card_...`` among the
+        cards), else the collection's own."""
+        for name, schema in coll.variants.items():
+            where = world_collection(coll, parents, name)
+            found = world.get(where, item_id)
+            if found is not None and not found.get("deleted"):
+                return where, schema
+        return world_collection(coll, parents), coll.schema
 
     def _find(self, coll: Collection, where: str, item_id: str, world: World,
               gen: Generator, strict: bool) -> dict[str, Any]:
@@ -293,7 +306,8 @@ class OpenApi:
               params: Validated, world: World, gen: Generator, strict: bool) -> Answer:
         if self.settings.populate and not coll.creatable and not strict:
             self._populate(coll, where, world, gen)
-        items = [o for o in world.list(where) if not o.get("deleted")]
+        wheres = [where, *(world_collection(coll, params.path, name) for name in coll.variants)]
+        items = [o for w in wheres for o in world.list(w) if not o.get("deleted")]
         for param, fld in coll.parent_field.items():
             want = params.path.get(param)
             if want is not None:

@@ -56,6 +56,9 @@ class Collection:
     noun: str = "object"
     parent_field: dict[str, str] = field(default_factory=dict)  # path param -> object field
     wrap: str | None = None  # answers hold the object under this key ({"emailer_campaign": ...})
+    # A polymorphic collection's other object types (an account's external accounts: cards
+    # besides bank accounts), each kept in its own collection: world name -> schema.
+    variants: dict[str, Any] = field(default_factory=dict)
 
 
 def collections(spec: Spec, ops: list[Operation], pack: str) -> dict[str, Collection]:
@@ -73,7 +76,8 @@ def collections(spec: Spec, ops: list[Operation], pack: str) -> dict[str, Collec
             if shape is not None:
                 schemas.setdefault(o.collection, []).append((3, shape[1]))
     for path, found in schemas.items():
-        schema = _common(spec, [f[1] for f in sorted(found, key=lambda f: f[0])])
+        ranked = [f[1] for f in sorted(found, key=lambda f: f[0])]
+        schema = _common(spec, ranked)
         wrap = _wrapper(spec, schema) if found[0][0] < 3 else None
         if wrap is not None:
             schema = (merged(spec, schema).get("properties") or {})[wrap]
@@ -83,6 +87,10 @@ def collections(spec: Spec, ops: list[Operation], pack: str) -> dict[str, Collec
         noun = obj or _noun(path)
         props = merged(spec, schema).get("properties") or {}
         c = Collection(path, name, schema, obj, noun=noun, wrap=wrap)
+        if obj:
+            for alt, alt_schema in _shared(spec, ranked):
+                if alt != obj:
+                    c.variants[f"{pack}.{alt.replace('.', '_')}s"] = alt_schema
         by_path[path] = c
         for o in ops:
             if o.collection == path:
@@ -113,17 +121,26 @@ def _common(spec: Spec, candidates: list[Any]) -> Any:
     """The object schema every operation on a collection agrees on: for polymorphic
     collections (a customer's sources: bank accounts, cards, sources) the first type that
     every operation answers."""
+    shared = _shared(spec, candidates)
+    return shared[0][1] if shared else candidates[0]
+
+
+def _shared(spec: Spec, candidates: list[Any]) -> list[tuple[str, Any]]:
+    """The object types (name, schema) every operation on a polymorphic collection
+    answers, in the list's order; empty when the collection holds one type."""
     def names(schema: Any) -> list[str]:
         return [n for n in (object_name(spec, a) for a in branches(spec, schema)) if n]
 
     listed = [names(c) for c in candidates]
-    if all(listed) and any(len(n) > 1 for n in listed):
-        shared = [n for n in listed[-1] if all(n in other for other in listed)]
-        if shared:
-            for alt in branches(spec, candidates[-1]):
-                if object_name(spec, alt) == shared[0]:
-                    return alt
-    return candidates[0]
+    if not all(listed) or not any(len(n) > 1 for n in listed):
+        return []
+    shared = [n for n in listed[-1] if all(n in other for other in listed)]
+    found: dict[str, Any] = {}
+    for alt in branches(spec, candidates[-1]):
+        name = object_name(spec, alt)
+        if name in shared and name not in found:
+            found[name] = alt
+    return list(found.items())
 
 
 def _item_schema(spec: Spec, schema: Any) -> Any:
@@ -145,10 +162,11 @@ def _noun(path: str) -> str:
     return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
 
 
-def world_collection(c: Collection, parents: dict[str, str]) -> str:
-    """Where objects of ``c`` under these parents live (see the module docstring)."""
+def world_collection(c: Collection, parents: dict[str, str], name: str | None = None) -> str:
+    """Where objects of ``c`` (or of its variant ``name``) under these parents live (see
+    the module docstring)."""
     scoped = [v for k, v in parents.items() if k not in c.parent_field]
-    return c.name + "".join(f"@{p}" for p in scoped)
+    return (name or c.name) + "".join(f"@{p}" for p in scoped)
 
 
 def apply_params(spec: Spec, obj: dict[str, Any], params: Any, schema: Any,

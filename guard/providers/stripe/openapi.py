@@ -88,8 +88,12 @@ CHECKS = (check_values,)
 
 _PRICING = {"type": "object", "properties": {"price": {"type": "string", "maxLength": 5000}},
             "title": "pricing_param"}
+_FUEL_QUANTITY = {"purchase_details[fuel][quantity_decimal]": {"type": "string",
+                                                                "format": "decimal"}}
 # Parameters the API version the SDK pins (2026-10-28) takes that the 2024-04-10
-# description lacks, so they are not refused as unknown.
+# description lacks, so they are not refused as unknown. A bracketed name goes inside
+# the object parameter it names (``purchase_details[fuel][quantity_decimal]``, which
+# replaced ``volume_decimal``).
 NEWER_PARAMS: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/invoiceitems"): {"pricing": _PRICING},
     ("POST", "/v1/invoiceitems/{invoiceitem}"): {"pricing": _PRICING},
@@ -100,6 +104,10 @@ NEWER_PARAMS: dict[tuple[str, str], dict[str, Any]] = {
             "coupon": {"type": "string", "maxLength": 5000}}}},
     ("POST", "/v1/terminal/readers/{reader}/process_setup_intent"): {"allow_redisplay": {
         "type": "string", "enum": ["always", "limited", "unspecified"]}},
+    ("POST", "/v1/test_helpers/issuing/authorizations/{authorization}/capture"):
+        _FUEL_QUANTITY,
+    ("POST", "/v1/test_helpers/issuing/transactions/create_force_capture"): _FUEL_QUANTITY,
+    ("POST", "/v1/test_helpers/issuing/transactions/create_unlinked_refund"): _FUEL_QUANTITY,
 }
 # Parameters the description requires that newer API versions no longer do (replaced by
 # one of NEWER_PARAMS).
@@ -124,8 +132,25 @@ def adapt(api: OpenApi) -> None:
             dropped = NO_LONGER_REQUIRED.get((op.method, op.path), frozenset())
             required = [r for r in schema.get("required") or () if r not in dropped]
             required += NOW_REQUIRED.get((op.method, op.path), ())
-            op.body = {**op.body, FORM: {**schema, "required": required, "properties": {
-                **(schema.get("properties") or {}), **extra}}}
+            props = dict(schema.get("properties") or {})
+            for name, param in extra.items():
+                _add(api, props, name.replace("]", "").split("["), param)
+            op.body = {**op.body, FORM: {**schema, "required": required, "properties": props}}
+
+
+def _add(api: OpenApi, props: dict[str, Any], path: list[str], param: Any) -> None:
+    """Put ``param`` at ``path`` (``["purchase_details", "fuel", "quantity_decimal"]``)
+    into ``props``, copying each object schema on the way down."""
+    head, rest = path[0], path[1:]
+    if not rest:
+        props[head] = param
+        return
+    inner = api.spec.resolve(props.get(head))
+    if not isinstance(inner, dict) or not isinstance(inner.get("properties"), dict):
+        raise ValueError(f"NEWER_PARAMS: {head} is not an object parameter")
+    copied = {**inner, "properties": dict(inner["properties"])}
+    _add(api, copied["properties"], rest, param)
+    props[head] = copied
 
 
 def stripe_error(issue: Issue) -> StripeError:
