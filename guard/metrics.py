@@ -12,6 +12,11 @@ as ``other``), ``rule`` is a rule id of the loaded rule set or one of guard's ow
 :data:`MAX_RULES` distinct ids the rest count as ``other``. There is never a label per
 sandbox, per host or per path: those are unbounded and an agent picks them.
 
+In a ``guard run --workers N`` gateway every worker counts, and also writes each count
+to its file in a directory all workers share (:mod:`guard.sharedmetrics`); worker 0
+answers a scrape with every worker's counters and histograms summed, and the gauges
+that differ by worker one series each (label ``worker``).
+
 >>> m = Metrics()
 >>> m.observe_event({"kind": "flow", "action": "block", "rule": "r", "duration_ms": 2.0})
 >>> m.requests[("block", "r")], m.response["block"].count
@@ -23,6 +28,7 @@ from __future__ import annotations
 import bisect
 import functools
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -39,6 +45,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from guard.errors import NoSuchWorld
 
 if TYPE_CHECKING:
+    from guard.sharedmetrics import SharedCounts
     from guard.world.store import WorldStore
 
 log = logging.getLogger("guard")
@@ -55,23 +62,43 @@ RESPONSE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
                     2.5, 5.0, 10.0, 30.0)
 AUDIT_BUCKETS = (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
                  0.005, 0.01, 0.05, 0.25, 1.0)
+SHARE_EVERY = 1.0  # seconds between a worker's writes of its gauges to the shared files
+
+# help texts (one place: a worker's shared files carry them too)
+REQUESTS = ("flows guard answered or let through, by action and rule (an allowed flow "
+            "counts when it ends)")
+DECISION = ("time the pipeline took to decide and answer a request (rules, simulation, "
+            "world writes)")
+RESPONSE = ("time from a request read to its flow recorded (allowed flows include the "
+            "upstream round trip)")
+AUDIT_WRITE = "time to append one event to the audit log"
+AUDIT_FAILURES = "audit events that could not be written (their requests were refused)"
+WEBSOCKET = "WebSocket messages of allowed connections, both ways"
+WRITABLE = "1 while the audit log can be written, 0 while guard refuses traffic for it"
+RULES = "rules loaded"
+RELOADS = "rule reloads: taken, or refused (the last good rules kept)"
 
 
 class Histogram:
     """A Prometheus histogram on plain numbers: ``observe`` is a bisect and two adds."""
 
-    __slots__ = ("bounds", "buckets", "count", "sum")
+    __slots__ = ("bounds", "buckets", "count", "mirror", "sum")
 
     def __init__(self, bounds: tuple[float, ...]) -> None:
         self.bounds = bounds
         self.buckets = [0] * (len(bounds) + 1)  # the last one is +Inf
         self.count = 0
         self.sum = 0.0
+        # in a worker: writes (bucket, its count, sum) to the shared files as they change
+        self.mirror: Callable[[int, float, float], None] | None = None
 
     def observe(self, value: float) -> None:
-        self.buckets[bisect.bisect_left(self.bounds, value)] += 1
+        i = bisect.bisect_left(self.bounds, value)
+        self.buckets[i] += 1
         self.count += 1
         self.sum += value
+        if self.mirror is not None:
+            self.mirror(i, self.buckets[i], self.sum)
 
     def cumulative(self) -> list[tuple[str, float]]:
         out: list[tuple[str, float]] = []
@@ -99,9 +126,12 @@ class Metrics:
     private :class:`CollectorRegistry`: nothing global, two guards in one process count
     apart) is what ``/metrics`` exposes."""
 
-    def __init__(self, gauges: Gauges | None = None, *, process: bool = True) -> None:
+    def __init__(self, gauges: Gauges | None = None, *, process: bool = True,
+                 shared: SharedCounts | None = None) -> None:
         self.gauges = gauges or Gauges()
         self.started = time.time()
+        self.shared = shared
+        self._mirrors: dict[tuple[str, str], Callable[[float], None]] = {}
         self.requests: dict[tuple[str, str], int] = {}
         self.decision = {a: Histogram(DECISION_BUCKETS) for a in (*ACTIONS, OTHER)}
         self.response = {a: Histogram(RESPONSE_BUCKETS) for a in (*ACTIONS, OTHER)}
@@ -109,6 +139,8 @@ class Metrics:
         self.audit_failures = 0
         self.websocket_messages = 0
         self._rules: set[str] = set()
+        if shared is not None:
+            self._share(shared)
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
         if process:
@@ -135,11 +167,15 @@ class Metrics:
                 key = (action, self._rule_label(key[1]))
                 n = self.requests.get(key, 0)
             self.requests[key] = n + 1
+            if self.shared is not None:
+                self._mirror(key)(n + 1)
             ms = event.get("duration_ms")
             if isinstance(ms, (int, float)):
                 self.response[action].observe(ms / 1000)
         elif kind == "websocket":
             self.websocket_messages += 1
+            if self.shared is not None:
+                self._mirrors[("", "websocket")](self.websocket_messages)
 
     def observe_decision(self, action: str, seconds: float) -> None:
         """Time the pipeline took to decide and answer one request (rules, simulation,
@@ -151,6 +187,8 @@ class Metrics:
         self.audit_write.observe(seconds)
         if not ok:
             self.audit_failures += 1
+            if self.shared is not None:
+                self._mirrors[("", "audit_failures")](self.audit_failures)
 
     def _rule_label(self, rule: Any) -> str:
         text = rule if isinstance(rule, str) and rule else OTHER
@@ -160,6 +198,69 @@ class Metrics:
             return OTHER
         self._rules.add(text)
         return text
+
+    # a worker's shared files
+
+    def _share(self, shared: SharedCounts) -> None:
+        for name, doc, hists in (("guard_decision_seconds", DECISION, self.decision),
+                                 ("guard_response_seconds", RESPONSE, self.response)):
+            for action, hist in hists.items():
+                if action != OTHER:  # "other" appears when it happens, as it does here
+                    hist.mirror = shared.histogram(name, doc, [("action", action)],
+                                                   hist.bounds)
+                else:
+                    hist.mirror = _later(shared, name, doc, action, hist)
+        self.audit_write.mirror = shared.histogram("guard_audit_write_seconds", AUDIT_WRITE,
+                                                   (), AUDIT_BUCKETS)
+        self._mirrors[("", "audit_failures")] = shared.counter(
+            "guard_audit_write_failures", AUDIT_FAILURES, ())
+        self._mirrors[("", "websocket")] = shared.counter("guard_websocket_messages",
+                                                          WEBSOCKET, ())
+
+    def _mirror(self, key: tuple[str, str]) -> Callable[[float], None]:
+        write = self._mirrors.get(key)
+        if write is None:
+            assert self.shared is not None
+            write = self._mirrors[key] = self.shared.counter(
+                "guard_requests", REQUESTS, [("action", key[0]), ("rule", key[1])])
+        return write
+
+    def share_gauges(self) -> None:
+        """Write this worker's gauges (and reload counts) to the shared files: every
+        :data:`SHARE_EVERY` seconds from a thread, and by worker 0 before it answers."""
+        shared, g = self.shared, self.gauges
+        if shared is None:
+            return
+        values: list[tuple[str, str, list[tuple[str, str]], float, bool]] = []
+        if g.audit_writable is not None:
+            values.append(("guard_audit_writable", WRITABLE, [],
+                           1 if g.audit_writable() else 0, False))
+        if g.rules is not None:
+            values.append(("guard_rules", RULES, [], g.rules(), False))
+        if g.reloads is not None:
+            taken, refused = g.reloads()
+            values += [("guard_reloads", RELOADS, [("result", "ok")], taken, True),
+                       ("guard_reloads", RELOADS, [("result", "failed")], refused, True)]
+        for name, doc, labels, value, counter in values:
+            key = (name, repr(labels))
+            write = self._mirrors.get(key)
+            if write is None:
+                write = self._mirrors[key] = (shared.counter if counter else shared.gauge)(
+                    name, doc, labels)
+            write(value)
+
+    def share_forever(self) -> threading.Thread:
+        """Start the thread that keeps this worker's gauges in the shared files."""
+        def loop() -> None:
+            while True:
+                try:
+                    self.share_gauges()
+                except Exception as e:  # a gauge that fails now may answer next time
+                    log.warning("guard: worker gauges not shared: %s", e)
+                time.sleep(SHARE_EVERY)
+        thread = threading.Thread(target=loop, name="guard-metrics", daemon=True)
+        thread.start()
+        return thread
 
     # reading
 
@@ -187,48 +288,62 @@ class _Collector(Collector):
         info = GaugeMetricFamily("guard_info", "guard's version", labels=["version"])
         info.add_metric([_version()], 1)
         yield info
-        yield GaugeMetricFamily("guard_start_time_seconds", "when guard started (Unix time)",
-                                value=m.started)
-        requests = CounterMetricFamily(
-            "guard_requests", "flows guard answered or let through, by action and rule "
-            "(an allowed flow counts when it ends)", labels=["action", "rule"])
-        for (action, rule), n in sorted(m.requests.items()):
-            requests.add_metric([action, rule], n)
-        yield requests
-        yield _histograms("guard_decision_seconds", "time the pipeline took to decide and "
-                          "answer a request (rules, simulation, world writes)", m.decision)
-        yield _histograms("guard_response_seconds", "time from a request read to its flow "
-                          "recorded (allowed flows include the upstream round trip)",
-                          m.response)
-        yield _histogram("guard_audit_write_seconds", "time to append one event to the audit "
-                         "log", m.audit_write)
-        yield CounterMetricFamily("guard_audit_write_failures", "audit events that could not "
-                                  "be written (their requests were refused)",
-                                  value=m.audit_failures)
-        yield CounterMetricFamily("guard_websocket_messages", "WebSocket messages of allowed "
-                                  "connections, both ways", value=m.websocket_messages)
-        yield from _read(self._gauges)
+        if m.shared is not None:  # worker 0 of a gateway: every worker's counts
+            yield from self._gateway()
+        else:
+            yield from self._own()
+        yield from _read(self._store)
         for more in g.extra:
             yield from _read(more)
 
-    def _gauges(self) -> Iterator[Metric]:
-        g = self.m.gauges
+    def _own(self) -> Iterator[Metric]:
+        m, g = self.m, self.m.gauges
+        yield GaugeMetricFamily("guard_start_time_seconds", "when guard started (Unix time)",
+                                value=m.started)
+        requests = CounterMetricFamily("guard_requests", REQUESTS, labels=["action", "rule"])
+        for (action, rule), n in sorted(m.requests.items()):
+            requests.add_metric([action, rule], n)
+        yield requests
+        yield _histograms("guard_decision_seconds", DECISION, m.decision)
+        yield _histograms("guard_response_seconds", RESPONSE, m.response)
+        yield _histogram("guard_audit_write_seconds", AUDIT_WRITE, m.audit_write)
+        yield CounterMetricFamily("guard_audit_write_failures", AUDIT_FAILURES,
+                                  value=m.audit_failures)
+        yield CounterMetricFamily("guard_websocket_messages", WEBSOCKET,
+                                  value=m.websocket_messages)
         if g.audit_writable is not None:
-            yield GaugeMetricFamily("guard_audit_writable", "1 while the audit log can be "
-                                    "written, 0 while guard refuses traffic for it",
+            yield GaugeMetricFamily("guard_audit_writable", WRITABLE,
                                     value=1 if g.audit_writable() else 0)
-        if g.sandboxes is not None:
-            yield GaugeMetricFamily("guard_sandboxes", "sandboxes registered through the "
-                                    "control plane", value=g.sandboxes())
         if g.rules is not None:
-            yield GaugeMetricFamily("guard_rules", "rules loaded", value=g.rules())
+            yield GaugeMetricFamily("guard_rules", RULES, value=g.rules())
         if g.reloads is not None:
             taken, refused = g.reloads()
-            reloads = CounterMetricFamily("guard_reloads", "rule reloads: taken, or refused "
-                                          "(the last good rules kept)", labels=["result"])
+            reloads = CounterMetricFamily("guard_reloads", RELOADS, labels=["result"])
             reloads.add_metric(["ok"], taken)
             reloads.add_metric(["failed"], refused)
             yield reloads
+
+    def _gateway(self) -> Iterator[Metric]:
+        from guard import sharedmetrics
+
+        m = self.m
+        assert m.shared is not None
+        directory = m.shared.directory
+        yield GaugeMetricFamily("guard_start_time_seconds", "when the gateway started (Unix "
+                                "time): its counters count from then",
+                                value=sharedmetrics.started(directory) or m.started)
+        try:
+            m.share_gauges()  # this worker's own, as of now
+        except Exception as e:
+            log.warning("guard: worker gauges not shared: %s", e)
+        yield from _read(lambda: iter(sharedmetrics.collect(directory)))
+
+    def _store(self) -> Iterator[Metric]:
+        """The world store's figures: the same whichever worker or replica reads them."""
+        g = self.m.gauges
+        if g.sandboxes is not None:
+            yield GaugeMetricFamily("guard_sandboxes", "sandboxes registered through the "
+                                    "control plane", value=g.sandboxes())
         if g.worlds is not None:  # last: with Redis away it is what fails
             worlds, objects = g.worlds()
             yield GaugeMetricFamily("guard_worlds", "sandbox worlds in the world store",
@@ -268,6 +383,15 @@ def world_totals(store: WorldStore, *, every: float = 10.0,
         result: tuple[int, int] = last[1]
         return result
     return totals
+
+
+def _later(shared: SharedCounts, name: str, doc: str, action: str,
+           hist: Histogram) -> Callable[[int, float, float], None]:
+    """A histogram's mirror that makes its series in the shared files when first used."""
+    def first(index: int, count: float, sum_: float) -> None:
+        hist.mirror = shared.histogram(name, doc, [("action", action)], hist.bounds,
+                                       buckets=hist.buckets, sum_=hist.sum)
+    return first
 
 
 def _histogram(name: str, doc: str, hist: Histogram) -> HistogramMetricFamily:

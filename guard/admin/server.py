@@ -25,8 +25,9 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Coroutine, Generator
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from starlette.routing import BaseRoute
@@ -89,7 +90,9 @@ class AdminServer:
     def __init__(self, control: ControlPlane, host: str, port: int, token: str, *,
                  extra: list[BaseRoute] | None = None, public: tuple[str, ...] = (),
                  own: tuple[str, ...] = (),
-                 closing: tuple[Callable[[], None], ...] = ()) -> None:
+                 closing: tuple[Callable[[], None], ...] = (),
+                 background: tuple[Callable[[], Coroutine[Any, Any, None]], ...] = ()
+                 ) -> None:
         self.control = control
         self.host = host
         self.token = token
@@ -116,6 +119,7 @@ class AdminServer:
         self._server = _Server(config)
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = closing  # called first on shutdown: ends the console's live streams
+        self._background = background  # run while the listener runs (the console's feeds)
         self.failure: BaseException | None = None  # the master stops guard when set
 
     @property
@@ -132,6 +136,7 @@ class AdminServer:
     async def running(self) -> None:
         self._tasks.append(asyncio.create_task(self._server.serve(sockets=[self._sock])))
         self._tasks.append(asyncio.create_task(self._expire()))
+        self._tasks += [asyncio.create_task(run()) for run in self._background]
         while not self._server.started and not self._tasks[0].done():
             await asyncio.sleep(0.01)
         if self._tasks[0].done():  # uvicorn stopped before serving: guard stops too

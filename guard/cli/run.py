@@ -11,6 +11,7 @@ from guard import options
 from guard.cli import workers
 from guard.errors import AuditError, OptionsError, RuleError, SandboxError, WorldError
 from guard.flowlog import FlowLog
+from guard.gateway import Seat
 from guard.options import Options, default_audit, default_state
 
 if TYPE_CHECKING:
@@ -159,7 +160,8 @@ def run(args: argparse.Namespace) -> int:
             print(message, file=sys.stderr)
         print("guard: not starting: bad options", file=sys.stderr)
         return 2
-    index = workers.worker_index()
+    seat = Seat.from_env()
+    index = seat.index if seat is not None else None
     if index is None and (taken := port_taken(cfg)):  # workers share the port on purpose
         print(f"guard: not starting: {taken}", file=sys.stderr)
         return 1
@@ -176,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
             **({"dns_listen": None, "admin_listen": None} if index > 0 else {})})
     try:
         dns_stub(cfg)
-        guard = build(cfg)
+        guard = build(cfg, seat=seat)
     except RuleError as e:
         for problem in e.problems:
             print(problem, file=sys.stderr)

@@ -10,9 +10,19 @@ forwards SIGTERM and SIGINT (each worker shuts down as ``guard run`` does on SIG
 SIGHUP (each reloads its rules; a changed rule file reloads every worker by itself, since
 each watches the files), and starts a worker again when one dies. The SMTP sink listens
 in every worker on one port (``SO_REUSEPORT``, like the proxy); the DNS stub and the admin
-listener (API, console, /metrics, probes) run in worker 0 only: the registry is in Redis,
-so its control plane manages every worker's sandboxes, while /metrics and the console's
-flow list are worker 0's own. Each worker writes its
+listener (API, console, /metrics, probes) run in worker 0 only, and speak for the whole
+gateway:
+
+- the control plane manages every worker's sandboxes (the registry is in Redis);
+- ``/metrics`` sums every worker's counters and histograms: with ``--admin-listen`` the
+  supervisor makes a directory (a new one each start, removed when it stops) where each
+  worker writes its counts as it makes them (:mod:`guard.sharedmetrics`); a dead worker's
+  counts stay in the totals and its per-worker gauges go;
+- the console's flow list shows every worker's flows: each worker marks the events it
+  puts in the sandboxes' live feeds (Redis) with this run's id (``GUARD_GATEWAY``) and its
+  index, and worker 0 reads the other workers' (:mod:`guard.console.remote`).
+
+The probes (``/healthz``, ``/readyz``) are worker 0's own. Each worker writes its
 own audit log, named by host and worker (``audit.jsonl`` -> ``audit.HOST-0.jsonl``,
 ``audit.HOST-1.jsonl``), so every chain has one writer; ``guard audit`` reads them together.
 """
@@ -21,20 +31,24 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from guard.gateway import GATEWAY_ENV, METRICS_ENV, WORKER_ENV
+
 if TYPE_CHECKING:
     from guard.options import Options
 
-WORKER_ENV = "GUARD_WORKER"  # set in each worker: its index, 0 ... N-1
 RESTART_WINDOW = 10.0  # a worker that dies this soon after starting, three times: give up
 
 
@@ -50,11 +64,6 @@ def count(value: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError("--workers must be at least 1")
     return n
-
-
-def worker_index() -> int | None:
-    value = os.environ.get(WORKER_ENV)
-    return int(value) if value is not None and (value.isascii() and value.isdigit()) else None
 
 
 def audit_path(path: Path, index: int) -> Path:
@@ -104,13 +113,31 @@ def supervise(args: argparse.Namespace, cfg: Options) -> int:
     for flag, value in (("--smtp-port", cfg.smtp_port), ("--smtps-port", cfg.smtps_port)):
         if value == 0:
             argv += [flag, str(_free_port(cfg.listen_host))]
+    from guard import sharedmetrics
+
+    metrics = None
+    if cfg.admin_listen is not None:  # worker 0's /metrics counts every worker's flows
+        metrics = Path(tempfile.mkdtemp(prefix="guard-metrics-"))
+        sharedmetrics.prepare(metrics)
+    try:
+        return _run(args, cfg, argv, port, metrics)
+    finally:
+        if metrics is not None:
+            shutil.rmtree(metrics, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, cfg: Options, argv: list[str], port: int,
+         metrics: Path | None) -> int:
     workers: dict[int, subprocess.Popen[bytes]] = {}
     started: dict[int, list[float]] = {}
     stopping = False
+    base = {k: v for k, v in os.environ.items() if k not in (METRICS_ENV, GATEWAY_ENV)}
+    base[GATEWAY_ENV] = secrets.token_hex(8)  # this run: its workers' feed events say so
+    if metrics is not None:
+        base[METRICS_ENV] = str(metrics)
 
     def spawn(i: int) -> None:
-        env = {**os.environ, WORKER_ENV: str(i)}
-        workers[i] = subprocess.Popen(argv, env=env)
+        workers[i] = subprocess.Popen(argv, env={**base, WORKER_ENV: str(i)})
         started.setdefault(i, []).append(time.monotonic())
 
     def forward(signum: int, frame: FrameType | None) -> None:
@@ -135,6 +162,10 @@ def supervise(args: argparse.Namespace, cfg: Options) -> int:
             if status is None:
                 continue
             del workers[i]
+            if metrics is not None:  # its gauges go; its counts stay in the totals
+                from guard import sharedmetrics
+
+                sharedmetrics.forget(metrics, i)
             if stopping:
                 continue
             recent = [t for t in started[i] if time.monotonic() - t < RESTART_WINDOW * 3]

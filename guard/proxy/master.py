@@ -28,6 +28,7 @@ from guard.audit.writer import HEAL_MIN_FREE, AuditWriter
 from guard.console.flows import FlowLog
 from guard.engine import Engine
 from guard.errors import AuditError, SandboxError
+from guard.gateway import Seat
 from guard.head_limits import HeadLimits
 from guard.limits import WORLD_LIMITS_OPTION
 from guard.metrics import Metrics, world_totals
@@ -80,7 +81,8 @@ class Guard:
     limits: Limits
     head: RequestHead
     admin: AdminServer | None = None  # the admin listener (--admin-listen)
-    # what the admin listener shows (with --admin-listen only: nothing is counted without)
+    # what the admin listener shows (with --admin-listen only: nothing is counted without;
+    # in a --workers gateway with one, every worker counts for worker 0's /metrics)
     metrics: Metrics | None = None  # /metrics
     flows: FlowLog | None = None  # the web console's flow list
     health: Health | None = None  # /readyz
@@ -99,10 +101,12 @@ class Guard:
                 self.recorder]
 
 
-def build(opts: Options, *, resolve: egress.Resolver = egress.system_resolve) -> Guard:
+def build(opts: Options, *, resolve: egress.Resolver = egress.system_resolve,
+          seat: Seat | None = None) -> Guard:
     """Load rules (raising RuleError on any problem) and the ``--world`` snapshot
     (WorldError), open the audit log (AuditError) and make guard's addons. The master
-    itself is made inside the event loop (:func:`start`)."""
+    itself is made inside the event loop (:func:`start`). ``seat``: this process is a
+    worker of a ``--workers`` gateway (:mod:`guard.gateway`)."""
     shared = (opts.store or "").startswith(("redis://", "rediss://", "unix://"))
     if opts.sandbox_from is not SandboxFrom.CLIENT and opts.sandbox_key is None \
             and opts.admin_listen is None and not shared:
@@ -139,7 +143,9 @@ def build(opts: Options, *, resolve: egress.Resolver = egress.system_resolve) ->
     # Redis round trips are made in threads, never on the loop every flow shares.
     offload = Offload() if worlds.blocking else None
     recorder = AuditRecorder(audit, events, worlds, offload)
-    metrics = Metrics() if opts.admin_listen is not None else None
+    if seat is not None:
+        recorder.mark = seat.mark()
+    metrics = _metrics(opts, seat)
     identity = SandboxIdentity(opts.sandbox_from, registry,
                                max_decoded_size=opts.max_decoded_size,
                                max_decode_ratio=opts.max_decode_ratio, offload=offload)
@@ -150,12 +156,31 @@ def build(opts: Options, *, resolve: egress.Resolver = egress.system_resolve) ->
                          offload=offload),
                   EgressGate(recorder.recorder, resolve), recorder,
                   Limits(opts, identity, recorder.write_event, worlds), head, metrics=metrics)
+    if metrics is not None:
+        recorder.observers.append(metrics.observe_event)
+        audit.on_write = metrics.observe_audit_write
+        metrics.gauges.rules = lambda: len(ctx.packs.ruleset.rules)
+        metrics.gauges.audit_writable = lambda: audit.broken is None
+        if metrics.shared is not None:
+            metrics.share_forever()
     if opts.admin_listen is not None:
-        guard.admin = admin_server(opts, ctx, guard)
+        guard.admin = admin_server(opts, ctx, guard, seat)
     return guard
 
 
-def admin_server(opts: Options, ctx: pipeline.Context, guard: Guard) -> AdminServer:
+def _metrics(opts: Options, seat: Seat | None) -> Metrics | None:
+    """What /metrics counts: with --admin-listen; in a gateway with one (the supervisor
+    gave its workers a metrics directory), every worker counts, into that directory too."""
+    if seat is not None and seat.metrics is not None:
+        from guard.sharedmetrics import SharedCounts
+
+        return Metrics(process=opts.admin_listen is not None,
+                       shared=SharedCounts(seat.metrics, seat.index))
+    return Metrics() if opts.admin_listen is not None else None
+
+
+def admin_server(opts: Options, ctx: pipeline.Context, guard: Guard,
+                 seat: Seat | None = None) -> AdminServer:
     """The admin listener, bound now: a taken port or a refused address stops start-up
     (SandboxError) before the proxy listens. Beside the API it serves the web console,
     /metrics, /healthz and /readyz, fed from ``guard``'s recorder and audit log."""
@@ -171,14 +196,16 @@ def admin_server(opts: Options, ctx: pipeline.Context, guard: Guard) -> AdminSer
     worlds, audit, metrics = ctx.simulator.worlds, guard.audit, guard.metrics
     control = ControlPlane(ctx.registry, worlds, ctx.policies, lambda: ctx.packs)
 
-    guard.flows = FlowLog()
-    guard.recorder.observers += [metrics.observe_event, guard.flows.observe]
-    audit.on_write = metrics.observe_audit_write
+    guard.flows = FlowLog(worker=seat.index if seat is not None else None)
+    guard.recorder.observers.append(guard.flows.observe)
+    background = []
+    if seat is not None and hasattr(worlds, "watch_events"):  # the other workers' flows
+        from guard.console.remote import RemoteFlows
+
+        background.append(RemoteFlows(worlds, guard.flows, seat).run)
     gauges = metrics.gauges
     gauges.sandboxes = lambda: len(ctx.registry)
     gauges.worlds = world_totals(worlds)
-    gauges.rules = lambda: len(ctx.packs.ruleset.rules)
-    gauges.audit_writable = lambda: audit.broken is None
 
     checks: dict[str, health.Check] = {
         "listening": lambda: "the proxy is not listening yet",  # GuardMaster replaces it
@@ -195,7 +222,7 @@ def admin_server(opts: Options, ctx: pipeline.Context, guard: Guard) -> AdminSer
         sources, Sessions(token))
     return AdminServer(control, host, port, token, extra=extra,
                        public=health.HEALTH_PATHS, own=(console.PREFIX,),
-                       closing=(guard.flows.close,))
+                       closing=(guard.flows.close,), background=tuple(background))
 
 
 DRAIN_SECONDS = 10.0  # after SIGTERM, how long requests in flight may take to finish
