@@ -51,14 +51,19 @@ FEED_BODY_LIMIT = 1024
 held in memory for every active sandbox; the audit log keeps the whole event."""
 
 
-def publish(worlds: WorldStore, event: dict[str, Any]) -> int | None:
+def publish(worlds: WorldStore, event: dict[str, Any],
+            mark: dict[str, Any] | None = None) -> int | None:
     """Add an audit event to its sandbox's event history (the store's, so every replica's
-    feed shows it), bodies cut by :func:`feed_event`; returns its feed id. guard.internal's
-    own flows stay out: polling the feed would otherwise feed itself."""
+    feed shows it), bodies cut by :func:`feed_event`, with ``mark`` (in a ``--workers``
+    gateway: its id and the worker's index); returns its feed id. guard.internal's own
+    flows stay out: polling the feed would otherwise feed itself."""
     if event.get("kind") not in ("flow", "request") or event.get("rule") == RULE_ID \
             or not event.get("sandbox"):
         return None  # a refused flow (unproven identity) belongs to no sandbox
-    return worlds.add_event(str(event.get("sandbox")), feed_event(event))
+    fed = feed_event(event)
+    if mark:
+        fed.update(mark)
+    return worlds.add_event(str(event.get("sandbox")), fed)
 
 
 def feed_event(event: dict[str, Any], limit: int = FEED_BODY_LIMIT) -> dict[str, Any]:

@@ -35,7 +35,7 @@ MAX_UNMATCHED = 500
 MAX_SANDBOXES_SHOWN = 20  # per unmatched group
 
 SUMMARY_FIELDS = ("time", "sandbox", "method", "url", "host", "rule", "action", "status",
-                  "duration_ms", "upstream", "policy", "error")
+                  "duration_ms", "upstream", "policy", "error", "worker")
 
 
 @dataclass
@@ -77,11 +77,16 @@ class Filters:
 class FlowLog:
     """The flows the console shows. ``observe`` is the audit recorder's observer."""
 
-    def __init__(self, keep: int = KEEP, body_limit: int = BODY_LIMIT) -> None:
+    def __init__(self, keep: int = KEEP, body_limit: int = BODY_LIMIT, *,
+                 worker: int | None = None) -> None:
         self.keep = keep
         self.body_limit = body_limit
+        # in a gateway (--workers): this worker's index, shown on its own flows; the other
+        # workers' flows come with theirs (guard.console.remote)
+        self.worker = worker
         self.flows: OrderedDict[int, dict[str, Any]] = OrderedDict()  # id -> flow, oldest first
-        self._pending: dict[int, int] = {}  # audit seq of an allowed request -> flow id
+        # (worker, audit seq) of an allowed request -> flow id: each worker has its own seq
+        self._pending: dict[tuple[Any, Any], int] = {}
         self._changes: deque[tuple[int, int]] = deque(maxlen=keep * 2)  # (version, id)
         self.version = 0
         self._next_id = 0
@@ -107,9 +112,9 @@ class FlowLog:
             flow = self._add(event, pending=True)
             seq = event.get("seq")
             if isinstance(seq, int):
-                self._pending[seq] = flow["id"]
+                self._pending[(event.get("worker"), seq)] = flow["id"]
         elif kind == "flow":
-            started = self._pending.pop(event.get("request_seq"), None)  # type: ignore[arg-type]
+            started = self._pending.pop((event.get("worker"), event.get("request_seq")), None)
             begun = self.flows.get(started) if started is not None else None
             if begun is not None:
                 self._finish(begun, event)
@@ -128,11 +133,14 @@ class FlowLog:
         flow["pending"] = pending
         flow.pop("prev", None)
         flow.pop("hash", None)
+        flow.pop("gateway", None)
+        if self.worker is not None:
+            flow.setdefault("worker", self.worker)
         self.flows[self._next_id] = flow
         while len(self.flows) > self.keep:
             _, gone = self.flows.popitem(last=False)
             if gone.get("pending"):
-                self._pending.pop(gone.get("seq"), None)  # type: ignore[arg-type]
+                self._pending.pop((event_worker(gone, self.worker), gone.get("seq")), None)
         return flow
 
     def _finish(self, flow: dict[str, Any], end: dict[str, Any]) -> None:
@@ -237,6 +245,13 @@ class FlowLog:
 
     def rule_hits(self) -> dict[str, tuple[int, str]]:
         return {rule: (hit[0], hit[1]) for rule, hit in self.hits.items()}
+
+
+def event_worker(flow: dict[str, Any], own: int | None) -> Any:
+    """The worker part of a flow's pending key: None for this process's own events (they
+    carry no mark), the writer's index for another worker's."""
+    worker = flow.get("worker")
+    return None if worker == own else worker
 
 
 def summary(flow: dict[str, Any]) -> dict[str, Any]:

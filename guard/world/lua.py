@@ -405,7 +405,7 @@ local sep = ','
 if body == '}' then sep = '' end
 redis.call('RPUSH', w .. ':ev', '{"id":' .. n .. sep .. body)
 redis.call('LTRIM', w .. ':ev', -tonumber(ARGV[4]), -1)
-redis.call('PUBLISH', P .. 'events', ARGV[2])
+redis.call('PUBLISH', P .. 'events', ARGV[2] .. ' ' .. n)  -- name (quoted) and id
 return n
 """
 

@@ -22,9 +22,10 @@ import asyncio
 import builtins
 import hashlib
 import json
+import logging
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
@@ -49,6 +50,8 @@ from guard.world.store import (
     check_snapshot_id,
     dumps,
 )
+
+log = logging.getLogger("guard")
 
 CACHE_MAX = 4096  # objects one process remembers per world (checked at every commit)
 PAGE = 64  # objects per scan round trip
@@ -318,6 +321,7 @@ class RedisStore(WorldStore):
         self._waiters: dict[str, builtins.list[asyncio.Future[None]]] = {}
         self._listener: asyncio.Task[None] | None = None
         self._listener_loop: asyncio.AbstractEventLoop | None = None
+        self._watchers: builtins.list[Callable[[str, int], None]] = []
         self.deliveries = RedisQueue(self.prefix, self._run_keys, self._call)
 
     # plumbing
@@ -670,6 +674,13 @@ class RedisStore(WorldStore):
                 waiting.remove(waiter)
         return self.events(sandbox, after)
 
+    def watch_events(self, callback: Callable[[str, int], None]) -> None:
+        """Call ``callback(sandbox, id)`` in this event loop for every event any replica
+        adds to any sandbox's history (what wakes the waiters: Redis pub/sub, so an event
+        published while the subscription is down, Redis away, is not announced)."""
+        self._watchers.append(callback)
+        self._listen()
+
     def _listen(self) -> None:
         """One subscription per process and event loop: every replica's events wake the
         waiters here."""
@@ -689,9 +700,16 @@ class RedisStore(WorldStore):
                 async for message in pubsub.listen():
                     if message.get("type") != "message":
                         continue
-                    for waiter in self._waiters.pop(unquote(message["data"]), []):
+                    quoted, _, n = str(message["data"]).rpartition(" ")
+                    sandbox = unquote(quoted)
+                    for waiter in self._waiters.pop(sandbox, []):
                         if not waiter.done():
                             waiter.set_result(None)
+                    for watch in self._watchers:
+                        try:
+                            watch(sandbox, int(n))
+                        except Exception:
+                            log.exception("guard: a watcher of world events failed")
             except asyncio.CancelledError:
                 raise
             except (redis_py.RedisError, OSError):

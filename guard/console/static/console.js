@@ -221,7 +221,8 @@ async function openFlow(id) {
   for (const [k, v] of [["action", flow.action], ["rule", flow.rule], ["reason", flow.reason],
     ["sandbox", flow.sandbox], ["policy", flow.policy], ["client", flow.client],
     ["status", flow.pending ? "pending" : flow.status], ["duration", flow.duration_ms + " ms"],
-    ["upstream", flow.upstream ? "yes" : "no"], ["error", flow.error], ["audit seq", flow.seq]]) {
+    ["upstream", flow.upstream ? "yes" : "no"], ["error", flow.error], ["audit seq", flow.seq],
+    ["worker", flow.worker]]) {
     if (v === undefined || v === null || v === "") continue;
     facts.append(el("dt", {}, k), el("dd", {}, text(v)));
   }

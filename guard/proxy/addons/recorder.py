@@ -40,6 +40,7 @@ class AuditRecorder:
         # see every written event, after the live feed: the console line, metrics, the
         # web console. One that fails is logged and does not stop the others.
         self.observers: list[Callable[[dict[str, Any]], None]] = []
+        self.mark: dict[str, Any] | None = None  # added to feed events (guard.gateway)
 
     def done(self) -> None:
         # Events still being built are written first; the shutdown checkpoint (with
@@ -109,7 +110,7 @@ class AuditRecorder:
 
     def _feed(self, event: dict[str, Any]) -> None:
         try:
-            internal_host.publish(self.worlds, event)
+            internal_host.publish(self.worlds, event, self.mark)
         except WorldError as e:  # the log has the event; the live feed misses it (Redis away)
             log.warning("guard: event not in the live feed: %s", e)
         except Exception:
