@@ -235,3 +235,13 @@ def test_hostile_channel_ids_are_channel_not_found_and_make_nothing(g, slack, ch
         assert info.value.response["error"] == "channel_not_found"
     after = slack.conversations_list(types="public_channel,im,mpim")["channels"]
     assert len(after) == before and outbox_of(g) == [] and g.upstream_attempts == []
+
+
+def test_a_configured_g_id_is_a_private_channel(g, slack):
+    assert slack.chat_postMessage(channel="G07PRIVATE1", text="x")["channel"] == "G07PRIVATE1"
+    channel = slack.conversations_info(channel="G07PRIVATE1")["channel"]
+    assert channel["is_private"] is True and channel["is_group"] is True
+    assert channel["is_channel"] is False and channel["is_member"] is True
+    assert "G07PRIVATE1" not in [c["id"] for c in slack.conversations_list()["channels"]]
+    private = slack.conversations_list(types="private_channel")["channels"]
+    assert [c["id"] for c in private] == ["G07PRIVATE1"]

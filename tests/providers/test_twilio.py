@@ -160,6 +160,25 @@ def test_another_accounts_messaging_service_does_not_exist(g, client):
     assert client.messaging.v1.services.list() == []
 
 
+def test_with_an_api_key_a_service_fetched_first_is_the_account_that_then_sends_through_it(
+        g):
+    keyed = Client("SK" + "2" * 32, "secret", ACCOUNT,
+                   http_client=TwilioHttpClient(proxy={"https": g.url, "http": g.url}))
+    first = keyed.messaging.v1.services(SERVICE).fetch()  # the request names no account
+    assert re.fullmatch(r"AC[0-9a-f]{32}", first.account_sid)
+    sent = keyed.messages.create(to="+14155550100", messaging_service_sid=SERVICE, body="x")
+    assert sent.status == "accepted" and sent.account_sid == ACCOUNT
+    assert keyed.messaging.v1.services(SERVICE).fetch().account_sid == ACCOUNT
+    made = keyed.messaging.v1.services.create(friendly_name="Later")
+    assert made.account_sid == ACCOUNT
+    # the sandbox's account is settled: another account does not take the services over
+    other = Client("AC" + "3" * 32, "t",
+                   http_client=TwilioHttpClient(proxy={"https": g.url, "http": g.url}))
+    with pytest.raises(TwilioRestException) as info:
+        other.messages.create(to="+14155550100", messaging_service_sid=SERVICE, body="x")
+    assert info.value.code == 21701
+
+
 @pytest.mark.parametrize("sid", [
     "MG123", "MG" + "g" * 32, "mg" + "0" * 32, "MG" + "0" * 33, "\x00MG" + "0" * 32,
     "MG" + "0" * 31 + "\n", "MG" + "é" * 32, "MG\u202e" + "0" * 31, "MG" + "0" * 20000,

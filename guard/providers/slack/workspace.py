@@ -154,7 +154,7 @@ def im(ctx: SimContext, user_id: str, channel_id: str | None = None, *,
 
 def _channel(ctx: SimContext, channel_id: str, name: str) -> dict[str, Any]:
     """A channel of the real workspace, first named by the agent: created a while ago by a
-    person of the workspace, with the bot as a member."""
+    person of the workspace, with the bot as a member (private for a ``G`` id)."""
     team = workspace(ctx)
     humans = [u for u in ctx.world.list(USERS) if not u.get("is_bot")]
     creator = humans[0]["id"] if humans else team.bot_user_id
@@ -162,6 +162,8 @@ def _channel(ctx: SimContext, channel_id: str, name: str) -> dict[str, Any]:
     channel: dict[str, Any] = ctx.render(
         "slack/channel.yaml", id=channel_id, channel_name=name, team=team.team_id,
         created=created, creator=creator, purpose="", members=ctx.world.rng.randint(3, 40))
+    if channel_id.startswith("G"):  # a G id is a (legacy) private channel
+        channel.update(is_channel=False, is_group=True, is_private=True)
     return ctx.world.put(CHANNELS, channel)
 
 

@@ -107,7 +107,7 @@ def create_message(ctx: SimContext) -> Response:
         if not services.SID.fullmatch(service):
             return _error(ctx, 400, 21705, f"The Messaging Service Sid {service} is invalid.")
         found = services.referenced(ctx, account, service)
-        if found is None or found.get("account_sid", account) != account:
+        if found is None or not services.owned_by(ctx, found, account):
             return _error(ctx, 400, 21701, "The Messaging Service does not exist")
     if (sender and valid_number(sender) and sender != MAGIC_VALID_FROM
             and _own_number(ctx, account, sender) is None):

@@ -24,6 +24,7 @@ from guard.synth.context import SimContext
 from guard.synth.handlers import handler
 
 SERVICES = "twilio_services"
+ACCOUNTS = "twilio_services.account"
 SID = re.compile(r"MG[0-9a-fA-F]{32}")
 ACCOUNT = re.compile(r"AC[0-9a-fA-F]{32}")
 BASE = "https://messaging.twilio.com/v1"
@@ -110,7 +111,7 @@ def fetch_service(ctx: SimContext) -> Response:
     if not SID.fullmatch(sid):
         return _not_found(ctx)
     service = referenced(ctx, account or _default_account(ctx), sid)
-    if service is None or account is not None and service.get("account_sid", account) != account:
+    if service is None or account is not None and not owned_by(ctx, service, account):
         return _not_found(ctx)
     return ctx.json(200, service)
 
@@ -161,12 +162,32 @@ def list_services(ctx: SimContext) -> Response:
 
 
 def _default_account(ctx: SimContext) -> str:
-    """The sandbox's account when an API key authenticates (made once, kept)."""
-    kept = ctx.world.get(SERVICES + ".account", "account")
+    """The sandbox's account for requests an API key authenticates (which do not say their
+    account): made up once and kept, until an account sid uses a service made under it
+    (:func:`owned_by`)."""
+    kept = ctx.world.get(ACCOUNTS, "account")
     if kept is None:
-        kept = ctx.world.put(SERVICES + ".account", {"id": "account",
-                                                     "sid": ctx.ids.twilio("AC")})
+        kept = ctx.world.put(ACCOUNTS, {"id": "account", "sid": ctx.ids.twilio("AC"),
+                                        "confirmed": False})
     return str(kept["sid"])
+
+
+def owned_by(ctx: SimContext, service: dict[str, Any], account: str) -> bool:
+    """Whether ``service`` is ``account``'s. Services first referenced through an API key
+    belong to the made-up account of :func:`_default_account`; the first account sid that
+    uses one of them is the sandbox's account from then on, and takes them over."""
+    owner = service.get("account_sid", account)
+    if owner == account:
+        return True
+    kept = ctx.world.get(ACCOUNTS, "account")
+    if kept is None or kept.get("confirmed") or owner != kept["sid"]:
+        return False
+    for other in ctx.world.list(SERVICES):
+        if other.get("account_sid") == owner:
+            ctx.world.put(SERVICES, {**other, "account_sid": account}, other["sid"])
+    ctx.world.put(ACCOUNTS, {"id": "account", "sid": account, "confirmed": True})
+    service["account_sid"] = account
+    return True
 
 
 def _int(value: str | None, default: int) -> int:
