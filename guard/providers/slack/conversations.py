@@ -18,6 +18,7 @@ from typing import Any
 from guard.providers.slack.handlers import MESSAGES, SlackError, web_api
 from guard.providers.slack.workspace import (
     CHANNELS,
+    USERS,
     Workspace,
     find_channel,
     find_im,
@@ -111,7 +112,10 @@ def conversation_history(ctx: SimContext, ws: Workspace, args: dict[str, Any]
                   if not r.get("reply_broadcast")}
     shown = []
     for message in reversed(kept):
-        ts = Decimal(message["ts"])
+        try:
+            ts = Decimal(str(message.get("ts")))
+        except InvalidOperation:  # a seeded message with no Slack timestamp
+            continue
         if message["ts"] in in_threads:
             continue
         if not (oldest < ts < latest or inclusive and ts in (oldest, latest)):
@@ -166,7 +170,7 @@ def _user_ids(users: Any) -> list[str]:
 def _mpim(ctx: SimContext, ws: Workspace, people: list[dict[str, Any]], key: str
           ) -> dict[str, Any]:
     """A multi-person message of the bot and ``people``, named by their handles."""
-    bot = ctx.world.get("slack_users", ws.bot_user_id) or {"name": ws.bot_name}
+    bot = ctx.world.get(USERS, ws.bot_user_id) or {"name": ws.bot_name}
     handles = [str(bot.get("name"))] + [str(p.get("name") or p["id"]) for p in people]
     name = "mpdm-" + "--".join(handles) + "-1"
     created = ctx.now
