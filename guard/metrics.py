@@ -143,12 +143,15 @@ class Metrics:
             self._share(shared)
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
-        if process:
-            from prometheus_client import GCCollector, PlatformCollector, ProcessCollector
+        from prometheus_client import GCCollector, PlatformCollector, ProcessCollector
 
-            ProcessCollector(registry=self.registry)
+        # in a gateway each worker writes its own process figures (share_gauges)
+        self._process = ProcessCollector(registry=None) if shared is not None else None
+        if process:
             PlatformCollector(registry=self.registry)
-            GCCollector(registry=self.registry)
+            if shared is None:
+                ProcessCollector(registry=self.registry)
+                GCCollector(registry=self.registry)
 
     # the request path
 
@@ -241,6 +244,12 @@ class Metrics:
             taken, refused = g.reloads()
             values += [("guard_reloads", RELOADS, [("result", "ok")], taken, True),
                        ("guard_reloads", RELOADS, [("result", "failed")], refused, True)]
+        if self._process is not None:  # CPU seconds add up; memory and fds are per worker
+            for family in self._process.collect():
+                for sample in family.samples:
+                    values.append((family.name if family.type == "counter" else sample.name,
+                                   family.documentation, [], sample.value,
+                                   family.type == "counter"))
         for name, doc, labels, value, counter in values:
             key = (name, repr(labels))
             write = self._mirrors.get(key)

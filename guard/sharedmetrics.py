@@ -100,6 +100,14 @@ class SharedCounts:
         return write
 
 
+def gauges(directory: Path, name: str) -> dict[str, float]:
+    """One gauge of every live worker, by worker index (readiness reads these)."""
+    files = glob.glob(os.path.join(glob.escape(str(directory)), "gauge_*.db"))
+    merged = MultiProcessCollector.merge(files, accumulate=True)  # type: ignore[no-untyped-call]
+    return {str(s.labels.get("pid")): float(s.value) for m in merged if m.name == name
+            for s in m.samples}
+
+
 def _mmap(path: Path) -> Any:
     """prometheus-client's memory-mapped dict of doubles (untyped there)."""
     return MmapedDict(str(path))  # type: ignore[no-untyped-call]

@@ -117,3 +117,30 @@ def test_many_rule_labels_grow_the_files_and_stay_summed(tmp_path: Path) -> None
     got = _scrape(zero)
     assert len(got["guard_requests_total"]) == 3000
     assert _value(got["guard_requests_total"]) == 3000
+
+
+def test_each_workers_process_figures_are_its_own_and_cpu_seconds_add_up(
+        tmp_path: Path) -> None:
+    sharedmetrics.prepare(tmp_path)
+    zero = Metrics(Gauges(), shared=SharedCounts(tmp_path, 0, pid=100))
+    _worker(tmp_path, 1, 101)  # the same process here: its figures twice
+    got = _scrape(zero)
+    memory = {lab["worker"]: v for lab, v in got["process_resident_memory_bytes"]}
+    assert set(memory) == {"0", "1"} and all(v > 0 for v in memory.values())
+    assert "worker" not in got["process_cpu_seconds_total"][0][0]  # one sum
+    assert "python_gc_objects_collected_total" not in got  # whose? left out in a gateway
+    assert "python_info" in got
+
+
+def test_the_gateways_readiness_names_another_worker_that_cannot_write_its_audit_log(
+        tmp_path: Path) -> None:
+    from guard.admin.health import workers_check
+
+    sharedmetrics.prepare(tmp_path)
+    _worker(tmp_path, 0, 100, writable=False)  # worker 0's own: its audit check says so
+    _worker(tmp_path, 1, 101, writable=False)
+    _worker(tmp_path, 2, 102)
+    check = workers_check(tmp_path, 0)
+    assert check() == "worker 1 cannot write its audit log"
+    sharedmetrics.forget(tmp_path, 1)  # dead, being started again: takes no connections
+    assert check() is None

@@ -97,6 +97,24 @@ def store_check(ping: Callable[[], None]) -> Check:
     return check
 
 
+def workers_check(directory: Path, own: int) -> Check:
+    """In a ``--workers`` gateway: every other live worker can write its audit log and has
+    rules, as it said in its gauges (written every second; :mod:`guard.sharedmetrics`).
+    This worker's own are the ``audit`` and ``rules`` checks; a worker that is down
+    (being started again) takes no connections, so it fails nothing."""
+    def check() -> str | None:
+        from guard import sharedmetrics
+
+        writable = sharedmetrics.gauges(directory, "guard_audit_writable")
+        rules = sharedmetrics.gauges(directory, "guard_rules")
+        bad = [f"worker {w} cannot write its audit log" for w, v in sorted(writable.items())
+               if not v and w != str(own)]
+        bad += [f"worker {w} has no rules loaded" for w, v in sorted(rules.items())
+                if not v and w != str(own)]
+        return "; ".join(bad) or None
+    return check
+
+
 def routes(health: Health, metrics: Metrics, token: str) -> list[BaseRoute]:
     """The three routes; ``token`` decides whether failing checks are explained."""
     secret = token.encode()

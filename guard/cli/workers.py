@@ -22,7 +22,10 @@ gateway:
   puts in the sandboxes' live feeds (Redis) with this run's id (``GUARD_GATEWAY``) and its
   index, and worker 0 reads the other workers' (:mod:`guard.console.remote`).
 
-The probes (``/healthz``, ``/readyz``) are worker 0's own. Each worker writes its
+- ``/readyz`` is worker 0's checks and one more, ``workers``: every other live worker can
+  write its audit log and has rules (their gauges say so); ``/healthz`` is worker 0's.
+
+Each worker writes its
 own audit log, named by host and worker (``audit.jsonl`` -> ``audit.HOST-0.jsonl``,
 ``audit.HOST-1.jsonl``), so every chain has one writer; ``guard audit`` reads them together.
 """

@@ -215,6 +215,8 @@ def admin_server(opts: Options, ctx: pipeline.Context, guard: Guard,
     ping = getattr(worlds, "ping", None)
     if ping is not None:  # the in-process store is always there
         checks["store"] = health.store_check(ping)
+    if seat is not None and seat.metrics is not None:  # the gateway's other workers
+        checks["workers"] = health.workers_check(seat.metrics, seat.index)
     guard.health = health.Health(checks)
 
     sources = console.Sources(guard.flows, worlds, ctx.registry, lambda: ctx.packs.ruleset)

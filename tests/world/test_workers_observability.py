@@ -4,6 +4,7 @@ Which worker served what is read from the audit files (``audit.HOST-0.jsonl``, `
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -112,10 +113,17 @@ class Gateway:
 
 @pytest.fixture
 def gateway(redis_server: RedisServer, confdir: Path, tmp_path: Path) -> Iterator[Gateway]:
-    port, token = _port(), tmp_path / "admin-token"
-    token.write_text(TOKEN + "\n")
     audit = tmp_path / "audit" / "audit.jsonl"
     audit.parent.mkdir()
+    with _gateway(redis_server, confdir, tmp_path, audit) as g:
+        yield g
+
+
+@contextlib.contextmanager
+def _gateway(redis_server: RedisServer, confdir: Path, tmp_path: Path,
+             audit: Path) -> Iterator[Gateway]:
+    port, token = _port(), tmp_path / "admin-token"
+    token.write_text(TOKEN + "\n")
     proc = subprocess.Popen(
         [sys.executable, "-m", "guard", "run", "--workers", "2", "--listen-port", str(port),
          "--confdir", str(confdir), "--audit", str(audit), "--store",
@@ -255,3 +263,70 @@ def test_a_killed_worker_is_restarted_and_the_gateway_totals_never_go_back(
     after = _requests_total(gateway.scrape())
     assert after == _audited_total(gateway.audited())
     assert all(after[k] >= n for k, n in before.items())
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 256 KiB tmpfs: the disk that fills up (as tests/console/test_health.py)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
+            capture_output=True).returncode != 0:
+        if os.environ.get("GUARD_REQUIRE_NETNS"):
+            pytest.fail("needs root and tmpfs mounts here")
+        pytest.skip("needs root to mount a tiny tmpfs")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _ready(g: Gateway) -> tuple[int, dict[str, str]]:
+    r = requests.get(f"{g.admin}/readyz", timeout=30,
+                     headers={"Authorization": f"Bearer {TOKEN}"})
+    return r.status_code, r.json()["checks"]
+
+
+def test_the_gateway_is_unready_while_another_worker_cannot_write_its_audit_log(
+        redis_server: RedisServer, confdir: Path, tmp_path: Path, small_disk: Path) -> None:
+    from tests.console.test_health import fill
+
+    audit = tmp_path / "audit" / "audit.jsonl"
+    audit.parent.mkdir()
+    host = socket.gethostname().split(".")[0] or "host"
+    # worker 1's chain lives on the small disk; worker 0's where the others are
+    (audit.parent / f"audit.{host}-1.jsonl").symlink_to(small_disk / "audit-1.jsonl")
+    with _gateway(redis_server, confdir, tmp_path, audit) as g:
+        g.traffic_until_both_served(at_least=4)
+        assert _ready(g) == (200, {"listening": "ok", "rules": "ok", "audit": "ok",
+                                   "store": "ok", "workers": "ok"})
+        filler = fill(small_disk, leave=0)
+        refused = 0
+        for i in range(400):  # until worker 1 takes a request it cannot audit
+            with g.session() as s:
+                r = s.post(f"{API}/customers", data={"email": f"f{i}@example.com"},
+                           headers={"Authorization": "Bearer sk_test_gateway"}, timeout=30)
+            if r.status_code != 200:
+                assert r.status_code == 503, r.text
+                assert r.json()["error"]["rule"] == "guard.audit-unavailable"
+                refused += 1
+                break
+        assert refused
+        _until(lambda: _ready(g)[0] == 503, "readiness did not see worker 1's audit log")
+        status, checks = _ready(g)
+        assert checks["workers"] == "worker 1 cannot write its audit log"
+        assert checks["audit"] == "ok"  # worker 0's own is fine
+        writable = {lab["worker"]: v for lab, v in g.scrape()["guard_audit_writable"]}
+        assert writable == {"0": 1.0, "1": 0.0}
+        filler.unlink()  # room again: worker 1 heals at its next request
+
+        def healed() -> bool:  # requests reach worker 1 in time; its next one heals it
+            if _ready(g)[0] == 200:
+                return True
+            with g.session() as s:
+                s.get(f"{API}/customers", timeout=30,
+                      headers={"Authorization": "Bearer sk_test_gateway"})
+            return False
+        _until(healed, "the gateway did not become ready again")
+        assert _requests_total(g.scrape()) == _audited_total(g.audited())
