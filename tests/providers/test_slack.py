@@ -245,3 +245,27 @@ def test_a_configured_g_id_is_a_private_channel(g, slack):
     assert "G07PRIVATE1" not in [c["id"] for c in slack.conversations_list()["channels"]]
     private = slack.conversations_list(types="private_channel")["channels"]
     assert [c["id"] for c in private] == ["G07PRIVATE1"]
+
+
+def test_replies_show_a_thread_parent_first_from_its_parent_or_any_reply(g, slack):
+    parent = slack.chat_postMessage(channel="#alerts", text="disk full")["ts"]
+    one = slack.chat_postMessage(channel="#alerts", text="on it", thread_ts=parent)["ts"]
+    two = slack.chat_postMessage(channel="#alerts", text="fixed", thread_ts=parent)["ts"]
+    thread = slack.conversations_replies(channel="#alerts", ts=parent)
+    assert [m["text"] for m in thread["messages"]] == ["disk full", "on it", "fixed"]
+    assert thread["messages"][0]["reply_count"] == 2 and thread["has_more"] is False
+    assert slack.conversations_replies(channel="#alerts", ts=one)["messages"] == (
+        thread["messages"])
+    page = slack.conversations_replies(channel="#alerts", ts=parent, limit=2)
+    assert page["has_more"] and [m["ts"] for m in page["messages"]] == [parent, one]
+    rest = slack.conversations_replies(channel="#alerts", ts=parent, limit=2,
+                                       cursor=page["response_metadata"]["next_cursor"])
+    assert [m["ts"] for m in rest["messages"]] == [two]
+    lone = slack.chat_postMessage(channel="#alerts", text="lone")["ts"]
+    assert [m["ts"] for m in slack.conversations_replies(channel="#alerts",
+                                                         ts=lone)["messages"]] == [lone]
+    for ts, error in (("1.000001", "thread_not_found"), ("", "invalid_arguments"),
+                      ("\x00", "thread_not_found")):
+        with pytest.raises(SlackApiError) as info:
+            slack.conversations_replies(channel="#alerts", ts=ts)
+        assert info.value.response["error"] == error

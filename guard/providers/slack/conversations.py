@@ -1,17 +1,19 @@
-"""Slack's ``conversations.*`` methods: list, open (direct and multi-person messages), info
-and history, over the sandbox's workspace (:mod:`.workspace`).
+"""Slack's ``conversations.*`` methods: list, open (direct and multi-person messages), info,
+history and replies, over the sandbox's workspace (:mod:`.workspace`).
 
 ``conversations.open`` with one user opens (or finds) the bot's direct message with them,
 ``D`` + 10; with two to eight it opens a multi-person message of the bot and them (``G`` +
 10, named ``mpdm-a--b--c-1`` after their handles, as Slack names them); with ``channel`` it
 resumes a DM or multi-person message. History holds what the bot posted in the sandbox:
-top-level messages newest first (thread replies stay in their thread), paged with
-``limit`` and ``cursor``, bounded by ``oldest`` and ``latest``.
+top-level messages newest first (thread replies stay in their thread, which
+``conversations.replies`` shows), paged with ``limit`` and ``cursor``, bounded by ``oldest``
+and ``latest``.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -99,42 +101,96 @@ def conversation_history(ctx: SimContext, ws: Workspace, args: dict[str, Any]
                          ) -> dict[str, Any]:
     """conversations.history: the channel's top-level messages, newest first."""
     channel = _channel(ctx, args.get("channel"))
-    oldest = _ts(args.get("oldest"), "invalid_ts_oldest", Decimal(0))
-    latest = _ts(args.get("latest"), "invalid_ts_latest", Decimal("Infinity"))
-    inclusive = _flag(args.get("inclusive"))
-    kept = [m["message"] for m in ctx.world.list(MESSAGES) if m.get("channel") == channel["id"]]
+    within = _window(args)
+    kept = _kept(ctx, channel["id"])
+    replies = _threads(kept)
+    in_threads = {r["ts"] for thread in replies.values() for r in thread
+                  if not r.get("reply_broadcast")}
+    shown = [_with_replies(m, replies.get(m["ts"])) for m in reversed(kept)
+             if m["ts"] not in in_threads and within(m)]
+    data = _page(args, shown, 100, 999)
+    return {**data, "pin_count": 0, "channel_actions_ts": None, "channel_actions_count": 0}
+
+
+@web_api
+def conversation_replies(ctx: SimContext, ws: Workspace, args: dict[str, Any]
+                         ) -> dict[str, Any]:
+    """conversations.replies: a thread, its parent first, then the replies oldest first."""
+    channel = _channel(ctx, args.get("channel"))
+    ts = args.get("ts")
+    if not isinstance(ts, str) or not ts:
+        raise SlackError("invalid_arguments")
+    stored = ctx.world.get(MESSAGES, f"{channel['id']}/{ts}")
+    if stored is None:
+        raise SlackError("thread_not_found")
+    parent = stored["message"]
+    root = parent.get("thread_ts") or parent["ts"]  # a reply's ts shows its whole thread
+    if root != parent["ts"]:
+        found = ctx.world.get(MESSAGES, f"{channel['id']}/{root}")
+        parent = found["message"] if found else parent
+    within = _window(args)
+    thread = _threads(_kept(ctx, channel["id"])).get(parent["ts"], [])
+    shown = [_with_replies(parent, thread)] + [r for r in thread if within(r)]
+    return _page(args, shown, 1000, 1000)
+
+
+def _kept(ctx: SimContext, channel_id: str) -> list[dict[str, Any]]:
+    """The messages posted to a channel, oldest first (seeded ones without a Slack
+    timestamp left out)."""
+    kept = [m["message"] for m in ctx.world.list(MESSAGES) if m.get("channel") == channel_id]
+    return [m for m in kept if _parses(m.get("ts"))]
+
+
+def _threads(kept: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Thread replies by their parent's ts, oldest first."""
     replies: dict[str, list[dict[str, Any]]] = {}
     for message in kept:
         parent = message.get("thread_ts")
         if parent and parent != message["ts"]:
             replies.setdefault(parent, []).append(message)
-    in_threads = {r["ts"] for thread in replies.values() for r in thread
-                  if not r.get("reply_broadcast")}
-    shown = []
-    for message in reversed(kept):
-        try:
-            ts = Decimal(str(message.get("ts")))
-        except InvalidOperation:  # a seeded message with no Slack timestamp
-            continue
-        if message["ts"] in in_threads:
-            continue
-        if not (oldest < ts < latest or inclusive and ts in (oldest, latest)):
-            continue
-        thread = replies.get(message["ts"])
-        if thread:
-            message = {**message, "thread_ts": message["ts"], "reply_count": len(thread),
-                       "reply_users": sorted({r["user"] for r in thread}),
-                       "reply_users_count": len({r["user"] for r in thread}),
-                       "latest_reply": thread[-1]["ts"]}
-        shown.append(message)
-    limit = _limit(args.get("limit"), 100, 999)
+    return replies
+
+
+def _with_replies(message: dict[str, Any], thread: list[dict[str, Any]] | None
+                  ) -> dict[str, Any]:
+    """A thread's parent as Slack shows it: with the count and authors of its replies."""
+    if not thread:
+        return message
+    users = sorted({str(r.get("user")) for r in thread})
+    return {**message, "thread_ts": message["ts"], "reply_count": len(thread),
+            "reply_users": users, "reply_users_count": len(users),
+            "latest_reply": thread[-1]["ts"]}
+
+
+def _window(args: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
+    """``oldest`` < ts < ``latest`` (or equal to either with ``inclusive``)."""
+    oldest = _ts(args.get("oldest"), "invalid_ts_oldest", Decimal(0))
+    latest = _ts(args.get("latest"), "invalid_ts_latest", Decimal("Infinity"))
+    inclusive = _flag(args.get("inclusive"))
+
+    def within(message: dict[str, Any]) -> bool:
+        ts = Decimal(str(message["ts"]))
+        return oldest < ts < latest or inclusive and ts in (oldest, latest)
+
+    return within
+
+
+def _page(args: dict[str, Any], shown: list[dict[str, Any]], default: int, most: int
+          ) -> dict[str, Any]:
+    limit = _limit(args.get("limit"), default, most)
     start = _offset(args.get("cursor"))
     page, more = shown[start:start + limit], start + limit < len(shown)
-    data: dict[str, Any] = {"messages": page, "has_more": more, "pin_count": 0,
-                            "channel_actions_ts": None, "channel_actions_count": 0}
+    data: dict[str, Any] = {"messages": page, "has_more": more}
     if more:
         data["response_metadata"] = {"next_cursor": _cursor(start + limit)}
     return data
+
+
+def _parses(ts: Any) -> bool:
+    try:
+        return Decimal(str(ts)).is_finite()
+    except InvalidOperation:
+        return False
 
 
 def _channel(ctx: SimContext, ref: Any) -> dict[str, Any]:
