@@ -313,9 +313,14 @@ class GuardMaster(master.Master):
             log.warning("guard: could not stop listening before the drain: %s", e)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + DRAIN_SECONDS
-        if self.inflight.flows:
-            log.info("guard: draining %d request(s) in flight", len(self.inflight.flows))
-        while self.inflight.flows and loop.time() < deadline:
+        fast = self.fast_path.exchange if self.fast_path is not None else None
+
+        def waiting() -> int:  # through mitmproxy, and on the fast path
+            return len(self.inflight.flows) + (fast.inflight if fast is not None else 0)
+
+        if waiting():
+            log.info("guard: draining %d request(s) in flight", waiting())
+        while waiting() and loop.time() < deadline:
             await asyncio.sleep(0.05)
         await self.deliverer.drain(deadline)  # webhooks under way (and due, in-process)
         self.shutdown()

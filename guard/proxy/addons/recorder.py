@@ -97,6 +97,18 @@ class AuditRecorder:
         by the SMTP sink for the messages it keeps. Raises AuditError when it cannot write."""
         return self.recorder.flow(record)
 
+    async def record_async(self, record: FlowRecord) -> dict[str, Any]:
+        """Write and publish the event of a flow guard answered itself (a large one built off
+        the loop) for the fast path; with the feed in Redis, return once the event is in
+        the live feed too, as :meth:`response` does. Raises AuditError when it cannot
+        write."""
+        self._fed = None
+        written = await self.recorder.flow_async(record)
+        later = self._fed_first()  # published just now, nothing in between: its future
+        if later is not None:
+            await later
+        return written
+
     def _publish(self, event: dict[str, Any]) -> None:
         if self.offload is not None:
             self._fed = self.offload.feed(lambda: self._feed(event))

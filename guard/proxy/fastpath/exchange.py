@@ -71,6 +71,7 @@ class Exchange:
         self.recorder = recorder
         self.limits = limits or HeadLimits()
         self.max_body = max_body  # --max-body-size (0: the fast path's own bound)
+        self.inflight = 0  # requests read and not answered yet (a drain waits for them)
 
     async def refuse(self, tunnel: Tunnel, refusal: Refusal, method: str, target: str,
                      headers: list[tuple[str, str]], host_header: str | None) -> Answer:
@@ -101,7 +102,7 @@ class Exchange:
                             response_headers=headers_out, response_body=response.body,
                             started=started, duration_ms=(time.perf_counter() - t0) * 1000)
         try:
-            await self.recorder.recorder.flow_async(record)
+            await self.recorder.record_async(record)
         except Exception as e:
             _, failed = pipeline.unrecorded(e)
             return Answer(failed.status, with_length(list(failed.headers), failed.body),
@@ -185,7 +186,7 @@ class Exchange:
             changes=list(outcome.changes), error=error, policy=outcome.policy,
             fault=fault.as_dict() if fault is not None else None)
         try:
-            await self.recorder.recorder.flow_async(record)  # large ones off the loop
+            await self.recorder.record_async(record)  # large ones off the loop
         except Exception as e:  # an unrecorded request does not get its answer
             _, failed = pipeline.unrecorded(e)
             return Answer(failed.status, with_length(list(failed.headers), failed.body),

@@ -146,18 +146,22 @@ class Connection:
 
     async def _answer(self, sid: int, method: str, path: str, headers: list[tuple[str, str]],
                       body: bytes, authority: str, refusal: Refusal | None) -> None:
-        if refusal is not None:  # a named limit: audited and answered, as over HTTP/1
-            answer = await self.exchange.refuse(self.tunnel, refusal, method, path, headers,
-                                                authority)
-        else:
-            answer = await self.exchange.answer(self.tunnel, method, path, headers, body,
-                                                authority)
-        if self.closed:
-            return
+        self.exchange.inflight += 1
         try:
-            await self._send(sid, method, answer)
-        except (h2.exceptions.H2Error, ConnectionError) as e:
-            log.debug("guard: HTTP/2 stream %d not answered: %s", sid, e)
+            if refusal is not None:  # a named limit: audited and answered, as over HTTP/1
+                answer = await self.exchange.refuse(self.tunnel, refusal, method, path,
+                                                    headers, authority)
+            else:
+                answer = await self.exchange.answer(self.tunnel, method, path, headers, body,
+                                                    authority)
+            if self.closed:
+                return
+            try:
+                await self._send(sid, method, answer)
+            except (h2.exceptions.H2Error, ConnectionError) as e:
+                log.debug("guard: HTTP/2 stream %d not answered: %s", sid, e)
+        finally:
+            self.exchange.inflight -= 1
 
     async def _send(self, sid: int, method: str, answer: Answer) -> None:
         if answer.status is None:  # an injected timeout or reset

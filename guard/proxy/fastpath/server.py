@@ -193,17 +193,22 @@ class FastPath:
             if got is None:
                 return
             head, body = got
-            answer = await self.exchange.answer(tunnel, head.method, head.target,
-                                                head.headers, body, head.get("host"))
-            if answer.status is None:
-                _end(writer, answer)
-                return
-            keep = head.keep_alive and not any(
-                k.lower() == "connection" and "close" in v.lower() for k, v in answer.headers)
-            send_body = head.method.upper() != "HEAD" and answer.status not in (204, 304)
-            writer.write(http1.response_bytes(answer.status, answer.headers, answer.body,
-                                              send_body=send_body))
-            await writer.drain()
+            self.exchange.inflight += 1
+            try:
+                answer = await self.exchange.answer(tunnel, head.method, head.target,
+                                                    head.headers, body, head.get("host"))
+                if answer.status is None:
+                    _end(writer, answer)
+                    return
+                keep = head.keep_alive and not any(k.lower() == "connection" and
+                                                   "close" in v.lower()
+                                                   for k, v in answer.headers)
+                send_body = head.method.upper() != "HEAD" and answer.status not in (204, 304)
+                writer.write(http1.response_bytes(answer.status, answer.headers, answer.body,
+                                                  send_body=send_body))
+                await writer.drain()
+            finally:
+                self.exchange.inflight -= 1
             if not keep:
                 return
 
