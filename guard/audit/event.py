@@ -224,8 +224,10 @@ class EventBuilder:
     def _change(self, change: Change) -> dict[str, Any]:
         obj: Any = None
         if change.object is not None:
-            size = _json_size(change.object)
-            if size is None or size > self.body_limit:
+            # the stored size bounds the object's UTF-8 JSON size: measure only a big one
+            small = change.size is not None and change.size <= self.body_limit
+            size = None if small else _json_size(change.object)
+            if not small and (size is None or size > self.body_limit):
                 keys = sorted(change.object)[:50] if isinstance(change.object, dict) else []
                 obj = {"truncated": True, "size": size,
                        "keys": [self.redactor.text(str(k), limit=256) for k in keys]}

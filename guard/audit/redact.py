@@ -321,10 +321,9 @@ class Redactor:
         if depth >= MAX_DEPTH and isinstance(node, (dict, list)):
             return self._deep(node, secret)
         if isinstance(node, dict):
-            return {self.text(str(k)): self.data(v, secret or P.is_secret_name(str(k)),
-                                                 depth + 1) for k, v in node.items()}
+            return self._dict(node, secret, depth + 1)
         if isinstance(node, (list, tuple)):
-            return [self.data(v, secret, depth + 1) for v in node]
+            return [self._value(v, secret, depth + 1) for v in node]
         if node is None or isinstance(node, bool):
             return node
         if secret:
@@ -337,6 +336,33 @@ class Redactor:
             return node
         return self.text(str(node))
 
+    def _dict(self, node: dict[Any, Any], secret: bool, depth: int) -> dict[str, Any]:
+        """:meth:`data` of a dict's members (``depth`` is theirs)."""
+        text, value, secret_name = self.text, self._value, P.is_secret_name
+        out: dict[str, Any] = {}
+        for k, v in node.items():
+            name = k if type(k) is str else str(k)
+            out[text(name)] = value(v, secret or secret_name(name), depth)
+        return out
+
+    def _value(self, node: Any, secret: bool, depth: int) -> Any:
+        """:meth:`data`, answering the common leaves (short strings, small integers, None,
+        booleans) without the general dispatch; the same result."""
+        kind = type(node)
+        if kind is str and not secret:
+            if len(node) <= self.text_limit:  # text() would not cut it: its cache holds it
+                if len(node) < P.MIN_SECRET_TEXT:
+                    return node
+                hit = self._cache.get(node)
+                if hit is not None:
+                    return hit
+            return self.text(node)
+        if node is None or kind is bool:
+            return node
+        if kind is int and not secret and -_NOT_A_CARD < node < _NOT_A_CARD:
+            return node  # 12 digits at most: no card number (13 to 19)
+        return self.data(node, secret, depth)
+
     def _deep(self, node: Any, secret: bool) -> str:
         if secret:
             return self.mark("deep")
@@ -348,6 +374,7 @@ class Redactor:
 
 
 _KEY_VALUE_ANY_CASE = re.compile(P.KEY_VALUE.pattern, re.IGNORECASE)
+_NOT_A_CARD = 10 ** 12  # an integer this small in magnitude has too few digits for a card
 _CACHED_LEN = 256  # texts up to this long are remembered: header values and ids repeat
 _CACHE_SIZE = 8192
 _BOUNDARY = re.compile(r'boundary=(?:"([^"]{1,200})"|([^\s;]{1,200}))', re.IGNORECASE)

@@ -377,6 +377,7 @@ class MemoryStore(WorldStore):
         self._snapshots: dict[str, Frozen] = {}
         self._index: dict[tuple[str, str], str] = {}
         self._waiters: dict[str, builtins.list[asyncio.Future[None]]] = {}
+        self._journal_names: dict[str, str] = {}  # sandbox -> its journal file's name
         self.deliveries = MemoryQueue()
         if state_dir is not None:
             state_dir.mkdir(parents=True, exist_ok=True)
@@ -604,7 +605,7 @@ class MemoryStore(WorldStore):
         # ASCII JSON, as every stored object: a request's bytes that were not UTF-8 (lone
         # surrogates) are kept as escapes, not lost with the whole event.
         body = dumps({"id": st.event_seq, **event}).encode()
-        st.events.append((st.event_seq, zlib.compress(body, 1)))
+        st.events.append((st.event_seq, _compress(body)))
         for waiter in self._waiters.pop(sandbox, []):
             if not waiter.done():
                 waiter.set_result(None)
@@ -658,7 +659,7 @@ class MemoryStore(WorldStore):
         # dies loses nothing written. No fsync per request: that waited on the disk with
         # the event loop blocked, the largest single cost of a simulated request.
         try:
-            with open(self._path(world.name), "ab", buffering=0) as f:
+            with open(self._journal_name(world.name), "ab", buffering=0) as f:
                 data = memoryview(lines.encode("utf-8"))
                 while data:
                     data = data[f.write(data) or 0:]
@@ -704,6 +705,24 @@ class MemoryStore(WorldStore):
     def _path(self, sandbox: str) -> Path:
         assert self.state_dir is not None
         return self.state_dir / f"{quote(sandbox, safe='')}.jsonl"
+
+    def _journal_name(self, sandbox: str) -> str:
+        """:meth:`_path` as a string, remembered: every commit appends to it."""
+        names = self._journal_names
+        found = names.get(sandbox)
+        if found is None:
+            if len(names) >= 4096:
+                names.clear()
+            found = names[sandbox] = str(self._path(sandbox))
+        return found
+
+
+def _compress(data: bytes) -> bytes:
+    """zlib at level 1 with a 4 KiB window and little hash memory: a feed event is a few
+    KiB, and ``zlib.compress`` (32 KiB window, memLevel 8) spent more time setting up its
+    state than compressing; the output is as small. ``zlib.decompress`` reads it."""
+    z = zlib.compressobj(1, zlib.DEFLATED, 12, 4)
+    return z.compress(data) + z.flush()
 
 
 def _read_journal(path: Path) -> builtins.list[dict[str, Any]]:

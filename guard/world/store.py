@@ -69,6 +69,9 @@ class Change:
     collection: str
     id: str
     object: dict[str, Any] | None = None
+    # bytes of the object as stored (ASCII JSON): never fewer than its UTF-8 JSON has, so
+    # the audit log knows a small object is within its limit without serializing it again
+    size: int | None = field(default=None, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {"op": self.op, "collection": self.collection, "id": self.id}
@@ -364,7 +367,7 @@ class World(ABC):
                 txn.counts[collection] = txn.counts.get(collection, 0) + 1
             txn.writes[k] = raw
             txn.changes.append(Change("update" if exists else "create", collection, key,
-                                      json.loads(raw)))
+                                      json.loads(raw), len(raw)))
         return obj
 
     def delete(self, collection: str, id: str) -> bool:

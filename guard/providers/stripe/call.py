@@ -8,7 +8,7 @@ imports them back.
 
 from __future__ import annotations
 
-import copy
+import json
 from typing import Any
 
 from guard.providers.stripe.errors import no_such
@@ -17,6 +17,7 @@ from guard.providers.stripe.openworld import referenced_price
 from guard.providers.stripe.params import Params
 from guard.request import Response
 from guard.synth.context import SimContext
+from guard.world.store import dumps
 
 API_VERSION = "2026-10-28.endive"  # the version the stripe SDKs we test with pin
 
@@ -78,7 +79,8 @@ class Call:
         enabled webhook endpoint whose ``enabled_events`` match."""
         endpoints = [e for e in self.all("webhook_endpoint") if e["status"] == "enabled"
                      and ("*" in e["enabled_events"] or type in e["enabled_events"])]
-        data: dict[str, Any] = {"object": copy.deepcopy(obj)}
+        # a copy, as the world stores it (JSON); faster than copy.deepcopy
+        data: dict[str, Any] = {"object": json.loads(dumps(obj))}
         if previous:
             data["previous_attributes"] = previous
         event = self.save({
