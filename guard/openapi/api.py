@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from guard.openapi.documents import document, is_document
 from guard.openapi.generate import Fixtures, Generator, Source, copy
-from guard.openapi.operations import Operation, compile_operations
+from guard.openapi.operations import Operation, compile_operations, normalize
 from guard.openapi.problems import SHAPES, Shape
 from guard.openapi.schema import list_shape, merged, object_name, types
 from guard.openapi.search import QueryError, matches, parse
@@ -61,6 +62,7 @@ class Answer:
     data: Any
     headers: list[tuple[str, str]] = field(default_factory=list)
     error: Response | None = None
+    media_type: str | None = None  # of a document answer (``data`` is its bytes)
 
 
 class NotFound(Exception):  # noqa: N818
@@ -123,6 +125,10 @@ class OpenApi:
     def render(self, answer: Answer) -> Response:
         if answer.data is None:
             return Response(answer.status, list(answer.headers))
+        if isinstance(answer.data, bytes):
+            return Response(answer.status, [
+                ("Content-Type", answer.media_type or "application/octet-stream"),
+                *answer.headers], answer.data)
         return Response.json(answer.status, answer.data, answer.headers)
 
     def answer(self, op: Operation, req: Request, captures: dict[str, str],
@@ -144,6 +150,29 @@ class OpenApi:
 
     def act(self, op: Operation, req: Request, params: Validated, world: World, *,
             strict: bool = False) -> Answer:
+        """Do what the operation's role says; a document operation (a quote's PDF) answers
+        the file's bytes once its object is found."""
+        if op.media_type is None or not is_document(self.spec, op.media_type, op.schema):
+            return self._act(op, req, params, world, strict=strict)
+        # the objects the path names exist (a quote's PDF: the quote), or not-found
+        segs, gen, owner = op.segments, self.generator(world), None
+        for i, seg in enumerate(segs):
+            coll = self.collections.get(normalize("/" + "/".join(segs[:i]))) if i else None
+            name = seg[1:-1] if seg.startswith("{") and seg.endswith("}") else None
+            if coll is not None and name is not None and name in params.path:
+                self._find(coll, world_collection(coll, {}), params.path[name], world, gen,
+                           strict or self.settings.strict)
+                owner = coll
+        answer = self._act(op, req, params, world, strict=strict)
+        if answer.error is not None:
+            return answer
+        title = " ".join([owner.noun if owner else segs[-1],
+                          *(str(v) for v in params.path.values())])
+        return Answer(answer.status, document(op.media_type, title), answer.headers,
+                      media_type=op.media_type)
+
+    def _act(self, op: Operation, req: Request, params: Validated, world: World, *,
+             strict: bool = False) -> Answer:
         strict = strict or self.settings.strict
         coll = self.collection(op)
         gen = self.generator(world)

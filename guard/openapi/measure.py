@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from guard.openapi.api import OpenApi
+from guard.openapi.documents import is_document
 from guard.openapi.operations import Operation, normalize
 from guard.openapi.sample import encode_body, encode_form, request_parts
 from guard.openapi.validate import ANY
@@ -225,6 +226,8 @@ def _problem(api: OpenApi, op: Operation, status: int, body: bytes
         return f"status {status}: {body[:300].decode('utf-8', 'replace')}", None
     if op.schema is None:
         return None, None
+    if op.media_type is not None and is_document(api.spec, op.media_type, op.schema):
+        return (None if body else "an empty document"), None
     try:
         data = json.loads(body) if body else None
     except ValueError:

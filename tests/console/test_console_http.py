@@ -182,10 +182,11 @@ def test_rules_show_their_hits_and_the_requests_no_rule_matched(
         data = c.get("/console/api/rules").json()
     by_id = {r["id"]: r for r in data["rules"]}
     assert "console-rules.yaml:" in by_id["shop.orders.create"]["source"]
-    # the Stripe pack serves both of Stripe's hosts (meter-events.stripe.com answers only
-    # the v2 meter event stream; the handler says so), and the console shows the pack's hosts
-    assert by_id["stripe.customers.create"]["hosts"] == ["api.stripe.com",
-                                                         "meter-events.stripe.com"]
+    # the Stripe pack serves Stripe's three hosts (meter-events.stripe.com answers only the
+    # v2 meter event stream, files.stripe.com uploads and PDFs; the handler says so), and
+    # the console shows the pack's hosts
+    assert by_id["stripe.customers.create"]["hosts"] == [
+        "api.stripe.com", "meter-events.stripe.com", "files.stripe.com"]
     group = [u for u in data["unmatched"] if u["host"] == "unknown-host.test"]
     assert group and group[0]["count"] == 2 and group[0]["path"] == "/some/path"
     assert name in group[0]["sandboxes"]

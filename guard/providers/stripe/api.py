@@ -35,6 +35,7 @@ Result = dict[str, Any] | Response
 
 
 METER_EVENTS = "meter-events.stripe.com"
+FILES = "files.stripe.com"  # uploads and a quote's PDF (the SDK's "files" base address)
 SESSIONS = "stripe.meter_event_session_tokens"  # hashes of the tokens sessions gave out
 
 
@@ -42,17 +43,20 @@ def session_key(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
-def endpoint(fn: Callable[[Call], Result], *, meter_events: bool = False
-             ) -> Callable[[SimContext], Response]:
+def endpoint(fn: Callable[[Call], Result], *, meter_events: bool = False,
+             files: bool = False) -> Callable[[SimContext], Response]:
     """Make ``fn(call) -> object | Response`` a handler rules can name. ``meter_events``:
-    it answers on Stripe's meter-events host (the v2 meter event stream), and only there;
-    every other endpoint answers only on api.stripe.com."""
+    it answers on Stripe's meter-events host (the v2 meter event stream), and only there.
+    ``files``: it answers on files.stripe.com too (a file upload, a quote's PDF; also on
+    api.stripe.com, as stripe-mock serves every host at once). Every other endpoint answers
+    only on api.stripe.com."""
 
     @functools.wraps(fn)
     def run(ctx: SimContext) -> Response:
         call = Call(ctx)
         try:
-            if (call.request.host.lower() == METER_EVENTS) != meter_events:
+            host = call.request.host.lower()
+            if (host == METER_EVENTS) != meter_events or host == FILES and not files:
                 raise unrecognized(call.request.method, call.request.path)
             authenticate(call, session_token=meter_events)
             connected_account(call)

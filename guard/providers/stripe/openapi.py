@@ -21,6 +21,7 @@ from guard.providers.stripe.api import SESSIONS, endpoint, session_key
 from guard.providers.stripe.call import Call
 from guard.providers.stripe.errors import StripeError, no_such, not_expandable
 from guard.providers.stripe.expand import MAX_DEPTH
+from guard.request import Response
 from guard.synth import openworld
 
 if TYPE_CHECKING:
@@ -185,12 +186,20 @@ def wrap(api: OpenApi, op: Operation, answer: Handler) -> Handler:
                 _expand(api, call, data, op.schema, parts, f"expand[{i}]")
         if data is None:
             return call.respond(result.status, {})
+        if isinstance(data, bytes):  # a document (a quote's PDF)
+            return Response(result.status, [
+                ("Content-Type", result.media_type or "application/octet-stream"),
+                ("Request-Id", call.request_id), ("Stripe-Version", call.api_version)], data)
         if op.method == "POST" and op.path == METER_EVENT_SESSION and isinstance(data, dict):
             remember_session(call, data)
         return call.respond(result.status, data)
 
     run.__name__ = f"openapi_{op.slug.replace('-', '_')}"
-    return endpoint(run, meter_events=op.raw.get("x-stripeBaseAddress") == "meter_events")
+    base = op.raw.get("x-stripeBaseAddress")
+    servers = op.raw.get("servers")
+    files = base == "files" or isinstance(servers, list) and any(
+        isinstance(s, dict) and "//files.stripe.com" in str(s.get("url")) for s in servers)
+    return endpoint(run, meter_events=base == "meter_events", files=files)
 
 
 METER_EVENT_SESSION = "/v2/billing/meter_event_session"

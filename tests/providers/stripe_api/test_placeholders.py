@@ -115,3 +115,35 @@ def test_fuel_quantity_decimal_is_taken_and_its_unknown_siblings_are_not(stripe_
              "purchase_details": {"fuel": {**fuel, "quantity_decimal": "ten"}}})
     assert info.value.param == "purchase_details[fuel][quantity_decimal]"
     assert g.upstream_attempts == []
+
+
+def test_a_quote_pdf_is_a_pdf_of_that_quote_and_an_unknown_quote_has_none(placeholders):
+    c, g = placeholders
+    answer = c.v1.quotes.pdf("qt_123")  # sent to files.stripe.com
+    assert answer.headers["Content-Type"] == "application/pdf"
+    pdf = answer.io.read()
+    assert pdf.startswith(b"%PDF-1.4") and pdf.rstrip().endswith(b"%%EOF")
+    assert b"(quote qt_123)" in pdf, pdf[:400]
+    xref = int(pdf.rsplit(b"startxref\n", 1)[1].split()[0])
+    assert pdf[xref:].startswith(b"xref\n")  # the cross-reference table is where it says
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        c.v1.quotes.pdf("qt_nope")
+    assert info.value.http_status == 404
+    assert g.upstream_attempts == []  # type: ignore[attr-defined]
+
+
+def test_files_stripe_com_answers_uploads_and_pdfs_and_nothing_else(stripe_guard):
+    import io
+
+    import requests
+
+    c, g = stripe_guard
+    uploaded = c.v1.files.create({"purpose": "dispute_evidence",
+                                  "file": io.BytesIO(b"%PDF-1.4 evidence")})
+    assert uploaded.id.startswith("file_") and uploaded.purpose == "dispute_evidence"
+    assert c.v1.files.retrieve(uploaded.id).id == uploaded.id  # on api.stripe.com
+    r = requests.get("https://files.stripe.com/v1/customers", proxies=g.proxies,
+                     verify=g.ca, auth=("sk_test_guard", ""), timeout=30)
+    assert r.status_code == 404
+    assert r.json()["error"]["message"].startswith("Unrecognized request URL")
+    assert g.upstream_attempts == []
