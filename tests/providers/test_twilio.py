@@ -233,3 +233,53 @@ def test_an_error_echoing_control_characters_is_still_well_formed_xml(g):
                       auth=(ACCOUNT, "auth-token"), proxies=g.proxies, verify=g.ca, timeout=10)
     assert r.status_code == 400
     assert ET.fromstring(r.content).findtext("RestException/Code") == "21211"
+
+
+# The account's phone numbers (IncomingPhoneNumbers)
+
+def test_the_from_number_is_listed_among_the_accounts_numbers(g, client):
+    client.messages.create(to="+14155550100", from_="+14155550199", body="hi")
+    [number] = client.incoming_phone_numbers.list()
+    assert number.phone_number == "+14155550199" and number.friendly_name == "(415) 555-0199"
+    assert re.fullmatch(r"PN[0-9a-f]{32}", number.sid) and number.capabilities["sms"] is True
+    assert number.account_sid == ACCOUNT and number.date_created < datetime.now(UTC)
+    assert client.incoming_phone_numbers(number.sid).fetch().phone_number == "+14155550199"
+    # naming a number in the filter is a reference: the agent's configured number exists
+    [other] = client.incoming_phone_numbers.list(phone_number="+14155550142")
+    assert other.phone_number == "+14155550142"
+    assert [n.phone_number for n in client.incoming_phone_numbers.list(
+        phone_number="555014")] == ["+14155550142"]
+    assert [n.sid for n in client.incoming_phone_numbers.stream(page_size=1)] == [
+        number.sid, other.sid]
+    assert g.upstream_attempts == []
+
+
+def test_a_configured_number_sid_is_one_of_the_accounts_numbers(g, client):
+    sid = "PN" + "ab" * 16
+    number = client.incoming_phone_numbers(sid).fetch()
+    assert number.sid == sid and re.fullmatch(r"\+1[2-9]\d\d55501\d\d", number.phone_number)
+    assert client.incoming_phone_numbers(sid).fetch().phone_number == number.phone_number
+    sent = client.messages.create(to="+14155550100", from_=number.phone_number, body="x")
+    assert sent.status == "queued"
+    assert len(client.incoming_phone_numbers.list()) == 1
+
+
+def test_another_accounts_number_cannot_send_and_is_not_listed(g, client):
+    other = Client("AC" + "4" * 32, "t",
+                   http_client=TwilioHttpClient(proxy={"https": g.url, "http": g.url}))
+    other.messages.create(to="+14155550100", from_="+14155550199", body="mine")
+    with pytest.raises(TwilioRestException) as info:
+        client.messages.create(to="+14155550100", from_="+14155550199", body="x")
+    assert info.value.code == 21606
+    assert client.incoming_phone_numbers.list() == []
+
+
+@pytest.mark.parametrize("sid", ["PN123", "PN" + "z" * 32, "%00PN" + "0" * 32,
+                                 "PN" + "%C3%A9" * 32, "PN" + "0" * 4000])
+def test_a_malformed_number_sid_is_a_20404_and_makes_nothing(g, sid):
+    r = requests.get(f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/"
+                     f"IncomingPhoneNumbers/{sid}.json", auth=(ACCOUNT, "t"),
+                     proxies=g.proxies, verify=g.ca, timeout=10)
+    assert r.status_code == 404 and r.json()["code"] == 20404
+    assert g.worlds.world("127.0.0.1").list("twilio_numbers") == []
+    assert g.upstream_attempts == []

@@ -239,6 +239,14 @@ def test_a_twilio_from_number_is_the_accounts_own_and_strict_worlds_refuse_other
     assert client.messages.create(to="+14155550100", from_="+15005550006",
                                   body="magic").status == "queued"
     assert len(outbox_of(strict)) == 2
+    # the numbers the agent can look up are the seeded ones only
+    assert [n.phone_number for n in client.incoming_phone_numbers.list()] == ["+14155550199"]
+    assert client.incoming_phone_numbers.list(phone_number="+14155550142") == []
+    with pytest.raises(TwilioRestException) as info:
+        client.incoming_phone_numbers("PN" + "2" * 32).fetch()
+    assert info.value.status == 404 and info.value.code == 20404
+    assert client.incoming_phone_numbers("PN" + "1" * 32).fetch().phone_number == (
+        "+14155550199")
 
 
 def test_a_twilio_messaging_service_exists_on_first_reference_the_same_under_a_seed(

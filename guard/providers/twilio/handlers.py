@@ -9,34 +9,30 @@ cannot receive SMS, From ``+15005550001`` is invalid.
 
 Open world (:mod:`guard.synth.openworld`): the From number is one of the account's own
 phone numbers, bought outside the agent's doing, so a From number the world does not hold
-becomes one on first use (collection ``twilio_numbers``, keyed by the E.164 number, with
-a ``PN`` sid and SMS/MMS/voice capabilities). In a strict world only the numbers the world
-holds can send; any other is Twilio's 21606. A ``MessagingServiceSid`` is one of the
-account's Messaging Services the same way (:mod:`.services`): malformed, 21705; unknown in a
-strict world or another account's, 21701. Alphanumeric sender ids (``From: ACME``) need no
-resource, as on Twilio (paid accounts may use them without registering), but cannot reach
-+1 (US, Canada) numbers: 21612. Messages are the agent's own: an unknown sid is a 404
-(20404) either way.
+becomes one on first use (:mod:`.numbers`). In a strict world only the numbers the world
+holds can send, and another account's number never; any other is Twilio's 21606. A
+``MessagingServiceSid`` is one of the account's Messaging Services the same way
+(:mod:`.services`): malformed, 21705; unknown in a strict world or another account's,
+21701. Alphanumeric sender ids (``From: ACME``) need no resource, as on Twilio (paid
+accounts may use them without registering), but cannot reach +1 (US, Canada) numbers:
+21612. Messages are the agent's own: an unknown sid is a 404 (20404) either way.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from datetime import timedelta
 from email.utils import format_datetime
 from typing import Any
 
 from guard import outbox
-from guard.providers.twilio import services
+from guard.providers.twilio import numbers, services
 from guard.providers.twilio.twiml import to_xml
 from guard.request import Response
-from guard.synth import openworld
 from guard.synth.context import SimContext
 from guard.synth.handlers import handler
 
 COLLECTION = "twilio_messages"
-NUMBERS = "twilio_numbers"
 E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
 CHANNELS = ("whatsapp:", "messenger:", "rcs:")
 GSM = set("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNO"
@@ -135,21 +131,7 @@ def create_message(ctx: SimContext) -> Response:
 def _own_number(ctx: SimContext, account: str, sender: str) -> dict[str, Any] | None:
     """The account's phone number ``sender`` (made on first use in an open world)."""
     channel = next((c for c in CHANNELS if sender.startswith(c)), "")
-    number = _number(sender[len(channel):])
-
-    def bought() -> dict[str, Any]:
-        national = number[2:] if number.startswith("+1") and len(number) == 12 else ""
-        friendly = (f"({national[:3]}) {national[3:6]}-{national[6:]}" if national
-                    else number)
-        days = ctx.world.rng.randint(30, 700)  # bought a while ago, outside the agent's doing
-        created = format_datetime(ctx.world.clock.now() - timedelta(days=days))
-        return {"sid": ctx.ids.twilio("PN"), "account_sid": account, "phone_number": number,
-                "friendly_name": friendly, "capabilities": {"voice": True, "sms": True,
-                                                            "mms": True, "fax": False},
-                "status": "in-use", "date_created": created, "date_updated": created,
-                "api_version": "2010-04-01"}
-
-    return openworld.referenced(ctx.world, ctx.options, NUMBERS, number, bought)
+    return numbers.own_number(ctx, account, _number(sender[len(channel):]))
 
 
 def _alphanumeric(sender: str) -> bool:
