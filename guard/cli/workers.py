@@ -120,8 +120,14 @@ def supervise(args: argparse.Namespace, cfg: Options) -> int:
 
     metrics = None
     if cfg.admin_listen is not None:  # worker 0's /metrics counts every worker's flows
-        metrics = Path(tempfile.mkdtemp(prefix="guard-metrics-"))
-        sharedmetrics.prepare(metrics)
+        try:  # in $TMPDIR (or /tmp): private to this run
+            metrics = Path(tempfile.mkdtemp(prefix="guard-metrics-"))
+            sharedmetrics.prepare(metrics)
+        except OSError as e:
+            print(f"guard: not starting: cannot make the workers' metrics directory in "
+                  f"{tempfile.gettempdir()} (set TMPDIR to a writable one): {e}",
+                  file=sys.stderr)
+            return 1
     try:
         return _run(args, cfg, argv, port, metrics)
     finally:

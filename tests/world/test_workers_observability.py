@@ -330,3 +330,26 @@ def test_the_gateway_is_unready_while_another_worker_cannot_write_its_audit_log(
             return False
         _until(healed, "the gateway did not become ready again")
         assert _requests_total(g.scrape()) == _audited_total(g.audited())
+
+
+
+def test_a_gateway_that_cannot_make_its_metrics_directory_does_not_start(
+        redis_server: RedisServer, confdir: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import tempfile
+
+    from guard.cli import main
+
+    def no_room(*args: object, **kwargs: object) -> str:
+        raise OSError(28, "No space left on device")
+
+    # what every temporary directory being full or read-only looks like (as root, a test
+    # cannot make one unwritable: Python falls back from one to the next)
+    monkeypatch.setattr(tempfile, "mkdtemp", no_room)
+    code = main(["run", "--workers", "2", "--confdir", str(confdir), "--store",
+                 redis_server.prefixed(), "--audit", str(tmp_path / "audit.jsonl"),
+                 "--listen-port", str(_port()), "--admin-listen", f"127.0.0.1:{_port()}"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "cannot make the workers' metrics directory" in err and "TMPDIR" in err
+    assert not list(tmp_path.glob("audit*"))  # no worker started
