@@ -4,10 +4,12 @@ real Redis (guard.console.remote): only its own gateway's, never its own twice."
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from guard.console.flows import Filters, FlowLog
 from guard.console.remote import RemoteFlows
+from guard.errors import WorldError
 from guard.gateway import Seat
 from guard.internal_host import publish
 from guard.world.redis import RedisStore
@@ -74,3 +76,41 @@ def test_the_console_gets_the_other_workers_flows_of_its_gateway_only(
     assert big["request"]["body"]["truncated"] is True  # as the live feed keeps it
     assert "gateway" not in big
     assert flows.rule_hits()["stripe.customers.create"][0] == 4  # both workers' hits
+
+
+def test_after_a_redis_restart_the_console_gets_the_other_workers_flows_again(
+        tmp_path: Path) -> None:
+    server = RedisServer(tmp_path, persist=True).start()  # its own: this one is restarted
+    url = server.prefixed()
+    zero, one = RedisStore(url), RedisStore(url)
+    flows = FlowLog(worker=0)
+    mine, theirs = Seat(0, "gw-r"), Seat(1, "gw-r")
+
+    async def subscribed() -> None:
+        while True:
+            try:
+                if zero._call(lambda r: r.pubsub_numsub(zero.prefix + "events"))[0][1]:
+                    return
+            except WorldError:
+                pass  # Redis still starting
+            await asyncio.sleep(0.05)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(RemoteFlows(zero, flows, mine).run())
+        await subscribed()
+        publish(one, _event(1, "s1"), theirs.mark())
+        await asyncio.wait_for(_fed(flows, 1), 30)
+        await asyncio.to_thread(server.restart)  # the subscription drops; the feeds stay
+        publish(one, _event(2, "s1"), theirs.mark())  # while nobody listens: not announced
+        await subscribed()  # the console's listener is back
+        publish(one, _event(3, "s1"), theirs.mark())  # announced: read after s1's last
+        await asyncio.wait_for(_fed(flows, 3), 30)
+        task.cancel()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        zero.close()
+        one.close()
+        server.stop()
+    assert [f["seq"] for f in flows.flows.values()] == [1, 2, 3]  # the missed one too
