@@ -81,6 +81,10 @@ def test_a_long_unicode_message_counts_ucs2_segments(client):
     ({"to": "+14155550100", "from_": "+15005550001", "body": "x"}, 21212,
      "Invalid From Number (caller ID): +15005550001"),
     ({"to": "+14155550100", "body": "x"}, 21603, "A 'From' phone number is required."),
+    ({"to": "whatsapp:+447700900123", "from_": "+14155550199", "body": "x"}, 21910,
+     "Invalid From and To pair. From and To should be of the same channel"),
+    ({"to": "+447700900123", "from_": "whatsapp:+14155550199", "body": "x"}, 21910,
+     "Invalid From and To pair. From and To should be of the same channel"),
     ({"to": "+14155550100", "from_": "+14155550199"}, 21602, "Message body is required."),
 ])
 def test_common_mistakes_raise_twilios_numbered_errors(g, client, kwargs, code, text):

@@ -60,6 +60,11 @@ def _number(value: str) -> str:
     return re.sub(r"[\s\-().]", "", value)
 
 
+def _channel(value: str) -> str:
+    """``whatsapp:``, ``messenger:``, ``rcs:`` or ``""`` (SMS)."""
+    return next((c for c in CHANNELS if value.startswith(c)), "")
+
+
 def valid_number(value: str) -> bool:
     channel = next((c for c in CHANNELS if value.startswith(c)), "")
     return E164.match(_number(value[len(channel):])) is not None
@@ -96,6 +101,9 @@ def create_message(ctx: SimContext) -> Response:
         code, message = MAGIC_FROM.get(sender, (21212, "Invalid From Number (caller ID): "
                                                 f"{sender}"))
         return _error(ctx, 400, code, message)
+    if sender and _channel(sender) != _channel(to):
+        return _error(ctx, 400, 21910, "Invalid From and To pair. From and To should be of "
+                      "the same channel")
     if sender and not valid_number(sender) and _number(to).startswith("+1"):
         return _error(ctx, 400, 21612, f"The 'To' phone number: {to}, is not currently "
                       f"reachable using the 'From' phone number: {sender} via SMS.")
