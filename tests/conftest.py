@@ -14,6 +14,7 @@ from guard.options import Options
 from guard.packs import Packs, load_packs
 from guard.proxy.embedded import RunningGuard
 from guard.rules.loader import RuleSet
+from tests.redis_cluster import RedisClusterServers
 from tests.redis_server import RedisServer
 from tests.sandboxes import KEY_FILE
 from tests.upstream import Upstream
@@ -60,6 +61,17 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server = RedisServer(tmp_path_factory.mktemp("redis")).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServers]:
+    """One real three-node Redis Cluster for the session (each user takes its own prefix,
+    with its own hash tag)."""
+    cluster = RedisClusterServers(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(autouse=True)

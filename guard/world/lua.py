@@ -17,7 +17,9 @@ Keys (``P`` is the store's prefix, ``N`` a percent-encoded sandbox name)::
 
 A world reads through its ``chain`` of frozen layers (bottom first) and its mutable
 ``top``; see :mod:`guard.world.memory` for the same design in process memory. The
-scripts compute keys from the prefix, so they need a single Redis (not a Cluster).
+scripts compute keys from the prefix, so on a Redis Cluster every key of a store must be
+in one slot: the prefix holds a hash tag there (``{team-a}:``), and each script is sent
+with the prefix as its one declared key, which routes it to that slot's node.
 """
 
 COMMON = r"""

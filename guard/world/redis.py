@@ -32,6 +32,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 import redis as redis_py
 import redis.asyncio as aredis
 from redis.commands.core import Script
+from redis.exceptions import ClusterDownError, RedisClusterException
 
 from guard.errors import NoSuchSnapshot, NoSuchWorld, StoreUnavailable, WorldError, WorldExists
 from guard.world import lua
@@ -280,13 +281,23 @@ def _conflict(name: str) -> Conflict:
     return Conflict(f"sandbox {name!r}: a concurrent writer changed what this request read")
 
 
-def _split_prefix(url: str) -> tuple[str, str | None]:
-    """``redis://h:p/0?prefix=team-a:`` -> (the URL without it, "team-a:")."""
+def _split(url: str, *names: str) -> tuple[str, dict[str, str]]:
+    """``redis://h:p/0?prefix=team-a:`` -> (the URL without those parameters, them)."""
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
-    prefix = next((v for k, v in query if k == "prefix"), None)
-    rest = urlencode([(k, v) for k, v in query if k != "prefix"])
-    return urlunsplit(parts._replace(query=rest)), prefix
+    rest = urlencode([(k, v) for k, v in query if k not in names])
+    return urlunsplit(parts._replace(query=rest)), {k: v for k, v in query if k in names}
+
+
+def hash_tag(prefix: str) -> str | None:
+    """The part of ``prefix`` Redis Cluster hashes (its first ``{...}``, not empty), or None.
+
+    >>> hash_tag("{team-a}:"), hash_tag("team-a:"), hash_tag("{}x")
+    ('team-a', None, None)
+    """
+    start = prefix.find("{")
+    end = prefix.find("}", start + 1) if start >= 0 else -1
+    return prefix[start + 1:end] if end > start + 1 else None
 
 
 def _pipe(r: redis_py.Redis, calls: builtins.list[tuple[Any, ...]]) -> builtins.list[Any]:
@@ -304,17 +315,28 @@ class RedisStore(WorldStore):
 
     def __init__(self, url: str, *, seed: int | None = None,
                  initial: dict[str, Any] | None = None, prefix: str | None = None) -> None:
-        url, named = _split_prefix(url)
+        url, params = _split(url, "prefix", "cluster")
         self.url = url
         self.seed = seed
-        self.prefix = prefix or named or "guard:"
+        # ?cluster=yes: a Redis Cluster. Every key of this store is then in the one slot of
+        # the prefix's hash tag, so every script runs on one node (see docs/scale.md)
+        self.cluster = params.get("cluster", "no").lower() in ("yes", "1", "true")
+        self.prefix = prefix or params.get("prefix") or (
+            "{guard}:" if self.cluster else "guard:")
+        if self.cluster and hash_tag(self.prefix) is None:
+            raise WorldError(f"a Redis Cluster store needs a hash tag in its key prefix "
+                             f"(got {self.prefix!r}): every key of a store must be in one "
+                             "slot, e.g. ?prefix={team-a}:")
         self.initial = check_snapshot(initial, "initial world") if initial else None
         try:
-            self._redis = redis_py.Redis.from_url(url, decode_responses=True,
-                                                  socket_timeout=TIMEOUT,
-                                                  socket_connect_timeout=TIMEOUT)
+            self._redis: Any = (redis_py.RedisCluster if self.cluster else redis_py.Redis
+                                ).from_url(url, decode_responses=True, socket_timeout=TIMEOUT,
+                                           socket_connect_timeout=TIMEOUT)
         except ValueError as e:
             raise WorldError(f"bad Redis URL {url!r}: {e}") from e
+        except (redis_py.RedisError, RedisClusterException) as e:  # a Cluster is asked now
+            raise StoreUnavailable(f"the Redis Cluster at {url!r} is unavailable: "
+                                   f"{e}") from e
         self._scripts: dict[str, Script] = {}
         self._worlds: dict[str, RedisWorld] = {}
         self._initial_sid: str | None = None
@@ -329,7 +351,8 @@ class RedisStore(WorldStore):
     def _call(self, fn: Any) -> Any:
         try:
             return fn(self._redis)
-        except (redis_py.ConnectionError, redis_py.TimeoutError) as e:
+        except (redis_py.ConnectionError, redis_py.TimeoutError, ClusterDownError,
+                RedisClusterException) as e:
             raise StoreUnavailable(f"the world store at {self._where()} is unavailable: "
                                    f"{e}") from e
         except redis_py.RedisError as e:
@@ -339,7 +362,8 @@ class RedisStore(WorldStore):
         script = self._scripts.get(source)
         if script is None:
             script = self._scripts[source] = self._redis.register_script(source)
-        return self._call(lambda r: script(args=[self.prefix, *args], client=r))
+        keys = [self.prefix] if self.cluster else []  # a Cluster routes a script by its keys
+        return self._call(lambda r: script(keys=keys, args=[self.prefix, *args], client=r))
 
     def _run_keys(self, source: str, keys: builtins.list[str], *args: Any) -> Any:
         """A script that names its keys (a Cluster-ready one; see redis_deliveries)."""
@@ -349,6 +373,9 @@ class RedisStore(WorldStore):
         return self._call(lambda r: script(keys=keys, args=list(args), client=r))
 
     def _where(self) -> str:
+        if self.cluster:
+            parts = urlsplit(self.url)
+            return f"cluster {parts.hostname}:{parts.port or 6379}"
         kw = self._redis.connection_pool.connection_kwargs
         if "path" in kw:
             return f"unix:{kw['path']}"
@@ -478,7 +505,7 @@ class RedisStore(WorldStore):
         key = f"{self.prefix}w:{_key(sandbox)}:m"
         # A read-modify-write of one field, made safe against concurrent updates by WATCH.
         def update(r: redis_py.Redis) -> None:
-            with r.pipeline() as p:
+            with r.pipeline(transaction=True) as p:  # (a Cluster's default is not)
                 while True:
                     try:
                         p.watch(key)  # type: ignore[no-untyped-call]

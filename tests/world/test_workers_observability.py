@@ -115,19 +115,19 @@ class Gateway:
 def gateway(redis_server: RedisServer, confdir: Path, tmp_path: Path) -> Iterator[Gateway]:
     audit = tmp_path / "audit" / "audit.jsonl"
     audit.parent.mkdir()
-    with _gateway(redis_server, confdir, tmp_path, audit) as g:
+    with _gateway(redis_server.prefixed(), confdir, tmp_path, audit) as g:
         yield g
 
 
 @contextlib.contextmanager
-def _gateway(redis_server: RedisServer, confdir: Path, tmp_path: Path,
+def _gateway(store: str, confdir: Path, tmp_path: Path,
              audit: Path) -> Iterator[Gateway]:
     port, token = _port(), tmp_path / "admin-token"
     token.write_text(TOKEN + "\n")
     proc = subprocess.Popen(
         [sys.executable, "-m", "guard", "run", "--workers", "2", "--listen-port", str(port),
          "--confdir", str(confdir), "--audit", str(audit), "--store",
-         redis_server.prefixed(), "--no-reload", "--admin-listen", f"127.0.0.1:{_port()}",
+         store, "--no-reload", "--admin-listen", f"127.0.0.1:{_port()}",
          "--admin-token-file", str(token)], cwd=ROOT, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
@@ -297,7 +297,7 @@ def test_the_gateway_is_unready_while_another_worker_cannot_write_its_audit_log(
     host = socket.gethostname().split(".")[0] or "host"
     # worker 1's chain lives on the small disk; worker 0's where the others are
     (audit.parent / f"audit.{host}-1.jsonl").symlink_to(small_disk / "audit-1.jsonl")
-    with _gateway(redis_server, confdir, tmp_path, audit) as g:
+    with _gateway(redis_server.prefixed(), confdir, tmp_path, audit) as g:
         g.traffic_until_both_served(at_least=4)
         assert _ready(g) == (200, {"listening": "ok", "rules": "ok", "audit": "ok",
                                    "store": "ok", "workers": "ok"})
