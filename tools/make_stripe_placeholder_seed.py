@@ -28,7 +28,7 @@ FIXTURES = ROOT / "guard" / "providers" / "stripe" / "spec" / "fixtures3.json"
 OUT = ROOT / "fixtures" / "seeds" / "stripe-placeholders.json"
 PLACEHOLDER = "xxxxxxxxxxxxx"
 # Ids without a prefix that Stripe's examples (and so the SDK's tests) use as they are.
-AS_IS = {"coupon": "Z4OV52SU"}
+AS_IS = {"coupon": "Z4OV52SU", "capability": "card_payments"}
 # An example id worth replacing wherever it appears: Stripe's shape (``acct_1PgafTB7WZ01zgkW``),
 # not a word that other fields hold too (the capability ``card_payments``).
 EXAMPLE_ID = re.compile(r"[a-z]+(?:_[a-z]+)*_(?=[A-Za-z]*[0-9])[A-Za-z0-9]{10,}")
@@ -45,18 +45,22 @@ ALIASES = {
     "tax_id": ["taxid_123", "txi_123"], "terminal.configuration": ["uc_123"],
     "test_helpers.test_clock": ["clock_xyz"], "token": ["tok_123", "tok_xxxx"],
     "transfer": ["tr_123"], "treasury.outbound_payment": ["bot_xxxxxxxxxxxxx"],
-    "application_fee": ["fee_123"],
+    "application_fee": ["fee_123"], "tax.calculation": ["xxx"],
 }
 # Aliases of objects that live under a parent, by type: alias id -> the fields that name
 # its parent (stripe-python's tests/api_resources: the person ``person_123`` of
 # ``acct_123``, its TestPerson's ``trr_123``, a customer's card and bank account sources,
-# the reversal ``trr_123`` of ``tr_123``, the refund ``fr_123`` of ``fee_123``).
+# the reversal ``trr_123`` of ``tr_123``, the refund ``fr_123`` of ``fee_123``, ...).
 NESTED: dict[str, dict[str, dict[str, str]]] = {
     "person": {"person_123": {"account": "acct_123"}, "trr_123": {"account": "acct_123"}},
     "bank_account": {"ba_123": {"customer": "cus_123"}},
     "card": {"card_123": {"customer": "cus_123"}},
     "transfer_reversal": {"trr_123": {"transfer": "tr_123"}},
     "fee_refund": {"fr_123": {"fee": "fee_123"}},
+    "customer_balance_transaction": {"cbtxn_123": {"customer": "cus_123"}},
+    "refund": {"re_abc": {"charge": "ch_123"}},
+    "capability": {"acap_123": {"account": "acct_123"}},
+    "source_transaction": {"srctxn_123": {"source": "src_123"}},
 }
 # Objects a seeded object has that the engine keeps beside it (a quote's line items live in
 # ``stripe.items@<quote>``): the placeholder object of the second type, under each id of

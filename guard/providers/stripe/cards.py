@@ -120,6 +120,26 @@ def by_fingerprint(fingerprint: str | None) -> Card | None:
     return _BY_FINGERPRINT.get(fingerprint or "")
 
 
+def of_card(card: Any) -> Card | None:
+    """The test card a card object is: by guard's fingerprint, else (a card in a seeded
+    world, copied from Stripe, with Stripe's fingerprint) the first test card of that brand
+    and last4 that is not a decline, so Stripe's example token (Visa 4242) charges.
+
+    >>> of_card({"fingerprint": "AOB934RVNwzk6xtn", "brand": "Visa", "last4": "4242"}).name
+    'visa'
+    >>> of_card({"brand": "Visa", "last4": "0000"}) is None
+    True
+    """
+    if not isinstance(card, dict):
+        return None
+    found = by_fingerprint(card.get("fingerprint"))
+    if found is not None:
+        return found
+    brand, last4 = str(card.get("brand", "")).lower(), card.get("last4")
+    return next((c for c in CARDS if c.last4 == last4 and c.decline is None and
+                 brand in (c.brand, c.legacy_brand.lower())), None)
+
+
 def expiry(now: int) -> tuple[int, int]:
     """Test cards expire in the current month, a year on (as Stripe's test ids do)."""
     t = datetime.fromtimestamp(now, UTC)

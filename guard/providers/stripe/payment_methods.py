@@ -98,7 +98,7 @@ def card_source(call: Call, source: str, customer_id: str | None) -> dict[str, A
                               code="token_already_used", param="source")
         token["used"] = True
         call.save(token)
-        card = cards.by_fingerprint(token["card"]["fingerprint"])
+        card = cards.of_card(token.get("card"))
     if card is None:
         existing = call.find("card", source)
         if existing is not None:

@@ -154,7 +154,8 @@ retrieve_product = retrieve("product")
 
 def _update_product_fields(call: Call, prod: dict[str, Any]) -> None:
     _product_fields(call.params, prod)
-    if prod["default_price"] is not None:
+    # only a default price sent now is checked (a metadata update leaves the one it has)
+    if call.params.has("default_price") and prod["default_price"] is not None:
         price = call.get("price", prod["default_price"], param="default_price")
         if price["product"] != prod["id"]:
             raise invalid_param("default_price", "The price must belong to this product.")

@@ -147,3 +147,52 @@ def test_files_stripe_com_answers_uploads_and_pdfs_and_nothing_else(stripe_guard
     assert r.status_code == 404
     assert r.json()["error"]["message"].startswith("Unrecognized request URL")
     assert g.upstream_attempts == []
+
+
+def test_a_seeded_token_of_stripes_example_card_charges_once(placeholders):
+    c, _ = placeholders
+    charge = c.v1.charges.create({"amount": 500, "currency": "usd", "source": "tok_xxxx"})
+    assert charge.status == "succeeded" and charge.source.last4 == "4242"
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        c.v1.charges.create({"amount": 500, "currency": "usd", "source": "tok_xxxx"})
+    assert info.value.code == "token_already_used"
+
+
+def test_a_metadata_update_keeps_a_products_default_price_unchecked(placeholders):
+    c, _ = placeholders
+    # Stripe's example product names a default price of another example: a metadata
+    # update leaves it alone, a default price sent now must be the product's own
+    product = c.v1.products.update("prod_xxxxxxxxxxxxx", {"metadata": {"order_id": "6735"}})
+    assert product.metadata["order_id"] == "6735"
+    other = c.v1.products.create({"name": "Other", "default_price_data": {
+        "currency": "usd", "unit_amount": 100}})
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        c.v1.products.update("prod_xxxxxxxxxxxxx", {"default_price": other.default_price})
+    assert info.value.param == "default_price"
+
+
+def test_the_ids_the_sdks_tests_name_under_a_parent_are_that_parents(placeholders):
+    c, _ = placeholders
+    assert [x.id for x in c.v1.accounts.capabilities.list("acct_123").data] == ["acap_123"]
+    assert [x.id for x in c.v1.accounts.capabilities.list(ACCOUNT).data] == ["card_payments"]
+    assert c.v1.customers.balance_transactions.retrieve("cus_123", "cbtxn_123").customer == \
+        "cus_123"
+    charge = c.v1.charges.retrieve("ch_123")
+    assert charge.refunds.url == "/v1/charges/ch_123/refunds"
+    assert charge.refunds.retrieve("re_abc").charge == "ch_123"
+    assert [x.id for x in c.v1.sources.transactions.list("src_123").data] == ["srctxn_123"]
+
+
+def test_the_committed_seed_is_what_the_tool_writes(tmp_path, monkeypatch):
+    import importlib.util
+    from pathlib import Path
+
+    tool = Path(__file__).resolve().parents[3] / "tools" / "make_stripe_placeholder_seed.py"
+    spec = importlib.util.spec_from_file_location("make_stripe_placeholder_seed", tool)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    committed = module.OUT.read_text()
+    monkeypatch.setattr(module, "OUT", tmp_path / "seed.json")
+    assert module.main() == 0
+    assert (tmp_path / "seed.json").read_text() == committed
