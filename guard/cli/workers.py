@@ -42,7 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -112,10 +112,25 @@ def supervise(args: argparse.Namespace, cfg: Options) -> int:
     ensure_ca(Path(cfg.confdir).expanduser())  # before the workers: they all use one CA
     port = cfg.listen_port or _free_port(cfg.listen_host)
     argv = [sys.executable, "-m", "guard", "run", *child_argv(args.argv, port)]
-    # Port 0 for the SMTP sink means one port for all workers, not one each.
+    # The workers bind their listeners with SO_REUSEPORT, so two of guard's listeners on one
+    # port would not fail to bind: the kernel would split connections between them (a
+    # proxy client talking to the SMTP sink). Refuse that, and pick free ports apart.
+    taken = {port: "--listen-port"}
+    if cfg.admin_listen is not None:
+        taken.setdefault(cfg.admin_listen[1], "--admin-listen")
     for flag, value in (("--smtp-port", cfg.smtp_port), ("--smtps-port", cfg.smtps_port)):
-        if value == 0:
-            argv += [flag, str(_free_port(cfg.listen_host))]
+        if value is not None and value in taken:
+            print(f"guard: not starting: {flag} {value} is also {taken[value]}'s port: "
+                  "with --workers every listener shares its port with the other workers' "
+                  "(SO_REUSEPORT), so one port would serve both; give each its own",
+                  file=sys.stderr)
+            return 2
+        if value == 0:  # port 0 for the SMTP sink means one port for all workers
+            chosen = _free_port(cfg.listen_host, avoid=taken)
+            taken[chosen] = flag
+            argv += [flag, str(chosen)]
+        elif value is not None:
+            taken[value] = flag
     from guard import sharedmetrics
 
     metrics = None
@@ -191,7 +206,13 @@ def _run(args: argparse.Namespace, cfg: Options, argv: list[str], port: int,
     return code
 
 
-def _free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host if host not in ("", "0.0.0.0") else "127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _free_port(host: str, avoid: Collection[int] = ()) -> int:
+    """A port free now on ``host`` and not in ``avoid`` (ports chosen for other listeners
+    that are not bound yet, so the kernel may hand them out again)."""
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind((host if host not in ("", "0.0.0.0") else "127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in avoid:
+            return port
+    raise OSError(f"no free port on {host} apart from {sorted(avoid)}")

@@ -11,8 +11,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
+from guard.cli import workers
 from guard.cli.workers import child_argv
 from guard.world.redis import RedisStore
 from tests.redis_server import RedisServer
@@ -47,6 +49,45 @@ def test_workers_refuse_the_in_process_store_with_a_clear_message(tmp_path: Path
     assert out.returncode == 2
     assert "--workers 2 needs a shared world store" in out.stderr
     assert "--store redis://" in out.stderr
+
+
+@pytest.mark.parametrize("flags", [["--listen-port", "{p}", "--smtp-port", "{p}"],
+                                   ["--listen-port", "{p}", "--smtps-port", "{p}"],
+                                   ["--admin-listen", "127.0.0.1:{p}", "--smtp-port", "{p}"],
+                                   ["--smtp-port", "{p}", "--smtps-port", "{p}"]])
+def test_workers_refuse_two_listeners_on_one_port(tmp_path: Path, flags: list[str]) -> None:
+    # Every worker binds with SO_REUSEPORT, so a second listener of guard's on the same port
+    # would bind too and the kernel would hand it half the proxy's connections.
+    p = str(_port())
+    out = subprocess.run([sys.executable, "-m", "guard", "run", "--workers", "2", "--store",
+                          "redis://127.0.0.1:1/0", "--confdir", str(tmp_path / "conf"),
+                          *[f.format(p=p) for f in flags]],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2, out.stderr
+    assert "not starting" in out.stderr and f" {p} is also " in out.stderr, out.stderr
+
+
+def test_ports_picked_for_the_workers_avoid_the_ports_already_chosen(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The kernel may hand out a port again once its probe socket is closed (the CI run that
+    # found this put the SMTP sink on the proxy's port): pick again until it is not taken.
+    handed = iter([8080, 8080, 9090, 2525])
+
+    class Probe:
+        def __enter__(self) -> Probe:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+        def bind(self, address: tuple[str, int]) -> None:
+            self.port = next(handed)
+
+        def getsockname(self) -> tuple[str, int]:
+            return ("127.0.0.1", self.port)
+
+    monkeypatch.setattr(workers.socket, "socket", Probe)
+    assert workers._free_port("127.0.0.1", avoid={8080, 9090}) == 2525
 
 
 def test_the_worker_command_line_drops_workers_and_names_the_port() -> None:
