@@ -290,7 +290,7 @@ class GuardMaster(master.Master):
         self.fast_path = fastpath.install(
             fastpath.Exchange(guard.identity, guard.internal, guard.policy, guard.recorder,
                               head_limits(cfg), cfg.max_body_size),
-            server, tls) if cfg.fast_path else None
+            server, tls, guard.limits, cfg.idle_timeout) if cfg.fast_path else None
         self._on_running = on_running
         self.inflight = InFlight()
         self.addons.add(self.inflight)

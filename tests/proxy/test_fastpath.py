@@ -263,3 +263,86 @@ def test_the_fast_path_refuses_under_the_same_named_limits_and_audits_it(
     (event,) = [e for e in events(audit) if e.get("kind") == "flow"]
     assert (event["rule"], event["status"], event["host"]) == (rule, status, "api.stripe.com")
     assert fast(g) == 1
+
+
+def closed_by_guard(sock: socket.socket) -> bytes:
+    """What guard writes until it closes the connection (the socket's timeout is a safety
+    net, not a measure)."""
+    out = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except (ConnectionError, ssl.SSLError):
+            return out
+        if not chunk:
+            return out
+        out += chunk
+
+
+def test_tunnels_on_the_fast_path_count_against_the_connection_limit(guard_proxy,
+                                                                     tmp_path: Path) -> None:
+    audit = tmp_path / "audit.jsonl"
+    g = guard_proxy(fast_path=True, audit=audit, max_client_connections=3,
+                    header_timeout=60.0)
+    held = [tunnel(g, "api.stripe.com:443", "api.stripe.com") for _ in range(3)]
+    try:
+        assert g.guard.limits.open["127.0.0.1"] == 3
+        extra = socket.create_connection(("127.0.0.1", g.port), timeout=30)
+        with extra:
+            answer = closed_by_guard(extra)  # refused as it opens, before it sends a byte
+        assert answer.startswith(b"HTTP/1.1 429 ") and b"guard.limit.connections" in answer
+        [event] = [e for e in events(audit) if e["rule"] == "guard.limit.connections"]
+        assert event["action"] == "block" and event["client"] == "127.0.0.1"
+        out = exchange(held[0], b"GET /v1/customers HTTP/1.1\r\nHost: api.stripe.com\r\n"
+                                b"Authorization: Bearer sk_test_x\r\nConnection: close\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 200 ")  # the held tunnels are served
+    finally:
+        for s in held:
+            s.close()
+    for _ in range(100):  # closed tunnels are not counted any more
+        if g.guard.limits.open.get("127.0.0.1", 0) == 0:
+            break
+        exchange(tunnel(g, "api.stripe.com:443", "api.stripe.com"),
+                 b"GET /v1/customers HTTP/1.1\r\nHost: api.stripe.com\r\n"
+                 b"Authorization: Bearer sk_test_x\r\nConnection: close\r\n\r\n")
+    assert g.guard.limits.open.get("127.0.0.1", 0) == 0
+
+
+@pytest.mark.parametrize("what", ["silent", "half-connect", "tunnel", "keep-alive", "h2"])
+def test_the_header_timeout_closes_fast_path_connections(guard_proxy, tmp_path: Path,
+                                                         what: str) -> None:
+    """As through mitmproxy: a connection that sends no whole head within the timeout is
+    closed (audited when it never sent one; a half-sent head gets a 408 first); inside a
+    tunnel, and after an answer, it is closed quietly."""
+    audit = tmp_path / "audit.jsonl"
+    g = guard_proxy(fast_path=True, audit=audit, header_timeout=2.0)
+    if what in ("silent", "half-connect"):
+        sock: socket.socket = socket.create_connection(("127.0.0.1", g.port), timeout=30)
+        if what == "half-connect":
+            sock.sendall(b"CONNECT api.stripe.com:443 HTTP/1.1\r\nHost: api")
+    elif what == "h2":
+        raw = socket.create_connection(("127.0.0.1", g.port), timeout=30)
+        raw.sendall(b"CONNECT api.stripe.com:443 HTTP/1.1\r\nHost: api.stripe.com\r\n\r\n")
+        assert raw.recv(1024).startswith(b"HTTP/1.1 200")
+        tls = ssl.create_default_context(cafile=g.ca)
+        tls.set_alpn_protocols(["h2"])
+        sock = tls.wrap_socket(raw, server_hostname="api.stripe.com")
+        assert sock.selected_alpn_protocol() == "h2"
+        sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+    else:
+        sock = tunnel(g, "api.stripe.com:443", "api.stripe.com")
+        if what == "keep-alive":
+            sock.sendall(b"GET /v1/customers HTTP/1.1\r\nHost: api.stripe.com\r\n"
+                         b"Authorization: Bearer sk_test_x\r\n\r\n")
+    with sock:
+        out = closed_by_guard(sock)
+    timed_out = [e for e in events(audit) if e["rule"] == "guard.limit.header-timeout"]
+    if what == "half-connect":
+        assert out.startswith(b"HTTP/1.1 408 ") and len(timed_out) == 1
+    elif what == "silent":
+        assert out == b"" and len(timed_out) == 1
+    else:
+        assert not timed_out  # a tunnel's: closed quietly
+        if what == "keep-alive":
+            assert out.startswith(b"HTTP/1.1 200 ") and out.count(b"HTTP/1.1 ") == 1
+    assert fast(g) == (0 if what in ("silent", "half-connect") else 1)

@@ -5,6 +5,7 @@ the others read; the pipeline refuses a flow whose sandbox is not proven."""
 
 from __future__ import annotations
 
+import functools
 import urllib.parse
 from collections.abc import Coroutine, Iterable
 from typing import Any
@@ -184,6 +185,13 @@ def authority_name(value: str | None) -> str | None:
     """The name in a Host header or ``:authority`` value, without the port."""
     if not value:
         return None
+    if len(value) > 300:  # not remembered: a hostile client's long names would fill memory
+        return _authority_name.__wrapped__(value)
+    return _authority_name(value)
+
+
+@functools.lru_cache(maxsize=1024)  # the same few hosts, request after request
+def _authority_name(value: str) -> str | None:
     try:
         return url.parse_authority(value, check=False)[0] or None
     except ValueError:

@@ -125,6 +125,33 @@ class Limits:
         conn = self._conns[client.id] = _Conn(client)
         self._arm(conn)
 
+    # the fast path's connections (guard.proxy.fastpath), which mitmproxy never sees
+
+    def hold(self, address: str) -> bool:
+        """Count a connection the fast path holds against its client address; False (not
+        counted) when the address is at its limit: the fast path then hands it to
+        mitmproxy, which refuses it here (429, audited)."""
+        if self.open[address] >= self.max_connections:
+            return False
+        self.open[address] += 1
+        return True
+
+    def release(self, address: str) -> None:
+        """A connection :meth:`hold` counted is closed, or handed to mitmproxy (which
+        counts it again in :meth:`client_connected`)."""
+        self.open[address] -= 1
+        if self.open[address] <= 0:
+            del self.open[address]
+
+    def head_timed_out(self, address: str, sockname: Any, partial: bool) -> bytes:
+        """A fast-path connection sent no whole head within the header timeout of opening:
+        audited as through mitmproxy; the 408 to write first when it sent part of one."""
+        self.timed_out += 1
+        reason = f"no whole request head within {self.header_timeout:g}s (--header-timeout)"
+        host, port = (str(sockname[0]), int(sockname[1])) if sockname else ("", 0)
+        self._audit_at(address, host, port, HEADER_TIMEOUT_RULE, reason)
+        return _answer(408, HEADER_TIMEOUT_RULE, reason) if partial else b""
+
     def client_disconnected(self, client: connection.Client) -> None:
         conn = self._conns.pop(client.id, None)
         self._close_socket(client, linger=conn is not None and conn.refused_body)
@@ -279,6 +306,9 @@ class Limits:
     def _audit(self, client: connection.Client, rule_id: str, reason: str) -> None:
         address = client.peername[0] if client.peername else ""
         host, port = (client.sockname[0], client.sockname[1]) if client.sockname else ("", 0)
+        self._audit_at(address, str(host), int(port), rule_id, reason)
+
+    def _audit_at(self, address: str, host: str, port: int, rule_id: str, reason: str) -> None:
         sandbox = ""
         try:
             sandbox = self.identity.identify_address(address) or ""

@@ -32,14 +32,18 @@ if TYPE_CHECKING:
     from mitmproxy.addons.proxyserver import Proxyserver
     from mitmproxy.addons.tlsconfig import TlsConfig
 
+    from guard.proxy.addons.limits import Limits
+
 __all__ = ["Exchange", "FastPath", "install"]
 
 
-def install(exchange: Exchange, proxyserver: Proxyserver, tlsconfig: TlsConfig) -> FastPath:
+def install(exchange: Exchange, proxyserver: Proxyserver, tlsconfig: TlsConfig,
+            limits: Limits | None = None, idle_timeout: float = 300.0) -> FastPath:
     """Put the fast path, answering with ``exchange`` (guard's addons), in front of every
     regular-mode listener ``proxyserver`` starts (it is told of new listeners before they
-    listen)."""
-    fast = FastPath(exchange, lambda: tlsconfig.certstore)
+    listen); ``limits`` (the limits addon) counts its connections and times their heads."""
+    fast = FastPath(exchange, lambda: tlsconfig.certstore, limits=limits,
+                    idle_timeout=idle_timeout)
 
     def wrap_new_listeners() -> None:
         for instance in proxyserver.servers:

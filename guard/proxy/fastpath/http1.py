@@ -99,12 +99,19 @@ def parse_head(raw: bytes) -> Head:
 
 
 async def read_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                       limits: HeadLimits, max_body: int) -> tuple[Head, bytes] | None:
+                       limits: HeadLimits, max_body: int, *, head_deadline: float | None = None,
+                       idle_timeout: float | None = None) -> tuple[Head, bytes] | None:
     """The next request on the connection (head and body), or None when the client
-    closed it between requests. Raises BadRequest, or Refused for a head over ``limits``,
-    a body over ``max_body`` bytes (0: :data:`MAX_BODY`) or trailers."""
+    closed it between requests or sent no whole head by ``head_deadline`` (the loop's
+    time: --header-timeout; the connection is then closed quietly, as mitmproxy closes a
+    tunnel). Raises BadRequest, or Refused for a head over ``limits``, a body over
+    ``max_body`` bytes (0: :data:`MAX_BODY`) or trailers; TimeoutError when no byte of
+    the body came for ``idle_timeout`` seconds (--idle-timeout)."""
     try:
-        raw = await reader.readuntil(b"\r\n\r\n")
+        async with asyncio.timeout_at(head_deadline):
+            raw = await reader.readuntil(b"\r\n\r\n")
+    except TimeoutError:
+        return None
     except asyncio.IncompleteReadError as e:
         if not e.partial.strip():
             return None
@@ -136,7 +143,7 @@ async def read_request(reader: asyncio.StreamReader, writer: asyncio.StreamWrite
             codings = [c.strip().lower() for v in te for c in v.split(",")]
             if codings != ["chunked"]:
                 raise BadRequest(501, f"transfer coding {', '.join(te)!r} is not served here")
-            body = await _chunked(reader, limit)
+            body = await _chunked(_Idle(reader, idle_timeout), limit)
             if body is None:
                 raise Refused(head_limits.TRAILERS, head)
             return head, body
@@ -147,7 +154,7 @@ async def read_request(reader: asyncio.StreamReader, writer: asyncio.StreamWrite
         size = int(lengths[0])
         if size > limit:
             raise Refused(body_refusal(limit), head)
-        return head, await reader.readexactly(size)
+        return head, await _Idle(reader, idle_timeout).readexactly(size)
     except asyncio.IncompleteReadError as e:
         raise BadRequest(400, "the connection ended inside a request body") from e
 
@@ -174,7 +181,31 @@ def body_refusal(limit: int) -> Refusal:
                    "bytes (--max-body-size)")
 
 
-async def _chunked(reader: asyncio.StreamReader, limit: int) -> bytes | None:
+class _Idle:
+    """Reads of a body, each within ``timeout`` seconds of the last byte (None: no limit)."""
+
+    def __init__(self, reader: asyncio.StreamReader, timeout: float | None) -> None:
+        self.reader, self.timeout = reader, timeout
+
+    async def readuntil(self, separator: bytes) -> bytes:
+        async with asyncio.timeout(self.timeout):
+            return await self.reader.readuntil(separator)
+
+    async def readexactly(self, n: int) -> bytes:
+        if self.timeout is None:
+            return await self.reader.readexactly(n)
+        parts: list[bytes] = []
+        while n > 0:  # piece by piece: a slow big body is fine, a stalled one is not
+            async with asyncio.timeout(self.timeout):
+                part = await self.reader.read(min(n, 65536))
+            if not part:
+                raise asyncio.IncompleteReadError(b"".join(parts), None)
+            parts.append(part)
+            n -= len(part)
+        return b"".join(parts)
+
+
+async def _chunked(reader: _Idle, limit: int) -> bytes | None:
     """The body, or None when trailers follow it."""
     body = bytearray()
     while True:

@@ -47,11 +47,22 @@ class Connection:
     """One HTTP/2 connection on a tunnel."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 tunnel: Tunnel, exchange: Exchange) -> None:
+                 tunnel: Tunnel, exchange: Exchange, *, header_timeout: float | None = None,
+                 idle_timeout: float | None = None) -> None:
         self.reader, self.writer = reader, writer
+        # with no stream open or being answered, the next request is due within
+        # header_timeout of the last answer (of the tunnel's opening, at first); while
+        # one is, the connection may stay silent for idle_timeout (as through mitmproxy)
+        self.header_timeout, self.idle_timeout = header_timeout, idle_timeout
+        self.quiet_since = asyncio.get_running_loop().time()
         self.tunnel, self.exchange = tunnel, exchange
+        # What comes in is checked (pseudo-headers, no connection-specific headers, names
+        # in lower case); what goes out is guard's own answer, its names lower-cased and
+        # connection-specific headers left out by _send, so it is encoded as mitmproxy's
+        # HTTP/2 layer encodes it (no outbound normalizing or validation passes).
         self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(
-            client_side=False, header_encoding=None, validate_inbound_headers=True))
+            client_side=False, header_encoding=None, validate_inbound_headers=True,
+            validate_outbound_headers=False, normalize_outbound_headers=False))
         self.streams: dict[int, _Stream] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.window = asyncio.Event()  # set when the client opens flow-control windows
@@ -68,7 +79,12 @@ class Connection:
         self._flush()
         try:
             while not self.closed:
-                data = await self.reader.read(65536)
+                try:
+                    async with asyncio.timeout(self._read_timeout()):
+                        data = await self.reader.read(65536)
+                except TimeoutError:
+                    log.debug("guard: HTTP/2 connection from %s timed out", self.tunnel.client)
+                    break
                 if not data:
                     break
                 try:
@@ -86,6 +102,19 @@ class Connection:
             if self.tasks:
                 await asyncio.gather(*self.tasks, return_exceptions=True)
             self._send_queued()  # a GOAWAY, the last answers: before the connection closes
+
+    def _read_timeout(self) -> float | None:
+        if self.streams or self.tasks:
+            return self.idle_timeout
+        if self.header_timeout is None:
+            return None
+        return max(0.0, self.quiet_since + self.header_timeout -
+                   asyncio.get_running_loop().time())
+
+    def _answered(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if not self.tasks:
+            self.quiet_since = asyncio.get_running_loop().time()
 
     def _event(self, event: h2.events.Event) -> None:
         if isinstance(event, h2.events.RequestReceived):
@@ -141,8 +170,11 @@ class Connection:
                 for k, v in headers))
         task = asyncio.get_running_loop().create_task(
             self._answer(sid, method, path, headers, bytes(stream.body), authority, refusal))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        if not task.done():  # (an eager task may be done already)
+            self.tasks.add(task)
+            task.add_done_callback(self._answered)
+        else:
+            self.quiet_since = asyncio.get_running_loop().time()
 
     async def _answer(self, sid: int, method: str, path: str, headers: list[tuple[str, str]],
                       body: bytes, authority: str, refusal: Refusal | None) -> None:
@@ -205,5 +237,7 @@ class Connection:
 
 
 async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, tunnel: Tunnel,
-                exchange: Exchange) -> None:
-    await Connection(reader, writer, tunnel, exchange).serve()
+                exchange: Exchange, *, header_timeout: float | None = None,
+                idle_timeout: float | None = None) -> None:
+    await Connection(reader, writer, tunnel, exchange, header_timeout=header_timeout,
+                     idle_timeout=idle_timeout).serve()

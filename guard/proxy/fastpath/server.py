@@ -15,7 +15,7 @@ import ipaddress
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mitmproxy.certs import CertStore
 from mitmproxy.net.http import url
@@ -27,6 +27,9 @@ from guard.packs import Packs
 from guard.proxy.fastpath import http1
 from guard.proxy.fastpath.exchange import Answer, Exchange, Tunnel
 from guard.proxy.fastpath.tls import Contexts
+
+if TYPE_CHECKING:
+    from guard.proxy.addons.limits import Limits
 
 log = logging.getLogger("guard")
 
@@ -48,8 +51,17 @@ class FastPath:
     """Serves CONNECT tunnels to simulated hosts; ``served`` counts them (for tests)."""
 
     def __init__(self, exchange: Exchange, certstore: Callable[[], CertStore],
-                 http2: bool = True) -> None:
+                 http2: bool = True, limits: Limits | None = None,
+                 idle_timeout: float = 300.0) -> None:
         self.exchange = exchange
+        # --max-client-connections and --header-timeout hold here as through mitmproxy:
+        # every connection counts against its address from the start (one over the limit
+        # is handed to mitmproxy, which refuses it); a head must arrive within
+        # header_timeout of opening and of the last answer; --idle-timeout while a body
+        # is read
+        self.limits = limits
+        self.header_timeout = limits.header_timeout if limits is not None else 30.0
+        self.idle_timeout = idle_timeout
         self._certstore = certstore
         self._contexts: Contexts | None = None
         self.alpn = ("h2", "http/1.1") if http2 else ("http/1.1",)
@@ -83,8 +95,14 @@ class FastPath:
                     not isinstance(writer, asyncio.StreamWriter):
                 await original(reader, writer)
                 return
+            limits = self.limits
+            peer = writer.get_extra_info("peername")
+            address = str(peer[0]) if peer else ""
+            if limits is not None and not limits.hold(address):
+                await original(reader, writer)  # over the limit: mitmproxy refuses it
+                return
             try:
-                taken = await self._take(reader, writer)
+                taken = await self._take(reader, writer, address)
             except asyncio.CancelledError:  # shutting down: asyncio (3.12.1) would log
                 writer.close()  # a cancelled connection task as an error
                 return
@@ -92,21 +110,37 @@ class FastPath:
                 log.exception("guard: fast path failed on a connection")
                 writer.close()
                 return
+            finally:  # closed, or handed to mitmproxy (which counts it itself)
+                if limits is not None:
+                    limits.release(address)
             if not taken:
                 await original(reader, writer)
 
         return handle_stream
 
-    async def _take(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+    async def _take(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    address: str) -> bool:
         """Serve the connection if it is a tunnel for the fast path; False hands it on."""
         data = b""
-        while b"\r\n\r\n" not in data and len(data) < HEAD_LIMIT:
-            chunk = await reader.read(HEAD_LIMIT)
-            if not chunk:
-                break
-            data += chunk
-            if not b"CONNECT ".startswith(data[:8]):
-                break
+        try:
+            async with asyncio.timeout(self.header_timeout):
+                while b"\r\n\r\n" not in data and len(data) < HEAD_LIMIT:
+                    chunk = await reader.read(HEAD_LIMIT)
+                    if not chunk:
+                        break
+                    data += chunk
+                    if not b"CONNECT ".startswith(data[:8]):
+                        break
+        except TimeoutError:  # silent, or half a CONNECT head: closed (and audited)
+            if self.limits is not None:
+                answer = self.limits.head_timed_out(address, writer.get_extra_info("sockname"),
+                                                    partial=bool(data))
+                if answer:
+                    writer.write(answer)
+                    with contextlib.suppress(ConnectionError):
+                        await writer.drain()
+            writer.close()
+            return True
         tunnel = self._tunnel(data, writer)
         if tunnel is None:
             _put_back(reader, data)
@@ -145,8 +179,12 @@ class FastPath:
             self._contexts = Contexts(self._certstore(), self.alpn)
         sock = writer.get_extra_info("sockname")
         context = self._contexts.server(tunnel.connect_host, str(sock[0]) if sock else "")
+        # the tunnel's first request head is due within the header timeout, handshake
+        # included (as through mitmproxy: its timer starts at the CONNECT)
+        deadline = asyncio.get_running_loop().time() + self.header_timeout
         try:
-            await writer.start_tls(context, ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
+            await writer.start_tls(context, ssl_handshake_timeout=min(HANDSHAKE_TIMEOUT,
+                                                                      self.header_timeout))
         except (OSError, ssl.SSLError, TimeoutError) as e:
             log.info("guard: TLS handshake with client for %s failed: %s",
                      tunnel.connect_host, e)
@@ -161,20 +199,24 @@ class FastPath:
             if alpn == "h2":
                 from guard.proxy.fastpath import http2
 
-                await http2.serve(reader, writer, tunnel, self.exchange)
+                await http2.serve(reader, writer, tunnel, self.exchange,
+                                  header_timeout=self.header_timeout,
+                                  idle_timeout=self.idle_timeout)
             else:
-                await self._serve_http1(reader, writer, tunnel)
-        except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError) as e:
+                await self._serve_http1(reader, writer, tunnel, deadline)
+        except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError, TimeoutError) as e:
             log.debug("guard: fast-path connection ended: %s", e)
         finally:
             writer.close()
 
     async def _serve_http1(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                           tunnel: Tunnel) -> None:
+                           tunnel: Tunnel, deadline: float) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             try:
                 got = await http1.read_request(reader, writer, self.exchange.limits,
-                                               self.exchange.max_body)
+                                               self.exchange.max_body, head_deadline=deadline,
+                                               idle_timeout=self.idle_timeout)
             except http1.Refused as e:  # a named limit: audited, answered, connection ends
                 answer = await self.exchange.refuse(tunnel, e.refusal, e.head.method,
                                                     e.head.target, e.head.headers,
@@ -211,6 +253,7 @@ class FastPath:
                 self.exchange.inflight -= 1
             if not keep:
                 return
+            deadline = loop.time() + self.header_timeout  # the next head: from this answer
 
 
 LINGER_BYTES = 4 * 1024 * 1024
