@@ -43,7 +43,7 @@ ALIASES = {
     "issuing.personalization_design": ["pd_xyz"], "payment_link": ["pl_xyz"],
     "payment_method_configuration": ["foo"], "quote": ["qt_123"], "source": ["src_123"],
     "tax_id": ["taxid_123", "txi_123"], "terminal.configuration": ["uc_123"],
-    "test_helpers.test_clock": ["clock_xyz"], "token": ["tok_123", "tok_xxxx"],
+    "test_helpers.test_clock": ["clock_xyz"], "token": ["tok_123", "tok_xxxx", "tok_xxxx_debit"],
     "transfer": ["tr_123"], "treasury.outbound_payment": ["bot_xxxxxxxxxxxxx"],
     "application_fee": ["fee_123"], "tax.calculation": ["xxx"],
 }
@@ -66,6 +66,9 @@ NESTED: dict[str, dict[str, dict[str, str]]] = {
 # ``stripe.items@<quote>``): the placeholder object of the second type, under each id of
 # the first. A quote is never without line items, and Stripe's example quote shows none.
 BESIDE = {"quote": "item"}
+# Bank account tokens the tests name (an external account from ``btok_xxxxxxxxxxxxx``):
+# Stripe's example token holding the placeholder bank account instead of its card.
+BANK_TOKENS = ["btok_xxxxxxxxxxxxx"]
 
 
 def renamed(value: Any, ids: dict[str, str]) -> Any:
@@ -125,6 +128,15 @@ def main() -> int:
             continue
         for owner_id in owners:
             collections[f"stripe.{kind}s@{owner_id}"] = {sample: items[sample]}
+    tokens = collections.get("stripe.tokens", {})
+    banks = collections.get("stripe.bank_accounts", {})
+    token = tokens.get(f"tok_{PLACEHOLDER}")
+    bank = banks.get(f"ba_{PLACEHOLDER}")
+    for token_id in BANK_TOKENS if token is not None and bank is not None else ():
+        made = {k: v for k, v in token.items() if k != "card"}
+        tokens[token_id] = {**made, "id": token_id, "type": "bank_account",
+                            "bank_account": {k: v for k, v in bank.items()
+                                             if k not in ("account", "customer")}}
     seed = {"v": 1, "sandbox": "stripe-placeholders", "collections": collections,
             "counters": {}}
     OUT.write_text(json.dumps(seed, indent=1, sort_keys=True) + "\n")

@@ -36,6 +36,10 @@ from guard.world.store import World
 
 PAGING = ("stripe", "cursor", "link", "offset", "none")
 SINGLETONS = "singletons"
+# What a provider says a create in a polymorphic collection makes (Stripe: a card token
+# makes a card): given the operation and the request's body, the object type and the
+# object to start from, or None to let the engine decide (see OpenApi._creating).
+Maker = Callable[[Operation, Any], "tuple[str, dict[str, Any] | None] | None"]
 
 
 @dataclass(frozen=True)
@@ -149,11 +153,11 @@ class OpenApi:
                          Source(world.rng, world.faker, world.ids, world.clock.timestamp))
 
     def act(self, op: Operation, req: Request, params: Validated, world: World, *,
-            strict: bool = False) -> Answer:
+            strict: bool = False, make: Maker | None = None) -> Answer:
         """Do what the operation's role says; a document operation (a quote's PDF) answers
-        the file's bytes once its object is found."""
+        the file's bytes once its object is found. ``make``: see :data:`Maker`."""
         if op.media_type is None or not is_document(self.spec, op.media_type, op.schema):
-            return self._act(op, req, params, world, strict=strict)
+            return self._act(op, req, params, world, strict=strict, make=make)
         # the objects the path names exist (a quote's PDF: the quote), or not-found
         segs, gen, owner = op.segments, self.generator(world), None
         for i, seg in enumerate(segs):
@@ -172,7 +176,7 @@ class OpenApi:
                       media_type=op.media_type)
 
     def _act(self, op: Operation, req: Request, params: Validated, world: World, *,
-             strict: bool = False) -> Answer:
+             strict: bool = False, make: Maker | None = None) -> Answer:
         strict = strict or self.settings.strict
         coll = self.collection(op)
         gen = self.generator(world)
@@ -189,10 +193,19 @@ class OpenApi:
         where = world_collection(coll, parents)
         item_id = params.path.get(op.item_param or "") if op.item_param else None
         if op.role == "create":
-            obj = gen.value(coll.schema)
+            name, schema, base = self._creating(op, coll, values, make)
+            obj = gen.value(schema)
             if not isinstance(obj, dict):
                 return Answer(op.status, obj)
-            obj = apply_params(self.spec, obj, values, coll.schema, self._fits)
+            if base is not None:
+                obj.update(base)
+            for nested in values.values() if coll.variants and isinstance(values, dict) \
+                    else ():  # the fields of the hash that named the type
+                if isinstance(nested, dict) and nested.get("object") == obj.get("object"):
+                    obj = apply_params(self.spec, obj, nested, schema, self._fits)
+            if name is not None:
+                where = world_collection(coll, parents, name)
+            obj = apply_params(self.spec, obj, values, schema, self._fits)
             for param, fld in coll.parent_field.items():
                 if param in parents:
                     obj[fld] = parents[param]
@@ -243,6 +256,26 @@ class OpenApi:
         except Invalid as e:
             return e.issue
         return None
+
+    def _creating(self, op: Operation, coll: Collection, values: Any, make: Maker | None
+                  ) -> tuple[str | None, Any, dict[str, Any] | None]:
+        """What a create makes: (variant's world collection or None for the collection's
+        own type, its schema, the object to start from). In a polymorphic collection the
+        provider's ``make`` decides, else a hash in the body naming one of the types
+        (``external_account[object]=card``); otherwise the collection's first type."""
+        if not coll.variants:
+            return None, coll.schema, None
+        by_type = {object_name(self.spec, schema): (name, schema)
+                   for name, schema in coll.variants.items()}
+        chosen = make(op, values) if make is not None else None
+        wanted, base = chosen if chosen is not None else (None, None)
+        if wanted is None and isinstance(values, dict):
+            wanted = next((str(v["object"]) for v in values.values()
+                           if isinstance(v, dict) and v.get("object") in by_type), None)
+        if wanted is None or wanted == coll.object or wanted not in by_type:
+            return None, coll.schema, base
+        name, schema = by_type[wanted]
+        return name, schema, base
 
     def _variant(self, coll: Collection, parents: dict[str, str], item_id: str,
                  world: World) -> tuple[str, Any]:

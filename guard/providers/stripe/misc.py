@@ -8,6 +8,7 @@ from guard.providers.stripe import cards
 from guard.providers.stripe.api import endpoint
 from guard.providers.stripe.call import Call
 from guard.providers.stripe.errors import StripeError, no_such, unrecognized
+from guard.providers.stripe.params import Params
 
 
 @endpoint
@@ -45,24 +46,26 @@ def _other_token(call: Call, kind: str) -> dict[str, Any]:
                              "created": call.now, "livemode": False, "type": kind,
                              "used": False}
     if kind == "bank_account":
-        b = call.params.sub("bank_account")
-        number = b.str("account_number", required=True) or ""
-        routing = b.str("routing_number")
-        country = (b.str("country") or "US").upper()
-        if len(number) < 4 or not (number.isascii() and number.isdigit()):
-            raise StripeError(400, "You must use a test bank account number in test mode. "
-                              "Try 000123456789 or see more options at "
-                              "https://stripe.com/docs/connect/testing#account-numbers.",
-                              param="bank_account[account_number]")
-        token["bank_account"] = {
-            "id": f"ba_{call.world.ids.base62(24)}", "object": "bank_account",
-            "account_holder_name": b.str("account_holder_name"),
-            "account_holder_type": b.str("account_holder_type"), "account_type": None,
-            "bank_name": "STRIPE TEST BANK", "country": country,
-            "currency": (b.str("currency") or "usd").lower(),
-            "fingerprint": call.world.ids.base62(16), "last4": number[-4:],
-            "routing_number": routing, "status": "new"}
+        token["bank_account"] = bank_account(call, call.params.sub("bank_account"))
     return token
+
+
+def bank_account(call: Call, b: Params) -> dict[str, Any]:
+    """A ``bank_account`` object from its details (a token's, an external account's)."""
+    number = b.str("account_number", required=True) or ""
+    if len(number) < 4 or not (number.isascii() and number.isdigit()):
+        raise StripeError(400, "You must use a test bank account number in test mode. "
+                          "Try 000123456789 or see more options at "
+                          "https://stripe.com/docs/connect/testing#account-numbers.",
+                          param=b.name("account_number"))
+    return {
+        "id": f"ba_{call.world.ids.base62(24)}", "object": "bank_account",
+        "account_holder_name": b.str("account_holder_name"),
+        "account_holder_type": b.str("account_holder_type"), "account_type": None,
+        "bank_name": "STRIPE TEST BANK", "country": (b.str("country") or "US").upper(),
+        "currency": (b.str("currency") or "usd").lower(),
+        "fingerprint": call.world.ids.base62(16), "last4": number[-4:],
+        "routing_number": b.str("routing_number"), "status": "new"}
 
 
 @endpoint

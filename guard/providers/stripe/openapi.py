@@ -13,10 +13,11 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from guard.openapi.api import NotFound, OpenApi
+from guard.openapi.api import Maker, NotFound, OpenApi
 from guard.openapi.operations import FORM
-from guard.openapi.schema import branches, merged, object_name
+from guard.openapi.schema import branches, merged, object_name, types
 from guard.openapi.validate import Invalid, Issue, Validated
+from guard.providers.stripe import external
 from guard.providers.stripe.api import SESSIONS, endpoint, session_key
 from guard.providers.stripe.call import Call
 from guard.providers.stripe.errors import StripeError, no_such, not_expandable
@@ -137,6 +138,38 @@ def adapt(api: OpenApi) -> None:
             for name, param in extra.items():
                 _add(api, props, name.replace("]", "").split("["), param)
             op.body = {**op.body, FORM: {**schema, "required": required, "properties": props}}
+    _external_account_hash(api)
+
+
+def _external_account_hash(api: OpenApi) -> None:
+    """``external_account`` of a new external account takes a card or bank account hash
+    (``external_account[object]=card&external_account[number]=...``) besides a token, as
+    Stripe documents; the description types it a string (``x-stripeBypassValidation``).
+    The hashes are the description's own: its ``bank_account`` hash, and a customer
+    source's ``card`` hash with ``object`` required and a ``currency``."""
+    ops = {(o.method, o.path): o for o in api.operations}
+    target = ops.get(("POST", "/v1/accounts/{account}/external_accounts"))
+    sources = ops.get(("POST", "/v1/customers/{customer}/sources"))
+    if target is None or sources is None or target.body is None or sources.body is None \
+            or FORM not in target.body or FORM not in sources.body:
+        return
+    schema = api.spec.resolve(target.body[FORM])
+    props = dict(schema.get("properties") or {})
+
+    def hash_of(prop: Any) -> Any:
+        node = api.spec.resolve(prop)
+        alts = node.get("anyOf") if isinstance(node, dict) else None
+        return next(api.spec.resolve(a) for a in alts or () if "object" in types(
+            merged(api.spec, a)))
+
+    bank = hash_of(props.get("bank_account"))
+    card = hash_of((api.spec.resolve(sources.body[FORM]).get("properties") or {})["card"])
+    bank = {**bank, "required": sorted({*(bank.get("required") or ()), "object"})}
+    card = {**card, "required": sorted({*(card.get("required") or ()), "object"}),
+            "properties": {**card["properties"], "currency": {"type": "string"}}}
+    props["external_account"] = {"anyOf": [bank, card, {"type": "string",
+                                                        "maxLength": 5000}]}
+    target.body = {**target.body, FORM: {**schema, "properties": props}}
 
 
 def _add(api: OpenApi, props: dict[str, Any], path: list[str], param: Any) -> None:
@@ -169,7 +202,8 @@ def wrap(api: OpenApi, op: Operation, answer: Handler) -> Handler:
         try:
             validated = api.validate(op, call.request, captures)
             result = api.act(op, call.request, validated, call.world,
-                             strict=openworld.strict(call.world, call.ctx.options))
+                             strict=openworld.strict(call.world, call.ctx.options),
+                             make=maker(call, op))
         except Invalid as e:
             raise stripe_error(e.issue) from None
         except NotFound as e:
@@ -203,6 +237,14 @@ def wrap(api: OpenApi, op: Operation, answer: Handler) -> Handler:
 
 
 METER_EVENT_SESSION = "/v2/billing/meter_event_session"
+
+
+def maker(call: Call, op: Operation) -> Maker | None:
+    """What a create of an external account or a customer source makes (see .external)."""
+    params = external.PARAMS.get(op.path) if op.role == "create" else None
+    if params is None:
+        return None
+    return lambda _op, body: external.made(call, params, body)
 
 
 def remember_session(call: Call, session: dict[str, Any]) -> None:

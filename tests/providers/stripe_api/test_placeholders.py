@@ -196,3 +196,14 @@ def test_the_committed_seed_is_what_the_tool_writes(tmp_path, monkeypatch):
     monkeypatch.setattr(module, "OUT", tmp_path / "seed.json")
     assert module.main() == 0
     assert (tmp_path / "seed.json").read_text() == committed
+
+
+def test_the_seeded_bank_and_card_tokens_make_external_accounts_of_their_types(placeholders):
+    c, g = placeholders
+    bank = c.v1.accounts.external_accounts.create(ACCOUNT,
+                                                  {"external_account": "btok_xxxxxxxxxxxxx"})
+    assert bank.object == "bank_account" and bank.account == ACCOUNT
+    card = c.v1.accounts.external_accounts.create(ACCOUNT,
+                                                  {"external_account": "tok_xxxx_debit"})
+    assert card.object == "card" and card.account == ACCOUNT
+    assert g.upstream_attempts == []  # type: ignore[attr-defined]
