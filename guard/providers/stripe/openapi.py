@@ -17,7 +17,7 @@ from guard.openapi.api import Maker, NotFound, OpenApi
 from guard.openapi.operations import FORM
 from guard.openapi.schema import branches, merged, object_name, types
 from guard.openapi.validate import Invalid, Issue, Validated
-from guard.providers.stripe import external
+from guard.providers.stripe import external, quotes
 from guard.providers.stripe.api import SESSIONS, endpoint, session_key
 from guard.providers.stripe.call import Call
 from guard.providers.stripe.errors import StripeError, no_such, not_expandable
@@ -209,6 +209,8 @@ def wrap(api: OpenApi, op: Operation, answer: Handler) -> Handler:
         except NotFound as e:
             raise no_such(e.noun, e.id) from None
         data = result.data
+        if (op.method, op.path) in quotes.OPERATIONS and isinstance(data, dict):
+            quotes.price_lines(call, data)
         expand = validated.body.get("expand") if isinstance(validated.body, dict) else \
             validated.query.get("expand")
         if isinstance(data, dict) and isinstance(expand, list):

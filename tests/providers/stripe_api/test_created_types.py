@@ -70,3 +70,33 @@ def test_a_customer_source_from_a_card_token_is_the_customers_card(stripe_guard)
     assert card.brand == "MasterCard" and card.last4 == "4444"
     listed = c.v1.customers.payment_sources.list(customer.id)
     assert [s.id for s in listed.data] == [card.id]
+
+
+def test_a_quotes_line_items_are_kept_priced_and_listed_and_the_quote_adds_them_up(
+        stripe_guard):
+    c, g = stripe_guard
+    customer = c.v1.customers.create({"email": "jenny.rosen@example.com"})
+    product = c.v1.products.create({"name": "Gizmo"})
+    price = c.v1.prices.create({"product": product.id, "unit_amount": 1500,
+                                "currency": "usd"})
+    quote = c.v1.quotes.create({"customer": customer.id, "line_items": [
+        {"price": price.id, "quantity": 2},
+        {"price_data": {"product": product.id, "unit_amount": 250, "currency": "usd"}}]})
+    assert quote.amount_subtotal == quote.amount_total == 3250
+    assert quote.computed.upfront.amount_total == 3250
+    items = c.v1.quotes.line_items.list(quote.id)
+    assert [(i.object, i.price.unit_amount, i.quantity, i.amount_total)
+            for i in items.data] == [("item", 1500, 2, 3000), ("item", 250, 1, 250)]
+    assert items.data[0].description == "Gizmo"
+    upfront = c.v1.quotes.computed_upfront_line_items.list(quote.id)
+    assert [i.id for i in upfront.data] == [i.id for i in items.data]
+    assert c.v1.quotes.retrieve(quote.id).amount_total == 3250
+    updated = c.v1.quotes.update(quote.id, {"line_items": [{"price": price.id}]})
+    assert updated.amount_total == 1500
+    assert [i.quantity for i in c.v1.quotes.line_items.list(quote.id).data] == [1]
+    with pytest.raises(stripe.InvalidRequestError) as info:  # and nothing is kept
+        c.v1.quotes.create({"customer": customer.id,
+                            "line_items": [{"price": "price_nope"}]})
+    assert info.value.http_status == 404 and info.value.param == "line_items[0][price]"
+    assert len(c.v1.quotes.list().data) == 1
+    assert g.upstream_attempts == []
