@@ -104,11 +104,15 @@ def test_another_sandbox_is_served_promptly_while_one_sends_the_worst_inputs(tmp
         statuses: dict[str, int] = {}
         for name, request in WORST.items():
             waits = []
-            for _ in range(3):
+            for _ in range(5):
                 attack = send(g.port, request)  # guard is reading or working on it
                 waits.append(simple())  # meanwhile, another sandbox's call
                 statuses[name] = answer_status(attack)
-            slow[name] = statistics.median(waits)
+            # The fastest of five: an input that stalls guard's event loop slows every one
+            # of them, while a busy machine (a parallel test run on two cores) slows only
+            # some; the median failed a CI run once at 10.7x with no stall in guard (the
+            # same input measured 2-4x on a quiet machine, before and after).
+            slow[name] = min(waits)
     finally:
         g.stop()
     assert statuses["a 1 MiB path"] == 414 and statuses["2 MiB of headers"] == 431
