@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -29,22 +27,6 @@ def mail(s, i: int):
     return s.post("https://mail.test/send", json={"to": "a@b.c", "subject": f"n{i}",
                                                    "text": "x" * 500})
 
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 256 KiB tmpfs: the disk that fills up."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    if os.geteuid() != 0 or subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
-            capture_output=True).returncode != 0:
-        if os.environ.get("GUARD_REQUIRE_NETNS"):
-            pytest.fail("needs root and tmpfs mounts here")
-        pytest.skip("needs root to mount a tiny tmpfs")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def test_writes_resume_by_themselves_when_space_returns(guard_proxy, small_disk, capsys):

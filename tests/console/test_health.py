@@ -6,31 +6,10 @@ Every test here starts its own guard (no shared one may run meanwhile: see conft
 from __future__ import annotations
 
 import os
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.console.console_helpers import admin, agent, moved, ready, sandbox, scrape, value
 from tests.redis_server import RedisServer
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 256 KiB tmpfs: the disk that fills up."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    if os.geteuid() != 0 or subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
-            capture_output=True).returncode != 0:
-        if os.environ.get("GUARD_REQUIRE_NETNS"):
-            pytest.fail("needs root and tmpfs mounts here")
-        pytest.skip("needs root to mount a tiny tmpfs")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def fill(directory: Path, leave: int) -> Path:

@@ -265,22 +265,6 @@ def test_a_killed_worker_is_restarted_and_the_gateway_totals_never_go_back(
     assert all(after[k] >= n for k, n in before.items())
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 256 KiB tmpfs: the disk that fills up (as tests/console/test_health.py)."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    if os.geteuid() != 0 or subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)],
-            capture_output=True).returncode != 0:
-        if os.environ.get("GUARD_REQUIRE_NETNS"):
-            pytest.fail("needs root and tmpfs mounts here")
-        pytest.skip("needs root to mount a tiny tmpfs")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
 
 def _ready(g: Gateway) -> tuple[int, dict[str, str]]:
     r = requests.get(f"{g.admin}/readyz", timeout=30,
