@@ -2,7 +2,7 @@
 """Simulated HTTPS requests: guard vs stock mitmdump, in the same run, per CPU-second.
 
 Both proxies run as separate processes on loopback. The load generator is curl
-(keep-alive tunnels through the proxy; ``--parallel`` for several connections), which
+(keep-alive tunnels through the proxy; one curl process per connection), which
 costs the client side little CPU. Each round sends the same number of simulated Stripe
 ``POST /v1/customers`` calls through each proxy in turn, at 1 and at 16 connections;
 rounds alternate so that machine noise hits both alike.
@@ -80,22 +80,29 @@ class Round:
 
 def run_load(port: int, ca: str, n: int, parallel: int, tmp: Path,
              pid: int | None = None) -> Round:
-    """Send ``n`` requests through the proxy over ``parallel`` keep-alive connections."""
-    config = tmp / f"curl-{n}.cfg"
-    if not config.exists():
-        config.write_text("".join(
-            # No cache-busting query: Stripe (and guard) refuse unknown parameters with a 400.
-            'url = "https://api.stripe.com/v1/customers"\noutput = "/dev/null"\n'
-            for _ in range(n)))
+    """Send ``n`` requests through the proxy over ``parallel`` keep-alive connections.
+
+    One curl process per connection, each sending its share one after another over its
+    own tunnel: ``curl --parallel`` would multiplex all its transfers as streams of ONE
+    HTTP/2 connection, which is one connection to the proxy however many it is told."""
+    shares = [n // parallel + (1 if i < n % parallel else 0) for i in range(parallel)]
+    for share in set(shares):
+        config = tmp / f"curl-{share}.cfg"
+        if share and not config.exists():
+            config.write_text("".join(
+                # No cache-busting query: Stripe (and guard) refuse unknown parameters
+                # with a 400.
+                'url = "https://api.stripe.com/v1/customers"\noutput = "/dev/null"\n'
+                for _ in range(share)))
     cmd = ["curl", "--no-progress-meter", "--proxy", f"http://127.0.0.1:{port}",
            "--cacert", ca, "-H", "Authorization: Bearer sk_test_bench",
-           "-d", "email=jenny@example.com", "-K", str(config),
-           "-w", "%{http_code} %{time_total}\n"]
-    if parallel > 1:
-        cmd[1:1] = ["--parallel", "--parallel-max", str(parallel)]
+           "-d", "email=jenny@example.com", "-w", "%{http_code} %{time_total}\n"]
     cpu = cpu_seconds(pid) if pid else 0.0
     start = time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False).stdout
+    clients = [subprocess.Popen([*cmd, "-K", str(tmp / f"curl-{share}.cfg")],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+               for share in shares if share]
+    out = "".join(client.communicate()[0] for client in clients)
     elapsed = time.perf_counter() - start
     used = cpu_seconds(pid) - cpu if pid else 0.0
     lines = [line.split() for line in out.splitlines() if line.strip()]
