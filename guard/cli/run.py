@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        "environment, which wins over the file.")
     add_run_options(p)
     p.add_argument("--workers", type=workers.count, default=1, metavar="N",
-                   help="run N guard processes on the listening port (SO_REUSEPORT), 'auto' "
+                   help="run N guard processes on the listening port (one accept queue), 'auto' "
                    "for one per core; needs --store redis://... (default 1)")
     p.set_defaults(func=run)
 
@@ -167,10 +167,10 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if getattr(args, "workers", 1) > 1:
         return workers.supervise(args, cfg)
-    if index is not None:  # one of --workers N: share the port, own audit file
-        from guard.proxy.master import share_port
+    if index is not None:  # one of --workers N: the supervisor's listeners, own audit file
+        from guard.proxy import listeners
 
-        share_port()
+        listeners.install(index)
         cfg = cfg.model_copy(update={
             "audit": workers.audit_path(cfg.audit, index) if cfg.audit else None,
             # one DNS stub (UDP) is enough; one admin listener (worker 0's), whose control

@@ -1,15 +1,16 @@
 """``guard run --workers N``: N guard processes on one listening port, sharing worlds.
 
 Each worker is a whole ``guard run`` (same options) in its own process, so every core
-serves traffic. They listen on the same port with ``SO_REUSEPORT`` (the kernel spreads
-new connections over them) and share sandbox worlds through the Redis world store: with
-the in-process store each worker would have worlds of its own, so guard refuses that.
+serves traffic. They serve one port: the supervisor binds it and every worker accepts from
+its one queue, the worker with fewer connections open first (:mod:`guard.proxy.listeners`),
+and they share sandbox worlds through the Redis world store: with the in-process store
+each worker would have worlds of its own, so guard refuses that.
 
 The supervisor (this module) makes the CA before the workers start (so they all use one),
 forwards SIGTERM and SIGINT (each worker shuts down as ``guard run`` does on SIGTERM) and
 SIGHUP (each reloads its rules; a changed rule file reloads every worker by itself, since
 each watches the files), and starts a worker again when one dies. The SMTP sink listens
-in every worker on one port (``SO_REUSEPORT``, like the proxy); the DNS stub and the admin
+in every worker on one port (shared like the proxy's); the DNS stub and the admin
 listener (API, console, /metrics, probes) run in worker 0 only, and speak for the whole
 gateway:
 
@@ -112,18 +113,15 @@ def supervise(args: argparse.Namespace, cfg: Options) -> int:
     ensure_ca(Path(cfg.confdir).expanduser())  # before the workers: they all use one CA
     port = cfg.listen_port or _free_port(cfg.listen_host)
     argv = [sys.executable, "-m", "guard", "run", *child_argv(args.argv, port)]
-    # The workers bind their listeners with SO_REUSEPORT, so two of guard's listeners on one
-    # port would not fail to bind: the kernel would split connections between them (a
-    # proxy client talking to the SMTP sink). Refuse that, and pick free ports apart.
+    # Two of guard's listeners on one port: refused here in guard's words (binding would fail
+    # too); port 0 for the SMTP sink: one port for all workers, picked apart from the others.
     taken = {port: "--listen-port"}
     if cfg.admin_listen is not None:
         taken.setdefault(cfg.admin_listen[1], "--admin-listen")
     for flag, value in (("--smtp-port", cfg.smtp_port), ("--smtps-port", cfg.smtps_port)):
         if value is not None and value in taken:
             print(f"guard: not starting: {flag} {value} is also {taken[value]}'s port: "
-                  "with --workers every listener shares its port with the other workers' "
-                  "(SO_REUSEPORT), so one port would serve both; give each its own",
-                  file=sys.stderr)
+                  "give each its own", file=sys.stderr)
             return 2
         if value == 0:  # port 0 for the SMTP sink means one port for all workers
             chosen = _free_port(cfg.listen_host, avoid=taken)
@@ -144,14 +142,49 @@ def supervise(args: argparse.Namespace, cfg: Options) -> int:
                   file=sys.stderr)
             return 1
     try:
-        return _run(args, cfg, argv, port, metrics)
+        shared = _listen(cfg, port, [p for p, flag in taken.items() if flag.startswith("--smtp")])
+    except OSError as e:
+        print(f"guard: not starting: {e.strerror}", file=sys.stderr)
+        if metrics is not None:
+            shutil.rmtree(metrics, ignore_errors=True)
+        return 1
+    try:
+        return _run(args, cfg, argv, port, metrics, shared)
     finally:
+        for socks in shared.values():
+            for sock in socks:
+                sock.close()
         if metrics is not None:
             shutil.rmtree(metrics, ignore_errors=True)
 
 
+def _listen(cfg: Options, port: int, smtp_ports: list[int]) -> dict[
+        tuple[str, int], list[socket.socket]]:
+    """Every TCP listener the workers serve, bound here once (:mod:`guard.proxy.listeners`):
+    each mode of the proxy at its address, and the SMTP sink's ports."""
+    from guard.proxy import listeners
+
+    addresses = listeners.proxy_addresses(cfg.mode, cfg.listen_host, port)
+    addresses += [(cfg.listen_host, p) for p in smtp_ports]
+    shared: dict[tuple[str, int], list[socket.socket]] = {}
+    try:
+        for address in addresses:
+            if address in shared:
+                raise OSError(98, f"cannot listen on {address[0] or '*'}:{address[1]} "
+                                  "twice (two modes on one address?)")
+            shared[address] = listeners.bind(address)
+    except OSError:
+        for socks in shared.values():
+            for sock in socks:
+                sock.close()
+        raise
+    return shared
+
+
 def _run(args: argparse.Namespace, cfg: Options, argv: list[str], port: int,
-         metrics: Path | None) -> int:
+         metrics: Path | None, shared: dict[tuple[str, int], list[socket.socket]]) -> int:
+    from guard.proxy import listeners
+
     workers: dict[int, subprocess.Popen[bytes]] = {}
     started: dict[int, list[float]] = {}
     stopping = False
@@ -159,9 +192,15 @@ def _run(args: argparse.Namespace, cfg: Options, argv: list[str], port: int,
     base[GATEWAY_ENV] = secrets.token_hex(8)  # this run: its workers' feed events say so
     if metrics is not None:
         base[METRICS_ENV] = str(metrics)
+    fds = {address: [sock.fileno() for sock in socks] for address, socks in shared.items()}
+    load = listeners.Load.make(args.workers)  # open connections per worker: who takes the next
+    base[listeners.LISTEN_ENV] = listeners.encode(fds, load)
+    inherit = [load.fd, *(fd for each in fds.values() for fd in each)]
 
     def spawn(i: int) -> None:
-        workers[i] = subprocess.Popen(argv, env={**base, WORKER_ENV: str(i)})
+        load.slots[i] = 0  # the worker counts its connections from here (a dead one's died)
+        workers[i] = subprocess.Popen(argv, env={**base, WORKER_ENV: str(i)},
+                                      pass_fds=inherit)
         started.setdefault(i, []).append(time.monotonic())
 
     def forward(signum: int, frame: FrameType | None) -> None:
@@ -176,7 +215,7 @@ def _run(args: argparse.Namespace, cfg: Options, argv: list[str], port: int,
         signal.signal(sig, forward)
     for i in range(args.workers):
         spawn(i)
-    print(f"guard: {args.workers} workers on {cfg.listen_host}:{port} (SO_REUSEPORT), "
+    print(f"guard: {args.workers} workers on {cfg.listen_host}:{port} (one accept queue), "
           f"worlds in {cfg.store}", flush=True)
     code = 0
     while workers:
@@ -186,6 +225,7 @@ def _run(args: argparse.Namespace, cfg: Options, argv: list[str], port: int,
             if status is None:
                 continue
             del workers[i]
+            load.slots[i] = listeners.Load.DEAD  # never the lighter one: take its turns
             if metrics is not None:  # its gauges go; its counts stay in the totals
                 from guard import sharedmetrics
 

@@ -428,22 +428,6 @@ def port_taken(cfg: Options) -> str | None:
     return None
 
 
-def share_port() -> None:
-    """Every TCP server this process starts sets SO_REUSEPORT, so ``--workers`` processes
-    listen on one port. mitmproxy 12 has no option for it and calls
-    ``asyncio.start_server``; a worker is a process of its own, so this affects nothing else."""
-    original = asyncio.start_server
-    if getattr(original, "guard_reuse_port", False):
-        return
-
-    async def start_server(*args: Any, **kwargs: Any) -> asyncio.Server:
-        kwargs.setdefault("reuse_port", True)
-        return await original(*args, **kwargs)
-
-    start_server.guard_reuse_port = True  # type: ignore[attr-defined]
-    asyncio.start_server = start_server
-
-
 def start(guard: Guard, on_running: Callable[[GuardMaster], Any] | None = None) -> GuardMaster:
     """Make the master; call from inside a running event loop, then ``await m.run()``."""
     bodylimit.install()

@@ -56,8 +56,7 @@ def test_workers_refuse_the_in_process_store_with_a_clear_message(tmp_path: Path
                                    ["--admin-listen", "127.0.0.1:{p}", "--smtp-port", "{p}"],
                                    ["--smtp-port", "{p}", "--smtps-port", "{p}"]])
 def test_workers_refuse_two_listeners_on_one_port(tmp_path: Path, flags: list[str]) -> None:
-    # Every worker binds with SO_REUSEPORT, so a second listener of guard's on the same port
-    # would bind too and the kernel would hand it half the proxy's connections.
+    # Refused in guard's words before anything binds (the supervisor's bind would fail too).
     p = str(_port())
     out = subprocess.run([sys.executable, "-m", "guard", "run", "--workers", "2", "--store",
                           "redis://127.0.0.1:1/0", "--confdir", str(tmp_path / "conf"),
@@ -216,7 +215,7 @@ def test_sighup_reloads_every_worker_and_worker_0_serves_the_admin_api_and_smtp_
         with Admin(admin_url, "workers-admin-token-0123456789") as admin:
             admin.create("w-1", client_address="127.0.0.1")  # through worker 0 only
             assert {hello() for _ in range(20)} == {1}  # served as w-1 by both workers
-            for i in range(16):  # one port, every worker's sink (SO_REUSEPORT)
+            for i in range(16):  # one port, every worker's sink (one queue)
                 with smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) as smtp:
                     smtp.sendmail("ops@example.com", [f"to{i}@example.com"],
                                   b"Subject: hi\r\n\r\nfrom a worker\r\n")
