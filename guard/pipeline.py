@@ -143,7 +143,10 @@ def handle(req: Request, ctx: Context, *, identity: Identity | None = None,
         if identity is not None and identity.refused:  # nothing for strangers
             decision = Decision(Action.BLOCK, identity.rule or "", identity.reason)
             return Outcome(decision, _refusal(decision, ctx.challenge))
-        registered = ctx.registry.get(req.sandbox)
+        if identity is not None and identity.looked_up and identity.sandbox == req.sandbox:
+            registered = identity.registered  # one read of the registry per request
+        else:
+            registered = ctx.registry.get(req.sandbox)
         if registered is not None:
             ctx.registry.touch(req.sandbox)
             sandbox_policy = registered.policy

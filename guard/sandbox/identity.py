@@ -31,9 +31,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from guard.sandbox import tokens
+from guard.sandbox.model import Sandbox
 from guard.sandbox.registry import Registry
 
 MODES = ("client", "header", "proxy-user")
@@ -51,6 +52,10 @@ class Identity:
     via: str  # address | binding | token | - (refused)
     rule: str | None = None
     reason: str = ""
+    # the proven sandbox's registration, read from the same version of the registry as
+    # the proof (None: not registered); ``looked_up`` says it was read
+    registered: Sandbox | None = field(default=None, compare=False, repr=False)
+    looked_up: bool = field(default=False, compare=False, repr=False)
 
     @property
     def refused(self) -> bool:
@@ -60,7 +65,17 @@ class Identity:
 def identify(mode: str, registry: Registry, *, client: str, header: str | None = None,
              proxy_auth: str | None = None) -> Identity:
     """Decide the sandbox of one request. ``header`` is the X-Guard-Sandbox value,
-    ``proxy_auth`` the Proxy-Authorization value (of the request or its CONNECT)."""
+    ``proxy_auth`` the Proxy-Authorization value (of the request or its CONNECT). A
+    proven sandbox comes with its registration, from the same read of the registry."""
+    view = registry.view()
+    found = _identify(mode, view, client=client, header=header, proxy_auth=proxy_auth)
+    if found.sandbox is None:
+        return found
+    return replace(found, registered=view.get(found.sandbox), looked_up=True)
+
+
+def _identify(mode: str, registry: Registry, *, client: str, header: str | None,
+              proxy_auth: str | None) -> Identity:
     if mode == "client":
         bound = registry.by_address(client)
         if bound is not None:

@@ -74,6 +74,12 @@ class Registry:
 
     # identity
 
+    def view(self) -> Registry:
+        """The registry as one request reads it: identity and policy of a request come
+        from one version of it (a shared registry checks that version once; see
+        :mod:`guard.sandbox.shared`). Here, the registry itself."""
+        return self
+
     def by_token(self, token: str) -> str | None:
         """The sandbox a token proves: an issued token of a registered sandbox, or a token
         derived from the guard key for an id that was not deleted."""

@@ -15,6 +15,8 @@ Each change is one Lua script, so two replicas creating one id or binding one ad
 once get one success and one conflict. Each process keeps a mirror of the records and
 checks the version before every read (one GET); a changed version reloads the mirror, so
 a token is refused on every replica as soon as the delete that revoked it has answered.
+A proxied request checks it once, at its identity (:meth:`SharedRegistry.view`), and
+takes its policy from the same version.
 Activity is written at most once a second per sandbox and process (TTLs are minutes).
 """
 
@@ -91,6 +93,16 @@ class SharedRegistry(Registry):
         self._version: str | None = "unread"
         self._lock = threading.Lock()  # the mirror is rebuilt by one thread at a time
         self._touched: dict[str, float] = {}
+
+    def view(self) -> Registry:
+        """The mirror as synced now, unchanged by later syncs: what one request reads
+        for its identity and its policy, with one check of the version between them."""
+        self._sync()
+        found = Registry(key=self.key, clock=self.clock)
+        with self._lock:  # the four tables of one version, not a sync's half-way state
+            found._sandboxes, found._by_hash = self._sandboxes, self._by_hash
+            found._by_address, found._deleted = self._by_address, self._deleted
+        return found
 
     def _sync(self) -> None:
         """Reload the mirror if any replica changed the registry since this one read it."""

@@ -219,6 +219,7 @@ return out
 """
 
 # ARGV: P, name, payload JSON -> {'ok', version} | {'conflict', version} | {'gone'}
+# | {'room', version, objects, bytes} (the world's limits leave no room: nothing written)
 COMMIT = COMMON + r"""
 local w = wkey(ARGV[2])
 local m = w .. ':m'
@@ -244,6 +245,15 @@ end
 if #t.writes == 0 and #t.counters == 0 then
   redis.call('HSET', m, 'last', t.now)  -- a request that only reads is activity too (TTL)
   return {'ok', version}
+end
+if t.room then  -- {max objects, max bytes, objects added, bytes grown} (0: no limit)
+  local r, objects, size = t.room, 0, 0
+  for _, n in ipairs(redis.call('HVALS', w .. ':cnt')) do objects = objects + tonumber(n) end
+  for _, n in ipairs(redis.call('HVALS', w .. ':sz')) do size = size + tonumber(n) end
+  if (r[1] > 0 and r[3] > 0 and objects + r[3] > r[1])
+      or (r[2] > 0 and r[4] > 0 and size + r[4] > r[2]) then
+    return {'room', version, objects, size}
+  end
 end
 version = version + 1
 local top = chain[#chain]

@@ -42,6 +42,7 @@ from guard.world.store import (
     CHANGELOG_KEEP,
     EVENTS_KEEP,
     Conflict,
+    Room,
     SnapshotInfo,
     Txn,
     World,
@@ -160,11 +161,11 @@ class RedisWorld(World):
     def _collection_names(self) -> builtins.list[str]:
         return [c for c, n in self._world_hash("cnt").items() if int(n) > 0]
 
-    def _totals(self) -> tuple[int, int]:
-        # read outside the transaction's watch: a limit may be passed by what concurrent
-        # writers add at the same moment, never by more
-        counts, sizes = self._world_hash("cnt"), self._world_hash("sz")
-        return sum(int(n) for n in counts.values()), sum(int(n) for n in sizes.values())
+    def _need_room(self, room: Room) -> None:
+        # checked by the commit script against the totals it is about to change: no round
+        # trip now, and concurrent writers on several replicas cannot pass a limit together
+        assert self._txn is not None
+        self._txn.room = room
 
     def _counter(self, name: str) -> int:
         if self._txn is not None and name in self._creads:
@@ -228,6 +229,8 @@ class RedisWorld(World):
             "scans": [[k, v] for k, v in self._scans.items()],
             "writes": writes,
             "counters": [[k, v] for k, v in txn.counters.items()],
+            "room": False if txn.room is None else [
+                txn.room.max_objects, txn.room.max_bytes, txn.room.added, txn.room.grown],
             "keep": CHANGELOG_KEEP,
             "now": time.time(),
         }
@@ -241,6 +244,12 @@ class RedisWorld(World):
             self._store._open(self.name)
             raise _conflict(self.name)
         version = int(reply[1])
+        if status == "room":  # nothing written: the world has no room for this
+            assert txn.room is not None
+            self._cache.clear()
+            self._cache_version = -1
+            error = txn.room.refusal(self.name, int(reply[2]), int(reply[3]))
+            raise error if error is not None else WorldError("the world limit check failed")
         if status == "conflict":
             self._cache.clear()
             self._cache_version = -1

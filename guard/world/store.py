@@ -123,6 +123,33 @@ class SnapshotInfo:
         return {**asdict(self), "objects": self.objects}
 
 
+@dataclass(frozen=True)
+class Room:
+    """What a transaction needs of its world's limits (:meth:`World.check_room`): it adds
+    ``added`` objects and ``grown`` bytes, and the world may hold ``max_objects`` objects
+    and ``max_bytes`` bytes (0: no limit)."""
+
+    max_objects: int
+    max_bytes: int
+    added: int
+    grown: int
+    objects_by: str
+    bytes_by: str
+
+    def refusal(self, sandbox: str, objects: int, size: int) -> LimitExceeded | None:
+        """The error when a world holding ``objects`` objects of ``size`` bytes has no
+        room for this, else None."""
+        if self.max_objects and self.added > 0 and objects + self.added > self.max_objects:
+            return LimitExceeded(WORLD_RULE, f"sandbox {sandbox!r} holds {objects} objects; "
+                                 f"{self.added} more would pass the limit ({self.objects_by} "
+                                 f"{self.max_objects})", 400)
+        if self.max_bytes and self.grown > 0 and size + self.grown > self.max_bytes:
+            return LimitExceeded(WORLD_RULE, f"sandbox {sandbox!r} holds {size} bytes of "
+                                 f"objects; {self.grown} more would pass the limit "
+                                 f"({self.bytes_by} {self.max_bytes})", 400)
+        return None
+
+
 @dataclass
 class Txn:
     """The pending writes of one transaction, applied at commit or dropped."""
@@ -132,13 +159,14 @@ class Txn:
     counters: dict[str, int] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)  # collection -> change in size
     changes: list[Change] = field(default_factory=list)
+    room: Room | None = None  # the limits the commit must leave room for (Redis)
 
     def mark(self) -> tuple[Any, ...]:
         return (dict(self.writes), dict(self.created), dict(self.counters), dict(self.counts),
-                len(self.changes))
+                self.room, len(self.changes))
 
     def undo_to(self, mark: tuple[Any, ...]) -> None:
-        self.writes, self.created, self.counters, self.counts, n = mark
+        self.writes, self.created, self.counters, self.counts, self.room, n = mark
         del self.changes[n:]
 
 
@@ -404,6 +432,9 @@ class World(ABC):
         one that deletes (an object, or Stripe's ``deleted: true``) may go a tenth over
         both, so that a full world can be cleaned up although deletions leave events.
         ``objects_by`` and ``bytes_by`` name where each limit comes from, for the message.
+        A shared store (Redis) raises it at the commit instead, where the totals are
+        checked in the same atomic step as the writes, so concurrent writers on several
+        replicas cannot pass a limit together either.
 
         >>> from guard.world.memory import MemoryStore
         >>> w = MemoryStore(seed=1).world("s")
@@ -432,15 +463,14 @@ would pass the limit (--max-world-objects 1)
                for c in txn.changes):
             max_objects += max(1, max_objects // 10) if max_objects else 0
             max_bytes += max(4096, max_bytes // 10) if max_bytes else 0
-        objects, size = self._totals()
-        if max_objects and added > 0 and objects + added > max_objects:
-            raise LimitExceeded(WORLD_RULE, f"sandbox {self.name!r} holds {objects} objects; "
-                                f"{added} more would pass the limit ({objects_by} "
-                                f"{max_objects})", 400)
-        if max_bytes and grown > 0 and size + grown > max_bytes:
-            raise LimitExceeded(WORLD_RULE, f"sandbox {self.name!r} holds {size} bytes of "
-                                f"objects; {grown} more would pass the limit "
-                                f"({bytes_by} {max_bytes})", 400)
+        self._need_room(Room(max_objects, max_bytes, added, grown, objects_by, bytes_by))
+
+    def _need_room(self, room: Room) -> None:
+        """Check ``room`` against the committed totals now (a backend that shares worlds
+        checks it inside its commit instead, atomically with the writes)."""
+        error = room.refusal(self.name, *self._totals())
+        if error is not None:
+            raise error
 
     def _totals(self) -> tuple[int, int]:
         """The committed objects and their bytes (of JSON), over every collection."""
