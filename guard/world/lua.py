@@ -218,18 +218,23 @@ end
 return out
 """
 
-# ARGV: P, name, payload JSON -> {'ok', version} | {'conflict', version} | {'gone'}
-# | {'room', version, objects, bytes} (the world's limits leave no room: nothing written)
+# ARGV: P, name, payload JSON, value, value, ... -> {'ok', version} | {'conflict', version}
+# | {'gone'} | {'room', version, objects, bytes} (the world's limits leave no room: nothing
+# written). The payload names values by their place in ARGV (false: none), so objects are
+# not JSON inside JSON: neither side escapes, and cjson never decodes one.
 COMMIT = COMMON + r"""
 local w = wkey(ARGV[2])
 local m = w .. ':m'
-if redis.call('EXISTS', m) == 0 then return {'gone'} end
+local h = redis.call('HMGET', m, 'version', 'chain', 'top', 'seq', 'log_start')
+if not h[1] then return {'gone'} end
 local t = cjson.decode(ARGV[3])
-local version = tonumber(redis.call('HGET', m, 'version'))
-local chain = chain_of(w)
+local function value(i) if i then return ARGV[i] end return false end
+local version = tonumber(h[1])
+local chain = cjson.decode(h[2] or '[]')
+if h[3] then table.insert(chain, h[3]) end
 if t.base ~= version then
   for _, r in ipairs(t.reads) do
-    if body_of(lookup(chain, r[1], r[2])) ~= r[3] then return {'conflict', version} end
+    if body_of(lookup(chain, r[1], r[2])) ~= value(r[3]) then return {'conflict', version} end
   end
   for _, r in ipairs(t.creads) do
     if tonumber(redis.call('HGET', w .. ':ctr', r[1]) or '0') ~= r[2] then
@@ -257,51 +262,69 @@ if t.room then  -- {max objects, max bytes, objects added, bytes grown} (0: no l
 end
 version = version + 1
 local top = chain[#chain]
+-- per collection sums, written once each after the loop
+local seq0 = tonumber(h[4] or '0')
+local seq, entries, cnt, sz, cv, cols, log = seq0, 0, {}, {}, {}, {}, {}
+local names = {}  -- collections in the order first written (a deterministic script)
+local function add(tbl, c, d)
+  if not cnt[c] then cnt[c] = 0; sz[c] = 0; cv[c] = 0; table.insert(names, c) end
+  tbl[c] = tbl[c] + d
+end
 for _, wr in ipairs(t.writes) do
-  local c, id, raw = wr[1], wr[2], wr[3]
+  local c, id, raw = wr[1], wr[2], value(wr[3])
   local cur = lookup(chain, c, id)
   local before = body_of(cur)
   local ck = lkey(top, 'c', c)
   if raw == false then
     if before then
-      local seq = split(cur)
+      local s = split(cur)
       if found_below(chain, c, id) then
-        if redis.call('HSET', ck, id, seq .. ':') == 1 then redis.call('INCR', lkey(top, 'n')) end
+        entries = entries + redis.call('HSET', ck, id, s .. ':')
       else
         redis.call('HDEL', ck, id)
         redis.call('ZREM', lkey(top, 'o', c), id)
-        redis.call('DECR', lkey(top, 'n'))
+        entries = entries - 1
       end
-      redis.call('HINCRBY', w .. ':cnt', c, -1)
-      redis.call('HINCRBY', w .. ':sz', c, -#before)
+      add(cnt, c, -1)
+      add(sz, c, -#before)
     end
   else
-    local seq
+    local s
     if before then
-      seq = split(cur)
+      s = split(cur)
     else
-      seq = redis.call('HINCRBY', m, 'seq', 1)
-      redis.call('ZADD', lkey(top, 'o', c), seq, id)
-      redis.call('SADD', lkey(top, 'cols'), c)
-      redis.call('HINCRBY', w .. ':cnt', c, 1)
+      seq = seq + 1
+      s = seq
+      redis.call('ZADD', lkey(top, 'o', c), s, id)
+      if not cols[c] then cols[c] = true; table.insert(cols, c) end
+      add(cnt, c, 1)
     end
-    if redis.call('HSET', ck, id, seq .. ':' .. raw) == 1 then
-      redis.call('INCR', lkey(top, 'n'))
-    end
-    redis.call('HINCRBY', w .. ':sz', c, #raw - #(before or ''))
+    entries = entries + redis.call('HSET', ck, id, s .. ':' .. raw)
+    add(sz, c, #raw - #(before or ''))
   end
   if before or raw then
-    redis.call('HINCRBY', w .. ':cv', c, 1)
-    redis.call('RPUSH', w .. ':log', cjson.encode({version, c, id, before}))
+    add(cv, c, 1)
+    table.insert(log, cjson.encode({version, c, id, before}))
   end
 end
+if #cols > 0 then redis.call('SADD', lkey(top, 'cols'), unpack(cols)) end
+if entries ~= 0 then redis.call('INCRBY', lkey(top, 'n'), entries) end
+if seq > seq0 then redis.call('HINCRBY', m, 'seq', seq - seq0) end
+for _, c in ipairs(names) do
+  if cnt[c] ~= 0 then redis.call('HINCRBY', w .. ':cnt', c, cnt[c]) end
+  if sz[c] ~= 0 then redis.call('HINCRBY', w .. ':sz', c, sz[c]) end
+  if cv[c] ~= 0 then redis.call('HINCRBY', w .. ':cv', c, cv[c]) end
+end
 for _, ctr in ipairs(t.counters) do redis.call('HSET', w .. ':ctr', ctr[1], ctr[2]) end
-local over = redis.call('LLEN', w .. ':log') - t.keep
+local len = 0
+for i = 1, #log, 1000 do  -- (unpack has a limit: a snapshot loaded in one transaction)
+  len = redis.call('RPUSH', w .. ':log', unpack(log, i, math.min(i + 999, #log)))
+end
+local over = len - t.keep
 if over > 0 then
   local dropped = redis.call('LPOP', w .. ':log', over)
   local lastv = cjson.decode(dropped[#dropped])[1]
-  local start = tonumber(redis.call('HGET', m, 'log_start') or '0')
-  if lastv > start then redis.call('HSET', m, 'log_start', lastv) end
+  if lastv > tonumber(h[5] or '0') then redis.call('HSET', m, 'log_start', lastv) end
 end
 redis.call('HSET', m, 'version', version, 'last', t.now)
 return {'ok', version}
@@ -415,8 +438,8 @@ local n = redis.call('HINCRBY', w .. ':m', 'evseq', 1)
 local body = string.sub(ARGV[3], 2)
 local sep = ','
 if body == '}' then sep = '' end
-redis.call('RPUSH', w .. ':ev', '{"id":' .. n .. sep .. body)
-redis.call('LTRIM', w .. ':ev', -tonumber(ARGV[4]), -1)
+local len = redis.call('RPUSH', w .. ':ev', '{"id":' .. n .. sep .. body)
+if len > tonumber(ARGV[4]) then redis.call('LTRIM', w .. ':ev', -tonumber(ARGV[4]), -1) end
 redis.call('PUBLISH', P .. 'events', ARGV[2] .. ' ' .. n)  -- name (quoted) and id
 return n
 """

@@ -217,14 +217,21 @@ class RedisWorld(World):
     def _commit(self, txn: Txn) -> None:
         if self._src.startswith("s:"):
             raise WorldError("a snapshot cannot be changed")
+        values: builtins.list[str] = []  # ARGV[4...]: objects travel as themselves
+
+        def ref(raw: str | None) -> int | bool:
+            if raw is None:
+                return False
+            values.append(raw)
+            return len(values) + 3
+
         creations = [k for k in txn.created if txn.writes.get(k) is not None]
-        writes = [[c, i, raw if raw is not None else False]
+        writes = [[c, i, ref(raw)]
                   for (c, i), raw in txn.writes.items() if (c, i) not in txn.created]
-        writes += [[c, i, txn.writes[(c, i)] or False] for c, i in creations]
+        writes += [[c, i, ref(txn.writes[(c, i)])] for c, i in creations]
         payload = {
             "base": self._txn_base,
-            "reads": [[c, i, raw if raw is not None else False]
-                      for (c, i), raw in self._reads.items()],
+            "reads": [[c, i, ref(raw)] for (c, i), raw in self._reads.items()],
             "creads": [[k, v] for k, v in self._creads.items()],
             "scans": [[k, v] for k, v in self._scans.items()],
             "writes": writes,
@@ -236,7 +243,7 @@ class RedisWorld(World):
         }
         base = self._txn_base
         self._reads, self._creads, self._scans = {}, {}, {}
-        reply = self._store._run(lua.COMMIT, self._src, json.dumps(payload))
+        reply = self._store._run(lua.COMMIT, self._src, json.dumps(payload), *values)
         status = reply[0]
         if status == "gone":  # deleted meanwhile: open it anew and run again
             self._cache.clear()
