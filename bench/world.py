@@ -4,10 +4,13 @@ Redis vs one, fork latency by world size, and memory per fork and per object. Ra
 counts from one run on this machine (needs curl and redis-server).
 
     python bench/world.py [--requests 2000] [--rounds 3] [--parallel 8] [--skip-proxy]
+                          [--skip-store]
 
 - proxy: simulated Stripe ``POST /v1/customers`` over HTTPS through ``guard run`` with the
   in-process store, with ``--store redis://...``, and split over two ``guard run --store``
-  processes sharing that Redis; rounds alternate so machine noise hits all alike;
+  processes sharing that Redis; rounds alternate so machine noise hits all alike; beside
+  requests per second, the CPU each request costs guard (the process, or all of a
+  ``--workers`` gateway's) and redis-server, steadier than rates on a shared machine;
 - fork: the time to fork a world of 100, 10,000 and 100,000 objects (both backends);
 - memory: 100 forks of one 10,000-object world (in-process, tracemalloc), and Redis
   memory per object (``used_memory`` before and after).
@@ -28,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from bench import free_port, load, wait_port  # noqa: E402
+from bench import cpu_seconds, free_port, run_load, wait_port  # noqa: E402
 from guard.world import MemoryStore, WorldStore  # noqa: E402
 from guard.world.redis import RedisStore  # noqa: E402
 
@@ -70,6 +73,43 @@ def guard(tmp: Path, name: str, *args: str) -> tuple[subprocess.Popen[bytes], in
     return start(cmd, port), port
 
 
+def tree_cpu(pid: int) -> float:
+    """CPU-seconds of a process and its live descendants (``--workers``: the workers)."""
+    total = cpu_seconds(pid)
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        total += sum(tree_cpu(int(c)) for c in children)
+    return total
+
+
+class Cpu:
+    """CPU-seconds per request of some guard processes and of redis-server over a load."""
+
+    def __init__(self, pids: list[int], redis_pid: int | None) -> None:
+        self.pids, self.redis_pid = pids, redis_pid
+
+    def __enter__(self) -> Cpu:
+        self._guard = sum(tree_cpu(p) for p in self.pids)
+        self._redis = cpu_seconds(self.redis_pid) if self.redis_pid else 0.0
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.guard = sum(tree_cpu(p) for p in self.pids) - self._guard
+        self.redis = (cpu_seconds(self.redis_pid) if self.redis_pid else 0.0) - self._redis
+
+    def per_request(self, n: int) -> tuple[float, float]:
+        """(guard, redis-server) milliseconds of CPU per request."""
+        return self.guard / n * 1e3, self.redis / n * 1e3
+
+
+def load(port: int, ca: str, n: int, parallel: int, tmp: Path) -> tuple[float, int]:
+    r = run_load(port, ca, n, parallel, tmp)
+    return r.rate, r.failed
+
+
 def split_load(ports: list[int], ca: str, n: int, parallel: int, tmp: Path) -> float:
     """n requests spread evenly over several proxies at once; total requests per second."""
     results: list[tuple[float, int]] = []
@@ -87,7 +127,7 @@ def split_load(ports: list[int], ca: str, n: int, parallel: int, tmp: Path) -> f
     return share * len(ports) / (time.perf_counter() - t0)
 
 
-def proxy(args: argparse.Namespace, tmp: Path, url: str) -> None:
+def proxy(args: argparse.Namespace, tmp: Path, url: str, redis_pid: int) -> None:
     ca = str(tmp / "conf" / "mitmproxy-ca-cert.pem")
     procs = {
         "memory": guard(tmp, "memory"),
@@ -99,26 +139,28 @@ def proxy(args: argparse.Namespace, tmp: Path, url: str) -> None:
                                   "--workers", "2")
     rates: dict[str, list[float]] = {"memory": [], "redis": [], "2 processes": [],
                                      "2 workers": []}
+    cpus: dict[str, list[tuple[float, float]]] = {k: [] for k in rates}
     try:
         for _, port in procs.values():
             load(port, ca, 200, args.parallel, tmp)  # warm up
         load(second_port, ca, 200, args.parallel, tmp)
         load(workers_port, ca, 200, args.parallel, tmp)
+        n = args.requests
         for r in range(args.rounds):
             for name in ("memory", "redis"):
-                rate, failed = load(procs[name][1], ca, args.requests, args.parallel, tmp)
-                rates[name].append(rate)
-                print(f"round {r + 1}  {name:12s} {rate:7.1f} req/s"
-                      + (f"  ({failed} failed)" if failed else ""), flush=True)
-            rate = split_load([procs["redis-2"][1], second_port], ca, args.requests,
-                              args.parallel, tmp)
-            rates["2 processes"].append(rate)
-            print(f"round {r + 1}  {'2 processes':12s} {rate:7.1f} req/s (one Redis)",
-                  flush=True)
-            rate, failed = load(workers_port, ca, args.requests, args.parallel, tmp)
-            rates["2 workers"].append(rate)
-            print(f"round {r + 1}  {'--workers 2':12s} {rate:7.1f} req/s (one port)"
-                  + (f"  ({failed} failed)" if failed else ""), flush=True)
+                proc = procs[name][0]
+                with Cpu([proc.pid], redis_pid if name == "redis" else None) as cpu:
+                    rate, failed = load(procs[name][1], ca, n, args.parallel, tmp)
+                _note(rates, cpus, name, r, rate, cpu.per_request(n),
+                      f"  ({failed} failed)" if failed else "")
+            with Cpu([procs["redis-2"][0].pid, second.pid], redis_pid) as cpu:
+                rate = split_load([procs["redis-2"][1], second_port], ca, n,
+                                  args.parallel, tmp)
+            _note(rates, cpus, "2 processes", r, rate, cpu.per_request(n), " (one Redis)")
+            with Cpu([workers.pid], redis_pid) as cpu:
+                rate, failed = load(workers_port, ca, n, args.parallel, tmp)
+            _note(rates, cpus, "2 workers", r, rate, cpu.per_request(n),
+                  " (one port)" + (f"  ({failed} failed)" if failed else ""))
     finally:
         stop_all()
     mem, red, two, wk = (statistics.median(rates[k])
@@ -128,6 +170,23 @@ def proxy(args: argparse.Namespace, tmp: Path, url: str) -> None:
     print(f"ratio redis/in-process {red / mem:.2f}; two processes/one (redis) "
           f"{two / red:.2f}; --workers 2/1 (redis) {wk / red:.2f}  ({args.requests} requests "
           f"x {args.rounds} rounds, {args.parallel} parallel, {_cores()} cores)")
+    g = {k: statistics.median(c[0] for c in v) for k, v in cpus.items()}
+    s = {k: statistics.median(c[1] for c in v) for k, v in cpus.items()}
+    print(f"CPU per request (median, ms): in-process guard {g['memory']:.2f}; redis guard "
+          f"{g['redis']:.2f} + redis-server {s['redis']:.2f}; two processes guard "
+          f"{g['2 processes']:.2f} + redis-server {s['2 processes']:.2f}; --workers 2 guard "
+          f"{g['2 workers']:.2f} + redis-server {s['2 workers']:.2f}")
+    print(f"ratio of guard CPU per request in-process/redis {g['memory'] / g['redis']:.2f} "
+          f"(with redis-server's: {g['memory'] / (g['redis'] + s['redis']):.2f})")
+
+
+def _note(rates: dict[str, list[float]], cpus: dict[str, list[tuple[float, float]]],
+          name: str, r: int, rate: float, cpu: tuple[float, float], extra: str) -> None:
+    rates[name].append(rate)
+    cpus[name].append(cpu)
+    label = "--workers 2" if name == "2 workers" else name
+    print(f"round {r + 1}  {label:12s} {rate:7.1f} req/s  CPU/request guard {cpu[0]:5.2f} ms, "
+          f"redis-server {cpu[1]:5.2f} ms{extra}", flush=True)
 
 
 def _cores() -> int:
@@ -201,15 +260,17 @@ def main() -> int:
     ap.add_argument("--parallel", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--skip-proxy", action="store_true", help="only the store figures")
+    ap.add_argument("--skip-store", action="store_true", help="only the proxy figures")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         try:
-            _, url = redis_server(tmp)
-            forks(url)
-            memory(url)
+            server, url = redis_server(tmp)
+            if not args.skip_store:
+                forks(url)
+                memory(url)
             if not args.skip_proxy:
-                proxy(args, tmp, url)
+                proxy(args, tmp, url, server.pid)
         finally:
             stop_all()
     return 0
