@@ -43,7 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -200,7 +200,7 @@ def _run(args: argparse.Namespace, cfg: Options, argv: list[str], port: int,
     def spawn(i: int) -> None:
         load.slots[i] = 0  # the worker counts its connections from here (a dead one's died)
         workers[i] = subprocess.Popen(argv, env={**base, WORKER_ENV: str(i)},
-                                      pass_fds=inherit)
+                                      pass_fds=inherit, preexec_fn=_with_parent(os.getpid()))
         started.setdefault(i, []).append(time.monotonic())
 
     def forward(signum: int, frame: FrameType | None) -> None:
@@ -244,6 +244,23 @@ def _run(args: argparse.Namespace, cfg: Options, argv: list[str], port: int,
                   file=sys.stderr, flush=True)
             spawn(i)
     return code
+
+
+def _with_parent(supervisor: int) -> Callable[[], None]:
+    """What a worker runs before ``exec``: it gets SIGTERM (and drains) when the supervisor
+    dies, even of SIGKILL, rather than serving on as an orphan nobody restarts or stops."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def arm() -> None:
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != supervisor:  # it died before the line above
+            os._exit(1)
+    return arm
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def _free_port(host: str, avoid: Collection[int] = ()) -> int:

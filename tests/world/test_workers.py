@@ -246,3 +246,38 @@ def test_sighup_reloads_every_worker_and_worker_0_serves_the_admin_api_and_smtp_
             proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_workers_stop_when_their_supervisor_is_killed(
+        redis_server: RedisServer, confdir: Path, tmp_path: Path) -> None:
+    port = _port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "guard", "run", "--workers", "2", "--listen-port", str(port),
+         "--confdir", str(confdir), "--audit", str(tmp_path / "audit.jsonl"), "--store",
+         redis_server.prefixed(), "-q", "--no-reload"], cwd=ROOT, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, text=True)
+    try:
+        _wait(port, proc)
+        children = [int(p) for task in Path(f"/proc/{proc.pid}/task").iterdir()
+                    for p in (task / "children").read_text().split()]
+        assert len(children) == 2
+        proc.kill()  # no SIGTERM to forward: the workers must notice by themselves
+        proc.wait()
+        deadline = time.time() + 30
+        while time.time() < deadline and any(Path(f"/proc/{c}").exists() and
+                                             "Z" not in _state(c) for c in children):
+            time.sleep(0.2)
+        assert not [c for c in children if Path(f"/proc/{c}").exists() and "Z" not in _state(c)]
+        with socket.socket() as s:  # and nothing serves the port as an orphan
+            assert s.connect_ex(("127.0.0.1", port)) != 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
