@@ -76,7 +76,8 @@ def main() -> int:
                     help="then create this many customers and report RSS per object")
     ap.add_argument("--parallel", type=int, default=8)
     ap.add_argument("--guard-arg", action="append", default=[],
-                    help="extra argument for guard run (repeatable), e.g. --guard-arg=--fast-path")
+                    help="extra argument for guard run (repeatable), "
+                    "e.g. --guard-arg=--no-fast-path")
     args = ap.parse_args()
     names = [f"sb-{i:05d}" for i in range(args.sandboxes)]
     print(f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, load average "

@@ -259,9 +259,10 @@ class Options(BaseSettings):
         "retries over a few hours, as Stripe's test mode does), or 'off'")
     guard_headers: bool = Field(True, description="add X-Guard-Rule / X-Guard-Action to "
                                 "responses")
-    fast_path: bool = Field(False, description="serve HTTPS tunnels to hosts no rule allows "
+    fast_path: bool = Field(True, description="serve HTTPS tunnels to hosts no rule allows "
                             "(simulated and blocked hosts) outside mitmproxy's layers: the same "
-                            "decisions and audit, less CPU (regular mode)")
+                            "decisions and audit, less CPU (regular mode); --no-fast-path "
+                            "sends every connection through mitmproxy's layers")
 
     # limits (limits): what one sandbox may make guard hold (guard/limits.py)
     max_body_size: Annotated[int, Opt(metavar="SIZE", parse=parse_size)] = Field(

@@ -8,6 +8,7 @@ import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,9 +53,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--store", choices=("memory", "redis"), default="memory",
                      help="the world store every guard the tests start uses (redis: a "
                      "redis-server the session starts)")
-    parser.addoption("--fast-path", action="store_true", default=False,
-                     help="every guard the tests start serves tunnels to hosts no rule "
-                     "allows on its fast path (guard run --fast-path)")
+    parser.addoption("--no-fast-path", action="store_true", default=False,
+                     help="every guard the tests start sends every connection through "
+                     "mitmproxy's layers (guard run --no-fast-path); by default tunnels to "
+                     "hosts no rule allows are served on the fast path, as guard runs")
 
 
 @pytest.fixture(scope="session")
@@ -86,8 +88,28 @@ def _world_store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
         monkeypatch.setenv("GUARD_STORE", server.prefixed())
     else:
         monkeypatch.delenv("GUARD_STORE", raising=False)
-    if request.config.getoption("--fast-path"):
-        monkeypatch.setenv("GUARD_FAST_PATH", "1")  # guard run processes read it
+    if request.config.getoption("--no-fast-path"):
+        monkeypatch.setenv("GUARD_FAST_PATH", "0")  # guard run processes read it
+        _no_fast_path_in_process(monkeypatch)
+    else:
+        monkeypatch.delenv("GUARD_FAST_PATH", raising=False)
+
+
+def _no_fast_path_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--no-fast-path`` for the guards a test builds in this process from its own
+    ``Options`` (not through ``guard_proxy``): each whose options do not say ``fast_path``
+    themselves runs through mitmproxy's layers (a test that names the path keeps it)."""
+    from guard.proxy import master
+
+    start = master.GuardMaster.__init__
+
+    def without_fast_path(self: master.GuardMaster, opts: Any, guard: master.Guard,
+                          *args: Any, **kwargs: Any) -> None:
+        if "fast_path" not in guard.options.model_fields_set:
+            guard.options = guard.options.model_copy(update={"fast_path": False})
+        start(self, opts, guard, *args, **kwargs)
+
+    monkeypatch.setattr(master.GuardMaster, "__init__", without_fast_path)
 
 
 @pytest.fixture
@@ -118,8 +140,8 @@ def guard_proxy(confdir: Path, tmp_path: Path,
         elif request.config.getoption("--store") == "redis":
             # each guard its own worlds, as with the in-process store
             options.setdefault("store", request.getfixturevalue("redis_server").prefixed())
-        if request.config.getoption("--fast-path"):
-            options.setdefault("fast_path", True)
+        if request.config.getoption("--no-fast-path"):
+            options.setdefault("fast_path", False)
         cfg = Options(rules=[str(r) for r in rules], listen_port=0, confdir=confdir,
                         quiet=True, **options)  # type: ignore[arg-type]
         g = RunningGuard(cfg).__enter__()

@@ -214,6 +214,22 @@ def test_off_turns_the_audit_log_and_the_state_journal_off_from_every_source(
     assert opts.audit is None and opts.state is None
 
 
+@pytest.mark.parametrize("how", ["flag", "env", "file"])
+def test_the_fast_path_is_on_by_default_and_every_source_turns_it_off(how, monkeypatch,
+                                                                      tmp_path):
+    assert config_from(run_args()).fast_path is True
+    assert Options().fast_path is True
+    if how == "flag":
+        opts = config_from(run_args("--no-fast-path"))
+    elif how == "env":
+        monkeypatch.setenv("GUARD_FAST_PATH", "0")
+        opts = config_from(run_args())
+    else:
+        home_config(tmp_path).write_text("fast_path: false\n")
+        opts = config_from(run_args())
+    assert opts.fast_path is False
+
+
 def test_worlds_in_redis_are_not_journaled_by_default():
     assert config_from(run_args("--store", "redis://127.0.0.1:1/0")).state is None
 

@@ -286,7 +286,8 @@ class GuardMaster(master.Master):
             *guard.addons(),
             *self.services,
         )
-        # --fast-path: tunnels to hosts no rule allows are served outside mitmproxy's layers
+        # the fast path (the default; --no-fast-path turns it off): tunnels to hosts no
+        # rule allows are served outside mitmproxy's layers
         self.fast_path = fastpath.install(
             fastpath.Exchange(guard.identity, guard.internal, guard.policy, guard.recorder,
                               head_limits(cfg), cfg.max_body_size),

@@ -1,7 +1,8 @@
-"""The fast path (--fast-path): tunnels to hosts no rule allows are served outside
-mitmproxy's layers, with the same decisions, answers and audit events as through
-mitmproxy, over HTTP/1.1 and HTTP/2; everything else still goes through mitmproxy. The
-rest of the proxy suites run through it with ``pytest --fast-path``."""
+"""The fast path (the default; --no-fast-path turns it off): tunnels to hosts no rule
+allows are served outside mitmproxy's layers, with the same decisions, answers and audit
+events as through mitmproxy, over HTTP/1.1 and HTTP/2; everything else still goes through
+mitmproxy. The rest of the suites run on it by default, and through mitmproxy's layers
+with ``pytest --no-fast-path``."""
 
 from __future__ import annotations
 
