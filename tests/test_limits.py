@@ -342,6 +342,43 @@ def test_one_connection_over_the_limit_is_refused_and_others_are_served(
     hello(tight.port, "127.0.0.31")
 
 
+def test_connections_closed_without_a_byte_stop_counting_against_their_address(
+        tight: RunningGuard) -> None:
+    """More connections than the limit, one after the other, each closed before it sent a
+    byte: the address is still served. (Handed from the fast path to mitmproxy at their
+    end of stream, such connections crashed mitmproxy's handler, which then skipped its
+    client_disconnected hook: each counted for ever, and after 5 the address got 429s.)"""
+    for _ in range(8):
+        with connect(tight.port, "127.0.0.37") as s:
+            s.shutdown(socket.SHUT_WR)
+            assert closed_by_guard(s) == b""
+    hello(tight.port, "127.0.0.37")
+
+
+def test_a_connection_counts_once_whichever_path_serves_it(tight: RunningGuard) -> None:
+    """Keep-alive plain-HTTP connections (the fast path reads their first bytes, then
+    hands them to mitmproxy) count exactly once each while they are open, and not at all
+    once closed."""
+    held = [connect(tight.port, "127.0.0.38") for _ in range(5)]
+    try:
+        for s in held:
+            s.sendall(b"GET http://sim.test/hello HTTP/1.1\r\nHost: sim.test\r\n\r\n")
+            status, _, _ = read_answer(s)
+            assert status == 200
+        assert tight.guard.limits.open["127.0.0.38"] == 5
+        with connect(tight.port, "127.0.0.38") as extra:
+            assert closed_by_guard(extra).startswith(b"HTTP/1.1 429 ")
+    finally:
+        for s in held:
+            s.close()
+    for _ in range(50):  # (something to wait on that is not a clock: one round trip)
+        if tight.guard.limits.open.get("127.0.0.38", 0) == 0:
+            break
+        hello(tight.port, "127.0.0.39")
+    assert tight.guard.limits.open.get("127.0.0.38", 0) == 0
+    hello(tight.port, "127.0.0.38")
+
+
 def test_a_half_sent_request_is_answered_408_and_closed(tight: RunningGuard) -> None:
     with connect(tight.port, "127.0.0.33") as slow:
         slow.sendall(b"GET http://sim.test/hello HTTP/1.1\r\nHost: sim")

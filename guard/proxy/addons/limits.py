@@ -44,6 +44,8 @@ log = logging.getLogger("guard")
 
 LINGER_BYTES = 1024**3  # read at most this much of a refused body before closing
 
+Handover = tuple[Any, Any]  # (peername, sockname) of a connection the fast path handed over
+
 
 @dataclass
 class _Conn:
@@ -55,6 +57,7 @@ class _Conn:
     tunnelled: bool = False  # after CONNECT: the bytes are the tunnel's, not plain HTTP
     upgraded: bool = False  # a WebSocket: the idle timeout only
     refused_body: bool = False  # answered 413 while the client may still be sending
+    handover: Handover | None = None  # counted by the fast path, which handed it over
 
 
 class Limits:
@@ -67,6 +70,10 @@ class Limits:
         self.write_event = write_event
         self.open: Counter[str] = Counter()  # client address -> open connections
         self._conns: dict[str, _Conn] = {}  # counted connections, by client id
+        # connections the fast path counted and handed to mitmproxy, by (peername,
+        # sockname): their count passes to the client_connected that claims them
+        self._handed: dict[Handover, str] = {}  # -> client address
+        self._claimed: dict[Handover, str] = {}  # -> client id, until client_disconnected
         self.refused = 0  # connections refused over the limit (for tests and metrics)
         self.timed_out = 0  # connections closed by the header timeout
         self._lingering: set[asyncio.Future[None]] = set()
@@ -112,6 +119,12 @@ class Limits:
 
     def client_connected(self, client: connection.Client) -> None:
         address = client.peername[0] if client.peername else ""
+        key = (client.peername, client.sockname)
+        if self._handed.pop(key, None) is not None:  # counted since the fast path took it
+            self._claimed[key] = client.id
+            conn = self._conns[client.id] = _Conn(client, handover=key)
+            self._arm(conn)
+            return
         if self.open[address] >= self.max_connections:
             self.refused += 1
             reason = (f"client {address} already has {self.open[address]} open connections "
@@ -128,20 +141,41 @@ class Limits:
     # the fast path's connections (guard.proxy.fastpath), which mitmproxy never sees
 
     def hold(self, address: str) -> bool:
-        """Count a connection the fast path holds against its client address; False (not
-        counted) when the address is at its limit: the fast path then hands it to
-        mitmproxy, which refuses it here (429, audited)."""
+        """Count a connection the fast path holds against its client address, from its
+        accept to its close (:meth:`release`) or to mitmproxy (:meth:`hand_over`); False
+        (not counted) when the address is at its limit: the fast path then gives it to
+        mitmproxy as it is, which refuses it here (429, audited)."""
         if self.open[address] >= self.max_connections:
             return False
         self.open[address] += 1
         return True
 
     def release(self, address: str) -> None:
-        """A connection :meth:`hold` counted is closed, or handed to mitmproxy (which
-        counts it again in :meth:`client_connected`)."""
+        """A connection :meth:`hold` counted is closed (the fast path served it)."""
         self.open[address] -= 1
         if self.open[address] <= 0:
             del self.open[address]
+
+    def hand_over(self, peername: Any, sockname: Any, address: str) -> Handover:
+        """A connection :meth:`hold` counted goes to mitmproxy: its count passes, as it is,
+        to the :meth:`client_connected` of the same (peername, sockname), not counted (or
+        refused) again. :meth:`handed_back` once mitmproxy is done with it."""
+        key = (peername, sockname)
+        self._handed[key] = address
+        return key
+
+    def handed_back(self, key: Handover) -> None:
+        """mitmproxy's handler for a connection :meth:`hand_over` gave it has returned:
+        the count ends here if mitmproxy never claimed it, or never said it disconnected
+        (a handler that crashed skips the client_disconnected hook)."""
+        address = self._handed.pop(key, None)
+        if address is not None:
+            self.release(address)
+            return
+        client_id = self._claimed.pop(key, None)
+        conn = self._conns.get(client_id) if client_id is not None else None
+        if conn is not None:
+            self._forget(conn)
 
     def head_timed_out(self, address: str, sockname: Any, partial: bool) -> bytes:
         """A fast-path connection sent no whole head within the header timeout of opening:
@@ -153,15 +187,19 @@ class Limits:
         return _answer(408, HEADER_TIMEOUT_RULE, reason) if partial else b""
 
     def client_disconnected(self, client: connection.Client) -> None:
-        conn = self._conns.pop(client.id, None)
+        conn = self._conns.get(client.id)
         self._close_socket(client, linger=conn is not None and conn.refused_body)
-        if conn is None:
-            return
+        if conn is not None:
+            self._forget(conn)
+
+    def _forget(self, conn: _Conn) -> None:
+        """The end of a counted connection: its count and its timer go."""
+        del self._conns[conn.client.id]
+        if conn.handover is not None:
+            self._claimed.pop(conn.handover, None)
         self._disarm(conn)
-        address = client.peername[0] if client.peername else ""
-        self.open[address] -= 1
-        if self.open[address] <= 0:
-            del self.open[address]
+        client = conn.client
+        self.release(client.peername[0] if client.peername else "")
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
         conn = self._conns.get(flow.client_conn.id)
@@ -268,6 +306,7 @@ class Limits:
         if writer is None or not hasattr(writer, "is_closing") or writer.is_closing():
             return
         reader = getattr(io, "reader", None)
+        reader = getattr(reader, "stream", reader)  # the fast path's handed-over reader
         if not linger or not isinstance(reader, asyncio.StreamReader):
             writer.close()
             return

@@ -101,8 +101,9 @@ class FastPath:
             if limits is not None and not limits.hold(address):
                 await original(reader, writer)  # over the limit: mitmproxy refuses it
                 return
+            rest: bytes | None = None
             try:
-                taken = await self._take(reader, writer, address)
+                rest = await self._take(reader, writer, address)
             except asyncio.CancelledError:  # shutting down: asyncio (3.12.1) would log
                 writer.close()  # a cancelled connection task as an error
                 return
@@ -110,17 +111,35 @@ class FastPath:
                 log.exception("guard: fast path failed on a connection")
                 writer.close()
                 return
-            finally:  # closed, or handed to mitmproxy (which counts it itself)
-                if limits is not None:
+            finally:
+                if rest is None and limits is not None:  # served here, and closed
                     limits.release(address)
-            if not taken:
-                await original(reader, writer)
+            if rest is not None:
+                await self._hand_over(original, reader, writer, rest, address)
 
         return handle_stream
 
+    async def _hand_over(self, original: Handler, reader: asyncio.StreamReader,
+                         writer: asyncio.StreamWriter, data: bytes, address: str) -> None:
+        """Give a connection to mitmproxy with the bytes already read back in front of its
+        stream. The count :meth:`Limits.hold` took at its accept passes to mitmproxy's
+        client_connected as it is (a connection is counted once, from accept to close)."""
+        _put_back(reader, data)
+        stream = HandedOver(reader)
+        if self.limits is None:
+            await original(stream, writer)
+            return
+        key = self.limits.hand_over(writer.get_extra_info("peername"),
+                                    writer.get_extra_info("sockname"), address)
+        try:
+            await original(stream, writer)
+        finally:
+            self.limits.handed_back(key)
+
     async def _take(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                    address: str) -> bool:
-        """Serve the connection if it is a tunnel for the fast path; False hands it on."""
+                    address: str) -> bytes | None:
+        """Serve the connection if it is a tunnel for the fast path (None: served, and
+        closed); else the bytes read of it, to hand it to mitmproxy with."""
         data = b""
         try:
             async with asyncio.timeout(self.header_timeout):
@@ -140,16 +159,15 @@ class FastPath:
                     with contextlib.suppress(ConnectionError):
                         await writer.drain()
             writer.close()
-            return True
+            return None
         tunnel = self._tunnel(data, writer)
         if tunnel is None:
-            _put_back(reader, data)
-            return False
+            return data
         writer.write(ESTABLISHED)
         await writer.drain()
         self.served += 1
         await self._serve(reader, writer, tunnel)
-        return True
+        return None
 
     def _tunnel(self, data: bytes, writer: asyncio.StreamWriter) -> Tunnel | None:
         """The tunnel a complete CONNECT head (and nothing after it) asks for, if this
@@ -289,6 +307,30 @@ def _is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+class HandedOver:
+    """The stream of a connection handed to mitmproxy. Its first read waits one turn of
+    the event loop: what the fast path read (bytes, or the end of the stream) is already
+    there, and mitmproxy's connection task, which starts eagerly (mitmproxy's task
+    factory), must not get to close the connection before mitmproxy's handler has
+    registered that task: it would crash (an assertion in ``close_connection``) and skip
+    its client_disconnected hook, so the connection would never stop counting against
+    its address (a client that opened and closed ``--max-client-connections``
+    connections without a byte was refused from then on)."""
+
+    def __init__(self, stream: asyncio.StreamReader) -> None:
+        self.stream = stream
+        self._first = True
+
+    async def read(self, n: int = -1) -> bytes:
+        if self._first:
+            self._first = False
+            await asyncio.sleep(0)
+        return await self.stream.read(n)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
 
 
 def _put_back(reader: asyncio.StreamReader, data: bytes) -> None:
