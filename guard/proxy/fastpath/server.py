@@ -35,6 +35,12 @@ log = logging.getLogger("guard")
 
 HEAD_LIMIT = 16 * 1024  # a CONNECT head longer than this goes to mitmproxy
 HANDSHAKE_TIMEOUT = 30.0
+# How long a connection guard closes waits for the client's TLS close_notify (asyncio's
+# default, 30 s, kept a closed connection open that long: a client that never answers,
+# such as a pooled connection nobody reads, held its slot in the --workers accept queue's
+# count, and its descriptor, for 30 s more than through mitmproxy, which closes at once).
+# Not needed by TLS (RFC 8446, 6.1); the answers were drained before the close.
+SHUTDOWN_TIMEOUT = 2.0
 ESTABLISHED = b"HTTP/1.1 200 Connection established\r\n\r\n"
 
 Handler = Callable[..., Awaitable[None]]
@@ -202,7 +208,8 @@ class FastPath:
         deadline = asyncio.get_running_loop().time() + self.header_timeout
         try:
             await writer.start_tls(context, ssl_handshake_timeout=min(HANDSHAKE_TIMEOUT,
-                                                                      self.header_timeout))
+                                                                      self.header_timeout),
+                                   ssl_shutdown_timeout=SHUTDOWN_TIMEOUT)
         except (OSError, ssl.SSLError, TimeoutError) as e:
             log.info("guard: TLS handshake with client for %s failed: %s",
                      tunnel.connect_host, e)
