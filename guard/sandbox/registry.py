@@ -80,6 +80,11 @@ class Registry:
         :mod:`guard.sandbox.shared`). Here, the registry itself."""
         return self
 
+    async def view_async(self) -> Registry:
+        """:meth:`view` from the event loop, without blocking it (a shared registry asks
+        Redis with a non-blocking client)."""
+        return self.view()
+
     def by_token(self, token: str) -> str | None:
         """The sandbox a token proves: an issued token of a registered sandbox, or a token
         derived from the guard key for an id that was not deleted."""

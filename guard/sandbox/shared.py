@@ -22,6 +22,7 @@ Activity is written at most once a second per sandbox and process (TTLs are minu
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import json
 import threading
@@ -98,6 +99,19 @@ class SharedRegistry(Registry):
         """The mirror as synced now, unchanged by later syncs: what one request reads
         for its identity and its policy, with one check of the version between them."""
         self._sync()
+        return self._mirror()
+
+    async def view_async(self) -> Registry:
+        """:meth:`view` from the event loop: the version is read with the store's
+        non-blocking client (no thread hop: the common case, an unchanged registry, costs
+        the loop one round trip it does not wait for); a changed one is reloaded in a
+        thread."""
+        version = await self.store.get_async(self._k + "v")
+        if version == self._version:  # (None: no registry yet, as read last time)
+            return self._mirror()
+        return await asyncio.get_running_loop().run_in_executor(None, self.view)
+
+    def _mirror(self) -> Registry:
         found = Registry(key=self.key, clock=self.clock)
         with self._lock:  # the four tables of one version, not a sync's half-way state
             found._sandboxes, found._by_hash = self._sandboxes, self._by_hash

@@ -25,6 +25,7 @@ import json
 import logging
 import secrets
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
@@ -79,6 +80,7 @@ class RedisWorld(World):
         self._store = store
         self._src = source or _key(name)  # "s:SID" for a read-only snapshot view
         self._cache: dict[tuple[str, ...], Any] = {}
+        self._pages: dict[str, set[tuple[str, ...]]] = {}  # collection -> its cached pages
         self._cache_version = -1
         self._txn_base = -1
         self._reads: dict[tuple[str, str], str | None] = {}
@@ -89,11 +91,15 @@ class RedisWorld(World):
 
     # reads, through the cache inside a transaction
 
+    def _forget(self) -> None:
+        self._cache.clear()
+        self._pages.clear()
+
     def _seen(self, version: int) -> None:
         """A fetch saw the world at ``version``: what the cache holds is valid only if
         nobody else has committed since."""
         if version != self._cache_version:
-            self._cache.clear()
+            self._forget()
             self._cache_version = version
             self._txn_base = -1  # this transaction's earlier reads must be checked one by one
 
@@ -146,6 +152,7 @@ class RedisWorld(World):
                         self._scans.setdefault(collection, cver)
                     if len(self._cache) < CACHE_MAX:
                         self._cache[page] = (cver, nxt, items)
+                        self._pages.setdefault(collection, set()).add(page)
             for i in range(0, len(items), 2):
                 yield items[i], items[i + 1]
             if nxt < 0:
@@ -246,29 +253,29 @@ class RedisWorld(World):
         reply = self._store._run(lua.COMMIT, self._src, json.dumps(payload), *values)
         status = reply[0]
         if status == "gone":  # deleted meanwhile: open it anew and run again
-            self._cache.clear()
+            self._forget()
             self._cache_version = -1
             self._store._open(self.name)
             raise _conflict(self.name)
         version = int(reply[1])
         if status == "room":  # nothing written: the world has no room for this
             assert txn.room is not None
-            self._cache.clear()
+            self._forget()
             self._cache_version = -1
             error = txn.room.refusal(self.name, int(reply[2]), int(reply[3]))
             raise error if error is not None else WorldError("the world limit check failed")
         if status == "conflict":
-            self._cache.clear()
+            self._forget()
             self._cache_version = -1
             self._blind = False  # the next attempt reads before it assumes
             raise _conflict(self.name)
         self._blind = True
         if version != base + 1 or base < 0:
-            self._cache.clear()
+            self._forget()
         else:  # our own commit: list pages of the collections it wrote are stale now
-            written = {c for c, _ in txn.writes}
-            for k in [k for k in list(self._cache) if k[0] == "scan" and k[1] in written]:
-                del self._cache[k]
+            for c in {c for c, _ in txn.writes}:
+                for page in self._pages.pop(c, ()):
+                    self._cache.pop(page, None)
         self._cache_version = version
         for (c, i), raw in txn.writes.items():
             if len(self._cache) < CACHE_MAX:
@@ -360,6 +367,9 @@ class RedisStore(WorldStore):
         self._listener: asyncio.Task[None] | None = None
         self._listener_loop: asyncio.AbstractEventLoop | None = None
         self._watchers: builtins.list[Callable[[str, int], None]] = []
+        # non-blocking clients, one per event loop (get_async)
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = \
+            weakref.WeakKeyDictionary()
         self.deliveries = RedisQueue(self.prefix, self._run_keys, self._call)
 
     # plumbing
@@ -373,6 +383,27 @@ class RedisStore(WorldStore):
                                    f"{e}") from e
         except redis_py.RedisError as e:
             raise WorldError(f"the world store at {self._where()} failed: {e}") from e
+
+    async def get_async(self, key: str) -> str | None:
+        """``GET key`` from the event loop with a non-blocking client (one per loop), so a
+        short read costs no thread hop; a slow or absent Redis holds only the awaiting
+        flow. Fails as :meth:`_call` does."""
+        loop = asyncio.get_running_loop()
+        client = self._async.get(loop)
+        if client is None:
+            cls = aredis.RedisCluster if self.cluster else aredis.Redis
+            client = self._async[loop] = cls.from_url(
+                self.url, decode_responses=True, socket_timeout=TIMEOUT,
+                socket_connect_timeout=TIMEOUT)
+        try:
+            value = await client.get(key)
+        except (redis_py.ConnectionError, redis_py.TimeoutError, ClusterDownError,
+                RedisClusterException, OSError) as e:
+            raise StoreUnavailable(f"the world store at {self._where()} is unavailable: "
+                                   f"{e}") from e
+        except redis_py.RedisError as e:
+            raise WorldError(f"the world store at {self._where()} failed: {e}") from e
+        return value if isinstance(value, str) else None
 
     def _run(self, source: str, *args: Any) -> Any:
         script = self._scripts.get(source)
@@ -407,6 +438,10 @@ class RedisStore(WorldStore):
     def close(self) -> None:
         if self._listener is not None and not self._listener.done():
             self._listener.cancel()
+        for loop, client in list(self._async.items()):
+            if not loop.is_closed() and loop.is_running():
+                loop.create_task(client.aclose())
+        self._async.clear()
         self._redis.close()
 
     # worlds
@@ -472,7 +507,7 @@ class RedisStore(WorldStore):
         w = self._worlds.get(sandbox)
         if w is not None:
             with w.lock:  # not under a request's transaction in another thread
-                w._cache.clear()
+                w._forget()
                 w._cache_version = -1
                 if w._seed is not None:
                     w._at_tick(self._meta_int(sandbox, "tick"))

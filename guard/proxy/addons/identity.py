@@ -67,13 +67,16 @@ class SandboxIdentity:
         return None
 
     async def _identify_later(self, flow: http.HTTPFlow, state: FlowState) -> None:
-        """The identity in the offload pool (a shared registry reads Redis)."""
+        """The identity with a shared registry (in Redis), off the loop's critical path."""
         assert self.offload is not None
         r, conn = flow.request, flow.client_conn
         header, proxy_auth = r.headers.get(SANDBOX_HEADER), r.headers.get("proxy-authorization")
         try:
-            identity = await self.offload.call(None, lambda: self.identify_client(
-                conn, header=header, proxy_auth=proxy_auth))
+            # the registry's version is checked without a thread hop (a changed registry
+            # is reloaded in one); the rest is this process's memory
+            view = await self.registry.view_async()
+            identity = self.identify_client(conn, header=header, proxy_auth=proxy_auth,
+                                            registry=view)
         except Exception as e:  # the policy fails it closed (and the recorder audits it)
             state.unreadable = e
             return
@@ -97,15 +100,18 @@ class SandboxIdentity:
                                     proxy_auth=r.headers.get("proxy-authorization"))
 
     def identify_client(self, client_conn: connection.Client, *, header: str | None = None,
-                        proxy_auth: str | None = None) -> Identity:
+                        proxy_auth: str | None = None,
+                        registry: Registry | None = None) -> Identity:
         """The proven sandbox of a connection's request with these headers (none: what
-        the connection alone proves, its address or its CONNECT's credentials)."""
+        the connection alone proves, its address or its CONNECT's credentials), from
+        ``registry`` (a view of it) or the registry."""
         client = client_conn.peername[0] if client_conn.peername else ""
         connect_auth = self._proxy_auth.get(client_conn.id)
         if connect_auth is not None:
             proxy_auth = connect_auth
-        return identify(self.sandbox_from, self.registry, client=client, header=header,
-                        proxy_auth=proxy_auth)
+        return identify(self.sandbox_from, self.registry if registry is None else registry,
+                        client=client,
+                        header=header, proxy_auth=proxy_auth)
 
     def identify_address(self, address: str) -> str | None:
         """The sandbox a client address names, when addresses name sandboxes (for what
