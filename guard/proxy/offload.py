@@ -4,8 +4,10 @@ guard's addons and the admin API share one asyncio loop. The Redis client is a b
 one (the optimistic transactions are plain Python around Lua scripts), so a Redis round
 trip made on the loop holds every other flow of the process still: TLS handshakes,
 allowed traffic, the admin listener, other sandboxes' requests. With a store whose
-``blocking`` is true the proxy runs identity, simulation and the live-feed publish in a
-small thread pool instead, and the loop stays free while Redis answers (or does not).
+``blocking`` is true the proxy runs simulation and the live-feed publish in a small
+thread pool instead, and the loop stays free while Redis answers (or does not). (Identity
+needs one short read, the registry's version: it awaits a non-blocking client on the loop,
+see :meth:`guard.sandbox.shared.SharedRegistry.view_async`, which costs no thread hop.)
 
 Requests of one key (the sandbox) run one at a time and in arrival order, so a busy or
 stalled sandbox occupies one thread, not the pool; each world also guards its own
