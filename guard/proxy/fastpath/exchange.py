@@ -30,7 +30,7 @@ from guard.proxy.addons import AuditRecorder, GuardInternal, Policy
 from guard.proxy.addons.identity import GUARD_HEADERS, SandboxIdentity, authority_name
 from guard.proxy.flowstate import UNDECIDED
 from guard.request import Request
-from guard.sandbox import Identity, identify
+from guard.sandbox import identify
 from guard.sandbox.identity import HEADER as SANDBOX_HEADER
 
 log = logging.getLogger("guard")
@@ -121,13 +121,13 @@ class Exchange:
         try:
             header = next((v for k, v in headers if k.lower() == SANDBOX_HEADER), None)
 
-            def prove() -> Identity:
-                return identify(self.identity.sandbox_from, self.identity.registry,
-                                client=tunnel.client, header=header,
-                                proxy_auth=tunnel.proxy_auth)
-
-            offload = self.identity.offload  # a shared registry reads Redis: not on the loop
-            who = await offload.call(None, prove) if offload is not None else prove()
+            # a shared registry's version is read with a non-blocking client (no thread
+            # hop); the rest is this process's memory
+            registry = self.identity.registry
+            view = await registry.view_async() if self.identity.offload is not None \
+                else registry
+            who = identify(self.identity.sandbox_from, view, client=tunnel.client,
+                           header=header, proxy_auth=tunnel.proxy_auth)
             if not target.startswith("/"):
                 raise ValueError(f"request target {target[:100]!r} is not a path")
             ce = next((v for k, v in headers if k.lower() == "content-encoding"), "")
