@@ -6,7 +6,9 @@ three nodes."""
 
 from __future__ import annotations
 
+import random
 import shutil
+import socket
 import subprocess
 import time
 import uuid
@@ -40,7 +42,7 @@ class RedisClusterServers:
             node = self.dir / str(i)
             node.mkdir(parents=True, exist_ok=True)
             for _ in range(5):  # a free port may be taken before the node binds it
-                port = _free_port()
+                port = _cluster_port()
                 proc = subprocess.Popen(
                     [server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(node),
                      "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
@@ -95,3 +97,18 @@ class RedisClusterServers:
                     proc.kill()
                     proc.wait()
         self.procs = []
+
+
+def _cluster_port() -> int:
+    """A free port a cluster node can take: its bus port (10,000 higher) must exist too, so
+    at most 55535. The kernel hands out free ports from a moving cursor, so when it is
+    high every port it gives is: pick one at random below the limit instead."""
+    for _ in range(200):
+        port = random.randint(20000, 55535)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    return _free_port()
