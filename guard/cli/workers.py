@@ -207,6 +207,9 @@ def _run(args: argparse.Namespace, cfg: Options, argv: list[str], port: int,
         nonlocal stopping
         if signum in (signal.SIGTERM, signal.SIGINT):
             stopping = True
+            for socks in shared.values():  # the port stops listening once the workers
+                for sock in socks:         # have let go of it too (as each drains)
+                    sock.close()
         for proc in workers.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM if signum == signal.SIGINT else signum)

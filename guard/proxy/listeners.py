@@ -130,6 +130,12 @@ def install(index: int, env: Mapping[str, str] = os.environ) -> None:
             kwargs.setdefault("reuse_port", True)
             return await original(client_connected_cb, host, port, **kwargs)
         shared = Shared(client_connected_cb, [s.dup() for s in socks], seat, **kwargs)
+        # Closing (a drain) lets go of this process's inherited copies too, so the port
+        # stops listening once the supervisor and every worker have let go.
+        def let_go(key: Address = (host or "", port)) -> None:
+            for sock in inherited.pop(key, []):
+                sock.close()
+        shared.on_close = let_go
         return shared  # type: ignore[return-value]  # asyncio.Server's shape, see Shared
 
     start_server.guard_shared = True  # type: ignore[attr-defined]
@@ -188,6 +194,7 @@ class Shared:
                           if ssl is not None and ssl_handshake_timeout is not None else {})
         self.loop = asyncio.get_running_loop()
         self.tasks: set[asyncio.Task[None]] = set()
+        self.on_close: Callable[[], None] = lambda: None
         self._sockets: list[socket.socket] | None = socks
         for sock in socks:
             sock.setblocking(False)
@@ -206,6 +213,7 @@ class Shared:
             self.loop.remove_reader(sock.fileno())
             sock.close()
         self._sockets = None
+        self.on_close()
 
     async def wait_closed(self) -> None:
         """Nothing to wait for: the connections belong to their callbacks' owners."""

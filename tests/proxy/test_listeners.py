@@ -5,6 +5,8 @@ two processes would be."""
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 import socket
 from collections import Counter
 
@@ -167,3 +169,28 @@ def test_listeners_it_did_not_inherit_still_share_their_port(
             server.close()
 
     assert asyncio.run(main())
+
+
+def test_a_worker_that_closes_its_server_lets_go_of_the_port(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(asyncio, "start_server", asyncio.start_server)
+    sock = listeners.bind(("127.0.0.1", 0))[0]
+    port = sock.getsockname()[1]
+    inherited = os.dup(sock.fileno())  # what the worker got from its supervisor
+    sock.close()  # the supervisor let go too (it does at SIGTERM)
+    load = Load.make(1)
+    listeners.install(0, env={listeners.LISTEN_ENV: listeners.encode(
+        {("127.0.0.1", port): [inherited]}, load)})
+
+    async def main() -> int:
+        server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", port)
+        assert isinstance(server, Shared) and load.slots[0] == 0
+        _, writer = await asyncio.open_connection("127.0.0.1", port)  # served
+        writer.close()
+        server.close()  # a drain: the port stops listening, new clients are refused
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", port))
+
+    assert asyncio.run(main()) == errno.ECONNREFUSED
+    with pytest.raises(OSError):
+        os.fstat(inherited)

@@ -257,10 +257,14 @@ def test_workers_stop_when_their_supervisor_is_killed(
          redis_server.prefixed(), "-q", "--no-reload"], cwd=ROOT, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL, text=True)
     try:
-        _wait(port, proc)
-        children = [int(p) for task in Path(f"/proc/{proc.pid}/task").iterdir()
-                    for p in (task / "children").read_text().split()]
-        assert len(children) == 2
+        _wait(port, proc)  # the port is up before the workers (the supervisor binds it)
+        children: list[int] = []
+        deadline = time.time() + 60
+        while len(children) < 2 and time.time() < deadline:
+            time.sleep(0.2)
+            children = [int(p) for task in Path(f"/proc/{proc.pid}/task").iterdir()
+                        for p in (task / "children").read_text().split()]
+        assert len(children) == 2, children
         proc.kill()  # no SIGTERM to forward: the workers must notice by themselves
         proc.wait()
         deadline = time.time() + 30
