@@ -35,7 +35,10 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 LISTEN_ENV = "GUARD_LISTEN_FDS"
-DEFER = 0.005  # how long a busier worker leaves a new connection to a lighter one
+# How long a busier worker leaves a new connection to a lighter one: long enough for a
+# worker waiting for a core on a loaded machine (5 ms lost turns under a test suite), short
+# beside a TLS handshake; a stalled lighter worker costs each new connection this much.
+DEFER = 0.02
 RETRY_DELAY = 1.0  # out of file descriptors: stop accepting for this long (as asyncio does)
 STREAM_LIMIT = 2**16  # asyncio.start_server's default StreamReader limit
 

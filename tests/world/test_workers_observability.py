@@ -345,7 +345,7 @@ def test_keep_alive_connections_opened_one_by_one_spread_over_the_workers(
     # The workers share one accept queue and the one with fewer connections open takes the
     # next (guard/proxy/listeners.py); SO_REUSEPORT's hash put 6 or more of 8 on one worker
     # in 29% of runs. Exact halves are tested in tests/proxy/test_listeners.py; here a
-    # worker the machine does not schedule within the few milliseconds left to it loses
+    # worker the machine does not schedule within the 20 ms left to it loses
     # its turn, so allow one off.
     sessions = [gateway.session() for _ in range(8)]
     try:
