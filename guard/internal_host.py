@@ -52,18 +52,23 @@ held in memory for every active sandbox; the audit log keeps the whole event."""
 
 
 def publish(worlds: WorldStore, event: dict[str, Any],
-            mark: dict[str, Any] | None = None) -> int | None:
+            mark: dict[str, Any] | None = None, line: bytes | None = None) -> int | None:
     """Add an audit event to its sandbox's event history (the store's, so every replica's
     feed shows it), bodies cut by :func:`feed_event`, with ``mark`` (in a ``--workers``
-    gateway: its id and the worker's index); returns its feed id. guard.internal's own
-    flows stay out: polling the feed would otherwise feed itself."""
+    gateway: its id and the worker's index); returns its feed id. ``line`` is the event
+    as the audit log wrote it: when nothing is cut or added, the store keeps those bytes.
+    guard.internal's own flows stay out: polling the feed would otherwise feed itself."""
     if event.get("kind") not in ("flow", "request") or event.get("rule") == RULE_ID \
             or not event.get("sandbox"):
         return None  # a refused flow (unproven identity) belongs to no sandbox
-    fed = feed_event(event)
+    sandbox = str(event.get("sandbox"))
+    cut = _feed_cuts(event, FEED_BODY_LIMIT)
+    if not cut and not mark and line is not None:
+        return worlds.add_event_line(sandbox, event, line)
+    fed = {**event, **cut}
     if mark:
         fed.update(mark)
-    return worlds.add_event(str(event.get("sandbox")), fed)
+    return worlds.add_event(sandbox, fed)
 
 
 def feed_event(event: dict[str, Any], limit: int = FEED_BODY_LIMIT) -> dict[str, Any]:
@@ -79,14 +84,24 @@ def feed_event(event: dict[str, Any], limit: int = FEED_BODY_LIMIT) -> dict[str,
     >>> len(cut["text"]), cut["truncated"], cut["size"]
     (1024, True, 3000)
     """
-    out = dict(event)
+    return {**event, **_feed_cuts(event, limit)}
+
+
+def _feed_cuts(event: dict[str, Any], limit: int) -> dict[str, Any]:
+    """The members of ``event`` that :func:`feed_event` changes, changed (none: the feed
+    keeps the event as it is)."""
+    out: dict[str, Any] = {}
     for side in ("request", "response"):
         part = event.get(side)
         if isinstance(part, dict) and isinstance(part.get("body"), dict):
-            out[side] = {**part, "body": _cut_body(part["body"], limit)}
+            body = _cut_body(part["body"], limit)
+            if body is not part["body"]:
+                out[side] = {**part, "body": body}
     changes = event.get("changes")
     if isinstance(changes, list) and changes:
-        out["changes"] = [_cut_change(c, limit) for c in changes]
+        cut = [_cut_change(c, limit) for c in changes]
+        if any(c is not was for c, was in zip(cut, changes, strict=True)):
+            out["changes"] = cut
     return out
 
 

@@ -24,7 +24,9 @@ full for any other reason :meth:`EventBuilder.fallback` gives the minimal one
 from __future__ import annotations
 
 import base64
+import functools
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -245,12 +247,26 @@ def plain(value: Any, limit: int = 256) -> str:
 
 
 def iso_time(ts: float) -> str:
-    """``2026-01-01T00:00:00.000Z``: UTC, milliseconds."""
+    """``2026-01-01T00:00:00.000Z``: UTC, milliseconds (as ``datetime.fromtimestamp`` and
+    ``isoformat(timespec="milliseconds")`` write it; the whole second is formatted once).
+
+    >>> iso_time(1767225600.9996), iso_time(1767225600.9999996)
+    ('2026-01-01T00:00:00.999Z', '2026-01-01T00:00:01.000Z')
+    """
     try:
-        moment = datetime.fromtimestamp(ts, UTC)
+        frac, whole = math.modf(ts)
+        micros = round(frac * 1e6)  # rounded half to even, as datetime does
+        second = int(whole) + (micros >= 1_000_000) - (micros < 0)
+        micros %= 1_000_000
+        return f"{_second(second)}.{micros // 1000:03d}Z"
     except (OverflowError, OSError, ValueError):
         moment = datetime.now(UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@functools.lru_cache(maxsize=64)
+def _second(whole: int) -> str:
+    return datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def body_bytes(body: dict[str, Any] | None) -> bytes:

@@ -37,7 +37,8 @@ from guard.errors import AuditError
 
 log = logging.getLogger("guard")
 
-Publish = Callable[[dict[str, Any]], None]
+Publish = Callable[[dict[str, Any], bytes], None]  # a written event, and its line in the log
+Written = tuple[dict[str, Any], bytes]
 Build = Callable[[FlowRecord], dict[str, Any]]
 
 OFFLOAD_OVER = 8 * 1024  # bytes of request and response content built off the event loop
@@ -45,7 +46,9 @@ CHANGE_SIZE = 1024  # what a changed world object counts for (its size is not kn
 
 
 class Recorder:
-    """Writes the events of flows; ``publish`` sees each written event (the live feed)."""
+    """Writes the events of flows; ``publish`` sees each written event (the live feed),
+    with the line the log holds (its JSON: the feed keeps it rather than serialize
+    again)."""
 
     def __init__(self, writer: AuditWriter, builder: EventBuilder,
                  publish: Publish | None = None, *, offload_over: int = OFFLOAD_OVER) -> None:
@@ -99,7 +102,7 @@ class Recorder:
         written = await loop.run_in_executor(self._worker, self._built, record, build, kind)
         return self._published(written)
 
-    def _built(self, record: FlowRecord, build: Build, kind: str) -> dict[str, Any]:
+    def _built(self, record: FlowRecord, build: Build, kind: str) -> Written:
         """Build and write the event (not published yet). Thread-safe."""
         try:
             event = build(record)
@@ -108,24 +111,25 @@ class Recorder:
                           "writing a minimal one", record.rule_id)
             event = self.builder.fallback(record, e, kind=kind)
         try:
-            return self.writer.write(event)
+            return self.writer.write_line(event)
         except AuditError:
             raise
         except Exception as e:  # not serializable: the log is unchanged, write the minimal
             log.exception("guard: audit event for rule %s could not be written in full; "
                           "writing a minimal one", record.rule_id)
-            return self.writer.write(self.builder.fallback(record, e, kind=kind))
+            return self.writer.write_line(self.builder.fallback(record, e, kind=kind))
 
     def _write(self, event: dict[str, Any]) -> dict[str, Any]:
-        return self._published(self.writer.write(event))
+        return self._published(self.writer.write_line(event))
 
-    def _published(self, written: dict[str, Any]) -> dict[str, Any]:
+    def _published(self, written: Written) -> dict[str, Any]:
+        event, line = written
         if self.publish is not None:
             try:
-                self.publish(written)
+                self.publish(event, line)
             except Exception:
                 log.exception("guard: publishing an audit event to the live feed failed")
-        return written
+        return event
 
 
 def content_size(record: FlowRecord) -> int:

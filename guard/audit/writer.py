@@ -120,10 +120,14 @@ class AuditWriter:
         Raises AuditError when the log cannot be written, ValueError when the event cannot
         be serialized (the log is then unchanged). ``on_write`` (metrics) sees how long
         each write took and whether the log took it."""
+        return self.write_line(event)[0]
+
+    def write_line(self, event: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+        """:meth:`write`, and the line written (the event's JSON, as the log holds it)."""
         t0 = time.perf_counter()
         try:
             with self._lock:
-                full = self._append(event)
+                full, line = self._append(event)
                 self._since_checkpoint += 1
                 if self.key is not None and self._since_checkpoint >= self.checkpoint_every:
                     self._checkpoint("interval")
@@ -133,7 +137,7 @@ class AuditWriter:
             raise
         if self.on_write is not None:
             self.on_write(time.perf_counter() - t0, True)
-        return full
+        return full, line
 
     def ready(self) -> None:
         """Raise AuditError unless the log can be written (trying to heal it first)."""
@@ -183,7 +187,7 @@ class AuditWriter:
                 pass
             self._file = None
 
-    def _append(self, event: dict[str, Any]) -> dict[str, Any]:
+    def _append(self, event: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
         if self.broken:
             self._heal()
         if self.closed:
@@ -198,7 +202,7 @@ class AuditWriter:
                 full, line = self._numbered(event)
             self._put(line)
         self.seq, self.prev = full["seq"], full["hash"]
-        return full
+        return full, line
 
     def _numbered(self, event: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
         full = {"v": SCHEMA_VERSION, "seq": self.seq + 1, **event, "prev": self.prev}
@@ -218,7 +222,7 @@ class AuditWriter:
                 "alg": self.key.alg, "key_id": self.key.key_id}
         full = {"v": SCHEMA_VERSION, "seq": self.seq + 1, **body, "prev": self.prev}
         body["sig"] = self.key.sign(signed_bytes(full))
-        written = self._append(body)
+        written, _ = self._append(body)
         self._since_checkpoint = 0
         if self._file is not None:
             self._sync()

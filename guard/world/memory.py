@@ -37,7 +37,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote, unquote
 
 from guard.errors import NoSuchSnapshot, NoSuchWorld, WorldError, WorldExists
@@ -57,6 +57,10 @@ from guard.world.store import (
 )
 
 Entry = tuple[int, str | None]  # (creation sequence number, JSON text or None: deleted)
+
+OPEN_JOURNALS = 64  # --state journals kept open (those of the sandboxes active lately)
+EVENT_BLOCK = 8  # events compressed together in a world's event history
+EVENT_BLOCKS = -(-EVENTS_KEEP // EVENT_BLOCK)  # blocks that hold EVENTS_KEEP events
 
 
 class Layer:
@@ -124,9 +128,13 @@ class State:
     counters: dict[str, int] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)
-    # each event as (id, zlib-compressed JSON): a dict tree is several times bigger, and
-    # every active sandbox keeps EVENTS_KEEP of them in memory
-    events: deque[tuple[int, bytes]] = field(default_factory=lambda: deque(maxlen=EVENTS_KEEP))
+    # the event history as JSON texts: a dict tree is several times bigger, and every
+    # active sandbox keeps EVENTS_KEEP of them in memory. The newest (fewer than
+    # EVENT_BLOCK) as they are, the others zlib-compressed EVENT_BLOCK at a time, as
+    # (first id, that block): one compressor per block costs a third of one per event,
+    # and similar events next to each other compress several times smaller.
+    events: deque[tuple[int, bytes]] = field(default_factory=lambda: deque(maxlen=EVENT_BLOCKS))
+    recent: list[bytes] = field(default_factory=list)
     event_seq: int = 0
     log: deque[tuple[int, str, str, str | None]] = field(
         default_factory=lambda: deque(maxlen=CHANGELOG_KEEP))
@@ -378,6 +386,10 @@ class MemoryStore(WorldStore):
         self._index: dict[tuple[str, str], str] = {}
         self._waiters: dict[str, builtins.list[asyncio.Future[None]]] = {}
         self._journal_names: dict[str, str] = {}  # sandbox -> its journal file's name
+        # the journals appended to lately, kept open (oldest first): a commit is then one
+        # write, not an open, a write and a close; closed when their file is replaced or
+        # deleted, or their world leaves memory
+        self._journals: dict[str, BinaryIO] = {}
         self.deliveries = MemoryQueue()
         if state_dir is not None:
             state_dir.mkdir(parents=True, exist_ok=True)
@@ -417,7 +429,8 @@ class MemoryStore(WorldStore):
         w = self._install(new, State(
             layers=frozen.layers, seq=st.seq, tick=st.tick, version=st.version,
             counters=dict(st.counters), counts=dict(st.counts), sizes=dict(st.sizes),
-            events=deque(st.events, maxlen=EVENTS_KEEP), event_seq=st.event_seq,
+            events=deque(st.events, maxlen=EVENT_BLOCKS), recent=list(st.recent),
+            event_seq=st.event_seq,
             log=deque(st.log, maxlen=CHANGELOG_KEEP), log_start=st.log_start,
             marks=dict(st.marks), ttl=ttl, meta=dict(meta or {})))
         self._journal_load(w)
@@ -454,6 +467,7 @@ class MemoryStore(WorldStore):
 
     def delete(self, sandbox: str) -> bool:
         found = self._worlds.pop(sandbox, None) is not None
+        self._close_journal(sandbox)
         if self.state_dir is not None and self._path(sandbox).exists():
             self._path(sandbox).unlink()
             found = True
@@ -520,6 +534,7 @@ class MemoryStore(WorldStore):
         for name in gone:
             w = self._worlds[name]
             self.flush(w)
+            self._close_journal(name)
             del self._worlds[name]
         return gone
 
@@ -601,11 +616,26 @@ class MemoryStore(WorldStore):
 
     def add_event(self, sandbox: str, event: dict[str, Any]) -> int:
         st = self.world(sandbox)._state
-        st.event_seq += 1
         # ASCII JSON, as every stored object: a request's bytes that were not UTF-8 (lone
         # surrogates) are kept as escapes, not lost with the whole event.
-        body = dumps({"id": st.event_seq, **event}).encode()
-        st.events.append((st.event_seq, _compress(body)))
+        return self._add_event(sandbox, st, dumps({"id": st.event_seq + 1, **event}).encode())
+
+    def add_event_line(self, sandbox: str, event: dict[str, Any], line: bytes) -> int:
+        if "id" in event:
+            return self.add_event(sandbox, event)
+        st = self.world(sandbox)._state
+        # the audit log's line (UTF-8; a lone surrogate written as its escape) with the
+        # feed id in front: the same JSON object, not serialized again
+        return self._add_event(sandbox, st, b'{"id":%d,%s' % (st.event_seq + 1,
+                                                               line.rstrip(b"\n")[1:]))
+
+    def _add_event(self, sandbox: str, st: State, text: bytes) -> int:
+        st.event_seq += 1
+        st.recent.append(text)
+        if len(st.recent) >= EVENT_BLOCK:
+            st.events.append((st.event_seq - len(st.recent) + 1,
+                              _compress(b"\n".join(st.recent))))
+            st.recent = []
         for waiter in self._waiters.pop(sandbox, []):
             if not waiter.done():
                 waiter.set_result(None)
@@ -614,16 +644,20 @@ class MemoryStore(WorldStore):
     def events(self, sandbox: str, after: int = 0,
                limit: int = 100) -> builtins.list[dict[str, Any]]:
         w = self._worlds.get(sandbox)
-        if w is None:
+        if w is None or limit <= 0:
             return []
-        events = w._state.events
-        if not events:
-            return []
-        first = events[0][0]
-        start = max(0, after - first + 1)
-        out = [json.loads(zlib.decompress(events[i][1]))
-               for i in range(start, min(len(events), start + max(0, limit)))]
-        return out
+        st = w._state
+        first = max(after + 1, st.event_seq - EVENTS_KEEP + 1)  # the first id to return
+        texts: builtins.list[bytes] = []
+        for start, block in st.events:
+            if start + EVENT_BLOCK > first:
+                skip = max(0, first - start)
+                texts += zlib.decompress(block).split(b"\n")[skip:skip + limit - len(texts)]
+                if len(texts) >= limit:
+                    break
+        skip = max(0, first - (st.event_seq - len(st.recent) + 1))
+        texts += st.recent[skip:skip + limit - len(texts)]
+        return [json.loads(t) for t in texts]
 
     async def wait_events(self, sandbox: str, after: int,
                           timeout: float) -> builtins.list[dict[str, Any]]:
@@ -659,12 +693,35 @@ class MemoryStore(WorldStore):
         # dies loses nothing written. No fsync per request: that waited on the disk with
         # the event loop blocked, the largest single cost of a simulated request.
         try:
-            with open(self._journal_name(world.name), "ab", buffering=0) as f:
-                data = memoryview(lines.encode("utf-8"))
-                while data:
-                    data = data[f.write(data) or 0:]
+            f = self._journal(world.name)
+            data = memoryview(lines.encode("utf-8"))
+            while data:
+                data = data[f.write(data) or 0:]
         except OSError as e:
+            self._close_journal(world.name)  # opened afresh next time
             raise WorldError(f"cannot write state for sandbox {world.name!r}: {e}") from e
+
+    def _journal(self, sandbox: str) -> BinaryIO:
+        """The sandbox's journal, open for appending (unbuffered), kept open."""
+        f = self._journals.pop(sandbox, None)
+        if f is None:
+            if len(self._journals) >= OPEN_JOURNALS:
+                self._close_journal(next(iter(self._journals)))
+            f = open(self._journal_name(sandbox), "ab", buffering=0)
+        self._journals[sandbox] = f  # the most recent last
+        return f
+
+    def _close_journal(self, sandbox: str) -> None:
+        f = self._journals.pop(sandbox, None)
+        if f is not None:
+            try:
+                f.close()
+            except OSError:  # unbuffered: everything written is in the file already
+                pass
+
+    def close(self) -> None:
+        for sandbox in list(self._journals):
+            self._close_journal(sandbox)
 
     def _journal_load(self, w: MemoryWorld) -> None:
         """A world replaced wholesale (fork, restore, reset) starts its journal anew."""
@@ -673,6 +730,7 @@ class MemoryStore(WorldStore):
             return
         doc = w.snapshot()
         doc["tick"] = w._state.tick
+        self._close_journal(w.name)  # its file is replaced
         path = self._path(w.name)
         tmp = path.with_name(path.name + ".tmp")
         try:
@@ -718,10 +776,10 @@ class MemoryStore(WorldStore):
 
 
 def _compress(data: bytes) -> bytes:
-    """zlib at level 1 with a 4 KiB window and little hash memory: a feed event is a few
-    KiB, and ``zlib.compress`` (32 KiB window, memLevel 8) spent more time setting up its
-    state than compressing; the output is as small. ``zlib.decompress`` reads it."""
-    z = zlib.compressobj(1, zlib.DEFLATED, 12, 4)
+    """zlib at level 1 with an 8 KiB window (two or three feed events back) and little
+    hash memory: ``zlib.compress`` (32 KiB window, memLevel 8) spent more time setting up
+    its state than compressing a block. ``zlib.decompress`` reads it."""
+    z = zlib.compressobj(1, zlib.DEFLATED, 13, 5)
     return z.compress(data) + z.flush()
 
 

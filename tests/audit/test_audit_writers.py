@@ -89,3 +89,19 @@ def test_export_and_replay_read_every_writer_merged_by_time(
     out = capsys.readouterr().out
     replayed = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert len(replayed) == 12, out[:2000]
+
+
+def test_event_times_are_written_as_datetime_writes_them() -> None:
+    """iso_time formats each whole second once; the text is datetime's, rounding included."""
+    import random
+    from datetime import UTC, datetime
+
+    from guard.audit.event import iso_time
+
+    rand = random.Random(5)
+    stamps = [rand.uniform(0, 4e9) for _ in range(20000)]
+    stamps += [float(int(t)) + f for t in stamps[:500]
+               for f in (0.0, 0.0005, 0.9995, 0.9999995, 0.9999996, 0.0000004, 0.0000005)]
+    for ts in stamps:
+        want = datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+        assert iso_time(ts) == want.replace("+00:00", "Z"), ts

@@ -258,6 +258,83 @@ def test_event_history_pages_by_id(store: WorldStore) -> None:
     assert store.events("b") == []
 
 
+def test_event_history_keeps_the_last_events_as_given_or_as_audit_lines(
+        store: WorldStore) -> None:
+    """Events added as dicts and as the audit log's JSON lines (non-ASCII, a lone
+    surrogate) read back the same, in order, the last EVENTS_KEEP of them, from any point
+    and in pages of any size; a fork has the same history."""
+    import json
+    import random
+
+    from guard.world.store import EVENTS_KEEP
+
+    rand = random.Random(7)
+    n = EVENTS_KEEP + 37
+    for i in range(n):
+        event = {"kind": "flow", "n": i, "text": "é\udcff"}
+        if i % 3:
+            line = json.dumps(event, sort_keys=True, ensure_ascii=False).encode(
+                "utf-8", "backslashreplace") + b"\n"
+            assert store.add_event_line("a", event, line) == i + 1
+        else:
+            assert store.add_event("a", event) == i + 1
+    first = n - EVENTS_KEEP + 1  # the oldest id kept
+    for after in [0, 1, first - 1, first, first + 5, n - 9, n - 1, n, n + 3,
+                  *(rand.randrange(n + 2) for _ in range(20))]:
+        for limit in (1, 7, 8, 9, 100, EVENTS_KEEP):
+            got = store.events("a", after=after, limit=limit)
+            want = list(range(max(after + 1, first), n + 1))[:limit]
+            assert [e["id"] for e in got] == want
+            assert all(e == {"id": e["id"], "kind": "flow", "n": e["id"] - 1,
+                             "text": "é\udcff"} for e in got)
+    store.world("a")
+    store.fork("a", "b")
+    assert store.events("b", limit=EVENTS_KEEP) == store.events("a", limit=EVENTS_KEEP)
+
+
+def test_a_journal_kept_open_follows_resets_restores_deletes_and_evictions(
+        tmp_path) -> None:
+    from guard.world.memory import MemoryStore
+
+    store = MemoryStore(seed=1, state_dir=tmp_path)
+    w = store.world("a")
+    with w.transaction():
+        w.put("things", {"id": "x"})
+    store.flush(w)
+    sid = store.snapshot("a").id
+    store.reset("a")  # the journal file is replaced
+    w = store.world("a")
+    with w.transaction():
+        w.put("things", {"id": "y"})
+    store.flush(w)
+    assert MemoryStore(seed=1, state_dir=tmp_path).world("a").get("things", "x") is None
+    assert MemoryStore(seed=1, state_dir=tmp_path).world("a").get("things", "y") == {"id": "y"}
+    store.restore("a", sid)
+    w = store.world("a")
+    with w.transaction():
+        w.put("things", {"id": "z"})
+    store.flush(w)
+    again = MemoryStore(seed=1, state_dir=tmp_path).world("a")
+    assert again.get("things", "x") == {"id": "x"} and again.get("things", "z") == {"id": "z"}
+    assert again.get("things", "y") is None
+    assert store.evict(0, now=10**10) == ["a"]  # closed; opened again on the next commit
+    w = store.world("a")
+    with w.transaction():
+        w.put("things", {"id": "after-evict"})
+    store.flush(w)
+    assert MemoryStore(seed=1, state_dir=tmp_path).world("a").get(
+        "things", "after-evict") == {"id": "after-evict"}
+    store.delete("a")
+    assert not (tmp_path / "a.jsonl").exists()
+    w = store.world("a")
+    with w.transaction():
+        w.put("things", {"id": "new"})
+    store.flush(w)
+    fresh = MemoryStore(seed=1, state_dir=tmp_path).world("a")
+    assert fresh.get("things", "new") == {"id": "new"} and fresh.get("things", "x") is None
+    store.close()
+
+
 def test_waiting_for_events_wakes_on_a_new_one(store: WorldStore) -> None:
     async def scenario() -> list[int]:
         waiter = asyncio.ensure_future(store.wait_events("a", 0, 5.0))

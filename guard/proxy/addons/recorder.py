@@ -109,20 +109,20 @@ class AuditRecorder:
             await later
         return written
 
-    def _publish(self, event: dict[str, Any]) -> None:
+    def _publish(self, event: dict[str, Any], line: bytes) -> None:
         if self.offload is not None:
-            self._fed = self.offload.feed(lambda: self._feed(event))
+            self._fed = self.offload.feed(lambda: self._feed(event, line))
         else:
-            self._feed(event)
+            self._feed(event, line)
         for observe in self.observers:
             try:
                 observe(event)
             except Exception:
                 log.exception("guard: an observer of audit events failed")
 
-    def _feed(self, event: dict[str, Any]) -> None:
+    def _feed(self, event: dict[str, Any], line: bytes) -> None:
         try:
-            internal_host.publish(self.worlds, event, self.mark)
+            internal_host.publish(self.worlds, event, self.mark, line)
         except WorldError as e:  # the log has the event; the live feed misses it (Redis away)
             log.warning("guard: event not in the live feed: %s", e)
         except Exception:

@@ -24,6 +24,7 @@ from h2.errors import ErrorCodes
 from guard import head_limits
 from guard.head_limits import Refusal
 from guard.proxy.fastpath.exchange import Answer, Exchange, Tunnel
+from guard.proxy.fastpath.hpack_out import AnswerEncoder
 from guard.proxy.fastpath.http1 import MAX_BODY
 
 log = logging.getLogger("guard")
@@ -63,6 +64,7 @@ class Connection:
         self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(
             client_side=False, header_encoding=None, validate_inbound_headers=True,
             validate_outbound_headers=False, normalize_outbound_headers=False))
+        self.h2.encoder = AnswerEncoder()  # guard's answers: fields encoded once, cached
         self.streams: dict[int, _Stream] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.window = asyncio.Event()  # set when the client opens flow-control windows
