@@ -347,3 +347,70 @@ def test_the_header_timeout_closes_fast_path_connections(guard_proxy, tmp_path: 
         if what == "keep-alive":
             assert out.startswith(b"HTTP/1.1 200 ") and out.count(b"HTTP/1.1 ") == 1
     assert fast(g) == (0 if what in ("silent", "half-connect") else 1)
+
+
+def h2_tunnel(g: RunningGuard) -> Any:
+    """An HTTP/2 client connection (h2, its own checks off) through a tunnel."""
+    import h2.config
+    import h2.connection
+
+    raw = socket.create_connection(("127.0.0.1", g.port), timeout=10)
+    raw.sendall(b"CONNECT api.stripe.com:443 HTTP/1.1\r\nHost: api.stripe.com:443\r\n\r\n")
+    assert raw.recv(1024).startswith(b"HTTP/1.1 200")
+    tls = ssl.create_default_context(cafile=g.ca)
+    tls.set_alpn_protocols(["h2"])
+    sock = tls.wrap_socket(raw, server_hostname="api.stripe.com")
+    assert sock.selected_alpn_protocol() == "h2"
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(
+        client_side=True, header_encoding=None, validate_outbound_headers=False,
+        normalize_outbound_headers=False))
+    conn.initiate_connection()
+    sock.sendall(conn.data_to_send())
+    return sock, conn
+
+
+def h2_answers(sock: ssl.SSLSocket, conn: Any) -> tuple[dict[int, int], bool]:
+    """The statuses guard answered, by stream, until it closes the connection (or goes
+    quiet), and whether it closed it."""
+    import h2.events
+
+    statuses: dict[int, int] = {}
+    sock.settimeout(5)
+    while True:
+        try:
+            data = sock.recv(65536)
+        except TimeoutError:
+            return statuses, False
+        except (ConnectionError, ssl.SSLError):
+            return statuses, True
+        if not data:
+            return statuses, True
+        for event in conn.receive_data(data):
+            if isinstance(event, h2.events.ResponseReceived):
+                statuses[event.stream_id] = int(dict(event.headers)[b":status"])
+        sock.sendall(conn.data_to_send())
+
+
+GOOD = [(b":method", b"GET"), (b":scheme", b"https"), (b":authority", b"api.stripe.com"),
+        (b":path", b"/v1/customers"), (b"authorization", b"Bearer sk_test_x")]
+
+
+@pytest.mark.parametrize("bad", [
+    [(b"X-Upper", b"1")], [(b"connection", b"keep-alive")], [(b"x-a", b"a\r\nb")],
+    [(b":unknown", b"1")], [(b"te", b"gzip")]])
+def test_http2_headers_that_break_the_rules_end_the_connection_unanswered(
+        guard_proxy, bad: list[tuple[bytes, bytes]]) -> None:
+    """h2's checks of what a client sends hold on the fast path, for a header list it has
+    seen before on the connection as for a new one."""
+    g = guard_proxy(fast_path=True)
+    sock, conn = h2_tunnel(g)
+    with sock:
+        conn.send_headers(1, GOOD, end_stream=True)  # checked, and remembered as good
+        conn.send_headers(3, GOOD, end_stream=True)  # the same list again
+        sock.sendall(conn.data_to_send())
+        statuses, closed = h2_answers(sock, conn)
+        assert statuses == {1: 200, 3: 200} and not closed
+        conn.send_headers(5, GOOD + bad, end_stream=True)
+        sock.sendall(conn.data_to_send())
+        statuses, closed = h2_answers(sock, conn)
+        assert statuses == {} and closed

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import h2.config
 import h2.connection
@@ -20,6 +21,7 @@ import h2.events
 import h2.exceptions
 import h2.settings
 from h2.errors import ErrorCodes
+from h2.utilities import HeaderValidationFlags, validate_headers
 
 from guard import head_limits
 from guard.head_limits import Refusal
@@ -32,6 +34,11 @@ log = logging.getLogger("guard")
 # Connection-specific headers (RFC 9113 section 8.2.2): never in an HTTP/2 response.
 CONNECTION_HEADERS = frozenset(("connection", "keep-alive", "proxy-connection",
                                 "transfer-encoding", "upgrade"))
+# h2's checks of what a client sends, as h2 runs them on a server's streams
+REQUEST = HeaderValidationFlags(is_client=False, is_trailer=False, is_response_header=False,
+                                is_push_promise=False)
+TRAILERS = REQUEST._replace(is_trailer=True)
+CHECKED_KEEP = 256  # header lists remembered as checked, per connection
 
 
 @dataclass
@@ -57,13 +64,17 @@ class Connection:
         self.header_timeout, self.idle_timeout = header_timeout, idle_timeout
         self.quiet_since = asyncio.get_running_loop().time()
         self.tunnel, self.exchange = tunnel, exchange
-        # What comes in is checked (pseudo-headers, no connection-specific headers, names
-        # in lower case); what goes out is guard's own answer, its names lower-cased and
-        # connection-specific headers left out by _send, so it is encoded as mitmproxy's
-        # HTTP/2 layer encodes it (no outbound normalizing or validation passes).
+        # What comes in is checked by h2's own checks (pseudo-headers, no connection-
+        # specific headers, names in lower case, no illegal characters), run here (see
+        # _checked) rather than inside h2, so that a header list a client sends again on
+        # this connection is checked once; what goes out is guard's own answer, its
+        # names lower-cased and connection-specific headers left out by _send, so it is
+        # encoded as mitmproxy's HTTP/2 layer encodes it (no outbound normalizing or
+        # validation passes).
         self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(
-            client_side=False, header_encoding=None, validate_inbound_headers=True,
+            client_side=False, header_encoding=None, validate_inbound_headers=False,
             validate_outbound_headers=False, normalize_outbound_headers=False))
+        self._checked_lists: set[tuple[HeaderValidationFlags, tuple[Any, ...]]] = set()
         self.h2.encoder = AnswerEncoder()  # guard's answers: fields encoded once, cached
         self.streams: dict[int, _Stream] = {}
         self.tasks: set[asyncio.Task[None]] = set()
@@ -90,12 +101,11 @@ class Connection:
                 if not data:
                     break
                 try:
-                    events = self.h2.receive_data(data)
+                    for event in self.h2.receive_data(data):
+                        self._event(event)
                 except h2.exceptions.ProtocolError as e:
                     log.info("guard: HTTP/2 protocol error from %s: %s", self.tunnel.client, e)
                     break
-                for event in events:
-                    self._event(event)
                 self._flush()
                 await self.writer.drain()
         finally:
@@ -118,8 +128,22 @@ class Connection:
         if not self.tasks:
             self.quiet_since = asyncio.get_running_loop().time()
 
+    def _checked(self, headers: Any, flags: HeaderValidationFlags) -> None:
+        """h2's checks of received headers (as ``validate_inbound_headers`` runs them):
+        raises ProtocolError, which ends the connection, as it does from h2. Each header
+        list that passed is remembered for this connection (they only read it)."""
+        key = (flags, tuple(headers or ()))
+        if key in self._checked_lists:
+            return
+        for _ in validate_headers(key[1], flags):
+            pass
+        if len(self._checked_lists) >= CHECKED_KEEP:
+            self._checked_lists.clear()
+        self._checked_lists.add(key)
+
     def _event(self, event: h2.events.Event) -> None:
         if isinstance(event, h2.events.RequestReceived):
+            self._checked(event.headers, REQUEST)
             sid = event.stream_id
             self.streams[sid] = _Stream([(_text(k), _text(v)) for k, v in event.headers or []])
             if event.stream_ended is not None:
@@ -139,6 +163,8 @@ class Connection:
         elif isinstance(event, h2.events.StreamEnded):
             if event.stream_id in self.streams:
                 self._dispatch(event.stream_id)
+        elif isinstance(event, h2.events.TrailersReceived):
+            self._checked(event.headers, TRAILERS)  # (then read as before: not at all)
         elif isinstance(event, h2.events.StreamReset):
             self.streams.pop(event.stream_id, None)
         elif isinstance(event, h2.events.WindowUpdated | h2.events.RemoteSettingsChanged):
