@@ -198,7 +198,7 @@ def _run(args: argparse.Namespace, cfg: Options, argv: list[str], port: int,
     inherit = [load.fd, *(fd for each in fds.values() for fd in each)]
 
     def spawn(i: int) -> None:
-        load.slots[i] = 0  # the worker counts its connections from here (a dead one's died)
+        load.slots[i] = listeners.Load.DEAD  # until it serves (a dead one's connections died)
         workers[i] = subprocess.Popen(argv, env={**base, WORKER_ENV: str(i)},
                                       pass_fds=inherit, preexec_fn=_with_parent(os.getpid()))
         started.setdefault(i, []).append(time.monotonic())

@@ -122,8 +122,6 @@ def install(index: int, env: Mapping[str, str] = os.environ) -> None:
     if getattr(original, "guard_shared", False):
         return
     inherited, load = decode(env[LISTEN_ENV]) if env.get(LISTEN_ENV) else ({}, None)
-    if load is not None:
-        load.slots[index] = 0  # this worker's connections, none yet: count it in
     seat = (load, index) if load is not None else None
 
     async def start_server(client_connected_cb: Callback, host: Any = None,
@@ -199,6 +197,10 @@ class Shared:
         self.tasks: set[asyncio.Task[None]] = set()
         self.on_close: Callable[[], None] = lambda: None
         self._sockets: list[socket.socket] | None = socks
+        if load is not None and load[0].slots[load[1]] == Load.DEAD:
+            # Counted in from its first server on: a worker still starting is never the
+            # lighter one (the others would leave it connections it cannot take yet).
+            load[0].slots[load[1]] = 0
         for sock in socks:
             sock.setblocking(False)
             self.loop.add_reader(sock.fileno(), self._ready, sock)

@@ -184,7 +184,7 @@ def test_a_worker_that_closes_its_server_lets_go_of_the_port(
 
     async def main() -> int:
         server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", port)
-        assert isinstance(server, Shared) and load.slots[0] == 0
+        assert isinstance(server, Shared) and load.slots[0] == 0  # counted in once serving
         _, writer = await asyncio.open_connection("127.0.0.1", port)  # served
         writer.close()
         server.close()  # a drain: the port stops listening, new clients are refused
