@@ -2,10 +2,11 @@
 """Simulated HTTPS requests: guard vs stock mitmdump, in the same run, per CPU-second.
 
 Both proxies run as separate processes on loopback. The load generator is curl
-(keep-alive tunnels through the proxy; one curl process per connection), which
-costs the client side little CPU. Each round sends the same number of simulated Stripe
-``POST /v1/customers`` calls through each proxy in turn, at 1 and at 16 connections;
-rounds alternate so that machine noise hits both alike.
+(keep-alive HTTP/2 tunnels through the proxy; one curl process per connection), or with
+``--client lean`` bench/loadgen.py's Python client (HTTP/1.1, about a third of curl's CPU
+per request); the per-CPU-second figure counts only the proxy's CPU. Each round sends
+the same number of simulated Stripe ``POST /v1/customers`` calls through each proxy in
+turn, at 1 and at 16 connections; rounds alternate so that machine noise hits both alike.
 
 - mitmdump runs a trivial addon that answers every request with a fixed
   response: the least work a proxy that answers by itself can do.
@@ -16,10 +17,11 @@ rounds alternate so that machine noise hits both alike.
 The figure to read is **requests per CPU-second of the proxy process** (user + system
 time of all its threads, from /proc), guard / mitmdump: what one core of each proxy
 serves, and far steadier than requests per second on a shared machine. Beside it: the
-req/s ratio and, at one connection, the p50 latency each proxy adds (curl's total time
+req/s ratio and, at one connection, the p50 latency each proxy adds (the client's total time
 per request). Medians of the rounds.
 
     python bench/bench.py [--requests 2000] [--rounds 3] [--connections 1,16]
+                          [--client curl|lean]
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+import loadgen  # noqa: E402
 
 FIXED_ADDON = '''
 from mitmproxy import http
@@ -74,46 +79,28 @@ def cpu_seconds(pid: int) -> float:
 class Round:
     rate: float  # requests per second (wall)
     per_cpu: float  # requests per CPU-second of the proxy
-    p50_ms: float  # curl's median total time per request
+    p50_ms: float  # the client's median time per request
     failed: int
+    client_ms: float = 0.0  # the client's CPU per request (ms)
 
 
 def run_load(port: int, ca: str, n: int, parallel: int, tmp: Path,
-             pid: int | None = None) -> Round:
+             pid: int | None = None, client: str = "curl") -> Round:
     """Send ``n`` requests through the proxy over ``parallel`` keep-alive connections.
 
-    One curl process per connection, each sending its share one after another over its
-    own tunnel: ``curl --parallel`` would multiplex all its transfers as streams of ONE
-    HTTP/2 connection, which is one connection to the proxy however many it is told."""
-    shares = [n // parallel + (1 if i < n % parallel else 0) for i in range(parallel)]
-    for share in set(shares):
-        config = tmp / f"curl-{share}.cfg"
-        if share and not config.exists():
-            config.write_text("".join(
-                # No cache-busting query: Stripe (and guard) refuse unknown parameters
-                # with a 400.
-                'url = "https://api.stripe.com/v1/customers"\noutput = "/dev/null"\n'
-                for _ in range(share)))
-    cmd = ["curl", "--no-progress-meter", "--proxy", f"http://127.0.0.1:{port}",
-           "--cacert", ca, "-H", "Authorization: Bearer sk_test_bench",
-           "-d", "email=jenny@example.com", "-w", "%{http_code} %{time_total}\n"]
+    One client process per connection (bench/loadgen.py), each sending its share one after
+    another over its own tunnel: ``curl --parallel`` would multiplex all its transfers as
+    streams of ONE HTTP/2 connection, which is one connection to the proxy however many
+    it is told."""
     cpu = cpu_seconds(pid) if pid else 0.0
-    start = time.perf_counter()
-    clients = [subprocess.Popen([*cmd, "-K", str(tmp / f"curl-{share}.cfg")],
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-               for share in shares if share]
-    out = "".join(client.communicate()[0] for client in clients)
-    elapsed = time.perf_counter() - start
+    got = loadgen.run(client, [port], ca, n, parallel, tmp=tmp)
     used = cpu_seconds(pid) - cpu if pid else 0.0
-    lines = [line.split() for line in out.splitlines() if line.strip()]
-    failed = sum(1 for code, _ in lines if code != "200") + (n - len(lines))
-    times = [float(t) * 1000 for _, t in lines] or [0.0]
-    return Round(len(lines) / elapsed, len(lines) / used if used else 0.0,
-                 statistics.median(times), failed)
+    return Round(got.rate, got.done / used if used else 0.0, got.p50_ms, got.failed,
+                 got.cpu_ms)
 
 
 def load(port: int, ca: str, n: int, parallel: int, tmp: Path) -> tuple[float, int]:
-    """Requests per second and failures (bench/world.py uses this)."""
+    """Requests per second and failures."""
     r = run_load(port, ca, n, parallel, tmp)
     return r.rate, r.failed
 
@@ -131,8 +118,11 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--guard-arg", action="append", default=[],
                     help="extra argument for guard run (repeatable)")
+    ap.add_argument("--client", choices=loadgen.CLIENTS, default="curl",
+                    help="the load generator (bench/loadgen.py): curl (HTTP/2, the figures "
+                    "published so far) or lean (Python, HTTP/1.1, a third of curl's CPU)")
     args = ap.parse_args()
-    if shutil.which("curl") is None:
+    if args.client == "curl" and shutil.which("curl") is None:
         print("bench: needs curl", file=sys.stderr)
         return 2
     connections = [int(c) for c in args.connections.split(",")]
@@ -158,16 +148,19 @@ def main() -> int:
         results: dict[tuple[str, int], list[Round]] = {}
         try:
             for proc, port in procs.values():
-                run_load(port, ca, 300, 8, tmp)  # warm up: certificates, imports
+                # warm up: certificates, imports
+                run_load(port, ca, 300, 8, tmp, client=args.client)
                 if proc.poll() is not None:
                     raise RuntimeError("a proxy exited during warm-up")
             for r in range(args.rounds):
                 for conns in connections:
                     for name, (proc, port) in procs.items():
-                        got = run_load(port, ca, args.requests, conns, tmp, proc.pid)
+                        got = run_load(port, ca, args.requests, conns, tmp, proc.pid,
+                                       args.client)
                         results.setdefault((name, conns), []).append(got)
                         print(f"round {r + 1}  {conns:>2} conn  {name:9s} {got.rate:7.1f} req/s"
-                              f"  {got.per_cpu:7.1f} req/CPU-s  p50 {got.p50_ms:6.2f} ms"
+                              f"  {got.per_cpu:7.1f} req/CPU-s  p50 {got.p50_ms:6.2f} ms  client "
+                              f"{got.client_ms:.2f} ms CPU/req"
                               + (f"  ({got.failed} failed)" if got.failed else ""), flush=True)
         finally:
             for proc, _ in procs.values():
@@ -179,7 +172,7 @@ def main() -> int:
         stock, guard = results[("mitmdump", conns)], results[("guard", conns)]
 
         def med(rounds: list[Round], attr: str) -> float:
-            return statistics.median(getattr(x, attr) for x in rounds)
+            return float(statistics.median(getattr(x, attr) for x in rounds))
 
         line = (f"  {conns:>2} connection{'s' if conns > 1 else ' '}: per CPU-second "
                 f"{med(guard, 'per_cpu') / med(stock, 'per_cpu'):.2f} "

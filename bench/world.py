@@ -1,16 +1,22 @@
 #!/usr/bin/env python3
 """The world store: proxied throughput with Redis vs in-process, two guard processes on one
 Redis vs one, fork latency by world size, and memory per fork and per object. Ratios and
-counts from one run on this machine (needs curl and redis-server).
+counts from one run on this machine (needs redis-server, and curl for ``--client curl``).
 
-    python bench/world.py [--requests 2000] [--rounds 3] [--parallel 8] [--skip-proxy]
-                          [--skip-store]
+    python bench/world.py [--requests 2000] [--rounds 3] [--parallel 8] [--sandboxes 1]
+                          [--client lean|curl] [--skip-proxy] [--skip-store]
 
 - proxy: simulated Stripe ``POST /v1/customers`` over HTTPS through ``guard run`` with the
   in-process store, with ``--store redis://...``, and split over two ``guard run --store``
   processes sharing that Redis; rounds alternate so machine noise hits all alike; beside
   requests per second, the CPU each request costs guard (the process, or all of a
-  ``--workers`` gateway's) and redis-server, steadier than rates on a shared machine;
+  ``--workers`` gateway's), redis-server and the client, steadier than rates on a shared
+  machine. The client (bench/loadgen.py) is one process per connection, all released at
+  once: ``lean`` (default; Python, HTTP/1.1, about 0.1 ms of CPU per request) or ``curl``
+  (HTTP/2, about 0.3-0.4 ms), which shares the cores with guard and redis-server and so
+  caps the scale-out ratios. Every configuration gets the same load: ``--parallel``
+  connections over ``--sandboxes`` sandboxes (named by client addresses 127.0.0.1 to
+  127.0.0.K, guard's default ``--sandbox-from client``; each world made on first use);
 - fork: the time to fork a world of 100, 10,000 and 100,000 objects (both backends);
 - memory: 100 forks of one 10,000-object world (in-process, tracemalloc), and Redis
   memory per object (``used_memory`` before and after).
@@ -23,7 +29,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import tracemalloc
 from pathlib import Path
@@ -31,7 +36,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from bench import cpu_seconds, free_port, run_load, wait_port  # noqa: E402
+import loadgen  # noqa: E402
+from loadgen import Load  # noqa: E402
+
+from bench import cpu_seconds, free_port, wait_port  # noqa: E402
 from guard.world import MemoryStore, WorldStore  # noqa: E402
 from guard.world.redis import RedisStore  # noqa: E402
 
@@ -100,35 +108,21 @@ class Cpu:
         self.guard = sum(tree_cpu(p) for p in self.pids) - self._guard
         self.redis = (cpu_seconds(self.redis_pid) if self.redis_pid else 0.0) - self._redis
 
-    def per_request(self, n: int) -> tuple[float, float]:
-        """(guard, redis-server) milliseconds of CPU per request."""
-        return self.guard / n * 1e3, self.redis / n * 1e3
-
-
-def load(port: int, ca: str, n: int, parallel: int, tmp: Path) -> tuple[float, int]:
-    r = run_load(port, ca, n, parallel, tmp)
-    return r.rate, r.failed
-
-
-def split_load(ports: list[int], ca: str, n: int, parallel: int, tmp: Path) -> float:
-    """n requests spread evenly over several proxies at once; total requests per second."""
-    results: list[tuple[float, int]] = []
-    share = n // len(ports)
-
-    def one(port: int) -> None:
-        results.append(load(port, ca, share, max(1, parallel // len(ports)), tmp))
-
-    t0 = time.perf_counter()
-    threads = [threading.Thread(target=one, args=(p,)) for p in ports]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return share * len(ports) / (time.perf_counter() - t0)
+    def per_request(self, got: Load) -> tuple[float, float, float]:
+        """(guard, redis-server, client) milliseconds of CPU per answered request."""
+        n = max(1, got.done)
+        return self.guard / n * 1e3, self.redis / n * 1e3, got.cpu_ms
 
 
 def proxy(args: argparse.Namespace, tmp: Path, url: str, redis_pid: int) -> None:
     ca = str(tmp / "conf" / "mitmproxy-ca-cert.pem")
+
+    def load(ports: list[int], n: int) -> Load:
+        """n requests over --parallel connections and --sandboxes sandboxes, the
+        connections spread evenly over ``ports`` (all released at once)."""
+        return loadgen.run(args.client, ports, ca, n, args.parallel,
+                           sandboxes=args.sandboxes, tmp=tmp)
+
     procs = {
         "memory": guard(tmp, "memory"),
         "redis": guard(tmp, "redis", "--store", url + "?prefix=b1:"),
@@ -139,28 +133,25 @@ def proxy(args: argparse.Namespace, tmp: Path, url: str, redis_pid: int) -> None
                                   "--workers", "2")
     rates: dict[str, list[float]] = {"memory": [], "redis": [], "2 processes": [],
                                      "2 workers": []}
-    cpus: dict[str, list[tuple[float, float]]] = {k: [] for k in rates}
+    cpus: dict[str, list[tuple[float, float, float]]] = {k: [] for k in rates}
+    protocols: set[str] = set()
     try:
-        for _, port in procs.values():
-            load(port, ca, 200, args.parallel, tmp)  # warm up
-        load(second_port, ca, 200, args.parallel, tmp)
-        load(workers_port, ca, 200, args.parallel, tmp)
+        for port in [p for _, p in procs.values()] + [second_port, workers_port]:
+            load([port], 200)  # warm up
         n = args.requests
         for r in range(args.rounds):
             for name in ("memory", "redis"):
-                proc = procs[name][0]
+                proc, port = procs[name]
                 with Cpu([proc.pid], redis_pid if name == "redis" else None) as cpu:
-                    rate, failed = load(procs[name][1], ca, n, args.parallel, tmp)
-                _note(rates, cpus, name, r, rate, cpu.per_request(n),
-                      f"  ({failed} failed)" if failed else "")
+                    got = load([port], n)
+                _note(rates, cpus, name, r, got, cpu.per_request(got), "")
             with Cpu([procs["redis-2"][0].pid, second.pid], redis_pid) as cpu:
-                rate = split_load([procs["redis-2"][1], second_port], ca, n,
-                                  args.parallel, tmp)
-            _note(rates, cpus, "2 processes", r, rate, cpu.per_request(n), " (one Redis)")
+                got = load([procs["redis-2"][1], second_port], n)
+            _note(rates, cpus, "2 processes", r, got, cpu.per_request(got), " (one Redis)")
             with Cpu([workers.pid], redis_pid) as cpu:
-                rate, failed = load(workers_port, ca, n, args.parallel, tmp)
-            _note(rates, cpus, "2 workers", r, rate, cpu.per_request(n),
-                  " (one port)" + (f"  ({failed} failed)" if failed else ""))
+                got = load([workers_port], n)
+            _note(rates, cpus, "2 workers", r, got, cpu.per_request(got), " (one port)")
+            protocols.add(got.protocol)  # the same client in every configuration
     finally:
         stop_all()
     mem, red, two, wk = (statistics.median(rates[k])
@@ -169,24 +160,28 @@ def proxy(args: argparse.Namespace, tmp: Path, url: str, redis_pid: int) -> None
           f"redis {two:.1f} req/s, --workers 2 {wk:.1f} req/s")
     print(f"ratio redis/in-process {red / mem:.2f}; two processes/one (redis) "
           f"{two / red:.2f}; --workers 2/1 (redis) {wk / red:.2f}  ({args.requests} requests "
-          f"x {args.rounds} rounds, {args.parallel} parallel, {_cores()} cores)")
-    g = {k: statistics.median(c[0] for c in v) for k, v in cpus.items()}
-    s = {k: statistics.median(c[1] for c in v) for k, v in cpus.items()}
-    print(f"CPU per request (median, ms): in-process guard {g['memory']:.2f}; redis guard "
-          f"{g['redis']:.2f} + redis-server {s['redis']:.2f}; two processes guard "
-          f"{g['2 processes']:.2f} + redis-server {s['2 processes']:.2f}; --workers 2 guard "
-          f"{g['2 workers']:.2f} + redis-server {s['2 workers']:.2f}")
+          f"x {args.rounds} rounds, {args.parallel} connections, {args.sandboxes} "
+          f"sandbox{'es' if args.sandboxes > 1 else ''}, client {args.client} "
+          f"({'/'.join(sorted(protocols))}), {_cores()} cores)")
+    g, s, c = ({k: statistics.median(x[i] for x in v) for k, v in cpus.items()}
+               for i in range(3))
+    print(f"CPU per request (median, ms; guard + redis-server + client): in-process "
+          f"{g['memory']:.2f} + {c['memory']:.2f}; redis {g['redis']:.2f} + {s['redis']:.2f} "
+          f"+ {c['redis']:.2f}; two processes {g['2 processes']:.2f} + "
+          f"{s['2 processes']:.2f} + {c['2 processes']:.2f}; --workers 2 "
+          f"{g['2 workers']:.2f} + {s['2 workers']:.2f} + {c['2 workers']:.2f}")
     print(f"ratio of guard CPU per request in-process/redis {g['memory'] / g['redis']:.2f} "
           f"(with redis-server's: {g['memory'] / (g['redis'] + s['redis']):.2f})")
 
 
-def _note(rates: dict[str, list[float]], cpus: dict[str, list[tuple[float, float]]],
-          name: str, r: int, rate: float, cpu: tuple[float, float], extra: str) -> None:
-    rates[name].append(rate)
+def _note(rates: dict[str, list[float]], cpus: dict[str, list[tuple[float, float, float]]],
+          name: str, r: int, got: Load, cpu: tuple[float, float, float], extra: str) -> None:
+    rates[name].append(got.rate)
     cpus[name].append(cpu)
     label = "--workers 2" if name == "2 workers" else name
-    print(f"round {r + 1}  {label:12s} {rate:7.1f} req/s  CPU/request guard {cpu[0]:5.2f} ms, "
-          f"redis-server {cpu[1]:5.2f} ms{extra}", flush=True)
+    print(f"round {r + 1}  {label:12s} {got.rate:7.1f} req/s  CPU/request guard {cpu[0]:5.2f} "
+          f"ms, redis-server {cpu[1]:5.2f} ms, client {cpu[2]:5.2f} ms{extra}"
+          + (f"  ({got.failed} failed)" if got.failed else ""), flush=True)
 
 
 def _cores() -> int:
@@ -257,7 +252,15 @@ def memory(url: str) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--requests", type=int, default=2000, help="per configuration per round")
-    ap.add_argument("--parallel", type=int, default=8)
+    ap.add_argument("--parallel", type=int, default=8, help="connections, one client "
+                    "process each")
+    ap.add_argument("--client", choices=loadgen.CLIENTS, default="lean",
+                    help="the load generator (bench/loadgen.py): lean (Python, HTTP/1.1, "
+                    "about a third of curl's CPU per request) or curl (HTTP/2; the figures "
+                    "published before 2026-12-04 05:00 UTC)")
+    ap.add_argument("--sandboxes", type=int, default=1, help="spread the connections over "
+                    "K sandboxes (client addresses 127.0.0.1 to 127.0.0.K; at most "
+                    "--parallel)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--skip-proxy", action="store_true", help="only the store figures")
     ap.add_argument("--skip-store", action="store_true", help="only the proxy figures")
