@@ -221,7 +221,7 @@ def read_response(reader: Reader) -> tuple[int, bool]:
     if encoding:
         if [e.lower() for e in encoding] != [b"chunked"]:
             raise ProtocolError(f"unsupported Transfer-Encoding {encoding!r}")
-        while size := int(reader.until(b"\r\n").partition(b";")[0].strip(), 16):
+        while size := _chunk_size(reader.until(b"\r\n")):
             reader.take(size)
             if reader.take(2) != b"\r\n":
                 raise ProtocolError("a chunk does not end with CRLF")
@@ -235,6 +235,13 @@ def read_response(reader: Reader) -> tuple[int, bool]:
         raise ProtocolError("an answer without Content-Length or chunked encoding")
     close = b"close" in b",".join(headers.get(b"connection", [])).lower()
     return int(code), not close
+
+
+def _chunk_size(line: bytes) -> int:
+    digits = line.partition(b";")[0].strip()
+    if not digits or digits.strip(b"0123456789abcdefABCDEF"):
+        raise ProtocolError(f"bad chunk size line {line[:80]!r}")
+    return int(digits, 16)
 
 
 def tunnel(port: int, src: str, context: ssl.SSLContext) -> ssl.SSLSocket:
