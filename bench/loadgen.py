@@ -318,8 +318,11 @@ def main() -> int:
         args.port = args.port[0]
         return child(args)
     with tempfile.TemporaryDirectory() as name:
-        got = run(args.client, args.port, args.ca, args.requests, args.parallel,
-                  sandboxes=args.sandboxes, tmp=Path(name))
+        try:
+            got = run(args.client, args.port, args.ca, args.requests, args.parallel,
+                      sandboxes=args.sandboxes, tmp=Path(name))
+        except ValueError as e:
+            ap.error(str(e))
     print(f"{got.client} ({got.protocol}): {got.done} requests in {got.seconds:.3f} s, "
           f"{got.rate:.1f} req/s, p50 {got.p50_ms:.2f} ms, {got.failed} failed; client CPU "
           f"{got.cpu_ms:.3f} ms per request")

@@ -265,6 +265,9 @@ def main() -> int:
     ap.add_argument("--skip-proxy", action="store_true", help="only the store figures")
     ap.add_argument("--skip-store", action="store_true", help="only the proxy figures")
     args = ap.parse_args()
+    if not 1 <= args.sandboxes <= min(args.parallel, 254):
+        ap.error(f"--sandboxes must be 1 to {min(args.parallel, 254)} (one client address "
+                 "per sandbox, at least one connection each)")
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         try:
