@@ -256,8 +256,8 @@ def main() -> int:
                     "process each")
     ap.add_argument("--client", choices=loadgen.CLIENTS, default="lean",
                     help="the load generator (bench/loadgen.py): lean (Python, HTTP/1.1, "
-                    "about a third of curl's CPU per request) or curl (HTTP/2; the figures "
-                    "published before 2026-12-04 05:00 UTC)")
+                    "about a third of curl's CPU per request) or curl (HTTP/2; the client of "
+                    "the figures published before 2026-12-04 04:45 UTC)")
     ap.add_argument("--sandboxes", type=int, default=1, help="spread the connections over "
                     "K sandboxes (client addresses 127.0.0.1 to 127.0.0.K; at most "
                     "--parallel)")
