@@ -125,16 +125,19 @@ def _lean(plan: list[tuple[int, str, int]], ca: str) -> Load:
         for child in children:  # each loads the CA and says so, then waits on the pipe
             assert child.stdout is not None
             if child.stdout.readline() != "ready\n":
+                for c in children:  # none may start the load
+                    c.kill()
+                for c in children:
+                    _reap(c)
                 raise RuntimeError("a lean load-generator process did not start")
         released = time.monotonic()
     finally:
         os.close(go_w)  # EOF on every child's end of the pipe: all start at once
-    results = []
-    for child in children:
-        out, _ = _reap(child)
+    outs = [_reap(child)[0] for child in children]  # every child, even after a failure
+    for child, out in zip(children, outs, strict=True):
         if child.returncode != 0 or not out:
             raise RuntimeError(f"a lean load-generator process failed: {out.strip()}")
-        results.append(json.loads(out))
+    results = [json.loads(out) for out in outs]
     latencies = [t for r in results for t in r["latencies"]] or [0.0]
     return Load("lean", "/".join(sorted({r["protocol"] for r in results})),
                 sum(len(r["latencies"]) for r in results),
