@@ -35,14 +35,12 @@ from guard.audit.event import FlowRecord
 from guard.decision import Action, Decision
 from guard.limits import BODY_RULE, CONNECTIONS_RULE, HEADER_TIMEOUT_RULE
 from guard.options import Options
-from guard.proxy import bodylimit
+from guard.proxy import bodylimit, linger
 from guard.proxy.addons.identity import SandboxIdentity, bare_request
 from guard.proxy.flowstate import FlowState, attach, state_of
 from guard.request import Request
 
 log = logging.getLogger("guard")
-
-LINGER_BYTES = 1024**3  # read at most this much of a refused body before closing
 
 Handover = tuple[Any, Any]  # (peername, sockname) of a connection the fast path handed over
 
@@ -56,7 +54,6 @@ class _Conn:
     timer: asyncio.TimerHandle | None = None
     tunnelled: bool = False  # after CONNECT: the bytes are the tunnel's, not plain HTTP
     upgraded: bool = False  # a WebSocket: the idle timeout only
-    refused_body: bool = False  # answered 413 while the client may still be sending
     handover: Handover | None = None  # counted by the fast path, which handed it over
 
 
@@ -188,7 +185,7 @@ class Limits:
 
     def client_disconnected(self, client: connection.Client) -> None:
         conn = self._conns.get(client.id)
-        self._close_socket(client, linger=conn is not None and conn.refused_body)
+        self._close_socket(client)
         if conn is not None:
             self._forget(conn)
 
@@ -222,9 +219,9 @@ class Limits:
         message = flow.error.msg if flow.error is not None else ""
         if bodylimit.is_refusal(message):
             self._name_body_refusal(flow, message)
+            self._linger_on_close(flow.client_conn)
             conn = self._conns.get(flow.client_conn.id)
             if conn is not None:
-                conn.refused_body = True
                 conn.heads += 1
         self._flow_done(flow)
 
@@ -294,48 +291,37 @@ class Limits:
 
     # closing
 
-    def _close_socket(self, client: connection.Client, *, linger: bool) -> None:
+    def _close_socket(self, client: connection.Client) -> None:
         """mitmproxy can lose a client socket it was told to close (a second cancellation
         of its connection task skips the close): such a socket is closed here, so that
-        refused requests do not leak descriptors. After a 413 for a body the client may
-        still be sending, it is read (and dropped) up to the header timeout first, so a
-        client that sends its whole body before reading sees the answer, not a reset."""
-        handler = _handler(client)
-        io = getattr(handler, "transports", {}).get(client) if handler is not None else None
+        refused requests do not leak descriptors (a refused body's lingers first)."""
+        io = _transport(client)
         writer = getattr(io, "writer", None)
         if writer is None or not hasattr(writer, "is_closing") or writer.is_closing():
             return
+        writer.close()
+
+    def _linger_on_close(self, client: connection.Client) -> None:
+        """After a 413 for a body the client may still be sending, its socket must not be
+        closed with that body unread (the kernel would reset the connection, and a client
+        that sends its whole body before reading would see the reset, not the answer). The
+        close can come from mitmproxy's connection task (when its cancellation lands in a
+        read) or from :meth:`client_disconnected` (when it lands while the task waits for
+        its event lock, which skips mitmproxy's close): so the writer itself is replaced,
+        here in the error hook, before the 413 is written, by one whose close lingers."""
+        io = _transport(client)
         reader = getattr(io, "reader", None)
         reader = getattr(reader, "stream", reader)  # the fast path's handed-over reader
-        if not linger or not isinstance(reader, asyncio.StreamReader):
-            writer.close()
-            return
-        task = asyncio.ensure_future(self._linger(reader, writer))
-        self._lingering.add(task)
-        task.add_done_callback(self._lingering.discard)
-
-    async def _linger(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            if writer.can_write_eof():
-                writer.write_eof()
-            async with asyncio.timeout(self.header_timeout):
-                dropped = 0
-                while dropped < LINGER_BYTES:
-                    data = await reader.read(65536)
-                    if not data:
-                        break
-                    dropped += len(data)
-        except (TimeoutError, OSError):
-            pass
-        finally:
-            writer.close()
+        writer = getattr(io, "writer", None)
+        if isinstance(reader, asyncio.StreamReader) and \
+                isinstance(writer, asyncio.StreamWriter) and not writer.is_closing():
+            io.writer = linger.LingeringWriter(reader, writer, self.header_timeout,
+                                               self._lingering)
 
     # helpers
 
     def _write(self, client: connection.Client, data: bytes) -> None:
-        handler = _handler(client)
-        io = getattr(handler, "transports", {}).get(client) if handler is not None else None
-        writer = getattr(io, "writer", None)
+        writer = getattr(_transport(client), "writer", None)
         try:
             if writer is not None:
                 writer.write(data)
@@ -359,6 +345,12 @@ class Limits:
                                         started=time.time(), error=reason))
         except Exception as e:  # the log is down: the connection is refused all the same
             log.error("guard: cannot record a refused connection: %s", e)
+
+
+def _transport(client: connection.Client) -> Any:
+    """mitmproxy's ConnectionIO (reader, writer) of a client, while it has one."""
+    handler = _handler(client)
+    return getattr(handler, "transports", {}).get(client) if handler is not None else None
 
 
 def _handler(client: connection.Client) -> Any:
