@@ -18,6 +18,7 @@ class RedisRelay:
         self._released = threading.Event()
         self.holding = threading.Event()  # set once a command has been held
         self._sockets: list[socket.socket] = []
+        self._cut = False
         threading.Thread(target=self._accept, daemon=True).start()
 
     def url(self, query: str = "") -> str:
@@ -30,6 +31,17 @@ class RedisRelay:
     def release(self) -> None:
         self._marker = None
         self._released.set()
+
+    def cut(self) -> None:
+        """Drop every connection now, forwarding nothing more, held data included (a
+        Redis that vanishes in the middle of a command)."""
+        self._cut = True
+        for s in self._sockets:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.release()
 
     def close(self) -> None:
         self.release()
@@ -62,6 +74,8 @@ class RedisRelay:
                     held = True
                     self.holding.set()
                     self._released.wait()
+                if self._cut:
+                    break
                 dst.sendall(data)
         except OSError:
             pass

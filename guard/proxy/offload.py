@@ -1,31 +1,32 @@
-"""World-store work off the event loop, for stores that wait on the network (Redis).
+"""Requests on a world store that waits on the network (Redis), without holding the loop.
 
-guard's addons and the admin API share one asyncio loop. The Redis client is a blocking
-one (the optimistic transactions are plain Python around Lua scripts), so a Redis round
-trip made on the loop holds every other flow of the process still: TLS handshakes,
-allowed traffic, the admin listener, other sandboxes' requests. With a store whose
-``blocking`` is true the proxy runs simulation and the live-feed publish in a small
-thread pool instead, and the loop stays free while Redis answers (or does not). (Identity
-needs one short read, the registry's version: it awaits a non-blocking client on the loop,
-see :meth:`guard.sandbox.shared.SharedRegistry.view_async`, which costs no thread hop.)
+guard's addons and the admin API share one asyncio loop, and the world API is synchronous
+(handlers read and commit with plain calls). With a store whose ``blocking`` is true the
+proxy runs each request's simulation as a greenlet on the loop
+(:mod:`guard.world.bridge`): the store's Redis round trips are awaited there, so the loop
+serves TLS handshakes, allowed traffic, the admin listener and other sandboxes' requests
+while Redis answers (or does not), and a request costs no thread hop. (Identity needs one
+short read, the registry's version, awaited the same way:
+:meth:`guard.sandbox.shared.SharedRegistry.view_async`.)
 
 Requests of one key (the sandbox) run one at a time and in arrival order, so a busy or
-stalled sandbox occupies one thread, not the pool; each world also guards its own
-transactions with a lock (:class:`guard.world.store.World`), since a request's world is
-not always named by its sandbox. Feed events go through one thread of their own, in the
-order they were written to the audit log.
+stalled sandbox holds only its own requests; each world also guards its own transactions
+with a lock (:class:`guard.world.store.World`), since a request's world is not always
+named by its sandbox. Feed events are added one after another, in the order they were
+written to the audit log.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from guard.world import bridge
+
 T = TypeVar("T")
-THREADS = 8  # requests waiting on Redis at once per process (more queue per sandbox)
 
 
 @dataclass
@@ -35,20 +36,23 @@ class _Turn:
 
 
 class Offload:
-    def __init__(self, threads: int = THREADS) -> None:
-        self._pool = concurrent.futures.ThreadPoolExecutor(threads, "guard-store")
-        self._feed = concurrent.futures.ThreadPoolExecutor(1, "guard-feed")
+    def __init__(self) -> None:
         self._turns: dict[str, _Turn] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: deque[tuple[Callable[[], None], asyncio.Future[None]]] = deque()
+        self._feeding: asyncio.Task[None] | None = None
+        self._closed = False
 
     async def call(self, key: str | None, fn: Callable[[], T]) -> T:
-        """``fn()`` in the pool, after every earlier call with the same ``key`` has ended
-        (no key: at once).
+        """``fn()`` on the loop (:func:`guard.world.bridge.run`), after every earlier call
+        with the same ``key`` has ended (no key: at once).
 
-        The turn is held until ``fn`` has returned in its thread, even when the awaiting
-        flow is cancelled meanwhile, so two calls of one key never overlap."""
-        loop = asyncio.get_running_loop()
+        ``fn`` runs to its end even when the awaiting flow is cancelled meanwhile (its
+        transaction is not cut half-way), and the turn is held until then, so two calls of
+        one key never overlap."""
+        loop = self._loop = asyncio.get_running_loop()
         if key is None:
-            return await asyncio.wrap_future(self._pool.submit(fn))
+            return await asyncio.shield(loop.create_task(bridge.run(fn)))
         turn = self._turns.get(key)
         if turn is None:
             turn = self._turns[key] = _Turn()
@@ -64,29 +68,68 @@ class Offload:
             self._leave(key, turn)
 
         try:
-            future = self._pool.submit(fn)
+            task = loop.create_task(bridge.run(fn))
         except BaseException:
             release(None)
             raise
-        future.add_done_callback(lambda f: _soon(loop, release, f))
-        return await asyncio.wrap_future(future)
+        task.add_done_callback(release)
+        return await asyncio.shield(task)
 
     def _leave(self, key: str, turn: _Turn) -> None:
         turn.users -= 1
         if turn.users == 0 and self._turns.get(key) is turn:
             del self._turns[key]
 
-    def feed(self, fn: Callable[[], None]) -> concurrent.futures.Future[None]:
-        """``fn()`` in the feed's one thread, after every earlier ``feed`` call."""
-        return self._feed.submit(fn)
+    def feed(self, fn: Callable[[], None]) -> asyncio.Future[None] | None:
+        """``fn()`` after every earlier ``feed`` call, on the loop (bridged): the future
+        that tells when it ran, when called on the loop; from another thread it is queued
+        the same way and nothing waits for it. Before the loop is known, or once closed,
+        ``fn`` runs at once, blocking."""
+        loop = self._loop
+        if loop is None or self._closed or loop.is_closed():
+            fn()
+            return None
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            on_loop = False
+        if not on_loop:
+            loop.call_soon_threadsafe(self._enqueue, fn)
+            return None
+        return self._enqueue(fn)
+
+    def _enqueue(self, fn: Callable[[], None]) -> asyncio.Future[None]:
+        assert self._loop is not None
+        done: asyncio.Future[None] = self._loop.create_future()
+        self._queue.append((fn, done))
+        if self._feeding is None or self._feeding.done():
+            self._feeding = self._loop.create_task(self._feed_all())
+        return done
+
+    async def _feed_all(self) -> None:
+        while self._queue:
+            fn, done = self._queue.popleft()
+            try:
+                await bridge.run(fn)
+            except asyncio.CancelledError:  # closing: close() adds the ones still queued
+                done.cancel()
+                raise
+            except Exception as e:  # fn logs its own failures: this is a bug
+                if not done.done():
+                    done.set_exception(e)
+            else:
+                if not done.done():
+                    done.set_result(None)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        self._feed.shutdown(wait=True)
-
-
-def _soon(loop: asyncio.AbstractEventLoop, fn: Callable[[Any], None], arg: Any) -> None:
-    try:
-        loop.call_soon_threadsafe(fn, arg)
-    except RuntimeError:  # the loop is closed (shutdown): nobody waits for the turn
-        pass
+        """Add the feed events still queued (blocking: the loop is stopping), in order."""
+        self._closed = True
+        if self._feeding is not None and not self._feeding.done():
+            self._feeding.cancel()
+        while self._queue:
+            fn, done = self._queue.popleft()
+            try:
+                fn()
+            finally:
+                if not done.done():
+                    done.set_result(None)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import builtins
 import json
-import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -34,6 +33,7 @@ from guard.errors import SandboxError
 from guard.sandbox import tokens
 from guard.sandbox.model import DEFAULT_POLICY, Policy, Sandbox, check_id
 from guard.sandbox.registry import Registry
+from guard.world import bridge
 
 if TYPE_CHECKING:
     from guard.world.redis import RedisStore
@@ -92,7 +92,7 @@ class SharedRegistry(Registry):
         self.store = store
         self._k = store.prefix + "sbx:"
         self._version: str | None = "unread"
-        self._lock = threading.Lock()  # the mirror is rebuilt by one thread at a time
+        self._lock = bridge.Lock()  # the mirror is rebuilt by one request at a time
         self._touched: dict[str, float] = {}
 
     def view(self) -> Registry:

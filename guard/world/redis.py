@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import concurrent.futures
 import hashlib
 import json
 import logging
@@ -36,7 +37,7 @@ from redis.commands.core import Script
 from redis.exceptions import ClusterDownError, RedisClusterException
 
 from guard.errors import NoSuchSnapshot, NoSuchWorld, StoreUnavailable, WorldError, WorldExists
-from guard.world import lua
+from guard.world import bridge, lua, resp
 from guard.world.diff import diff
 from guard.world.redis_deliveries import RedisQueue
 from guard.world.store import (
@@ -60,6 +61,7 @@ CACHE_MAX = 4096  # objects one process remembers per world (checked at every co
 PAGE = 64  # objects per scan round trip
 BUDGET = 2048  # index entries one scan call may examine (bounds the script's run time)
 TIMEOUT = 5.0  # seconds: a Redis that answers slower than this counts as down
+THREADS = 8  # blocking calls of requests run on the loop (_call), at once per process
 
 
 def _layer() -> str:
@@ -361,6 +363,8 @@ class RedisStore(WorldStore):
             raise StoreUnavailable(f"the Redis Cluster at {url!r} is unavailable: "
                                    f"{e}") from e
         self._scripts: dict[str, Script] = {}
+        self._ascripts: dict[str, Any] = {}  # the same for the non-blocking clients
+        self._threads: concurrent.futures.ThreadPoolExecutor | None = None  # see _call
         self._worlds: dict[str, RedisWorld] = {}
         self._initial_sid: str | None = None
         self._waiters: dict[str, builtins.list[asyncio.Future[None]]] = {}
@@ -370,24 +374,39 @@ class RedisStore(WorldStore):
         # non-blocking clients, one per event loop (get_async)
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = \
             weakref.WeakKeyDictionary()
+        self._resp: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, resp.Client] = \
+            weakref.WeakKeyDictionary()
         self.deliveries = RedisQueue(self.prefix, self._run_keys, self._call)
 
     # plumbing
 
     def _call(self, fn: Any) -> Any:
+        """``fn(client)`` with the blocking client. A request that runs on the event loop
+        (:mod:`guard.world.bridge`) has it run in one of this store's threads instead, so
+        the loop serves other flows meanwhile; its scripts go by :meth:`_run_async`."""
+        if bridge.bridged():
+            return bridge.wait(self._call_in_thread(fn))
         try:
             return fn(self._redis)
         except (redis_py.ConnectionError, redis_py.TimeoutError, ClusterDownError,
                 RedisClusterException) as e:
-            raise StoreUnavailable(f"the world store at {self._where()} is unavailable: "
-                                   f"{e}") from e
+            raise self._unavailable(e) from e
         except redis_py.RedisError as e:
-            raise WorldError(f"the world store at {self._where()} failed: {e}") from e
+            raise self._failed(e) from e
 
-    async def get_async(self, key: str) -> str | None:
-        """``GET key`` from the event loop with a non-blocking client (one per loop), so a
-        short read costs no thread hop; a slow or absent Redis holds only the awaiting
-        flow. Fails as :meth:`_call` does."""
+    async def _call_in_thread(self, fn: Any) -> Any:
+        if self._threads is None:
+            self._threads = concurrent.futures.ThreadPoolExecutor(THREADS, "guard-store")
+        return await asyncio.get_running_loop().run_in_executor(self._threads, self._call, fn)
+
+    def _unavailable(self, e: BaseException) -> StoreUnavailable:
+        return StoreUnavailable(f"the world store at {self._where()} is unavailable: {e}")
+
+    def _failed(self, e: BaseException) -> WorldError:
+        return WorldError(f"the world store at {self._where()} failed: {e}")
+
+    def _aclient(self) -> Any:
+        """This event loop's non-blocking client (one per loop)."""
         loop = asyncio.get_running_loop()
         client = self._async.get(loop)
         if client is None:
@@ -395,29 +414,68 @@ class RedisStore(WorldStore):
             client = self._async[loop] = cls.from_url(
                 self.url, decode_responses=True, socket_timeout=TIMEOUT,
                 socket_connect_timeout=TIMEOUT)
+        return client
+
+    def _lean(self) -> resp.Client | None:
+        """This event loop's pipelined connection (guard.world.resp), for a single Redis
+        at a redis:// or unix:// URL; None for the others (TLS, Cluster)."""
+        if self.cluster or not resp.usable(self.url):
+            return None
+        loop = asyncio.get_running_loop()
+        client = self._resp.get(loop)
+        if client is None:
+            client = self._resp[loop] = resp.Client(self.url, TIMEOUT)
+        return client
+
+    async def get_async(self, key: str) -> str | None:
+        """``GET key`` from the event loop with a non-blocking client (one per loop), so a
+        short read costs no thread hop; a slow or absent Redis holds only the awaiting
+        flow. Fails as :meth:`_call` does."""
         try:
-            value = await client.get(key)
+            lean = self._lean()
+            if lean is not None:
+                value = await lean.execute("GET", key)
+            else:
+                value = await self._aclient().get(key)
         except (redis_py.ConnectionError, redis_py.TimeoutError, ClusterDownError,
                 RedisClusterException, OSError) as e:
-            raise StoreUnavailable(f"the world store at {self._where()} is unavailable: "
-                                   f"{e}") from e
+            raise self._unavailable(e) from e
         except redis_py.RedisError as e:
-            raise WorldError(f"the world store at {self._where()} failed: {e}") from e
+            raise self._failed(e) from e
         return value if isinstance(value, str) else None
 
     def _run(self, source: str, *args: Any) -> Any:
-        script = self._scripts.get(source)
-        if script is None:
-            script = self._scripts[source] = self._redis.register_script(source)
-        keys = [self.prefix] if self.cluster else []  # a Cluster routes a script by its keys
-        return self._call(lambda r: script(keys=keys, args=[self.prefix, *args], client=r))
+        """Run one of guard's scripts (guard.world.lua) with the store's prefix first."""
+        return self._run_keys(source, [self.prefix] if self.cluster else [], self.prefix,
+                              *args)  # a Cluster routes a script by its keys
 
     def _run_keys(self, source: str, keys: builtins.list[str], *args: Any) -> Any:
         """A script that names its keys (a Cluster-ready one; see redis_deliveries)."""
+        if bridge.bridged() and not self.cluster:  # a Cluster's scripts go by a thread
+            return bridge.wait(self._run_async(source, keys, args))
         script = self._scripts.get(source)
         if script is None:
             script = self._scripts[source] = self._redis.register_script(source)
         return self._call(lambda r: script(keys=keys, args=list(args), client=r))
+
+    async def _run_async(self, source: str, keys: builtins.list[str],
+                         args: tuple[Any, ...]) -> Any:
+        """:meth:`_run_keys` from the event loop, with its non-blocking client (EVALSHA,
+        and the script itself if Redis does not have it yet). Fails as :meth:`_call`
+        does."""
+        try:
+            lean = self._lean()
+            if lean is not None:
+                return await lean.script(source, keys, list(args))
+            client = self._aclient()
+            script = self._ascripts.get(source)
+            if script is None:
+                script = self._ascripts[source] = client.register_script(source)
+            return await script(keys=keys, args=list(args), client=client)
+        except (redis_py.ConnectionError, redis_py.TimeoutError, OSError) as e:
+            raise self._unavailable(e) from e
+        except redis_py.RedisError as e:
+            raise self._failed(e) from e
 
     def _where(self) -> str:
         if self.cluster:
@@ -442,6 +500,11 @@ class RedisStore(WorldStore):
             if not loop.is_closed() and loop.is_running():
                 loop.create_task(client.aclose())
         self._async.clear()
+        for lean in list(self._resp.values()):
+            lean.close()
+        self._resp.clear()
+        if self._threads is not None:
+            self._threads.shutdown(wait=False, cancel_futures=True)
         self._redis.close()
 
     # worlds

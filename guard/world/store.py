@@ -26,8 +26,6 @@ import json
 import random
 import re
 import secrets
-import threading
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,6 +36,7 @@ from guard.clock import VIRTUAL_EPOCH, Clock
 from guard.errors import NoSuchSnapshot, WorldError
 from guard.ids import Ids
 from guard.limits import WORLD_RULE, LimitExceeded
+from guard.world import bridge
 from guard.world import snapshot as files
 from guard.world.deliveries import DeliveryQueue
 from guard.world.snapshot import SNAPSHOT_VERSION
@@ -203,9 +202,10 @@ class World(ABC):
         self._faker: Any = None
         self._txn: Txn | None = None
         self._retried = False  # inside atomically(): a conflict runs the work again
-        # One thread at a time in a transaction of this world: with a store that waits on
-        # the network the proxy runs requests in threads (guard.proxy.offload).
-        self.lock = threading.RLock()
+        # One request at a time in a transaction of this world: with a store that waits on
+        # the network the proxy runs requests as greenlets on its loop (guard.world.bridge),
+        # and the admin API and tools may use it from threads.
+        self.lock = bridge.Lock()
 
     blocking = False  # True when its reads and commits wait on the network (Redis)
 
@@ -349,7 +349,7 @@ class World(ABC):
                     except Conflict:
                         # writers that collided retry at random moments, growing apart
                         # (full jitter), so none starves while the others keep winning
-                        time.sleep(random.uniform(0, min(BACKOFF_CAP, 0.001 * 2 ** attempt)))
+                        bridge.sleep(random.uniform(0, min(BACKOFF_CAP, 0.001 * 2 ** attempt)))
             finally:
                 self._retried = outer
         raise WorldError(f"sandbox {self.name!r}: gave up after {RETRIES} conflicting "

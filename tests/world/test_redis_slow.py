@@ -1,6 +1,7 @@
-"""A slow Redis stalls only the requests that wait for it: guard makes its Redis round
-trips in threads (guard.proxy.offload), so the event loop every flow shares keeps
-serving other sandboxes while one sandbox's command hangs."""
+"""A slow Redis stalls only the requests that wait for it: a request's Redis round trips
+are awaited on the event loop (guard.world.bridge, guard.world.resp, each command on a
+connection of its own), so the loop every flow shares keeps serving other sandboxes while
+one sandbox's command hangs."""
 
 from __future__ import annotations
 
@@ -122,3 +123,43 @@ def test_an_admin_call_waiting_on_redis_does_not_stall_the_proxy(
             relay.release()
             snap.join(60)
     assert "snap" in done
+
+
+def test_simulated_requests_on_redis_run_on_the_loop_with_no_thread_hop(
+        guard_proxy, redis_server: RedisServer) -> None:
+    """Creates and retrieves wait on Redis from the event loop (guard.world.bridge): no
+    store thread and no feed thread is started, the objects are all there, one each, and
+    the live feed has every request's event once, in order."""
+    g = guard_proxy(store=redis_server.prefixed(), sandbox_from="header")
+    threads_before = {t.name for t in threading.enumerate()}
+    created: list[str] = []
+    lock = threading.Lock()
+
+    def client(n: int) -> None:
+        for i in range(5):
+            r = _post(g, "loop-one", f"c{n}-{i}@example.com")
+            assert r.status_code == 200, r.text
+            with lock:
+                created.append(r.json()["id"])
+
+    clients = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+    for t in clients:
+        t.start()
+    for t in clients:
+        t.join(120)
+    assert len(created) == len(set(created)) == 20
+    with requests.Session() as s:
+        s.trust_env = False
+        for cid in created:
+            r = s.get(f"{API}/customers/{cid}", proxies={"https": g.url}, verify=g.ca,
+                      headers={"Authorization": "Bearer sk_test_slow",
+                               "X-Guard-Sandbox": token("loop-one")}, timeout=60)
+            assert r.status_code == 200 and r.json()["id"] == cid
+    started = {t.name for t in threading.enumerate()} - threads_before
+    assert not [n for n in started if n.startswith(("guard-store", "guard-feed"))], started
+    events = g.worlds.events("loop-one", limit=1000)
+    assert [e["id"] for e in events] == sorted({e["id"] for e in events})
+    urls = [e["url"] for e in events]
+    assert urls.count(f"{API}/customers") == 20
+    assert sorted(u for u in urls if u != f"{API}/customers") == sorted(
+        f"{API}/customers/{cid}" for cid in created)

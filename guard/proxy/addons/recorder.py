@@ -8,7 +8,6 @@ through the same recorder."""
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -33,8 +32,8 @@ class AuditRecorder:
                  offload: Offload | None = None) -> None:
         self.audit = audit
         self.worlds = worlds  # guard.internal's live feed is each sandbox's event history
-        self.offload = offload  # the feed is in Redis: publish from its feed thread
-        self._fed: concurrent.futures.Future[None] | None = None
+        self.offload = offload  # the feed is in Redis: publish in order, on the loop
+        self._fed: asyncio.Future[None] | None = None
         self.events = events
         self.recorder = Recorder(audit, events, self._publish)
         # see every written event, after the live feed: the console line, metrics, the
@@ -129,14 +128,15 @@ class AuditRecorder:
             log.exception("guard: event not in the live feed")
 
     def _fed_first(self) -> Coroutine[Any, Any, None] | None:
-        """With the feed in Redis: wait (off the loop) until the event just published is
-        in the live feed, so it is there before the answer reaches the client."""
+        """With the feed in Redis: wait (the loop serves others) until the event just
+        published is in the live feed, so it is there before the answer reaches the
+        client."""
         fed, self._fed = self._fed, None
         if fed is None:
             return None
 
         async def wait() -> None:
-            await asyncio.wrap_future(fed)
+            await fed
 
         return wait()
 
