@@ -455,3 +455,10 @@ local limit = tonumber(ARGV[4])
 if limit <= 0 or start >= len then return {} end
 return redis.call('LRANGE', w .. ':ev', start, start + limit - 1)
 """
+
+# ARGV: P, name, hash ("cnt", "ctr", "sz") -> {the world's version (nil: no world), the
+# hash as field, value, ...}: the two in one step
+HASH = r"""
+local w = ARGV[1] .. 'w:' .. ARGV[2]
+return {redis.call('HGET', w .. ':m', 'version'), redis.call('HGETALL', w .. ':' .. ARGV[3])}
+"""

@@ -27,7 +27,7 @@ import logging
 import secrets
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
@@ -192,15 +192,13 @@ class RedisWorld(World):
             field = {"cnt": "counts", "ctr": "counters", "sz": "sizes"}[name]
             raw = self._store._call(lambda r: r.hget(self._store.prefix + self._src, field))
             return {k: str(v) for k, v in json.loads(raw or "{}").items()}
-        key = f"{self._store.prefix}w:{self._src}"
-        version, values = self._store._call(lambda r: _pipe(
-            r, [("hget", key + ":m", "version"), ("hgetall", f"{key}:{name}")]))
+        version, flat = self._store._run(lua.HASH, self._src, name)
         self._seen(int(version or -1))
-        return dict(values)
+        return dict(zip(flat[::2], flat[1::2], strict=True))
 
     def _world_cver(self, collection: str) -> int:
-        key = f"{self._store.prefix}w:{self._src}:cv"
-        return int(self._store._call(lambda r: r.hget(key, collection)) or 0)
+        return int(self._store._cmd("HGET", f"{self._store.prefix}w:{self._src}:cv",
+                                    collection) or 0)
 
     # the request number
 
@@ -431,18 +429,29 @@ class RedisStore(WorldStore):
         """``GET key`` from the event loop with a non-blocking client (one per loop), so a
         short read costs no thread hop; a slow or absent Redis holds only the awaiting
         flow. Fails as :meth:`_call` does."""
+        lean = self._lean()
+        value = await self._mapped(lean.execute("GET", key) if lean is not None
+                                   else self._aclient().get(key))
+        return value if isinstance(value, str) else None
+
+    async def _mapped(self, pending: Awaitable[Any]) -> Any:
+        """``await pending``, a non-blocking client's command: fails as :meth:`_call`."""
         try:
-            lean = self._lean()
-            if lean is not None:
-                value = await lean.execute("GET", key)
-            else:
-                value = await self._aclient().get(key)
+            return await pending
         except (redis_py.ConnectionError, redis_py.TimeoutError, ClusterDownError,
                 RedisClusterException, OSError) as e:
             raise self._unavailable(e) from e
         except redis_py.RedisError as e:
             raise self._failed(e) from e
-        return value if isinstance(value, str) else None
+
+    def _cmd(self, *args: Any) -> Any:
+        """One command whose reply redis-py passes through as Redis sent it (HGET, HSET,
+        HDEL, EXISTS: not HGETALL, which it turns into a dict): from a request on the
+        loop, with this loop's non-blocking client."""
+        lean = self._lean() if bridge.bridged() else None
+        if lean is not None:
+            return bridge.wait(self._mapped(lean.execute(*args)))
+        return self._call(lambda r: r.execute_command(*args))
 
     def _run(self, source: str, *args: Any) -> Any:
         """Run one of guard's scripts (guard.world.lua) with the store's prefix first."""
@@ -463,19 +472,14 @@ class RedisStore(WorldStore):
         """:meth:`_run_keys` from the event loop, with its non-blocking client (EVALSHA,
         and the script itself if Redis does not have it yet). Fails as :meth:`_call`
         does."""
-        try:
-            lean = self._lean()
-            if lean is not None:
-                return await lean.script(source, keys, list(args))
-            client = self._aclient()
-            script = self._ascripts.get(source)
-            if script is None:
-                script = self._ascripts[source] = client.register_script(source)
-            return await script(keys=keys, args=list(args), client=client)
-        except (redis_py.ConnectionError, redis_py.TimeoutError, OSError) as e:
-            raise self._unavailable(e) from e
-        except redis_py.RedisError as e:
-            raise self._failed(e) from e
+        lean = self._lean()
+        if lean is not None:
+            return await self._mapped(lean.script(source, keys, list(args)))
+        client = self._aclient()
+        script = self._ascripts.get(source)
+        if script is None:
+            script = self._ascripts[source] = client.register_script(source)
+        return await self._mapped(script(keys=keys, args=list(args), client=client))
 
     def _where(self) -> str:
         if self.cluster:
@@ -647,12 +651,12 @@ class RedisStore(WorldStore):
     def index_set(self, kind: str, key: str, sandbox: str | None) -> None:
         name = f"{self.prefix}ix:{kind}"
         if sandbox is None:
-            self._call(lambda r: r.hdel(name, key))
+            self._cmd("HDEL", name, key)
         else:
-            self._call(lambda r: r.hset(name, key, sandbox))
+            self._cmd("HSET", name, key, sandbox)
 
     def index_get(self, kind: str, key: str) -> str | None:
-        value = self._call(lambda r: r.hget(f"{self.prefix}ix:{kind}", key))
+        value = self._cmd("HGET", f"{self.prefix}ix:{kind}", key)
         return value if isinstance(value, str) else None
 
     def expire(self, now: float | None = None) -> builtins.list[str]:
@@ -783,7 +787,16 @@ class RedisStore(WorldStore):
     # events
 
     def add_event(self, sandbox: str, event: dict[str, Any]) -> int:
-        body = dumps(event)
+        return self._add_event(sandbox, dumps(event))
+
+    def add_event_line(self, sandbox: str, event: dict[str, Any], line: bytes) -> int:
+        if "id" in event:
+            return self.add_event(sandbox, event)
+        # the audit log's line (UTF-8, a lone surrogate written as its escape): the same
+        # JSON object, not serialized again; the script puts the feed id in front
+        return self._add_event(sandbox, line.rstrip(b"\n"))
+
+    def _add_event(self, sandbox: str, body: str | bytes) -> int:
         n = int(self._run(lua.ADD_EVENT, _key(sandbox), body, EVENTS_KEEP))
         if n < 0:  # events come before any simulated request: the world starts here
             self._open(sandbox)
