@@ -87,11 +87,12 @@ def test_two_replicas_claiming_at_once_never_get_one_job_twice(
         stores[0].deliveries.add([_job(n) for n in range(200)], due=0.0)
         got: list[list[str]] = [[], []]
 
+        together = threading.Barrier(2)  # each round both claim at once, however loaded
+
         def claimer(i: int) -> None:
-            while True:
+            for _ in range(60):  # 200 jobs, 3 per claim: both are empty well before
+                together.wait(30)
                 claimed = stores[i].deliveries.claim(1.0, 600.0, 3)
-                if not claimed:
-                    return
                 got[i] += [j.event for j, _ in claimed]
 
         threads = [threading.Thread(target=claimer, args=(i,)) for i in (0, 1)]
