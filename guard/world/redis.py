@@ -309,7 +309,10 @@ def _split(url: str, *names: str) -> tuple[str, dict[str, str]]:
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
     rest = urlencode([(k, v) for k, v in query if k not in names])
-    return urlunsplit(parts._replace(query=rest)), {k: v for k, v in query if k in names}
+    kept = {k: v for k, v in query if k in names}
+    if not parts.netloc:  # unix:///run/redis.sock: urlunsplit would drop the empty host
+        return f"{parts.scheme}://{parts.path}" + (f"?{rest}" if rest else ""), kept
+    return urlunsplit(parts._replace(query=rest)), kept
 
 
 def hash_tag(prefix: str) -> str | None:
@@ -869,5 +872,5 @@ class RedisStore(WorldStore):
             except (redis_py.RedisError, OSError):
                 await asyncio.sleep(0.5)  # Redis away: waiters time out; try again
             finally:
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
                 await client.aclose()

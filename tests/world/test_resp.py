@@ -198,3 +198,45 @@ def test_arguments_are_encoded_as_redis_py_encodes_them() -> None:
         resp.encode(("SET", "k", True))
     with pytest.raises(redis.DataError):
         resp.encode(("SET", "k", None))
+
+
+def test_a_store_at_a_unix_socket_url_keeps_its_socket_path_and_parameters(
+        tmp_path: Path) -> None:
+    """``unix:///path?prefix=...&db=N``: the store's own parameters are taken out of the
+    URL without losing its empty host (urlunsplit alone turns it into ``unix:/path``,
+    which redis-py refuses), and both clients (redis-py's, and the loop's) use it."""
+    import shutil
+    import subprocess
+    import time
+
+    from guard.world import bridge
+    from guard.world.redis import RedisStore
+
+    sock = tmp_path / "redis.sock"
+    proc = subprocess.Popen([shutil.which("redis-server") or "redis-server", "--port", "0",
+                             "--unixsocket", str(sock), "--save", "", "--dir", str(tmp_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        plain = redis.Redis(unix_socket_path=str(sock), db=2, decode_responses=True)
+        for _ in range(100):
+            try:
+                plain.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        store = RedisStore(f"unix://{sock}?db=2&prefix=u1:")
+        try:
+            assert store.prefix == "u1:" and f"unix:{sock}" in store.describe()
+            store.world("a").put("things", {"id": "t1", "n": 1})
+
+            async def from_the_loop() -> object:
+                return await bridge.run(lambda: store.world("a").get("things", "t1"))
+
+            assert asyncio.run(from_the_loop()) == {"id": "t1", "n": 1}
+            assert any(k.startswith("u1:") for k in plain.keys("*"))  # db 2, prefixed
+        finally:
+            store.close()
+            plain.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
