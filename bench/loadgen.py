@@ -108,7 +108,11 @@ def _reap(proc: subprocess.Popen[str]) -> tuple[str, float]:
     """A child's output and its whole CPU (user + system), from its own rusage."""
     assert proc.stdout is not None
     out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    except ChildProcessError:  # Popen reaped it already (kill() polls first): no rusage
+        proc.wait()
+        return out, 0.0
     proc.returncode = os.waitstatus_to_exitcode(status)
     return out, usage.ru_utime + usage.ru_stime
 
