@@ -228,12 +228,19 @@ def _run(args: argparse.Namespace, cfg: Options, argv: list[str], port: int,
             if status is None:
                 continue
             del workers[i]
+            served = load.slots[i] != listeners.Load.DEAD  # it took its place in the queue
             load.slots[i] = listeners.Load.DEAD  # never the lighter one: take its turns
             if metrics is not None:  # its gauges go; its counts stay in the totals
                 from guard import sharedmetrics
 
                 sharedmetrics.forget(metrics, i)
             if stopping:
+                continue
+            if not served and len(started[i]) == 1:  # its own words are above: the options,
+                print(f"guard: worker {i} did not start (status {status}); stopping",
+                      file=sys.stderr, flush=True)  # not a crash, and the same next time
+                code = status if status > 0 else 1
+                forward(signal.SIGTERM, None)
                 continue
             recent = [t for t in started[i] if time.monotonic() - t < RESTART_WINDOW * 3]
             if len(recent) >= 3 and all(b - a < RESTART_WINDOW for a, b in

@@ -66,6 +66,23 @@ def test_workers_refuse_two_listeners_on_one_port(tmp_path: Path, flags: list[st
     assert "not starting" in out.stderr and f" {p} is also " in out.stderr, out.stderr
 
 
+def test_workers_that_cannot_start_stop_the_gateway_at_once_with_their_reason(
+        tmp_path: Path) -> None:
+    # A worker that exits before it ever served, on its first start, failed on its options
+    # (here an audit directory that does not exist): starting it again would fail the same
+    # way, so the gateway stops with the worker's own message rather than looping.
+    started = time.monotonic()
+    out = subprocess.run([sys.executable, "-m", "guard", "run", "--workers", "2", "--store",
+                          "redis://127.0.0.1:1/0", "--listen-port", str(_port()),
+                          "--confdir", str(tmp_path / "conf"),
+                          "--audit", str(tmp_path / "missing" / "audit.jsonl")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1, out.stderr
+    assert "there is no directory" in out.stderr and "did not start" in out.stderr, out.stderr
+    assert "starting it again" not in out.stderr, out.stderr
+    assert time.monotonic() - started < 60
+
+
 def test_ports_picked_for_the_workers_avoid_the_ports_already_chosen(
         monkeypatch: pytest.MonkeyPatch) -> None:
     # The kernel may hand out a port again once its probe socket is closed (the CI run that
