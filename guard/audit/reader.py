@@ -94,8 +94,30 @@ def merged(groups: Iterable[list[Path]], *, flows_only: bool = True,
            system: bool = False) -> Iterator[dict[str, Any]]:
     """The events of several writers' logs as one stream, ordered by time (each log is
     in time order already; ties keep the order of the logs given)."""
-    streams = [events(files, flows_only=flows_only, system=system) for files in groups]
-    return heapq.merge(*streams, key=lambda e: str(e.get("time", "")))
+    return (e for _, e in merged_from(groups, flows_only=flows_only, system=system))
+
+
+def merged_from(groups: Iterable[list[Path]], *, flows_only: bool = True,
+                system: bool = False) -> Iterator[tuple[str, dict[str, Any]]]:
+    """:func:`merged`, each event with the name of the log it came from (its live file's:
+    ``audit.HOST-1.jsonl`` for ``audit.HOST-1.jsonl.2`` too). Sequence numbers are a
+    log's own, so with several writers an event is named by its log and its seq."""
+    def tagged(files: list[Path]) -> Iterator[tuple[str, dict[str, Any]]]:
+        name = log_name(files[0])
+        return ((name, e) for e in events(files, flows_only=flows_only, system=system))
+
+    return heapq.merge(*(tagged(files) for files in groups if files),
+                       key=lambda pair: str(pair[1].get("time", "")))
+
+
+def log_name(path: Path) -> str:
+    """The name of the log ``path`` belongs to: its own, without a rotation suffix.
+
+    >>> log_name(Path("/var/log/guard/audit.gw-1.jsonl.3"))
+    'audit.gw-1.jsonl'
+    """
+    m = _ROTATED.match(path.name)
+    return m.group(1) if m else path.name
 
 
 def lines(files: Iterable[Path]) -> Iterator[Line]:

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from guard.audit.reader import chains, events, expand, merged, not_an_audit_log
+from guard.audit.reader import chains, events, expand, merged, merged_from, not_an_audit_log
 from guard.audit.signing import keygen, load_key
 from guard.audit.verify import verify
 from guard.cli.common import audit_files
@@ -219,14 +219,27 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    found = _read(args)
+    files = _logs(args)
+    groups = chains(files)
+    try:
+        tagged = list(merged_from(groups, system=True))
+    except OSError as e:
+        raise SystemExit(_fail(f"cannot read {e.filename}: {e.strerror}")) from e
+    found = select([e for _, e in tagged], _filter(args))
     if args.json:
         for e in found:
             print(dumps(e))
         return 0
-    print(HEADING)
-    for e in found:
-        print(row(e))
+    if len(groups) < 2:
+        print(HEADING)
+        for e in found:
+            print(row(e))
+    else:  # each writer numbers its own log: a seq is named by its log (audit show LOG SEQ)
+        logs = {id(e): name for name, e in tagged}
+        width = max(len(name) for name, _ in tagged) if tagged else 3
+        print(f"{'LOG':<{width}}  {HEADING}")
+        for e in found:
+            print(f"{printable(logs[id(e)]):<{width}}  {row(e)}")
     print(f"({len(found)} event(s))", file=sys.stderr)
     return 0
 
@@ -307,21 +320,30 @@ def run_show(args: argparse.Namespace) -> int:
     args.files = [args.file] if args.file is not None else []
     logs = _logs(args)
     show = (lambda e: dumps(e, indent=2)) if args.json else render
+    found: list[tuple[list[Path], dict[str, Any]]] = []  # one per log that has the seq
     try:
         for group in chains(logs):
             files = expand(group) if len(group) == 1 else group
-            for e in events(files):
-                if args.seq in (e.get("seq"), e.get("end_seq")):
-                    print(show(e))
-                    return 0
-            for e in events(files, flows_only=False):
-                if e.get("seq") == args.seq:
-                    print(show(e))
-                    return 0
+            hit = next((e for e in events(files)
+                        if args.seq in (e.get("seq"), e.get("end_seq"))), None)
+            if hit is None:
+                hit = next((e for e in events(files, flows_only=False)
+                            if e.get("seq") == args.seq), None)
+            if hit is not None:
+                found.append((files, hit))
     except BrokenPipeError:
         raise
     except OSError as e:
         return _fail(f"cannot read {e.filename}: {e.strerror}")
+    if len(found) > 1:  # several writers: each numbers its own log
+        names = ", ".join(str(files[-1]) for files, _ in found)
+        return _fail(f"seq {args.seq} is in {len(found)} logs ({names}): each writer "
+                     f"numbers its own; name one, e.g. guard audit show "
+                     f"{found[0][0][-1]} {args.seq} (guard audit list shows each event's "
+                     "LOG)")
+    if found:
+        print(show(found[0][1]))
+        return 0
     where = ", ".join(str(f) for f in logs)
     print(f"guard audit: no event with seq {args.seq} in {where}", file=sys.stderr)
     return 1

@@ -77,6 +77,25 @@ def test_list_and_summary_read_every_writer_merged_by_time(
     assert json.loads(capsys.readouterr().out)["events"] == 12
 
 
+def test_list_names_each_events_log_and_show_refuses_a_seq_two_logs_have(
+        two_logs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Each writer numbers its own log, so seq 1 is in both: the table says whose each row
+    # is, and audit show asks for the log rather than showing one of them.
+    assert main(["audit", "list", str(two_logs)]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[0].split()[:2] == ["LOG", "SEQ"]
+    assert [r.split()[:2] for r in rows[1:3]] == [["audit.h-0.jsonl", "1"],
+                                                 ["audit.h-1.jsonl", "1"]]
+    assert {r.split()[0] for r in rows[1:]} == {"audit.h-0.jsonl", "audit.h-1.jsonl"}
+    assert main(["audit", "show", str(two_logs), "1"]) == 2
+    err = capsys.readouterr().err
+    assert "seq 1 is in 2 logs" in err and "audit.h-1.jsonl" in err, err
+    assert main(["audit", "show", "--json", str(two_logs / "audit.h-1.jsonl"), "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["host"] == "b0.test"
+    assert main(["audit", "list", str(two_logs / "audit.h-1.jsonl")]) == 0  # one log: as ever
+    assert capsys.readouterr().out.split()[0] == "SEQ"
+
+
 def test_export_and_replay_read_every_writer_merged_by_time(
         two_logs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     har = tmp_path / "all.har"
