@@ -223,8 +223,8 @@ def run_list(args: argparse.Namespace) -> int:
     groups = chains(files)
     try:
         tagged = list(merged_from(groups, system=True))
-    except OSError as e:
-        raise SystemExit(_fail(f"cannot read {e.filename}: {e.strerror}")) from e
+    except OSError as err:
+        raise SystemExit(_fail(f"cannot read {err.filename}: {err.strerror}")) from err
     found = select([e for _, e in tagged], _filter(args))
     if args.json:
         for e in found:
