@@ -54,6 +54,9 @@ def test_redis_down_fails_closed_with_503_and_an_audit_event_and_worlds_survive_
         refused = [e for e in events if e.get("rule") == "guard.store-unavailable"]
         assert len(refused) == 1 and refused[0]["status"] == 503
         assert refused[0]["upstream"] is False
+        # the registry was away, so no sandbox was proven: the event names none (not the
+        # sandbox called "default"), and the client's address says who asked
+        assert refused[0]["sandbox"] == "" and refused[0]["client"] == "127.0.0.1"
     finally:
         server.stop()
 

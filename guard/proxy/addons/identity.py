@@ -179,7 +179,8 @@ def bare_request(flow: http.HTTPFlow) -> Request:
     r = flow.request
     peer = flow.client_conn.peername
     return Request(method=str(r.method), scheme=str(r.scheme), host=str(r.host), port=r.port,
-                   path=str(r.path).split("?", 1)[0], client=str(peer[0]) if peer else "")
+                   path=str(r.path).split("?", 1)[0], client=str(peer[0]) if peer else "",
+                   sandbox="")  # none proven yet: a refusal before identity names none
 
 
 def host_header_name(flow: http.HTTPFlow) -> str | None:

@@ -117,7 +117,8 @@ class Exchange:
         ctx = self.policy.ctx
         names = pipeline.Names(authority_name(host_header), tunnel.sni, False)
         req = Request(method, "https", tunnel.connect_host, tunnel.port,
-                      target.split("?", 1)[0], client=tunnel.client)
+                      target.split("?", 1)[0], client=tunnel.client,
+                      sandbox="")  # none proven yet: a refusal before identity names none
         try:
             header = next((v for k, v in headers if k.lower() == SANDBOX_HEADER), None)
 
