@@ -97,6 +97,23 @@ class RedisWorld(World):
         self._cache.clear()
         self._pages.clear()
 
+    def _keep_checked(self, reads: dict[tuple[str, str], str | None],
+                      scans: dict[str, int]) -> None:
+        """After a commit that others' commits preceded: the cache keeps the objects the
+        transaction read (as they were, and are: the commit compared them) and the list
+        pages of the collections it scanned at the change count the commit confirmed; the
+        rest goes. So two processes serving one sandbox do not send each other's next
+        reads of untouched collections (a Stripe create's webhook endpoints) to Redis."""
+        kept: dict[tuple[str, ...], Any] = {("o", c, i): raw for (c, i), raw in reads.items()}
+        pages: dict[str, set[tuple[str, ...]]] = {}
+        for c, cver in scans.items():
+            for page in self._pages.get(c, ()):
+                entry = self._cache.get(page)
+                if entry is not None and entry[0] == cver:
+                    kept[page] = entry
+                    pages.setdefault(c, set()).add(page)
+        self._cache, self._pages = kept, pages
+
     def _seen(self, version: int) -> None:
         """A fetch saw the world at ``version``: what the cache holds is valid only if
         nobody else has committed since."""
@@ -249,6 +266,7 @@ class RedisWorld(World):
             "now": time.time(),
         }
         base = self._txn_base
+        reads, scans = self._reads, self._scans
         self._reads, self._creads, self._scans = {}, {}, {}
         reply = self._store._run(lua.COMMIT, self._src, json.dumps(payload), *values)
         status = reply[0]
@@ -270,16 +288,20 @@ class RedisWorld(World):
             self._blind = False  # the next attempt reads before it assumes
             raise _conflict(self.name)
         self._blind = True
-        if version != base + 1 or base < 0:
-            self._forget()
-        else:  # our own commit: list pages of the collections it wrote are stale now
-            for c in {c for c, _ in txn.writes}:
-                for page in self._pages.pop(c, ()):
-                    self._cache.pop(page, None)
+        wrote = bool(payload["writes"] or payload["counters"])  # (else the version stays)
+        if base < 0 or version != base + wrote:
+            # others committed since the cache was filled: keep only what this commit
+            # checked, which is current as of it (the script compares every read and
+            # scan when the base is not the version), and drop the rest
+            self._keep_checked(reads, scans)
+        for c in {c for c, _ in txn.writes}:  # our own writes: those collections' pages
+            for page in self._pages.pop(c, ()):
+                self._cache.pop(page, None)
         self._cache_version = version
         for (c, i), raw in txn.writes.items():
-            if len(self._cache) < CACHE_MAX:
-                self._cache[("o", c, i)] = raw
+            key = ("o", c, i)
+            if key in self._cache or len(self._cache) < CACHE_MAX:  # never left as it was
+                self._cache[key] = raw
 
     def load(self, snapshot: dict[str, Any], *, replace: bool = True) -> None:
         check_snapshot(snapshot)
