@@ -16,7 +16,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from guard.audit.reader import chains, events, expand, merged, merged_from, not_an_audit_log
+from guard.audit.reader import (
+    chains,
+    events,
+    expand,
+    log_name,
+    merged,
+    merged_from,
+    not_an_audit_log,
+)
 from guard.audit.signing import keygen, load_key
 from guard.audit.verify import verify
 from guard.cli.common import audit_files
@@ -402,9 +410,15 @@ def run_export(args: argparse.Namespace) -> int:
             verdicts = [verify(g, key) for g in groups]
         except AuditError as e:
             return _fail(str(e))
-        # the report shows one verdict: the first broken chain's, else the last one's
+        # one log: its verdict; several: every chain's, and each event's seq with its log
         verdict = next((v for v in verdicts if not v.ok), verdicts[-1] if verdicts else None)
-        args.html.write_text(render(found, sources=files, verdict=verdict), encoding="utf-8")
+        named = [(log_name(g[-1]), v) for g, v in zip(groups, verdicts, strict=True)]
+        logs = None
+        if len(groups) > 1:
+            logs = {(e.get("seq"), e.get("time")): name
+                    for name, e in merged_from(groups, flows_only=False, system=True)}
+        args.html.write_text(render(found, sources=files, verdict=verdict, chains=named,
+                                    logs=logs), encoding="utf-8")
         print(f"wrote {args.html} (HTML report, {len(found)} events)")
     return 0
 

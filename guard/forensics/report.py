@@ -33,7 +33,11 @@ _OUTBOX_FIELDS = ("provider", "to", "from", "subject", "channel", "text", "body"
 
 
 def render(events: Sequence[dict[str, Any]], *, sources: Sequence[Path],
-           verdict: Verdict | None) -> str:
+           verdict: Verdict | None, chains: Sequence[tuple[str, Verdict]] = (),
+           logs: dict[tuple[Any, Any], str] | None = None) -> str:
+    """The report. With several writers' logs, ``chains`` is each log's name and verdict
+    (all are shown, not one), and ``logs`` names the log of each event by its (seq, time):
+    each writer numbers its own log, so a seq alone names no event."""
     env = Environment(loader=FileSystemLoader(Path(__file__).parent),
                       autoescape=select_autoescape(["html", "j2"]), trim_blocks=True,
                       lstrip_blocks=True)
@@ -63,7 +67,21 @@ def render(events: Sequence[dict[str, Any]], *, sources: Sequence[Path],
         allowed=allowed[:MAX_ROWS], allowed_total=len(allowed),
         outbox=[_outbox_row(r) for r in outbox_records(events)][:MAX_ROWS],
         reached=reached_real_world, max_rows=MAX_ROWS,
+        chains=list(chains) if len(chains) > 1 else [],
+        chains_ok=sum(1 for _, v in chains if v.ok), where=_where(logs),
     )
+
+
+def _where(logs: dict[tuple[Any, Any], str] | None) -> Any:
+    """The seq cell of an event (or a record made from one): its seq, and with several
+    logs the log's name before it."""
+    def where(e: dict[str, Any]) -> str:
+        seq = "" if e.get("seq") is None else str(e.get("seq"))
+        if logs is None:
+            return seq
+        name = logs.get((e.get("seq"), e.get("time")))
+        return f"{name} #{seq}" if name else seq
+    return where
 
 
 def bars(items: list[tuple[str, int]], colors: dict[str, str] | None = None,

@@ -96,6 +96,28 @@ def test_list_names_each_events_log_and_show_refuses_a_seq_two_logs_have(
     assert capsys.readouterr().out.split()[0] == "SEQ"
 
 
+def test_the_html_report_of_several_logs_shows_every_chain_and_each_events_log(
+        two_logs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    assert main(["audit", "export", "--html", str(out), str(two_logs)]) == 0
+    page = out.read_text()
+    assert "2 of 2 hash chains intact" in page
+    assert page.count("audit.h-0.jsonl: intact") == 1 and "audit.h-1.jsonl: intact" in page
+    assert "<td>audit.h-0.jsonl #1</td>" in page and "<td>audit.h-1.jsonl #1</td>" in page
+    log = two_logs / "audit.h-1.jsonl"  # one chain broken: the report says which
+    lines = log.read_text().splitlines()
+    event = json.loads(lines[1])
+    event["host"] = "changed.test"
+    lines[1] = json.dumps(event)
+    log.write_text("\n".join(lines) + "\n")
+    assert main(["audit", "export", "--html", str(out), str(two_logs)]) == 0
+    page = out.read_text()
+    assert "1 of 2 hash chains intact" in page and "audit.h-1.jsonl: BROKEN at seq 2" in page
+    single = tmp_path / "one.html"  # one log: as before
+    assert main(["audit", "export", "--html", str(single), str(two_logs / "audit.h-0.jsonl")]) == 0
+    assert "the hash chain is intact" in single.read_text()
+
+
 def test_export_and_replay_read_every_writer_merged_by_time(
         two_logs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     har = tmp_path / "all.har"
