@@ -172,6 +172,17 @@ def proxy(args: argparse.Namespace, tmp: Path, url: str, redis_pid: int) -> None
           f"{g['2 workers']:.2f} + {s['2 workers']:.2f} + {c['2 workers']:.2f}")
     print(f"ratio of guard CPU per request in-process/redis {g['memory'] / g['redis']:.2f} "
           f"(with redis-server's: {g['memory'] / (g['redis'] + s['redis']):.2f})")
+    # On a machine whose cores the clients and redis-server share with guard, two guard
+    # processes reach at most 2g/(g+o) of one; per core, a split gateway does what one
+    # process's guard CPU per request over its own says.
+    o = s["redis"] + c["redis"]
+    two_eff, wk_eff = g["redis"] / g["2 processes"], g["redis"] / g["2 workers"]
+    print(f"ceiling of two processes on these {_cores()} shared cores 2g/(g+o) = "
+          f"{2 * g['redis'] / (g['redis'] + o):.2f} (g {g['redis']:.2f} ms, o {o:.2f} ms: "
+          f"redis-server + client); per-core efficiency of a split gateway (guard CPU per "
+          f"request, one / split): two processes {two_eff:.2f}, --workers 2 {wk_eff:.2f} "
+          f"(where each guard process has a core of its own: about {2 * two_eff:.2f}x and "
+          f"{2 * wk_eff:.2f}x; derived, not measured)")
 
 
 def _note(rates: dict[str, list[float]], cpus: dict[str, list[tuple[float, float, float]]],
