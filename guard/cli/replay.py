@@ -16,10 +16,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from guard.audit.reader import chains, merged
+from guard.audit.reader import chains, merged_from
 from guard.cli.common import add_rules_options, load_or_report
 from guard.errors import SandboxError
-from guard.forensics.replay import replay
+from guard.forensics.replay import LOG_KEY, replay
 from guard.options import Options
 from guard.sandbox import tokens
 from guard.textsafe import printable
@@ -54,7 +54,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        found = list(merged(chains(args.files)))  # several writers' logs: merged by time
+        groups = chains(args.files)
+        found = []  # several writers' logs: merged by time, each event marked with its log
+        for name, e in merged_from(groups):
+            if len(groups) > 1:
+                e[LOG_KEY] = name  # each writer numbers its own: a seq names its log too
+            found.append(e)
     except OSError as e:
         print(f"guard replay: cannot read {e.filename}: {e.strerror}", file=sys.stderr)
         return 2
@@ -68,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
     changed = [o for o in outcomes if o.changed]
     for o in outcomes if args.all else changed:
         if args.json:
-            print(json.dumps({"seq": o.seq, "method": o.method, "url": o.url,
+            print(json.dumps({"seq": o.seq, **({"log": o.log} if o.log else {}),
+                              "method": o.method, "url": o.url,
                               "was": {"action": o.was_action, "rule": o.was_rule},
                               "now": {"action": o.now.action, "rule": o.now.rule_id},
                               "changed": o.changed, "loosened": o.loosened,
@@ -76,14 +82,15 @@ def run(args: argparse.Namespace) -> int:
             continue
         mark = "LOOSENED" if o.loosened else "tightened" if o.tightened else \
             "changed" if o.changed else "same"
-        print(f"{o.seq:>6}  {mark:<9}  {printable(o.was_action)} ({printable(o.was_rule)}) "
-              f"-> {o.now.action} ({o.now.rule_id})  {printable(o.method)} {printable(o.url)}"
+        print(f"{_seq(o.log, o.seq)}  {mark:<9}  {printable(o.was_action)} "
+              f"({printable(o.was_rule)}) -> {o.now.action} ({o.now.rule_id})  "
+              f"{printable(o.method)} {printable(o.url)}"
               + ("  [body truncated in log]" if o.partial else ""))
     print(f"replayed {len(outcomes)} request(s): {len(changed)} decision(s) would change, "
           f"{len(loosened)} would newly reach the real world", file=sys.stderr)
     if loosened:
         print("guard replay: FAIL: requests that were kept in the sandbox would now be "
-              f"allowed out: seq {', '.join(str(o.seq) for o in loosened[:50])}",
+              f"allowed out: seq {', '.join(_seq(o.log, o.seq).strip() for o in loosened[:50])}",
               file=sys.stderr)
         return 1
     return 0
@@ -113,7 +120,7 @@ def _send(args: argparse.Namespace, found: list[dict[str, Any]]) -> int:
     for r in results:
         errors += bool(r.error)
         if args.json:
-            print(json.dumps(r.__dict__))
+            print(json.dumps({k: v for k, v in r.__dict__.items() if k != "log" or v}))
             continue
         if r.skipped:
             now = f"skipped: {printable(r.skipped)}"
@@ -121,6 +128,11 @@ def _send(args: argparse.Namespace, found: list[dict[str, Any]]) -> int:
             now = f"ERROR {printable(r.error)}"
         else:
             now = f"{r.status} {printable(r.action)} ({printable(r.rule)})"
-        print(f"{r.seq:>6}  {printable(r.was_status)} {printable(r.was_action)} -> {now}  "
-              f"{printable(r.method)} {printable(r.url)}")
+        print(f"{_seq(r.log, r.seq)}  {printable(r.was_status)} {printable(r.was_action)} "
+              f"-> {now}  {printable(r.method)} {printable(r.url)}")
     return 1 if errors else 0
+
+
+def _seq(log: str, seq: int) -> str:
+    """An event's seq as printed: with several writers' logs, its log's name before it."""
+    return f"{printable(log)} #{seq}" if log else f"{seq:>6}"

@@ -28,6 +28,7 @@ from guard.request import Request
 
 # Events that never consulted the rules: replaying them says nothing about a rule set.
 NOT_RULE_DECIDED = ("guard.internal", "guard.raw-tcp", "guard.audit-unavailable")
+LOG_KEY = "_log"  # put on an event read from several writers' logs: which log it came from
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Outcome:
     was_rule: str
     now: Decision
     partial: bool  # the body was truncated in the log, so the replayed request is incomplete
+    log: str = ""  # with several writers' logs: the one this seq is of (each numbers its own)
 
     @property
     def changed(self) -> bool:
@@ -79,5 +81,6 @@ def replay(events: Iterable[dict[str, Any]], engine: Engine) -> list[Outcome]:
             seq=int(e.get("seq", 0)), method=req.method, url=str(e.get("url")),
             was_action=str(e.get("action")), was_rule=str(e.get("rule")),
             now=engine.decide(req), partial=bool(isinstance(body, dict) and body.get("truncated")),
+            log=str(e.get(LOG_KEY, "")),
         ))
     return out

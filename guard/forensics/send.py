@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from guard.forensics.replay import NOT_RULE_DECIDED, request_from_event
+from guard.forensics.replay import LOG_KEY, NOT_RULE_DECIDED, request_from_event
 from guard.sandbox import tokens
 
 SANDBOX_HEADER = "X-Guard-Sandbox"
@@ -39,6 +39,7 @@ class Sent:
     rule: str = ""  # X-Guard-Rule of the new answer
     error: str = ""
     skipped: str = ""
+    log: str = ""  # with several writers' logs: the one this seq is of
 
 
 def send(events: Iterable[dict[str, Any]], proxy: str, *, cafile: Path | None,
@@ -60,7 +61,7 @@ def send(events: Iterable[dict[str, Any]], proxy: str, *, cafile: Path | None,
         if e.get("kind", "flow") != "flow" or e.get("rule") in NOT_RULE_DECIDED:
             continue
         base = Sent(int(e.get("seq", 0)), str(e.get("method")), str(e.get("url")),
-                    str(e.get("action")), e.get("status"))
+                    str(e.get("action")), e.get("status"), log=str(e.get(LOG_KEY, "")))
         if e.get("action") == "allow" and not include_allowed:
             out.append(_with(base, skipped="was allowed: would reach the real world again"))
             continue

@@ -130,6 +130,14 @@ def test_export_and_replay_read_every_writer_merged_by_time(
     out = capsys.readouterr().out
     replayed = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert len(replayed) == 12, out[:2000]
+    # each writer numbers its own log: every outcome names its log beside its seq
+    assert [(r["log"], r["seq"]) for r in replayed[:2]] == [("audit.h-0.jsonl", 1),
+                                                           ("audit.h-1.jsonl", 1)]
+    assert main(["replay", "--all", str(two_logs)]) in (0, 1)
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[0].startswith("audit.h-0.jsonl #1 ") and rows[1].startswith("audit.h-1.jsonl #1 ")
+    assert main(["replay", "--all", str(two_logs / "audit.h-1.jsonl")]) in (0, 1)
+    assert capsys.readouterr().out.split()[0] == "1"  # one log: its seq alone, as before
 
 
 def test_event_times_are_written_as_datetime_writes_them() -> None:
