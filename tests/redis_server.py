@@ -12,6 +12,7 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 
 def _free_port() -> int:
@@ -62,15 +63,7 @@ class RedisServer:
 
         client = redis.Redis(port=self.port, socket_timeout=1)
         try:
-            for _ in range(100):
-                if self.proc is None or self.proc.poll() is not None:
-                    return False
-                try:
-                    if client.ping():
-                        return True
-                except redis.RedisError:
-                    time.sleep(0.05)
-            return False
+            return self.proc is not None and answers(client, self.proc)
         finally:
             client.close()
 
@@ -88,3 +81,19 @@ class RedisServer:
         """Stop and start again on the same port (the data survives with ``persist``)."""
         self.stop()
         self.start()
+
+
+def answers(client: Any, proc: subprocess.Popen[bytes] | None, tries: int = 100) -> bool:
+    """Whether a redis-server just started answers ``client``'s PING within about
+    ``tries`` x 50 ms (False at once if its process ``proc`` has exited)."""
+    import redis  # here, not at the top: conftest imports this module for every test
+
+    for _ in range(tries):
+        if proc is not None and proc.poll() is not None:
+            return False
+        try:
+            if client.ping():
+                return True
+        except redis.RedisError:
+            time.sleep(0.05)
+    return False

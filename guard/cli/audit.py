@@ -176,12 +176,20 @@ def _logs(args: argparse.Namespace) -> list[Path]:
 
 
 def _read(args: argparse.Namespace) -> list[dict[str, Any]]:
-    files = _logs(args)
+    return _read_from(args)[0]
+
+
+def _read_from(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[int, str] | None]:
+    """The selected events of the logs named, merged by time, and with several writers'
+    logs which log each came from (by the event's ``id()``: each writer numbers its own,
+    so a seq alone names no event); None for one log."""
+    groups = chains(_logs(args))
     try:
-        found = list(merged(chains(files), system=True))
+        tagged = list(merged_from(groups, system=True))
     except OSError as e:
         raise SystemExit(_fail(f"cannot read {e.filename}: {e.strerror}")) from e
-    return select(found, _filter(args))
+    logs = {id(e): name for name, e in tagged} if len(groups) > 1 else None
+    return select([e for _, e in tagged], _filter(args)), logs
 
 
 def _fail(message: str) -> int:
@@ -227,24 +235,17 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    files = _logs(args)
-    groups = chains(files)
-    try:
-        tagged = list(merged_from(groups, system=True))
-    except OSError as err:
-        raise SystemExit(_fail(f"cannot read {err.filename}: {err.strerror}")) from err
-    found = select([e for _, e in tagged], _filter(args))
+    found, logs = _read_from(args)
     if args.json:
         for e in found:
             print(dumps(e))
         return 0
-    if len(groups) < 2:
+    if logs is None:
         print(HEADING)
         for e in found:
             print(row(e))
     else:  # each writer numbers its own log: a seq is named by its log (audit show LOG SEQ)
-        logs = {id(e): name for name, e in tagged}
-        width = max(len(name) for name, _ in tagged) if tagged else 3
+        width = max((len(name) for name in logs.values()), default=3)
         print(f"{'LOG':<{width}}  {HEADING}")
         for e in found:
             print(f"{printable(logs[id(e)]):<{width}}  {row(e)}")
@@ -390,7 +391,7 @@ def run_summary(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     if not (args.har or args.mitm or args.html):
         return _fail("say what to export: --har OUT, --mitm OUT and/or --html OUT")
-    found = _read(args)
+    found, logs = _read_from(args)
     if args.har:
         from guard.forensics.har import har
 
@@ -413,12 +414,11 @@ def run_export(args: argparse.Namespace) -> int:
         # one log: its verdict; several: every chain's, and each event's seq with its log
         verdict = next((v for v in verdicts if not v.ok), verdicts[-1] if verdicts else None)
         named = [(log_name(g[-1]), v) for g, v in zip(groups, verdicts, strict=True)]
-        logs = None
-        if len(groups) > 1:
-            logs = {(e.get("seq"), e.get("time")): name
-                    for name, e in merged_from(groups, flows_only=False, system=True)}
+        # the report's rows are events or records made from them: named by (seq, time)
+        by_seq = None if logs is None else {(e.get("seq"), e.get("time")): logs[id(e)]
+                                            for e in found}
         args.html.write_text(render(found, sources=files, verdict=verdict, chains=named,
-                                    logs=logs), encoding="utf-8")
+                                    logs=by_seq), encoding="utf-8")
         print(f"wrote {args.html} (HTML report, {len(found)} events)")
     return 0
 

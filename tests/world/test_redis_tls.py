@@ -10,7 +10,6 @@ import ipaddress
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from cryptography.x509.oid import NameOID
 from guard.options import Options
 from guard.proxy.embedded import RunningGuard
 from guard.world.redis import RedisStore
+from tests.redis_server import answers
 
 API = "https://api.stripe.com/v1"
 
@@ -90,13 +90,9 @@ def tls_redis(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     try:
         client = redis.Redis(host="127.0.0.1", port=port, ssl=True, ssl_ca_certs=str(ca),
                              socket_timeout=1, retry_on_error=[])
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except redis.RedisError:
-                time.sleep(0.05)
+        up = answers(client, proc)
         client.close()
+        assert up, "redis-server did not start with TLS"
         yield port, ca
     finally:
         proc.terminate()

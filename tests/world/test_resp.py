@@ -13,7 +13,7 @@ import redis
 
 from guard.world import resp
 from tests.redis_relay import RedisRelay
-from tests.redis_server import RedisServer
+from tests.redis_server import RedisServer, answers
 
 
 @pytest.fixture
@@ -207,7 +207,6 @@ def test_a_store_at_a_unix_socket_url_keeps_its_socket_path_and_parameters(
     which redis-py refuses), and both clients (redis-py's, and the loop's) use it."""
     import shutil
     import subprocess
-    import time
 
     from guard.world import bridge
     from guard.world.redis import RedisStore
@@ -218,12 +217,7 @@ def test_a_store_at_a_unix_socket_url_keeps_its_socket_path_and_parameters(
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         plain = redis.Redis(unix_socket_path=str(sock), db=2, decode_responses=True)
-        for _ in range(100):
-            try:
-                plain.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
+        assert answers(plain, proc), "redis-server did not start on its Unix socket"
         store = RedisStore(f"unix://{sock}?db=2&prefix=u1:")
         try:
             assert store.prefix == "u1:" and f"unix:{sock}" in store.describe()
