@@ -161,7 +161,8 @@ class InternalHost:
             outbox = self.worlds.world(sandbox).list(OUTBOX)
             return Response.json(200, {"sandbox": sandbox, "outbox": outbox})
         if path == "/world":
-            return Response.json(200, self.worlds.world(sandbox).snapshot())
+            return Response(200, [("Content-Type", "application/json")],
+                            self.worlds.world(sandbox).snapshot_json())
         return _error(404, f"no such endpoint on {HOST}: {req.path}")
 
     async def _stream(self, req: Request) -> Response:

@@ -27,7 +27,7 @@ from guard.packs import Packs
 from guard.sandbox.model import DEFAULT_POLICY, Policy, Sandbox, check_id, valid_id
 from guard.sandbox.policies import PolicyEngines
 from guard.sandbox.registry import Registry
-from guard.world import WorldStore
+from guard.world import WorldStore, bridge
 from guard.world import snapshot as seed_files
 
 T = TypeVar("T")
@@ -133,10 +133,12 @@ class ControlPlane:
 
     async def run(self, op: Callable[[], T]) -> T:
         """``op()`` for the admin API: in a thread when the store waits on the network
-        (Redis), so the event loop the proxy shares keeps serving meanwhile; else here."""
+        (Redis), so the event loop the proxy shares keeps serving meanwhile; else here, as
+        a greenlet (a world a request holds while it takes turns is waited for on the loop,
+        guard.world.bridge)."""
         if self.store.blocking:
             return await asyncio.to_thread(op)
-        return op()
+        return await bridge.run(op)
 
     # sandboxes
 

@@ -163,7 +163,7 @@ class AdminServer:
         while True:
             await asyncio.sleep(EXPIRE_EVERY)
             try:
-                gone = self.control.expire()
+                gone = await self.control.run(self.control.expire)
             except Exception:
                 log.exception("guard: expiring idle sandboxes failed")
                 continue

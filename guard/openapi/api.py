@@ -32,6 +32,7 @@ from guard.openapi.state import (
 )
 from guard.openapi.validate import Invalid, Issue, Validated, Validator
 from guard.request import Request, Response
+from guard.world import bridge
 from guard.world.store import World
 
 PAGING = ("stripe", "cursor", "link", "offset", "none")
@@ -425,14 +426,14 @@ class OpenApi:
             except QueryError:
                 raise Invalid(Issue("invalid", "query", f"Invalid search query: {text}",
                                     None)) from None
-            return [o for o in items if matches(query, o)]
+            return [o for o in bridge.turns(items) if matches(query, o)]
         words = [v for k, v in q.items() if isinstance(v, str) and k not in (
             "cursor", "page", "starting_after", "ending_before")]
         if not words:
             return items
         needle = words[0].lower()
-        return [o for o in items if any(isinstance(v, str) and needle in v.lower()
-                                        for v in o.values())]
+        return [o for o in bridge.turns(items) if any(isinstance(v, str) and needle in v.lower()
+                                                      for v in o.values())]
 
     def _page(self, items: list[dict[str, Any]], q: dict[str, Any], req: Request,
               coll: Collection) -> tuple[list[Any], bool, list[tuple[str, str]], str | None]:

@@ -140,8 +140,10 @@ def build(opts: Options, *, resolve: egress.Resolver = egress.system_resolve,
         WORLD_LIMITS_OPTION: (opts.max_world_objects, opts.max_world_bytes)})
     ctx = pipeline.Context(packs, simulator, audit.ready, registry, policies,
                            challenge=opts.sandbox_from is SandboxFrom.PROXY_USER)
-    # Redis round trips are made in threads, never on the loop every flow shares.
-    offload = Offload() if worlds.blocking else None
+    # Simulations run as greenlets on the loop, taking turns (guard.proxy.offload); with
+    # Redis, identity and the feed await their round trips the same way.
+    simulations = Offload()
+    offload = simulations if worlds.blocking else None
     recorder = AuditRecorder(audit, events, worlds, offload)
     if seat is not None:
         recorder.mark = seat.mark()
@@ -151,9 +153,9 @@ def build(opts: Options, *, resolve: egress.Resolver = egress.system_resolve,
                                max_decode_ratio=opts.max_decode_ratio, offload=offload)
     head = RequestHead(head_limits(opts), identity, recorder.recorder,
                        guard_headers=opts.guard_headers)
-    guard = Guard(opts, ctx, audit, identity, GuardInternal(ctx, worlds, opts.ca),
+    guard = Guard(opts, ctx, audit, identity, GuardInternal(ctx, worlds, opts.ca, simulations),
                   Policy(ctx, guard_headers=opts.guard_headers, metrics=metrics,
-                         offload=offload),
+                         offload=simulations),
                   EgressGate(recorder.recorder, resolve), recorder,
                   Limits(opts, identity, recorder.write_event, worlds), head, metrics=metrics)
     if metrics is not None:

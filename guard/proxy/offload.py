@@ -1,12 +1,15 @@
-"""Requests on a world store that waits on the network (Redis), without holding the loop.
+"""Requests' simulations as greenlets on the loop, one request of a sandbox at a time.
 
 guard's addons and the admin API share one asyncio loop, and the world API is synchronous
-(handlers read and commit with plain calls). With a store whose ``blocking`` is true the
-proxy runs each request's simulation as a greenlet on the loop
-(:mod:`guard.world.bridge`): the store's Redis round trips are awaited there, so the loop
-serves TLS handshakes, allowed traffic, the admin listener and other sandboxes' requests
-while Redis answers (or does not), and a request costs no thread hop. (Identity needs one
-short read, the registry's version, awaited the same way:
+(handlers read and commit with plain calls). The proxy runs each request's simulation as
+a greenlet on the loop (:mod:`guard.world.bridge`): with the Redis store its round trips
+are awaited there, so the loop serves TLS handshakes, allowed traffic, the admin listener
+and other sandboxes' requests while Redis answers (or does not), and a request costs no
+thread hop. With either store a request that reads much of its world (a search, a long
+list) pauses every :data:`guard.world.bridge.SLICE` seconds for the others, so one
+sandbox's heavy requests cannot hold every other sandbox's. A request that never waits
+(most requests on the in-process store) runs to its end at once: :meth:`Offload.start`.
+(Identity on Redis needs one short read, the registry's version, awaited the same way:
 :meth:`guard.sandbox.shared.SharedRegistry.view_async`.)
 
 Requests of one key (the sandbox) run one at a time and in arrival order, so a busy or
@@ -20,28 +23,39 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, TypeVar, cast
 
 from guard.world import bridge
 
 T = TypeVar("T")
 
 
-@dataclass
-class _Turn:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    users: int = 0
-
-
 class Offload:
     def __init__(self) -> None:
-        self._turns: dict[str, _Turn] = {}
+        # a key's turn is taken while it is in here; its calls waiting, in arrival order
+        self._turns: dict[str, deque[asyncio.Future[None]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: deque[tuple[Callable[[], None], asyncio.Future[None]]] = deque()
         self._feeding: asyncio.Task[None] | None = None
         self._closed = False
+
+    def start(self, key: str | None, fn: Callable[[], T]) -> tuple[Literal[True], T] | \
+            tuple[Literal[False], Awaitable[T]]:
+        """``fn()`` on the loop, as :meth:`call` runs it; when no earlier call of ``key``
+        is still running it starts at once, and ``(True, result)`` is its result if it
+        ended without waiting. Else ``(False, pending)``: await ``pending`` for it."""
+        loop = self._loop = asyncio.get_running_loop()
+        if key is not None and key in self._turns:
+            return False, self.call(key, fn)
+        done, value = bridge.start(fn)
+        if done:
+            return True, cast(T, value)
+        task = loop.create_task(cast(Any, value))
+        if key is not None:
+            self._turns[key] = deque()
+            task.add_done_callback(lambda _: self._release(key))
+        return False, asyncio.shield(task)
 
     async def call(self, key: str | None, fn: Callable[[], T]) -> T:
         """``fn()`` on the loop (:func:`guard.world.bridge.run`), after every earlier call
@@ -53,32 +67,44 @@ class Offload:
         loop = self._loop = asyncio.get_running_loop()
         if key is None:
             return await asyncio.shield(loop.create_task(bridge.run(fn)))
-        turn = self._turns.get(key)
-        if turn is None:
-            turn = self._turns[key] = _Turn()
-        turn.users += 1
-        try:
-            await turn.lock.acquire()
-        except BaseException:
-            self._leave(key, turn)
-            raise
-
-        def release(_: Any) -> None:
-            turn.lock.release()
-            self._leave(key, turn)
-
+        await self._take(key)
         try:
             task = loop.create_task(bridge.run(fn))
         except BaseException:
-            release(None)
+            self._release(key)
             raise
-        task.add_done_callback(release)
+        task.add_done_callback(lambda _: self._release(key))
         return await asyncio.shield(task)
 
-    def _leave(self, key: str, turn: _Turn) -> None:
-        turn.users -= 1
-        if turn.users == 0 and self._turns.get(key) is turn:
-            del self._turns[key]
+    async def _take(self, key: str) -> None:
+        waiting = self._turns.get(key)
+        if waiting is None:
+            self._turns[key] = deque()
+            return
+        assert self._loop is not None
+        turn = self._loop.create_future()
+        waiting.append(turn)
+        try:
+            await turn
+        except BaseException:
+            if turn.done() and not turn.cancelled():  # handed the turn as it was cancelled
+                self._release(key)
+            else:
+                try:
+                    waiting.remove(turn)
+                except ValueError:
+                    pass
+            raise
+
+    def _release(self, key: str) -> None:
+        """Hand ``key``'s turn to its next waiting call, or free it."""
+        waiting = self._turns[key]
+        while waiting:
+            turn = waiting.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                return
+        del self._turns[key]
 
     def feed(self, fn: Callable[[], None]) -> asyncio.Future[None] | None:
         """``fn()`` after every earlier ``feed`` call, on the loop (bridged): the future

@@ -34,6 +34,7 @@ from guard.request import Request, Response
 from guard.sandbox import identify
 from guard.smtp.session import LINE_LIMIT, Envelope, Session
 from guard.smtp.tls import CertIssuer
+from guard.world import bridge
 from guard.world.store import Change
 
 log = logging.getLogger("guard")
@@ -141,7 +142,9 @@ class SmtpSink:
                           sandbox=sandbox, sni=env.server_name)
         service = pipeline.Service(RULE_ID, REASON,
                                    lambda req: self._keep(req, env, started, t0))
-        outcome = pipeline.handle(request, self.ctx, service=service)
+        # as a greenlet, as the proxy runs requests (guard.proxy.offload): a world a
+        # request holds is waited for on the loop, Redis round trips are awaited there
+        outcome = await bridge.run(lambda: pipeline.handle(request, self.ctx, service=service))
         if outcome.error is not None or outcome.response is None:
             log.error("guard: SMTP message from %s not kept: %s", env.client, outcome.error)
             raise SinkError(outcome.error or "not kept")

@@ -46,6 +46,7 @@ from guard.world.diff import diff
 from guard.world.store import (
     CHANGELOG_KEEP,
     EVENTS_KEEP,
+    Conflict,
     SnapshotInfo,
     Txn,
     World,
@@ -229,6 +230,7 @@ class MemoryWorld(World):
         # Opened from --world with no journal yet: the first flush writes the starting
         # world before the changes, so a restart reads back what the changes were made on.
         self.from_initial = False
+        self._base = state.version  # the world's version when the open transaction began
         self._at_tick(state.tick)
 
     def _read(self, collection: str, id: str) -> str | None:
@@ -261,8 +263,16 @@ class MemoryWorld(World):
         self.journal.append({"op": "tick", "v": self._state.tick})
         return self._state.tick
 
+    def _begin(self, txn: Txn) -> None:
+        self._base = self._state.version
+
     def _commit(self, txn: Txn) -> None:
         st = self._state
+        if st.version != self._base:
+            # Another writer got in while this transaction waited on the loop (its scans
+            # take turns with other requests, guard.world.bridge): what it read may be
+            # gone. Nothing is applied; World.atomically runs it again.
+            raise Conflict(f"sandbox {self.name!r} changed during this transaction")
         st.last_activity = time.time()  # a request that only reads is activity too (TTL)
         if not txn.writes and not txn.counters:
             return
@@ -528,7 +538,7 @@ class MemoryStore(WorldStore):
         """
         now = time.time() if now is None else now
         gone = [name for name, w in self._worlds.items()
-                if w._state.last_activity + idle < now and w._txn is None
+                if w._state.last_activity + idle < now and not w.in_transaction
                 and w._state.ttl is None and not w._state.meta
                 and not self._waiters.get(name)]
         for name in gone:

@@ -200,7 +200,7 @@ class World(ABC):
         self.ids = Ids(self.rng)
         self.clock: Clock = _WorldClock(self, seed is not None)
         self._faker: Any = None
-        self._txn: Txn | None = None
+        self._open: tuple[Txn, Any] | None = None  # the open transaction and its greenlet
         self._retried = False  # inside atomically(): a conflict runs the work again
         # One request at a time in a transaction of this world: with a store that waits on
         # the network the proxy runs requests as greenlets on its loop (guard.world.bridge),
@@ -208,6 +208,24 @@ class World(ABC):
         self.lock = bridge.Lock()
 
     blocking = False  # True when its reads and commits wait on the network (Redis)
+
+    @property
+    def _txn(self) -> Txn | None:
+        """The transaction open in this greenlet (or thread), if any. A request's open
+        transaction may wait on the loop (for Redis, or taking turns): code running
+        meanwhile (the admin API, guard.internal) reads what is committed, never its
+        pending writes."""
+        open = self._open
+        return open[0] if open is not None and open[1] is bridge.current() else None
+
+    @_txn.setter
+    def _txn(self, txn: Txn | None) -> None:
+        self._open = (txn, bridge.current()) if txn is not None else None
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open in this world, whoever's."""
+        return self._open is not None
 
     # the request number: virtual clock and id stream
 
@@ -276,6 +294,7 @@ class World(ABC):
                 reverse: bool) -> Iterator[dict[str, Any]]:
         txn = self._txn
         for id, raw in self._scan_raw(collection, after=after, reverse=reverse):
+            bridge.pause()  # a long scan takes turns with other sandboxes' requests
             if txn is not None and (collection, id) in txn.writes:
                 pending = txn.writes[(collection, id)]
                 if pending is None or (collection, id) in txn.created:
@@ -488,8 +507,25 @@ would pass the limit (--max-world-objects 1)
             "counters": self._counters(),
         }
 
+    def snapshot_json(self) -> bytes:
+        """:meth:`snapshot` (what is committed) as JSON text, each object as stored (ASCII
+        JSON, not decoded and encoded again), taking turns as scans do: what guard.internal
+        answers an agent asking for its whole world."""
+        parts = [f'{{"v":{SNAPSHOT_VERSION},"sandbox":{dumps(self.name)},"collections":{{']
+        for n, collection in enumerate(sorted(self._collection_names())):
+            parts.append(("," if n else "") + dumps(collection) + ":{")
+            sep = ""
+            for id, raw in self._scan_raw(collection, after=None, reverse=False):
+                bridge.pause()
+                parts.append(f"{sep}{dumps(id)}:{raw}")
+                sep = ","
+            parts.append("}")
+        parts.append('},"counters":' + dumps(self._counters()) + "}")
+        return "".join(parts).encode()
+
     def _scan_pairs(self, collection: str) -> Iterator[tuple[str, dict[str, Any]]]:
         for id, raw in self._scan_raw(collection, after=None, reverse=False):
+            bridge.pause()
             yield id, json.loads(raw)
 
     @abstractmethod

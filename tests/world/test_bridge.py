@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 
@@ -140,3 +141,87 @@ def test_only_the_holder_may_release_the_lock() -> None:
     t.join(10)
     assert failed and "does not hold" in str(failed[0])
     lock.release()
+
+
+def test_start_runs_code_that_never_waits_to_its_end_at_once() -> None:
+    assert bridge.start(lambda: 42) == (True, 42)
+    with pytest.raises(KeyError, match="own"):
+        bridge.start(lambda: {}["own"])
+
+
+def test_start_hands_back_the_rest_of_code_that_waits() -> None:
+    def code() -> str:
+        bridge.wait(asyncio.sleep(0))
+        return "done"
+
+    async def main() -> str:
+        done, rest = bridge.start(code)
+        assert done is False
+        return await rest  # type: ignore[misc]
+
+    assert asyncio.run(main()) == "done"
+
+
+def test_a_long_run_pauses_each_slice_so_the_loop_serves_the_others() -> None:
+    """A greenlet that never waits but calls pause() in its loop (a world's scans do, per
+    object) lets another request run to its end before it ends: without the pause it
+    would run until its own limit with the other request still waiting."""
+    other_done = threading.Event()
+    turns: list[str] = []
+
+    def long_scan() -> int:
+        n = 0
+        limit = time.monotonic() + 60  # a bound, so a broken pause fails, not hangs
+        while not other_done.is_set() and time.monotonic() < limit:
+            n += 1
+            bridge.pause()
+        turns.append("long ends")
+        return n
+
+    def short() -> None:
+        turns.append("short ends")
+        other_done.set()
+
+    async def main() -> None:
+        long = asyncio.ensure_future(bridge.run(long_scan))
+        await asyncio.sleep(0)  # the long one has started
+        await bridge.run(short)
+        await long
+
+    asyncio.run(main())
+    assert turns == ["short ends", "long ends"]
+
+
+def test_pause_outside_run_does_nothing() -> None:
+    bridge.pause()  # no loop to hand to: it simply returns
+
+
+def test_code_on_the_loop_cannot_wait_for_a_lock_a_bridged_request_holds_and_is_told() -> None:
+    """Waiting would stop the loop, and the holder with it (a hang for every flow): the
+    caller on the loop gets WouldBlockLoop instead; a thread still waits its turn."""
+    lock = bridge.Lock()
+    release = asyncio.Event()
+    outcome: list[str] = []
+
+    def holder() -> None:
+        with lock:
+            bridge.wait(release.wait())
+
+    def from_thread() -> None:
+        with lock:
+            outcome.append("thread got it")
+
+    async def main() -> None:
+        held = asyncio.ensure_future(bridge.run(holder))
+        await asyncio.sleep(0.01)
+        with pytest.raises(bridge.WouldBlockLoop):
+            lock.acquire()
+        thread = asyncio.ensure_future(asyncio.to_thread(from_thread))
+        await asyncio.sleep(0.05)
+        assert outcome == []  # the thread waits for the holder
+        release.set()
+        await held
+        await thread
+
+    asyncio.run(main())
+    assert outcome == ["thread got it"]

@@ -4,6 +4,7 @@ snapshots, restore, reset, delete, diff, TTL and event history."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 
 import pytest
@@ -164,6 +165,23 @@ def test_a_snapshot_is_immutable_and_shared(store: WorldStore) -> None:
         store.snapshot("a", id="before")
     with pytest.raises(WorldError):
         store.snapshot("a", id="../../etc/passwd")
+
+
+def test_the_world_as_json_text_is_the_snapshot_with_each_object_as_stored(
+        store: WorldStore) -> None:
+    """guard.internal/world answers with it: the committed world, its objects' stored text
+    (a lone surrogate a hostile request left stays an escape, not an unencodable str)."""
+    w = store.world("a")
+    _fill(store, "a", 3)
+    w.put("odd \"name\"", {"id": "x1", "s": "\ud800 é \x00"})
+    w.next("seq")
+    text = w.snapshot_json()
+    assert text.isascii()
+    assert json.loads(text) == w.snapshot()
+    with w.transaction():
+        w.put("things", {"id": "pending"})
+        assert b"pending" not in w.snapshot_json()  # what is committed
+    assert b"pending" in w.snapshot_json()
 
 
 def test_restore_and_reset(make_store: Callable[..., WorldStore]) -> None:

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 from guard.audit.recorder import Recorder
 from guard.audit.redact import Redactor
 from guard.providers.stripe import webhooks
+from guard.world import bridge
 from guard.world.deliveries import LEASE, Delivery
 from guard.world.store import WorldStore
 
@@ -58,7 +59,7 @@ class Deliverer:
     async def _off(self, fn: Callable[[], T]) -> T:
         if self.store.blocking:
             return await asyncio.to_thread(fn)
-        return fn()
+        return await bridge.run(fn)  # a world a request holds is waited for on the loop
 
     # the service
 

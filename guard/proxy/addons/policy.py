@@ -9,8 +9,8 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Coroutine
-from typing import Any
+from collections.abc import Awaitable, Coroutine
+from typing import Any, cast
 
 from mitmproxy import http
 from mitmproxy.proxy import mode_specs
@@ -36,7 +36,7 @@ class Policy:
         self.ctx = ctx
         self.guard_headers = guard_headers
         self.metrics = metrics  # times each decision (the admin listener's /metrics)
-        self.offload = offload  # the world store waits on Redis: decide in its threads
+        self.offload = offload  # simulations as greenlets on the loop (guard.proxy.offload)
         self._tasks: set[asyncio.Future[Any]] = set()
 
     @property
@@ -58,24 +58,37 @@ class Policy:
         transparent = isinstance(flow.client_conn.proxy_mode, mode_specs.TransparentMode)
         names = pipeline.Names(host_header_name(flow), flow.client_conn.sni, transparent)
         if self.offload is not None:
-            return self._handle_later(flow, state, names)  # mitmproxy awaits it
+            return self._offloaded(flow, state, names)
         t0 = time.perf_counter()
         outcome = pipeline.handle(state.request, self.ctx, identity=state.identity,
                                   names=names)
         self._observe(outcome, t0)
         return self._answer(flow, state, outcome)
 
-    async def _handle_later(self, flow: http.HTTPFlow, state: FlowState,
-                            names: pipeline.Names) -> None:
-        """The pipeline in the offload pool, one request of a sandbox at a time."""
+    def _offloaded(self, flow: http.HTTPFlow, state: FlowState,
+                   names: pipeline.Names) -> Coroutine[Any, Any, None] | None:
+        """The pipeline as a greenlet on the loop, one request of a sandbox at a time: the
+        answer now when it ran to its end without waiting, else once it has ended."""
         assert self.offload is not None
         req, identity = state.request, state.identity
         t0 = time.perf_counter()
         try:
-            outcome = await self.offload.call(
+            done, value = self.offload.start(
                 "sandbox:" + (req.sandbox or req.client),
                 lambda: pipeline.handle(req, self.ctx, identity=identity, names=names))
-        except Exception as e:  # the pool itself failed (shutting down): fail closed
+        except Exception as e:  # guard's own bug: fail closed
+            done, value = True, pipeline.failed(e, state.decision)
+        if done:
+            assert isinstance(value, pipeline.Outcome)
+            self._observe(value, t0)
+            return self._answer(flow, state, value)
+        return self._handle_later(flow, state, cast(Awaitable[pipeline.Outcome], value), t0)
+
+    async def _handle_later(self, flow: http.HTTPFlow, state: FlowState,
+                            pending: Awaitable[pipeline.Outcome], t0: float) -> None:
+        try:
+            outcome = await pending
+        except Exception as e:  # guard's own bug, or shutting down: fail closed
             outcome = pipeline.failed(e, state.decision)
         self._observe(outcome, t0)
         later = self._answer(flow, state, outcome)

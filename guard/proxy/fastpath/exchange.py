@@ -17,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, replace
+from typing import cast
 
 from guard import head_limits, internal_host, pipeline
 from guard.audit.event import FlowRecord
@@ -146,18 +148,22 @@ class Exchange:
             outcome = pipeline.failed(e, UNDECIDED)
         else:
             if req.host == internal_host.HOST:
-                outcome = pipeline.handle(req, ctx, identity=who, service=self.internal.service)
+                done, value = self.internal.decide(req, who)
+                outcome = cast(pipeline.Outcome, value) if done else \
+                    await cast(Awaitable[pipeline.Outcome], value)
                 if outcome.pending is not None:
                     try:
                         outcome = pipeline.Outcome(outcome.decision, await outcome.pending,
                                                    policy=outcome.policy)
                     except Exception as e:
                         outcome = pipeline.failed(e, outcome.decision)
-            elif self.policy.offload is not None:  # the world store waits on Redis
+            elif self.policy.offload is not None:  # as a greenlet (guard.proxy.offload)
                 decided = req
-                outcome = await self.policy.offload.call(
+                done, value = self.policy.offload.start(
                     "sandbox:" + (req.sandbox or req.client),
                     lambda: pipeline.handle(decided, ctx, identity=who, names=names))
+                outcome = cast(pipeline.Outcome, value) if done else \
+                    await cast(Awaitable[pipeline.Outcome], value)
             else:
                 outcome = pipeline.handle(req, ctx, identity=who, names=names)
             if req.host != internal_host.HOST and self.policy.metrics is not None:
