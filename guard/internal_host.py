@@ -35,7 +35,7 @@ from typing import Any
 
 from guard import internal_ca
 from guard.audit.event import OUTBOX
-from guard.request import Request, Response
+from guard.request import Request, Response, json_bytes
 from guard.world.store import WorldStore
 
 HOST = "guard.internal"
@@ -123,7 +123,8 @@ def _cut_change(change: Any, limit: int) -> Any:
     obj = change.get("object") if isinstance(change, dict) else None
     if not isinstance(obj, dict) or obj.get("truncated") is True:
         return change
-    size = len(json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode())
+    size = len(json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode(
+        "utf-8", "surrogatepass"))  # a lone surrogate a JSON request sent is measured too
     if size <= limit:
         return change
     return {**change, "object": {"truncated": True, "size": size, "keys": sorted(obj)[:50]}}
@@ -171,7 +172,7 @@ class InternalHost:
         events = await self.worlds.wait_events(req.sandbox, max(0, since), timeout)
         chunks = [f"retry: {RETRY_MS}\n\n"]
         for e in events:
-            data = json.dumps(e, ensure_ascii=False, separators=(",", ":"))
+            data = json_bytes(e).decode()
             chunks.append(f"id: {e['id']}\nevent: {e['kind']}\ndata: {data}\n\n")
         if not events:
             chunks.append(": no new events\n\n")

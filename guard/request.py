@@ -198,8 +198,17 @@ class Response:
 
     @classmethod
     def json(cls, status: int, data: Any, headers: Iterable[tuple[str, str]] = ()) -> Response:
-        body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
-        return cls(status, [("Content-Type", "application/json"), *headers], body)
+        return cls(status, [("Content-Type", "application/json"), *headers], json_bytes(data))
+
+
+def json_bytes(data: Any) -> bytes:
+    """``data`` as compact UTF-8 JSON; a string holding a lone surrogate (a JSON request's
+    ``"\\ud800"``, which UTF-8 cannot carry) goes out escaped, as the client sent it, and
+    the rest as ASCII escapes with it, instead of failing the answer."""
+    try:
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    except UnicodeEncodeError:
+        return json.dumps(data, separators=(",", ":")).encode()
 
 
 def split_key(key: str) -> list[str]:

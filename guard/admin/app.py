@@ -16,7 +16,6 @@ Every route is listed once in :data:`ROUTES`, from which both the router and
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +38,7 @@ from guard.admin.control import (
 from guard.admin.http import MAX_UPLOAD, TokenAuth, error, read_json
 from guard.admin.openapi import document
 from guard.errors import SandboxError, WorldError
+from guard.request import json_bytes
 
 Handler = Callable[[ControlPlane, Request], Awaitable[Response]]
 STREAM_WAIT = 15.0  # seconds an idle event stream waits before a keep-alive comment
@@ -156,7 +156,7 @@ async def stream(c: ControlPlane, r: Request) -> Response:
                 yield b": keep-alive\n\n"
             for e in found:
                 last = int(e["id"])
-                data = json.dumps(e, ensure_ascii=False, separators=(",", ":"))
+                data = json_bytes(e).decode()  # a lone surrogate goes out escaped
                 yield f"id: {last}\nevent: {e.get('kind', 'event')}\ndata: {data}\n\n".encode()
 
     return StreamingResponse(body(), media_type="text/event-stream",

@@ -17,12 +17,11 @@ A provider package can register its own with :func:`register`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from guard.openapi.validate import Issue
-from guard.request import Response
+from guard.request import Response, json_bytes
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,7 @@ def _rfc_status(status: int, title: str) -> Response:
 def _problem(status: int, title: str, detail: str, **extra: object) -> Response:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
     return Response(status, [("Content-Type", "application/problem+json")],
-                    json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
+                    json_bytes(body))
 
 
 def _rfc_invalid(issue: Issue) -> Response:

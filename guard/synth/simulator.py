@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from guard.decision import Decision
 from guard.errors import GuardError, HandlerError, TemplateError
 from guard.faults import Fault, Faults, Injector
 from guard.limits import WORLD_LIMITS_OPTION
-from guard.request import Request, Response
+from guard.request import Request, Response, json_bytes
 from guard.resources import builtin_templates
 from guard.rules.compiled import CompiledRule
 from guard.synth.context import Effect, SimContext, template_context
@@ -184,10 +183,10 @@ class Simulator:
         out_headers = [(k, str(v.render(context))) for k, v in headers]
         names = {k.lower() for k, _ in out_headers}
         if text is not None:
-            payload = text.encode()
+            payload = text.encode("utf-8", "replace")  # a lone surrogate: "?"
             default_type = "text/plain; charset=utf-8"
         elif data is not None:
-            payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+            payload = json_bytes(data)
             default_type = "application/json"
         else:
             payload, default_type = b"", None

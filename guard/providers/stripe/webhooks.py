@@ -206,6 +206,11 @@ async def deliver(event: dict[str, Any], endpoint: dict[str, Any], client: str,
                     endpoint["url"], e)
         return record
     payload = json.dumps(event, indent=2, ensure_ascii=False)
+    if not payload.isascii():
+        try:
+            payload.encode()
+        except UnicodeEncodeError:  # a lone surrogate: escaped, as the request sent it
+            payload = json.dumps(event, indent=2)
     headers = {
         "Content-Type": "application/json; charset=utf-8",
         "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
