@@ -28,6 +28,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from guard import heap
 from guard.audit.event import system_event
 from guard.errors import AuditError, Problem, RuleError
 from guard.packs import Packs, load_packs
@@ -135,6 +136,7 @@ class Reloader:
                 problems = [Problem("<reload>", 1, 1, f"{type(e).__name__}: {e}")]
             else:
                 self.ctx.packs = packs  # the one switch: whole old set, or whole new set
+                heap.thawed()  # the old packs' cycles go with the next full collection
                 self._settle(stamp)
                 self.reloads += 1
                 self.problems = []

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from mitmproxy import master, options
 from mitmproxy.addons import core, disable_h2c, errorcheck, next_layer, proxyserver, tlsconfig
 
-from guard import outbox, pipeline
+from guard import heap, outbox, pipeline
 from guard.audit.event import EventBuilder
 from guard.audit.redact import Redactor
 from guard.audit.signing import load_key
@@ -443,7 +443,12 @@ def start(guard: Guard, on_running: Callable[[GuardMaster], Any] | None = None) 
 async def serve(guard: Guard, on_running: Callable[[GuardMaster], Any] | None = None) -> None:
     """Run guard until SIGINT, or SIGTERM (after the requests in flight are answered);
     SIGHUP reloads the rules."""
-    m = start(guard, on_running)
+    def running(master: GuardMaster) -> None:
+        heap.settle()  # what lives as long as guard, out of the full collections
+        if on_running is not None:
+            on_running(master)
+
+    m = start(guard, running)
     loop = asyncio.get_running_loop()
     for sig, stop in ((signal.SIGINT, m.shutdown), (signal.SIGTERM, m.drain)):
         try:
