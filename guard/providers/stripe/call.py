@@ -9,6 +9,7 @@ imports them back.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from guard.providers.stripe.errors import no_such
@@ -70,6 +71,13 @@ class Call:
         return [o for o in self.world.list(KINDS[object_name].collection)
                 if not o.get("deleted")]
 
+    def each(self, object_name: str, *, reverse: bool = False) -> Iterator[dict[str, Any]]:
+        """:meth:`all` one at a time (newest first with ``reverse``): a loop that keeps few
+        of a big collection's objects holds few (none of it may write that collection)."""
+        for o in self.world.scan(KINDS[object_name].collection, reverse=reverse):
+            if not o.get("deleted"):
+                yield o
+
     def kind(self, object_name: str) -> Kind:
         return KINDS[object_name]
 
@@ -77,7 +85,7 @@ class Call:
               previous: dict[str, Any] | None = None) -> dict[str, Any]:
         """Record the event Stripe sends for this change, and queue its delivery to every
         enabled webhook endpoint whose ``enabled_events`` match."""
-        endpoints = [e for e in self.all("webhook_endpoint") if e["status"] == "enabled"
+        endpoints = [e for e in self.each("webhook_endpoint") if e["status"] == "enabled"
                      and ("*" in e["enabled_events"] or type in e["enabled_events"])]
         # a copy, as the world stores it (JSON); faster than copy.deepcopy
         data: dict[str, Any] = {"object": json.loads(dumps(obj))}

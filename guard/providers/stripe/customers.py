@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from itertools import islice
 from typing import Any
 
 from guard.providers.stripe.addresses import address, shipping
@@ -140,7 +141,8 @@ def search_customers(call: Call) -> dict[str, Any]:
             results.append(want.lower() in value.lower() if op == "~" else value == want)
         return any(results) if joiner == " OR " else all(results)
 
-    found = [c for c in reversed(call.all("customer")) if hit(c)]
     limit = call.params.int("limit", default=10, minimum=1) or 10
+    # one more than the page tells whether there are more: the scan stops there
+    found = list(islice((c for c in call.each("customer", reverse=True) if hit(c)), limit + 1))
     return {"object": "search_result", "data": found[:limit], "has_more": len(found) > limit,
             "next_page": None, "url": "/v1/customers/search"}

@@ -34,7 +34,7 @@ def create_invoice(call: Call) -> dict[str, Any]:
                           "`due_date` or `days_until_due`.", param="days_until_due")
     behavior = p.enum("pending_invoice_items_behavior", ("exclude", "include"),
                       default="exclude")
-    pending = [ii for ii in call.all("invoiceitem")
+    pending = [ii for ii in call.each("invoiceitem")
                if ii["customer"] == customer["id"] and ii["invoice"] is None]
     currency = (p.str("currency") or (pending[0]["currency"] if pending else None)
                 or customer["currency"] or "usd")

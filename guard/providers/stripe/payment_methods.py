@@ -180,7 +180,7 @@ def detach_payment_method(call: Call) -> dict[str, Any]:
 
 def _of_customer(call: Call, customer_id: str) -> dict[str, Any]:
     call.get("customer", customer_id, param="customer")
-    items = [pm for pm in call.all("payment_method") if pm["customer"] == customer_id]
+    items = [pm for pm in call.each("payment_method") if pm["customer"] == customer_id]
     return listing(call, "payment_method", items, filters={"type": "type"},
                    url=f"/v1/customers/{customer_id}/payment_methods")
 

@@ -166,7 +166,7 @@ update_product = update("product", _update_product_fields)
 
 
 def _has_no_prices(call: Call, prod: dict[str, Any]) -> None:
-    if any(pr["product"] == prod["id"] for pr in call.all("price")):
+    if any(pr["product"] == prod["id"] for pr in call.each("price")):
         raise StripeError(400, "This product cannot be deleted because it has one or more "
                           "user-created prices.", code="product_has_prices")
 

@@ -123,5 +123,5 @@ list_refunds = list_all("refund", filters={"charge": "charge",
 @endpoint
 def list_charge_refunds(call: Call) -> dict[str, Any]:
     charge = call.get("charge", call.capture("id"))
-    items = [r for r in call.all("refund") if r["charge"] == charge["id"]]
+    items = [r for r in call.each("refund") if r["charge"] == charge["id"]]
     return listing(call, "refund", items, url=f"/v1/charges/{charge['id']}/refunds")

@@ -268,7 +268,7 @@ def list_subscription_items(call: Call) -> dict[str, Any]:
     sub = call.get("subscription", call.params.str("subscription", required=True),
                    param="subscription")
     ids = {i["id"] for i in sub["items"]["data"]}
-    items = [i for i in call.all("subscription_item") if i["id"] in ids]
+    items = [i for i in call.each("subscription_item") if i["id"] in ids]
     return listing(call, "subscription_item", items,
                    url=f"/v1/subscription_items?subscription={sub['id']}")
 
