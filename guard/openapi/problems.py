@@ -6,6 +6,7 @@
 even for unknown ids, as Plaid's RPC-style API does).
 A provider package can register its own with :func:`register`.
 
+>>> import json
 >>> from guard.openapi.validate import Issue
 >>> r = SHAPES["stripe"].invalid(Issue("unknown", "foo", "Received unknown parameter: foo",
 ...                                    "parameter_unknown"))

@@ -62,6 +62,7 @@ def world_name(partition: tuple[str, Any] | None, req: Request) -> str:
 class Simulator:
     """Renders simulated responses against a :class:`WorldStore`.
 
+    >>> import json
     >>> from guard.packs import load_packs
     >>> from guard.world import MemoryStore
     >>> packs, sim = load_packs([]), Simulator(MemoryStore(seed=1))
