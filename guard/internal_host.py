@@ -28,13 +28,12 @@ sends the :class:`~guard.request.Response` back.
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
 from guard import internal_ca
-from guard.audit.event import OUTBOX
+from guard.audit.event import OUTBOX, json_size
 from guard.request import Request, Response, json_bytes
 from guard.world.store import WorldStore
 
@@ -123,9 +122,8 @@ def _cut_change(change: Any, limit: int) -> Any:
     obj = change.get("object") if isinstance(change, dict) else None
     if not isinstance(obj, dict) or obj.get("truncated") is True:
         return change
-    size = len(json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode(
-        "utf-8", "surrogatepass"))  # a lone surrogate a JSON request sent is measured too
-    if size <= limit:
+    size = json_size(obj)  # as the audit log measures it (a lone surrogate too)
+    if size is not None and size <= limit:
         return change
     return {**change, "object": {"truncated": True, "size": size, "keys": sorted(obj)[:50]}}
 

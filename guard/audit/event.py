@@ -228,7 +228,7 @@ class EventBuilder:
         if change.object is not None:
             # the stored size bounds the object's UTF-8 JSON size: measure only a big one
             small = change.size is not None and change.size <= self.body_limit
-            size = None if small else _json_size(change.object)
+            size = None if small else json_size(change.object)
             if not small and (size is None or size > self.body_limit):
                 keys = sorted(change.object)[:50] if isinstance(change.object, dict) else []
                 obj = {"truncated": True, "size": size,
@@ -289,7 +289,7 @@ def _ms(value: float) -> float:
         return 0.0
 
 
-def _json_size(obj: Any) -> int | None:
+def json_size(obj: Any) -> int | None:
     """Size of ``obj`` as compact JSON, or None when it cannot be serialized at all."""
     try:
         return len(json.dumps(obj, ensure_ascii=False, separators=(",", ":"),

@@ -26,9 +26,16 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar, cast
 
+from guard.request import Request
 from guard.world import bridge
 
 T = TypeVar("T")
+
+
+def turn(req: Request) -> str:
+    """The key a request's simulation takes turns by: its sandbox (or, not proven yet,
+    its client address)."""
+    return "sandbox:" + (req.sandbox or req.client)
 
 
 class Offload:

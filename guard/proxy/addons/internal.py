@@ -14,7 +14,7 @@ from mitmproxy import http
 
 from guard import internal_host, pipeline
 from guard.proxy.flowstate import FlowState, respond, state_of
-from guard.proxy.offload import Offload
+from guard.proxy.offload import Offload, turn
 from guard.request import Request, Response
 from guard.sandbox.identity import Identity
 from guard.world.store import WorldStore
@@ -43,7 +43,7 @@ class GuardInternal:
 
         if self.offload is None:
             return True, handle()
-        return self.offload.start("sandbox:" + (req.sandbox or req.client), handle)
+        return self.offload.start(turn(req), handle)
 
     def request(self, flow: http.HTTPFlow) -> Coroutine[Any, Any, None] | None:
         state = state_of(flow)

@@ -21,7 +21,7 @@ from guard.faults import MAX_DELAY_MS
 from guard.metrics import Metrics
 from guard.proxy.addons.identity import bare_request, host_header_name
 from guard.proxy.flowstate import FlowState, attach, respond, state_of
-from guard.proxy.offload import Offload
+from guard.proxy.offload import Offload, turn
 from guard.synth.context import Effect
 
 log = logging.getLogger("guard")
@@ -74,7 +74,7 @@ class Policy:
         t0 = time.perf_counter()
         try:
             done, value = self.offload.start(
-                "sandbox:" + (req.sandbox or req.client),
+                turn(req),
                 lambda: pipeline.handle(req, self.ctx, identity=identity, names=names))
         except Exception as e:  # guard's own bug: fail closed
             done, value = True, pipeline.failed(e, state.decision)

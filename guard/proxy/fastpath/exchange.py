@@ -31,6 +31,7 @@ from guard.net import egress
 from guard.proxy.addons import AuditRecorder, GuardInternal, Policy
 from guard.proxy.addons.identity import GUARD_HEADERS, SandboxIdentity, authority_name
 from guard.proxy.flowstate import UNDECIDED
+from guard.proxy.offload import turn
 from guard.request import Request
 from guard.sandbox import identify
 from guard.sandbox.identity import HEADER as SANDBOX_HEADER
@@ -160,7 +161,7 @@ class Exchange:
             elif self.policy.offload is not None:  # as a greenlet (guard.proxy.offload)
                 decided = req
                 done, value = self.policy.offload.start(
-                    "sandbox:" + (req.sandbox or req.client),
+                    turn(req),
                     lambda: pipeline.handle(decided, ctx, identity=who, names=names))
                 outcome = cast(pipeline.Outcome, value) if done else \
                     await cast(Awaitable[pipeline.Outcome], value)
